@@ -1,0 +1,32 @@
+# Thin wrapper over CMake. `make` builds build/descent and the libraries,
+# `make test` builds and runs every test, `make demo` runs the main job,
+# `make bench` the benchmarks.
+BUILD ?= build
+CMAKE_FLAGS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all configure test demo bench install clean asan
+
+all: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+configure:
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: all
+	./$(BUILD)/descent demo
+
+bench: all
+	@for b in $(BUILD)/bench_*; do echo "== $$b"; $$b || exit 1; done
+
+install: all
+	cmake --install $(BUILD)
+
+asan:
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DDESCENT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+
+clean:
+	rm -rf $(BUILD) build-asan

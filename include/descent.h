@@ -1,0 +1,338 @@
+/*
+ * descent.h - the whole public API of libdescent, and its manual.
+ *
+ * libdescent runs the optimizers that train neural networks (SGD, Adam,
+ * AdamW, AdaGrad, the sign family, Lion, Muon and its relatives, the
+ * stability and 8-bit methods) over parameters that the caller owns.
+ *
+ * Recipe
+ * ------
+ *     dsc_optimizer *opt = dsc_optimizer_new();
+ *     // one group per optimizer; keys and defaults: `descent list`
+ *     dsc_optimizer_add_group(opt, "hidden", "muon:lr=0.02");
+ *     dsc_optimizer_add_group(opt, "rest",
+ *                             "adamw:lr=3e-4,beta1=0.9,beta2=0.95,weight_decay=0.1");
+ *     int64_t shape[2] = {768, 768};
+ *     dsc_optimizer_add_param(opt, "h0.attn.w", w, dw, 2, shape,
+ *                             DSC_ROLE_AUTO, "hidden");
+ *     ...
+ *     for (;;) {
+ *         forward_backward(dw, ...);            // fill the gradient buffers
+ *         if (dsc_optimizer_step(opt) != DSC_OK)
+ *             fprintf(stderr, "%s\n", dsc_optimizer_error(opt));
+ *     }
+ *     dsc_optimizer_save(opt, "state.safetensors");
+ *     dsc_optimizer_free(opt);
+ *
+ * Or let descent route parameters by role (the usual Muon + AdamW split):
+ *     dsc_optimizer_use_split(opt, "muon:lr=0.02", "adamw:lr=3e-4");
+ *     dsc_optimizer_add_param(opt, "wte", ..., DSC_ROLE_AUTO, NULL);
+ *
+ * Ownership: parameter and gradient buffers belong to the caller and must
+ * stay valid while the optimizer uses them; the gradient is only read.
+ * descent owns the optimizer state, allocated when a parameter is added;
+ * dsc_optimizer_step() allocates nothing.
+ *
+ * Errors: every call that can fail returns a dsc_status (DSC_OK = 0). The
+ * handle keeps a message saying what and where until its next call
+ * (dsc_optimizer_error). A failed call leaves the optimizer unchanged. No
+ * call aborts the process on bad input.
+ *
+ * Threads: a handle is used by one thread at a time; different handles are
+ * independent. Inside a step, large tensors are split over OpenMP threads;
+ * results are bitwise identical for any thread count.
+ */
+#ifndef DESCENT_H
+#define DESCENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DSC_VERSION_MAJOR 0
+#define DSC_VERSION_MINOR 1
+#define DSC_VERSION_PATCH 0
+#define DSC_MAX_NDIM 4
+#define DSC_NAME_MAX 128 /* longest parameter or group name, with the NUL */
+
+/* ------------------------------------------------------------------ status */
+
+/* X-macro list: one line per status, generating the enum and its texts. */
+#define DSC_STATUS_MAP(X)                                                       \
+    X(OK, "success")                                                            \
+    X(INVALID_ARGUMENT, "invalid argument")                                     \
+    X(NULL_POINTER, "null pointer")                                             \
+    X(UNKNOWN_OPTIMIZER, "unknown optimizer")                                   \
+    X(UNKNOWN_KEY, "unknown hyperparameter key")                                \
+    X(UNKNOWN_NAME, "unknown parameter or group name")                          \
+    X(DUPLICATE_NAME, "duplicate name")                                         \
+    X(OUT_OF_RANGE, "value out of range")                                       \
+    X(PARSE, "could not parse")                                                 \
+    X(SHAPE, "shape mismatch or unsupported shape")                             \
+    X(NONFINITE, "non-finite gradient")                                         \
+    X(NO_MEMORY, "out of memory")                                               \
+    X(IO, "input/output error")                                                 \
+    X(CORRUPT, "corrupted or truncated file")                                   \
+    X(MISMATCH, "checkpoint does not match this optimizer")                     \
+    X(STATE, "call not allowed in the current state")                           \
+    X(UNSUPPORTED, "not supported by this build")
+
+typedef enum {
+#define DSC_STATUS_ENUM_(name, text) DSC_##name,
+    DSC_STATUS_MAP(DSC_STATUS_ENUM_)
+#undef DSC_STATUS_ENUM_
+    DSC_STATUS_COUNT
+} dsc_status;
+
+/* "DSC_SHAPE" style name, and a short English text. Never NULL. */
+const char *dsc_status_name(dsc_status s);
+const char *dsc_status_string(dsc_status s);
+
+/* ------------------------------------------------------------- build info */
+
+typedef struct {
+    const char *version;  /* "0.1.0" */
+    const char *blas;     /* "openblas", "portable" */
+    int openmp;           /* 1 if built with OpenMP */
+    int max_threads;      /* omp_get_max_threads() or 1 */
+    const char *kernels;  /* kernels chosen at run time: "ref", "portable", ... */
+} dsc_build_info_t;
+
+dsc_build_info_t dsc_build_info(void);
+
+/* Threads used by steps (0 = OpenMP default). Results do not depend on it. */
+void dsc_set_num_threads(int n);
+int dsc_get_num_threads(void);
+
+/* Replace malloc/free for everything descent allocates (embedders, OOM
+ * tests). Call before creating any handle; NULL restores the libc ones. */
+void dsc_set_allocator(void *(*alloc_fn)(size_t), void (*free_fn)(void *));
+
+/* ---------------------------------------------------------------- registry */
+
+typedef enum { DSC_KEY_FLOAT, DSC_KEY_INT, DSC_KEY_BOOL } dsc_key_type;
+
+typedef struct {
+    const char *name;      /* "lr" */
+    dsc_key_type type;
+    double default_value;  /* NAN when the key is required */
+    double min_value, max_value;
+    int min_open, max_open; /* 1: the bound itself is excluded */
+    const char *help;
+} dsc_key_info;
+
+typedef struct {
+    const char *name;      /* canonical name, e.g. "adamw" */
+    const char *summary;   /* one line */
+    const char *paper;     /* citation */
+    const char *source;    /* official code the update rule follows */
+    int nkeys;
+    const dsc_key_info *keys;
+    int matrix;            /* 1 if it needs matrices (ndim >= 2) */
+} dsc_optimizer_info;
+
+int dsc_optimizer_kind_count(void);
+/* i in [0, count); NULL outside. */
+const dsc_optimizer_info *dsc_optimizer_kind(int i);
+/* By canonical name or alias; NULL if unknown. */
+const dsc_optimizer_info *dsc_optimizer_kind_find(const char *name);
+
+/* Bytes of optimizer state for one parameter tensor of the given shape
+ * under `spec` ("adam8bit", "adamw:lr=1e-3"), and the same per parameter
+ * element. Returns DSC_OK or the parse/shape error. */
+dsc_status dsc_state_bytes(const char *spec, int ndim, const int64_t *shape,
+                           size_t *bytes);
+
+/* ------------------------------------------------------------- optimizer */
+
+typedef struct dsc_optimizer dsc_optimizer;
+
+typedef enum {
+    DSC_ROLE_AUTO = 0, /* infer: ndim 1 vector, 4 conv, 2 matrix unless the
+                          name says embedding (wte, wpe, embed) or head
+                          (lm_head, head, classifier) */
+    DSC_ROLE_MATRIX,
+    DSC_ROLE_EMBEDDING,
+    DSC_ROLE_HEAD,
+    DSC_ROLE_VECTOR,
+    DSC_ROLE_CONV
+} dsc_role;
+
+const char *dsc_role_name(dsc_role r);
+
+/* What to do when a gradient holds NaN or Inf. */
+typedef enum {
+    DSC_NONFINITE_SKIP = 0, /* skip the whole step: parameters and state unchanged */
+    DSC_NONFINITE_ZERO,     /* replace the bad entries by 0 and step */
+    DSC_NONFINITE_FAIL      /* return DSC_NONFINITE, change nothing */
+} dsc_nonfinite_policy;
+
+typedef enum { DSC_CLIP_NONE = 0, DSC_CLIP_NORM, DSC_CLIP_VALUE } dsc_clip_kind;
+
+dsc_optimizer *dsc_optimizer_new(void);
+void dsc_optimizer_free(dsc_optimizer *opt); /* NULL is a no-op */
+
+/* The message of the last failed call on this handle ("" after success). */
+const char *dsc_optimizer_error(const dsc_optimizer *opt);
+
+/* Adds a group named `group` run by the optimizer `spec`:
+ * "name" or "name:key=value,key=value". Unknown names and keys, values out
+ * of range, NaN and missing required keys are errors. */
+dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group,
+                                   const char *spec);
+
+/* Routing rules used when a parameter is added with group NULL. The first
+ * rule that matches wins. `pattern` is a glob on the name ('*' and '?';
+ * NULL matches all); `role` DSC_ROLE_AUTO matches any role. `no_decay` 1
+ * gives the parameter weight_decay = 0 (when its optimizer has the key). */
+dsc_status dsc_optimizer_add_rule(dsc_optimizer *opt, const char *pattern,
+                                  dsc_role role, const char *group, int no_decay);
+
+/* The standard split in one call: a group "matrix" run by `matrix_spec`
+ * for hidden matrices and conv filters, a group "fallback" run by
+ * `fallback_spec` for embeddings, the head and vectors; vectors (gains and
+ * biases) get no weight decay. */
+dsc_status dsc_optimizer_use_split(dsc_optimizer *opt, const char *matrix_spec,
+                                   const char *fallback_spec);
+
+/* Registers a parameter: `data` (updated in place) and `grad` (read only),
+ * both float32, row-major, `ndim` in 1..4 dimensions of `shape`. A 2-D
+ * tensor is (rows = out features, cols = in features). `group` NULL routes
+ * by the rules. The parameter's optimizer state is allocated here. */
+dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name,
+                                   float *data, const float *grad, int ndim,
+                                   const int64_t *shape, dsc_role role,
+                                   const char *group);
+
+/* Point an existing parameter at new buffers (same shape). */
+dsc_status dsc_optimizer_rebind(dsc_optimizer *opt, const char *name,
+                                float *data, const float *grad);
+
+/* Move a parameter to another group (before the first step only). */
+dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name,
+                                    const char *group);
+
+/* Hyperparameters. A group value applies to all its parameters; a
+ * parameter value overrides its group's for that parameter only. */
+dsc_status dsc_optimizer_set_hyper(dsc_optimizer *opt, const char *group,
+                                   const char *key, double value);
+dsc_status dsc_optimizer_get_hyper(const dsc_optimizer *opt, const char *group,
+                                   const char *key, double *value);
+dsc_status dsc_optimizer_set_param_hyper(dsc_optimizer *opt, const char *param,
+                                         const char *key, double value);
+
+/* Listing: what each parameter is and where it went. */
+typedef struct {
+    const char *name;
+    const char *group;
+    const char *optimizer; /* the group's optimizer name */
+    dsc_role role;
+    int ndim;
+    int64_t shape[DSC_MAX_NDIM];
+    size_t numel;
+    int no_decay;
+    size_t state_bytes;
+} dsc_param_info;
+
+int dsc_optimizer_param_count(const dsc_optimizer *opt);
+dsc_status dsc_optimizer_param_info(const dsc_optimizer *opt, int i,
+                                    dsc_param_info *info);
+int dsc_optimizer_group_count(const dsc_optimizer *opt);
+/* Name and optimizer of group i; NULL outside the range. */
+const char *dsc_optimizer_group_name(const dsc_optimizer *opt, int i);
+const char *dsc_optimizer_group_kind(const dsc_optimizer *opt, int i);
+size_t dsc_optimizer_state_bytes(const dsc_optimizer *opt);
+
+/* ------------------------------------------------------------- schedules */
+
+typedef enum {
+    DSC_SCHED_CONSTANT = 0,
+    DSC_SCHED_LINEAR_WARMUP, /* (s+1)/warmup, then 1 */
+    DSC_SCHED_COSINE,        /* warmup, then cosine from 1 to min_ratio at total */
+    DSC_SCHED_WSD,           /* warmup, stable 1, linear decay to min_ratio over
+                                the last `decay` steps before total */
+    DSC_SCHED_STEP           /* gamma^floor(s / step_size) */
+} dsc_schedule_kind;
+
+/* A multiplier on a float hyperparameter as a function of the optimizer
+ * step s (0 at the first update). */
+typedef struct {
+    dsc_schedule_kind kind;
+    int64_t warmup;    /* warmup steps (all kinds but STEP) */
+    int64_t total;     /* COSINE, WSD: last step of the schedule */
+    int64_t decay;     /* WSD: length of the decay phase */
+    int64_t step_size; /* STEP */
+    double gamma;      /* STEP */
+    double min_ratio;  /* COSINE, WSD: final multiplier */
+} dsc_schedule;
+
+dsc_schedule dsc_schedule_default(void); /* constant */
+/* "cosine:warmup=100,total=5000,min_ratio=0.1", "wsd:warmup=..,total=..,
+ * decay=..", "step:step_size=..,gamma=..", "linear_warmup:warmup=..",
+ * "constant". Writes a message to err (may be NULL). */
+dsc_status dsc_schedule_parse(const char *text, dsc_schedule *out, char *err,
+                              size_t errlen);
+dsc_status dsc_schedule_validate(const dsc_schedule *s, char *err, size_t errlen);
+double dsc_schedule_factor(const dsc_schedule *s, int64_t step);
+
+/* Attach a schedule to a float key of a group (e.g. "lr"). NULL group: all. */
+dsc_status dsc_optimizer_set_schedule(dsc_optimizer *opt, const char *group,
+                                      const char *key, const dsc_schedule *s);
+
+/* -------------------------------------------------- gradient transforms */
+
+/* Clipping over all parameters of the optimizer: by global l2 norm (the
+ * gradient is scaled by max_norm / norm when norm > max_norm) or by value
+ * (each entry clamped to [-limit, limit]). */
+dsc_status dsc_optimizer_set_clip(dsc_optimizer *opt, dsc_clip_kind kind,
+                                  double limit);
+dsc_status dsc_optimizer_set_nonfinite(dsc_optimizer *opt,
+                                       dsc_nonfinite_policy policy);
+/* Gradient accumulation: each call of dsc_optimizer_step() is one
+ * micro-step; every `micro_steps`-th call updates the parameters with the
+ * mean of the accumulated gradients. 1 (default) means no accumulation. */
+dsc_status dsc_optimizer_set_accumulation(dsc_optimizer *opt, int micro_steps);
+
+/* --------------------------------------------------------------- stepping */
+
+typedef struct {
+    int64_t step;         /* updates applied so far */
+    int applied;          /* 1 if the last call updated the parameters */
+    int skipped;          /* 1 if it was skipped for non-finite gradients */
+    double grad_l2, grad_l1, grad_linf; /* of the gradient the step saw,
+                                           before clipping (finite entries) */
+    double clip_scale;    /* factor applied by norm clipping (1 if none) */
+    size_t nonfinite;     /* non-finite entries in the last gradient */
+    int64_t skipped_total;   /* steps skipped so far */
+    int64_t zeroed_total;    /* entries zeroed so far (ZERO policy) */
+    double lr;            /* lr of the first group in the last step */
+} dsc_step_stats;
+
+/* One step (or micro-step, see accumulation) over every group. */
+dsc_status dsc_optimizer_step(dsc_optimizer *opt);
+dsc_status dsc_optimizer_stats(const dsc_optimizer *opt, dsc_step_stats *out);
+int64_t dsc_optimizer_step_count(const dsc_optimizer *opt);
+
+/* Recompute every step with the plain reference loops instead of the fused
+ * kernels (tests; DESCENT_KERNELS=ref in the environment does the same). */
+void dsc_optimizer_use_reference(dsc_optimizer *opt, int on);
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* Optimizer state as safetensors: tensors "<param>.<slot>", group state
+ * "<group>/<slot>", and in __metadata__ the format version, optimizer kinds,
+ * hyperparameters, step counts, schedules and a checksum. Written
+ * atomically (temporary file, fsync, rename). */
+dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path);
+/* Loads into an optimizer set up with the same groups and parameters
+ * (paired by name). Checks kinds, shapes, sizes and checksum; on any
+ * mismatch nothing changes and the message says what differs. */
+dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DESCENT_H */

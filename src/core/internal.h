@@ -1,0 +1,224 @@
+/*
+ * internal.h - what the core, the optimizer families and the kernels share.
+ * Not installed. Everything here may change between versions.
+ *
+ * The model: a dsc_optimizer holds groups; each group is run by one family
+ * (an optimizer kind such as adamw) and holds parameters. A family declares
+ * its state as named slots (per parameter and per group); the core
+ * allocates them when a parameter or group is added, checkpoints them by
+ * name, and never allocates during a step. The driver (step.c) prepares the
+ * gradient (accumulation, non-finite policy, clipping), evaluates schedules
+ * into each parameter's `hp` array, then calls the family's step once per
+ * group.
+ */
+#ifndef DESCENT_INTERNAL_H
+#define DESCENT_INTERNAL_H
+
+#include "descent.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DSC_MAX_SLOTS 8
+#define DSC_MAX_KEYS 32
+#define DSC_SLOT_NAME_MAX 32
+#define DSC_ERR_MAX 512
+
+/* ------------------------------------------------------------ allocation */
+
+void *dsc_malloc(size_t n);
+void *dsc_calloc(size_t count, size_t size); /* zeroed; checks overflow */
+void dsc_free(void *p);
+char *dsc_strdup(const char *s);
+
+/* ------------------------------------------------------------ state slots */
+
+typedef enum { DSC_DT_F32 = 0, DSC_DT_F64, DSC_DT_U8, DSC_DT_I64 } dsc_dtype;
+
+size_t dsc_dtype_size(dsc_dtype t);
+const char *dsc_dtype_name(dsc_dtype t); /* safetensors names: F32, F64, U8, I64 */
+
+typedef struct {
+    char name[DSC_SLOT_NAME_MAX];
+    dsc_dtype dtype;
+    size_t count;                /* elements */
+    int ndim;                    /* shape written to checkpoints */
+    int64_t shape[DSC_MAX_NDIM]; /* product == count */
+    void *data;                  /* owned; zero-filled at allocation */
+} dsc_slot;
+
+/* What a family asks for, before allocation. */
+typedef struct {
+    int nslots;
+    dsc_slot slot[DSC_MAX_SLOTS]; /* data unused here */
+    size_t scratch_bytes;         /* workspace, not checkpointed, 64-byte aligned */
+} dsc_plan;
+
+/* Add a slot to a plan. ndim 0 means a 1-D slot of `count` elements. */
+void dsc_plan_slot(dsc_plan *plan, const char *name, dsc_dtype dtype, size_t count);
+/* Add a slot with an explicit shape. */
+void dsc_plan_slot_shaped(dsc_plan *plan, const char *name, dsc_dtype dtype, int ndim,
+                          const int64_t *shape);
+
+/* ------------------------------------------------------------ parameters */
+
+typedef struct dsc_param {
+    char name[DSC_NAME_MAX];
+    float *data;            /* caller's buffer, updated in place */
+    const float *grad_user; /* caller's gradient */
+    const float *grad;      /* the gradient the family reads this step */
+    float *work;            /* owned gradient copy, when transforms need one */
+    float *accum;           /* owned accumulation sum, when accumulating */
+    int ndim;
+    int64_t shape[DSC_MAX_NDIM];
+    size_t numel;
+    size_t rows, cols;      /* shape[0] and numel / shape[0] (1 x n for 1-D) */
+    dsc_role role;          /* resolved, never AUTO */
+    int no_decay;
+    int group;              /* index into opt->groups */
+    double hp[DSC_MAX_KEYS];       /* this step's values (group's, then overrides) */
+    double override_value[DSC_MAX_KEYS];
+    uint64_t override_mask;
+    int nslots;
+    dsc_slot slots[DSC_MAX_SLOTS];
+    void *scratch;
+    size_t scratch_bytes;
+} dsc_param;
+
+/* ---------------------------------------------------------------- groups */
+
+struct dsc_family;
+struct dsc_optimizer;
+
+typedef struct dsc_group {
+    char name[DSC_NAME_MAX];
+    const struct dsc_family *family;
+    double base[DSC_MAX_KEYS]; /* configured values (set_hyper changes these) */
+    double init[DSC_MAX_KEYS]; /* values when the group was created (Lion's lr0) */
+    double cur[DSC_MAX_KEYS];  /* this step's values: base * schedule */
+    dsc_schedule sched[DSC_MAX_KEYS];
+    uint64_t sched_mask;
+    int *params;               /* indices into opt->params, in insertion order */
+    int nparams, cap_params;
+    int nslots;
+    dsc_slot slots[DSC_MAX_SLOTS]; /* group-level state (scalars, counters) */
+    void *scratch;             /* group workspace, resized when params join */
+    size_t scratch_bytes;
+    struct dsc_optimizer *opt;
+} dsc_group;
+
+/* The i-th parameter of a group. */
+dsc_param *dsc_group_param(dsc_group *g, int i);
+
+/* ------------------------------------------------------------- families */
+
+typedef struct {
+    int reference;  /* 1: run the plain reference loops */
+    int64_t step;   /* 0-based index of the update being applied */
+} dsc_step_ctx;
+
+typedef struct dsc_family {
+    dsc_optimizer_info info;
+    const char *const *aliases; /* NULL-terminated, may be NULL */
+    /* Cross-key checks after parsing (e.g. nesterov needs momentum > 0).
+     * Write a message to err and return non-OK to reject. May be NULL. */
+    dsc_status (*check)(const double *hp, char *err, size_t errlen);
+    /* Declare the state of one parameter of this group (slots, scratch).
+     * Reject unsupported shapes with DSC_SHAPE and a message. Required. */
+    dsc_status (*plan_param)(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                             char *err, size_t errlen);
+    /* Declare group-level state, called at group creation (slots) and after
+     * every parameter joins (scratch). May be NULL. */
+    void (*plan_group)(const dsc_group *g, dsc_plan *plan);
+    /* Fill freshly allocated (zeroed) state, e.g. AdaGrad's initial sum. May be NULL. */
+    void (*init_param)(dsc_group *g, dsc_param *p);
+    /* One update of every parameter of the group, reading p->grad and
+     * p->hp. Must not allocate. */
+    dsc_status (*step)(dsc_group *g, const dsc_step_ctx *ctx);
+} dsc_family;
+
+/* Registry (registry.c). */
+int dsc_family_count(void);
+const dsc_family *dsc_family_at(int i);
+const dsc_family *dsc_family_find(const char *name);
+/* Index of a key in a family's table, or -1. */
+int dsc_family_key(const dsc_family *f, const char *key);
+
+/* Parse "name:key=value,..." into a family and a full hp array (defaults
+ * filled in, ranges and required keys checked). */
+dsc_status dsc_spec_parse(const char *spec, const dsc_family **family, double *hp,
+                          char *err, size_t errlen);
+/* Check one value against a key's type and range. */
+dsc_status dsc_key_check(const dsc_family *f, int key, double value, char *err,
+                         size_t errlen);
+
+/* ------------------------------------------------------------- optimizer */
+
+typedef struct {
+    char *pattern; /* NULL: any name */
+    dsc_role role; /* AUTO: any role */
+    char group[DSC_NAME_MAX];
+    int no_decay;
+} dsc_rule;
+
+struct dsc_optimizer {
+    dsc_group **groups;
+    int ngroups, cap_groups;
+    dsc_param **params;
+    int nparams, cap_params;
+    dsc_rule *rules;
+    int nrules, cap_rules;
+    dsc_clip_kind clip_kind;
+    double clip_limit;
+    dsc_nonfinite_policy nonfinite;
+    int accumulation;      /* micro-steps per update */
+    int micro;             /* micro-steps taken towards the next update */
+    int64_t step;          /* updates applied */
+    int reference;
+    dsc_step_stats stats;
+    char error[DSC_ERR_MAX];
+};
+
+/* Record an error on the handle and return `s`. */
+dsc_status dsc_fail(dsc_optimizer *opt, dsc_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void dsc_clear_error(dsc_optimizer *opt);
+
+dsc_group *dsc_optimizer_find_group(const dsc_optimizer *opt, const char *name);
+dsc_param *dsc_optimizer_find_param(const dsc_optimizer *opt, const char *name);
+/* Make sure every parameter has the gradient buffers the current transform
+ * settings need (allocated at configuration time, never during a step). */
+dsc_status dsc_optimizer_ensure_buffers(dsc_optimizer *opt);
+
+/* Fill p->hp for every parameter from group values, schedules and overrides. */
+void dsc_optimizer_resolve_hypers(dsc_optimizer *opt);
+
+/* ------------------------------------------------------ threads, kernels */
+
+int dsc_threads(void);           /* threads a parallel loop may use */
+int dsc_env_reference(void);     /* DESCENT_KERNELS=ref */
+#define DSC_PAR_MIN 32768        /* below this many elements loops stay serial */
+
+/* Reductions with a fixed blocking (DSC_RED_BLOCK elements per partial, in
+ * double, partials added in index order): the same bits for any thread count. */
+#define DSC_RED_BLOCK 4096
+double dsc_vec_sumsq(const float *x, size_t n);
+double dsc_vec_dot(const float *x, const float *y, size_t n);
+double dsc_vec_sumabs(const float *x, size_t n);
+float dsc_vec_absmax(const float *x, size_t n);
+/* One pass: sum of squares, sum of |x|, max |x| over finite entries and the
+ * count of non-finite ones. */
+typedef struct {
+    double sumsq, sumabs, absmax;
+    size_t nonfinite;
+} dsc_grad_scan;
+dsc_grad_scan dsc_vec_scan(const float *x, size_t n);
+
+static inline float dsc_signf(float x) { return (float)((x > 0.0f) - (x < 0.0f)); }
+
+#endif /* DESCENT_INTERNAL_H */

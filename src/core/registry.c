@@ -1,0 +1,200 @@
+/* registry.c - the table of optimizer families and the spec parser.
+ *
+ * Each family lives in src/optimizers/<family>.c and exports one
+ * `const dsc_family dsc_family_<name>`; adding an optimizer is one line in
+ * the table below. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const dsc_family dsc_family_sgd;
+
+static const dsc_family *const families[] = {
+    &dsc_family_sgd,
+};
+
+#define NFAMILIES ((int)(sizeof families / sizeof families[0]))
+
+int dsc_family_count(void) { return NFAMILIES; }
+
+const dsc_family *dsc_family_at(int i)
+{
+    return (i >= 0 && i < NFAMILIES) ? families[i] : NULL;
+}
+
+const dsc_family *dsc_family_find(const char *name)
+{
+    if (!name) return NULL;
+    for (int i = 0; i < NFAMILIES; i++) {
+        if (strcmp(families[i]->info.name, name) == 0) return families[i];
+        for (const char *const *a = families[i]->aliases; a && *a; a++)
+            if (strcmp(*a, name) == 0) return families[i];
+    }
+    return NULL;
+}
+
+int dsc_optimizer_kind_count(void) { return NFAMILIES; }
+
+const dsc_optimizer_info *dsc_optimizer_kind(int i)
+{
+    const dsc_family *f = dsc_family_at(i);
+    return f ? &f->info : NULL;
+}
+
+const dsc_optimizer_info *dsc_optimizer_kind_find(const char *name)
+{
+    const dsc_family *f = dsc_family_find(name);
+    return f ? &f->info : NULL;
+}
+
+int dsc_family_key(const dsc_family *f, const char *key)
+{
+    for (int i = 0; i < f->info.nkeys; i++)
+        if (strcmp(f->info.keys[i].name, key) == 0) return i;
+    return -1;
+}
+
+static void list_keys(const dsc_family *f, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < f->info.nkeys && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "",
+                                 f->info.keys[i].name);
+}
+
+dsc_status dsc_key_check(const dsc_family *f, int key, double v, char *err, size_t errlen)
+{
+    const dsc_key_info *k = &f->info.keys[key];
+    if (isnan(v) || isinf(v)) {
+        snprintf(err, errlen, "%s: %s must be a finite number, got %g", f->info.name,
+                 k->name, v);
+        return DSC_OUT_OF_RANGE;
+    }
+    if (k->type == DSC_KEY_BOOL && v != 0.0 && v != 1.0) {
+        snprintf(err, errlen, "%s: %s is a boolean (0 or 1), got %g", f->info.name,
+                 k->name, v);
+        return DSC_OUT_OF_RANGE;
+    }
+    if (k->type == DSC_KEY_INT && v != floor(v)) {
+        snprintf(err, errlen, "%s: %s is an integer, got %g", f->info.name, k->name, v);
+        return DSC_OUT_OF_RANGE;
+    }
+    int below = k->min_open ? !(v > k->min_value) : !(v >= k->min_value);
+    int above = k->max_open ? !(v < k->max_value) : !(v <= k->max_value);
+    if (below || above) {
+        snprintf(err, errlen, "%s: %s = %g is out of range %c%g, %g%c", f->info.name,
+                 k->name, v, k->min_open ? '(' : '[', k->min_value, k->max_value,
+                 k->max_open ? ')' : ']');
+        return DSC_OUT_OF_RANGE;
+    }
+    return DSC_OK;
+}
+
+/* Parse a number or a boolean word. */
+static int parse_value(const char *s, size_t len, double *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf) return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (!strcmp(buf, "true") || !strcmp(buf, "True")) { *out = 1; return 1; }
+    if (!strcmp(buf, "false") || !strcmp(buf, "False")) { *out = 0; return 1; }
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (end != buf + len || errno == ERANGE) return 0;
+    *out = v;
+    return 1;
+}
+
+dsc_status dsc_spec_parse(const char *spec, const dsc_family **family, double *hp,
+                          char *err, size_t errlen)
+{
+    if (!spec) {
+        snprintf(err, errlen, "optimizer spec is NULL");
+        return DSC_NULL_POINTER;
+    }
+    const char *colon = strchr(spec, ':');
+    size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
+    char name[64];
+    while (nlen && isspace((unsigned char)spec[nlen - 1])) nlen--;
+    if (nlen == 0 || nlen >= sizeof name) {
+        snprintf(err, errlen, "optimizer spec \"%s\": missing or too long optimizer name",
+                 spec);
+        return DSC_PARSE;
+    }
+    memcpy(name, spec, nlen);
+    name[nlen] = '\0';
+    const dsc_family *f = dsc_family_find(name);
+    if (!f) {
+        size_t used = (size_t)snprintf(err, errlen, "unknown optimizer \"%s\" (known:", name);
+        for (int i = 0; i < NFAMILIES && used < errlen; i++)
+            used += (size_t)snprintf(err + used, errlen - used, " %s", families[i]->info.name);
+        if (used < errlen) snprintf(err + used, errlen - used, ")");
+        return DSC_UNKNOWN_OPTIMIZER;
+    }
+    for (int i = 0; i < f->info.nkeys; i++) hp[i] = f->info.keys[i].default_value;
+    const char *s = colon ? colon + 1 : "";
+    while (*s) {
+        while (*s == ' ' || *s == ',') s++;
+        if (!*s) break;
+        const char *eq = strchr(s, '=');
+        const char *comma = strchr(s, ',');
+        if (!comma) comma = s + strlen(s);
+        if (!eq || eq > comma) {
+            snprintf(err, errlen, "%s: expected key=value, got \"%.*s\"", f->info.name,
+                     (int)(comma - s), s);
+            return DSC_PARSE;
+        }
+        char key[64];
+        size_t klen = (size_t)(eq - s);
+        while (klen && s[klen - 1] == ' ') klen--;
+        if (klen == 0 || klen >= sizeof key) {
+            snprintf(err, errlen, "%s: empty or too long key in \"%s\"", f->info.name, spec);
+            return DSC_PARSE;
+        }
+        memcpy(key, s, klen);
+        key[klen] = '\0';
+        int k = dsc_family_key(f, key);
+        if (k < 0) {
+            char keys[512];
+            list_keys(f, keys, sizeof keys);
+            snprintf(err, errlen, "%s: unknown key \"%s\" (keys: %s)", f->info.name, key,
+                     keys);
+            return DSC_UNKNOWN_KEY;
+        }
+        const char *v = eq + 1;
+        while (*v == ' ') v++;
+        size_t vlen = (size_t)(comma - v);
+        while (vlen && v[vlen - 1] == ' ') vlen--;
+        double value;
+        if (!parse_value(v, vlen, &value)) {
+            snprintf(err, errlen, "%s: %s: \"%.*s\" is not a number", f->info.name, key,
+                     (int)vlen, v);
+            return DSC_PARSE;
+        }
+        dsc_status st = dsc_key_check(f, k, value, err, errlen);
+        if (st != DSC_OK) return st;
+        hp[k] = value;
+        s = comma;
+    }
+    for (int i = 0; i < f->info.nkeys; i++) {
+        if (isnan(hp[i])) {
+            snprintf(err, errlen, "%s: key \"%s\" is required (no default)", f->info.name,
+                     f->info.keys[i].name);
+            return DSC_INVALID_ARGUMENT;
+        }
+    }
+    if (f->check) {
+        dsc_status st = f->check(hp, err, errlen);
+        if (st != DSC_OK) return st;
+    }
+    *family = f;
+    return DSC_OK;
+}

@@ -1,0 +1,209 @@
+/* step.c - the driver: one dsc_optimizer_step().
+ *
+ * Order of work, the same for every optimizer:
+ *   1. accumulation: micro-steps add into p->accum; the last one forms the mean;
+ *   2. one scan of every gradient: l2, l1, l-inf norms and non-finite count;
+ *   3. non-finite policy: skip (nothing changes), fail, or zero the entries;
+ *   4. clipping by global norm or by value, into p->work;
+ *   5. schedules and overrides resolved into each parameter's hp array;
+ *   6. each group's family steps its parameters.
+ * A family reads p->grad, which is the caller's buffer unless a transform
+ * produced a copy in p->work. All buffers exist before the first step. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+dsc_status dsc_optimizer_set_clip(dsc_optimizer *opt, dsc_clip_kind kind, double limit)
+{
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    if ((int)kind < DSC_CLIP_NONE || kind > DSC_CLIP_VALUE)
+        return dsc_fail(opt, DSC_OUT_OF_RANGE, "set_clip: kind %d is not a dsc_clip_kind",
+                        (int)kind);
+    if (kind != DSC_CLIP_NONE && !(limit > 0.0 && isfinite(limit)))
+        return dsc_fail(opt, DSC_OUT_OF_RANGE, "set_clip: limit must be finite and > 0, got %g",
+                        limit);
+    dsc_clip_kind old_kind = opt->clip_kind;
+    opt->clip_kind = kind;
+    dsc_status st = dsc_optimizer_ensure_buffers(opt);
+    if (st != DSC_OK) {
+        opt->clip_kind = old_kind;
+        return st;
+    }
+    opt->clip_limit = limit;
+    return DSC_OK;
+}
+
+dsc_status dsc_optimizer_set_nonfinite(dsc_optimizer *opt, dsc_nonfinite_policy policy)
+{
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    if ((int)policy < DSC_NONFINITE_SKIP || policy > DSC_NONFINITE_FAIL)
+        return dsc_fail(opt, DSC_OUT_OF_RANGE, "set_nonfinite: %d is not a policy", (int)policy);
+    dsc_nonfinite_policy old = opt->nonfinite;
+    opt->nonfinite = policy;
+    dsc_status st = dsc_optimizer_ensure_buffers(opt);
+    if (st != DSC_OK) opt->nonfinite = old;
+    return st;
+}
+
+dsc_status dsc_optimizer_set_accumulation(dsc_optimizer *opt, int micro_steps)
+{
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    if (micro_steps < 1 || micro_steps > 1000000)
+        return dsc_fail(opt, DSC_OUT_OF_RANGE, "set_accumulation: micro_steps = %d, expected "
+                        "1..1000000", micro_steps);
+    if (opt->micro > 0)
+        return dsc_fail(opt, DSC_STATE, "set_accumulation: %d micro-steps are pending",
+                        opt->micro);
+    int old = opt->accumulation;
+    opt->accumulation = micro_steps;
+    dsc_status st = dsc_optimizer_ensure_buffers(opt);
+    if (st != DSC_OK) opt->accumulation = old;
+    return st;
+}
+
+dsc_status dsc_optimizer_stats(const dsc_optimizer *opt, dsc_step_stats *out)
+{
+    if (!opt || !out) return DSC_NULL_POINTER;
+    *out = opt->stats;
+    return DSC_OK;
+}
+
+/* accum += g over a whole parameter. */
+static void add_into(float *restrict acc, const float *restrict g, size_t n)
+{
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) acc[i] += g[i];
+}
+
+/* out = (acc + g) * scale; acc = 0. */
+static void finish_mean(float *restrict out, float *restrict acc, const float *restrict g,
+                        float scale, size_t n)
+{
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (acc[i] + g[i]) * scale;
+        acc[i] = 0.0f;
+    }
+}
+
+/* out = f(in) for the transforms of step 3 and 4 (in may equal out). */
+static void transform(float *out, const float *in, size_t n, int zero_bad, float scale,
+                      float clamp)
+{
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float v = in[i];
+        if (zero_bad && !isfinite(v)) v = 0.0f;
+        v *= scale;
+        if (v > clamp) v = clamp;
+        if (v < -clamp) v = -clamp;
+        out[i] = v;
+    }
+}
+
+dsc_status dsc_optimizer_step(dsc_optimizer *opt)
+{
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    if (opt->ngroups == 0 || opt->nparams == 0)
+        return dsc_fail(opt, DSC_STATE, "step: the optimizer has no parameters");
+    dsc_step_stats *st = &opt->stats;
+    st->applied = 0;
+    st->skipped = 0;
+
+    /* 1. Accumulation. */
+    if (opt->accumulation > 1) {
+        if (opt->micro + 1 < opt->accumulation) {
+            for (int i = 0; i < opt->nparams; i++) {
+                dsc_param *p = opt->params[i];
+                add_into(p->accum, p->grad_user, p->numel);
+            }
+            opt->micro++;
+            st->step = opt->step;
+            return DSC_OK;
+        }
+        float scale = 1.0f / (float)opt->accumulation;
+        for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            finish_mean(p->work, p->accum, p->grad_user, scale, p->numel);
+            p->grad = p->work;
+        }
+        opt->micro = 0;
+    } else {
+        for (int i = 0; i < opt->nparams; i++) opt->params[i]->grad = opt->params[i]->grad_user;
+    }
+
+    /* 2. Scan. */
+    double sumsq = 0, sumabs = 0, absmax = 0;
+    size_t bad = 0;
+    const char *first_bad = NULL;
+    for (int i = 0; i < opt->nparams; i++) {
+        dsc_param *p = opt->params[i];
+        dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
+        sumsq += s.sumsq;
+        sumabs += s.sumabs;
+        if (s.absmax > absmax) absmax = s.absmax;
+        if (s.nonfinite && !first_bad) first_bad = p->name;
+        bad += s.nonfinite;
+    }
+    st->grad_l2 = sqrt(sumsq);
+    st->grad_l1 = sumabs;
+    st->grad_linf = absmax;
+    st->nonfinite = bad;
+    st->clip_scale = 1.0;
+    st->step = opt->step;
+
+    /* 3. Non-finite policy. */
+    int zero_bad = 0;
+    if (bad) {
+        if (opt->nonfinite == DSC_NONFINITE_FAIL)
+            return dsc_fail(opt, DSC_NONFINITE,
+                            "step %lld: %zu non-finite gradient entries (first in \"%s\"); "
+                            "nothing was changed", (long long)opt->step, bad, first_bad);
+        if (opt->nonfinite == DSC_NONFINITE_SKIP) {
+            st->skipped = 1;
+            st->skipped_total++;
+            return DSC_OK;
+        }
+        zero_bad = 1;
+        st->zeroed_total += (int64_t)bad;
+    }
+
+    /* 4. Clipping (norms above are of the finite entries, as zeroing keeps them). */
+    float scale = 1.0f, clamp = INFINITY;
+    if (opt->clip_kind == DSC_CLIP_NORM && st->grad_l2 > opt->clip_limit) {
+        /* torch.nn.utils.clip_grad_norm_: max_norm / (total_norm + 1e-6) */
+        st->clip_scale = opt->clip_limit / (st->grad_l2 + 1e-6);
+        scale = (float)st->clip_scale;
+    }
+    if (opt->clip_kind == DSC_CLIP_VALUE) clamp = (float)opt->clip_limit;
+    if (zero_bad || scale != 1.0f || clamp != INFINITY) {
+        for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            transform(p->work, p->grad, p->numel, zero_bad, scale, clamp);
+            p->grad = p->work;
+        }
+    }
+
+    /* 5. Hyperparameters of this step. */
+    dsc_optimizer_resolve_hypers(opt);
+
+    /* 6. Families. */
+    dsc_step_ctx ctx = {opt->reference, opt->step};
+    for (int gi = 0; gi < opt->ngroups; gi++) {
+        dsc_group *g = opt->groups[gi];
+        if (g->nparams == 0) continue;
+        dsc_status s = g->family->step(g, &ctx);
+        if (s != DSC_OK) return s; /* families validate at add time; this is a bug path */
+    }
+    int lr = opt->ngroups ? dsc_family_key(opt->groups[0]->family, "lr") : -1;
+    st->lr = lr >= 0 ? opt->groups[0]->cur[lr] : 0.0;
+    opt->step++;
+    st->step = opt->step;
+    st->applied = 1;
+    return DSC_OK;
+}

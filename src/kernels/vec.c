@@ -1,0 +1,135 @@
+/* vec.c - reductions with a fixed summation order, and thread settings.
+ *
+ * Every reduction cuts the vector into blocks of DSC_RED_BLOCK elements,
+ * sums each block serially in double, and adds the block sums in index
+ * order. Threads only decide who computes which block, so the result has
+ * the same bits for 1, 2 or 64 threads. */
+#include "../core/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int thread_setting = 0;
+
+void dsc_set_num_threads(int n) { thread_setting = n > 0 ? n : 0; }
+int dsc_get_num_threads(void) { return dsc_threads(); }
+
+int dsc_threads(void)
+{
+#ifdef _OPENMP
+    return thread_setting > 0 ? thread_setting : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int dsc_env_reference(void)
+{
+    const char *k = getenv("DESCENT_KERNELS");
+    return k && strcmp(k, "ref") == 0;
+}
+
+dsc_build_info_t dsc_build_info(void)
+{
+    dsc_build_info_t b;
+    b.version = "0.1.0";
+#ifdef DSC_HAVE_CBLAS
+    b.blas = "openblas";
+#else
+    b.blas = "portable";
+#endif
+#ifdef _OPENMP
+    b.openmp = 1;
+#else
+    b.openmp = 0;
+#endif
+    b.max_threads = dsc_threads();
+    b.kernels = dsc_env_reference() ? "ref" : "portable";
+    return b;
+}
+
+/* Block sums land in a small stack array; longer vectors are reduced in
+ * chunks of PARTIALS blocks so no allocation is needed. */
+#define PARTIALS 256
+
+typedef struct {
+    double a, b, c;
+    size_t n;
+} quad;
+
+static quad scan_block(const float *x, size_t n)
+{
+    quad q = {0, 0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (isfinite(v)) {
+            double d = (double)v;
+            q.a += d * d;
+            q.b += fabs(d);
+            if (fabs(d) > q.c) q.c = fabs(d);
+        } else {
+            q.n++;
+        }
+    }
+    return q;
+}
+
+dsc_grad_scan dsc_vec_scan(const float *x, size_t n)
+{
+    dsc_grad_scan out = {0, 0, 0, 0};
+    size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
+    quad part[PARTIALS];
+    for (size_t b0 = 0; b0 < nblocks; b0 += PARTIALS) {
+        long nb = (long)(nblocks - b0 < PARTIALS ? nblocks - b0 : PARTIALS);
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+        for (long b = 0; b < nb; b++) {
+            size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
+            size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
+            part[b] = scan_block(x + start, len);
+        }
+        for (long b = 0; b < nb; b++) {
+            out.sumsq += part[b].a;
+            out.sumabs += part[b].b;
+            if (part[b].c > out.absmax) out.absmax = part[b].c;
+            out.nonfinite += part[b].n;
+        }
+    }
+    return out;
+}
+
+double dsc_vec_dot(const float *x, const float *y, size_t n)
+{
+    size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
+    double part[PARTIALS], total = 0.0;
+    for (size_t b0 = 0; b0 < nblocks; b0 += PARTIALS) {
+        long nb = (long)(nblocks - b0 < PARTIALS ? nblocks - b0 : PARTIALS);
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+        for (long b = 0; b < nb; b++) {
+            size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
+            size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
+            double s = 0.0;
+            for (size_t i = 0; i < len; i++) s += (double)x[start + i] * (double)y[start + i];
+            part[b] = s;
+        }
+        for (long b = 0; b < nb; b++) total += part[b];
+    }
+    return total;
+}
+
+double dsc_vec_sumsq(const float *x, size_t n) { return dsc_vec_dot(x, x, n); }
+
+double dsc_vec_sumabs(const float *x, size_t n) { return dsc_vec_scan(x, n).sumabs; }
+
+float dsc_vec_absmax(const float *x, size_t n)
+{
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        if (a > m) m = a;
+    }
+    return m;
+}

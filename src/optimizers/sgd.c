@@ -1,0 +1,132 @@
+/* sgd.c - stochastic gradient descent with momentum (torch.optim.SGD).
+ *
+ * Update (spec elementwise.md section 1; torch 1.13.1 single-tensor path):
+ *   g <- -g                            if maximize
+ *   g <- g + wd * p                    (L2, coupled)
+ *   b <- g                             at the first step (no dampening)
+ *   b <- mu * b + (1 - dampening) * g  later
+ *   d <- g + mu * b  (nesterov)  or  d <- b;   d <- g without momentum
+ *   p <- p - lr * d
+ * Golden files: sgd_plain_3x5, sgd_momentum_dampening_wd_4x6,
+ * sgd_nesterov_wd_8x3. */
+#include "../core/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { LR, MOMENTUM, DAMPENING, WEIGHT_DECAY, NESTEROV, MAXIMIZE, NKEYS };
+
+static const dsc_key_info keys[NKEYS] = {
+    [LR] = {"lr", DSC_KEY_FLOAT, NAN, 0, 1e6, 0, 0, "learning rate (required)"},
+    [MOMENTUM] = {"momentum", DSC_KEY_FLOAT, 0, 0, 1, 0, 0, "momentum factor"},
+    [DAMPENING] = {"dampening", DSC_KEY_FLOAT, 0, 0, 1, 0, 0, "dampening of the gradient in the buffer"},
+    [WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0, "L2 penalty added to the gradient"},
+    [NESTEROV] = {"nesterov", DSC_KEY_BOOL, 0, 0, 1, 0, 0, "Nesterov momentum"},
+    [MAXIMIZE] = {"maximize", DSC_KEY_BOOL, 0, 0, 1, 0, 0, "maximize the objective"},
+};
+
+/* Slots: the momentum buffer and the per-parameter step counter (torch
+ * creates the buffer at the first step; t == 0 marks "not yet"). */
+enum { SLOT_BUF, SLOT_T };
+
+static dsc_status check(const double *hp, char *err, size_t n)
+{
+    if (hp[NESTEROV] != 0 && (hp[MOMENTUM] <= 0 || hp[DAMPENING] != 0)) {
+        snprintf(err, n, "sgd: nesterov needs momentum > 0 and dampening = 0");
+        return DSC_INVALID_ARGUMENT;
+    }
+    return DSC_OK;
+}
+
+static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                             char *err, size_t n)
+{
+    (void)g; (void)err; (void)n;
+    dsc_plan_slot(plan, "momentum_buffer", DSC_DT_F32, p->numel);
+    dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
+    return DSC_OK;
+}
+
+typedef struct {
+    float lr, mu, damp, wd, sign;
+    int nesterov, first, momentum;
+} sgd_scalars;
+
+/* Reference: one element at a time, in the order of the spec. */
+static void sgd_step_ref(float *p, const float *g, float *b, size_t n, sgd_scalars s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = s.sign * g[i];                  /* 1. maximize */
+        if (s.wd != 0.0f) gi = gi + s.wd * p[i];   /* 2. L2 */
+        float d = gi;
+        if (s.momentum) {                          /* 3. momentum */
+            if (s.first) b[i] = gi;
+            else b[i] = s.mu * b[i] + (1.0f - s.damp) * gi;
+            d = s.nesterov ? gi + s.mu * b[i] : b[i];
+        }
+        p[i] = p[i] - s.lr * d;                    /* 4. update */
+    }
+}
+
+/* Fast: the same arithmetic, branch-free inner loops, split over threads. */
+static void sgd_step_fast(float *restrict p, const float *restrict g, float *restrict b,
+                          size_t n, sgd_scalars s)
+{
+    const float lr = s.lr, mu = s.mu, wd = s.wd, sign = s.sign, keep = 1.0f - s.damp;
+    if (!s.momentum) {
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+        for (size_t i = 0; i < n; i++) p[i] = p[i] - lr * (sign * g[i] + wd * p[i]);
+        return;
+    }
+    const float nest = s.nesterov ? 1.0f : 0.0f;
+    if (s.first) {
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float gi = sign * g[i] + wd * p[i];
+            b[i] = gi;
+            float d = s.nesterov ? gi + mu * gi : gi;
+            p[i] = p[i] - lr * d;
+        }
+    } else {
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float gi = sign * g[i] + wd * p[i];
+            float bi = mu * b[i] + keep * gi;
+            b[i] = bi;
+            float d = nest * (gi + mu * bi) + (1.0f - nest) * bi;
+            p[i] = p[i] - lr * d;
+        }
+    }
+}
+
+static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        int64_t *t = p->slots[SLOT_T].data;
+        sgd_scalars s = {
+            .lr = (float)p->hp[LR], .mu = (float)p->hp[MOMENTUM],
+            .damp = (float)p->hp[DAMPENING], .wd = (float)p->hp[WEIGHT_DECAY],
+            .sign = p->hp[MAXIMIZE] != 0 ? -1.0f : 1.0f,
+            .nesterov = p->hp[NESTEROV] != 0, .first = *t == 0,
+            .momentum = p->hp[MOMENTUM] != 0,
+        };
+        float *b = p->slots[SLOT_BUF].data;
+        if (ctx->reference) sgd_step_ref(p->data, p->grad, b, p->numel, s);
+        else sgd_step_fast(p->data, p->grad, b, p->numel, s);
+        if (s.momentum) *t += 1; /* the buffer exists from now on */
+    }
+    return DSC_OK;
+}
+
+const dsc_family dsc_family_sgd = {
+    .info = {
+        .name = "sgd",
+        .summary = "stochastic gradient descent with momentum, dampening, Nesterov, L2",
+        .paper = "Robbins & Monro 1951; Sutskever et al., ICML 2013 (momentum, Nesterov)",
+        .source = "pytorch/pytorch torch/optim/sgd.py (v1.13.1)",
+        .nkeys = NKEYS, .keys = keys, .matrix = 0,
+    },
+    .check = check, .plan_param = plan_param, .step = step,
+};

@@ -1,0 +1,72 @@
+/* cmd_list.c - `descent list`: optimizers, keys, defaults, papers. */
+#include "cli.h"
+
+#include "descent.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *type_name(dsc_key_type t)
+{
+    return t == DSC_KEY_BOOL ? "bool" : t == DSC_KEY_INT ? "int" : "float";
+}
+
+static void print_one(const dsc_optimizer_info *o, int memory)
+{
+    printf("%s  -  %s\n", o->name, o->summary);
+    printf("  paper:  %s\n  source: %s\n", o->paper, o->source);
+    if (memory) {
+        int64_t shape[2] = {4096, 4096};
+        size_t bytes = 0;
+        if (dsc_state_bytes(o->name, 2, shape, &bytes) == DSC_OK)
+            printf("  state:  %.3f bytes per parameter (4096x4096 matrix)\n",
+                   (double)bytes / (4096.0 * 4096.0));
+        else {
+            /* lr-required optimizers: give it a value to measure */
+            char spec[128];
+            snprintf(spec, sizeof spec, "%s:lr=0.1,momentum=0.9", o->name);
+            if (dsc_state_bytes(spec, 2, shape, &bytes) == DSC_OK)
+                printf("  state:  %.3f bytes per parameter (4096x4096 matrix)\n",
+                       (double)bytes / (4096.0 * 4096.0));
+        }
+    }
+    printf("  %-24s %-6s %-12s %s\n", "key", "type", "default", "range / meaning");
+    for (int k = 0; k < o->nkeys; k++) {
+        const dsc_key_info *key = &o->keys[k];
+        char def[32];
+        if (isnan(key->default_value)) snprintf(def, sizeof def, "(required)");
+        else snprintf(def, sizeof def, "%g", key->default_value);
+        printf("  %-24s %-6s %-12s %c%g, %g%c  %s\n", key->name, type_name(key->type), def,
+               key->min_open ? '(' : '[', key->min_value, key->max_value,
+               key->max_open ? ')' : ']', key->help);
+    }
+    printf("\n");
+}
+
+int cmd_list(int argc, char **argv)
+{
+    int memory = 0, named = 0, rc = CLI_OK;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--memory")) memory = 1;
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "descent list: unknown option \"%s\"\n", argv[i]);
+            return CLI_USAGE;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') continue;
+        named = 1;
+        const dsc_optimizer_info *o = dsc_optimizer_kind_find(argv[i]);
+        if (!o) {
+            fprintf(stderr, "descent list: unknown optimizer \"%s\"\n", argv[i]);
+            rc = CLI_USAGE;
+            continue;
+        }
+        print_one(o, memory);
+    }
+    if (!named)
+        for (int i = 0; i < dsc_optimizer_kind_count(); i++)
+            print_one(dsc_optimizer_kind(i), memory);
+    return rc;
+}

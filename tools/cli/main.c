@@ -1,0 +1,112 @@
+/* main.c - the `descent` command: dispatch to one cmd_<name>.c per command. */
+#include "cli.h"
+
+#include "descent.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int cmd_list(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+static const cli_command commands[] = {
+    {"list", "list the optimizers with their keys, defaults and papers",
+     "usage: descent list [NAME...] [--memory]\n"
+     "  Prints every optimizer (or the named ones) with its hyperparameter keys,\n"
+     "  defaults, valid ranges, paper and the official code it follows.\n"
+     "  --memory  add a column with the bytes of optimizer state per parameter\n"
+     "            (for a 4096x4096 matrix, i.e. large tensors)\n",
+     cmd_list},
+    {"replay", "replay golden trajectory files and compare",
+     "usage: descent replay [--ref] FILE...\n"
+     "  Replays each golden file (format: tests/golden/README.md) through libdescent\n"
+     "  and prints one line per file:\n"
+     "    PASS <name> max_err=<x> tol=<t>\n"
+     "    FAIL <name> max_err=<x> tol=<t>\n"
+     "    UNSUPPORTED <name> optimizer=<opt>\n"
+     "  max_err is the largest |got - expect| / (1 + |expect|) over all steps.\n"
+     "  --ref  use the plain reference loops instead of the fused kernels\n"
+     "  Exit status: 0 if every file passed, 1 otherwise, 2 on unreadable input.\n",
+     cmd_replay},
+    {"version", "print the version and build configuration",
+     "usage: descent version\n", cmd_version},
+    {"help", "explain a command", "usage: descent help [COMMAND]\n", cmd_help},
+};
+
+#define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+const cli_command *cli_find(const char *name)
+{
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+void cli_print_usage(FILE *out, const cli_command *c) { fputs(c->usage, out); }
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+    return 0;
+}
+
+static void overview(FILE *out)
+{
+    fprintf(out,
+            "descent - optimizers for neural-network training, and a lab to compare them\n\n"
+            "usage: descent COMMAND [ARGS...]\n\ncommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`descent help COMMAND` or `descent COMMAND --help` explains one.\n"
+                 "Environment: OMP_NUM_THREADS (threads), DESCENT_KERNELS=ref (reference loops).\n");
+}
+
+int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        overview(stdout);
+        return CLI_OK;
+    }
+    const cli_command *c = cli_find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "descent help: unknown command \"%s\"\n", argv[1]);
+        return CLI_USAGE;
+    }
+    cli_print_usage(stdout, c);
+    return CLI_OK;
+}
+
+int cmd_version(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    dsc_build_info_t b = dsc_build_info();
+    printf("descent %s (blas: %s, openmp: %s, threads: %d, kernels: %s)\n", b.version, b.blas,
+           b.openmp ? "yes" : "no", b.max_threads, b.kernels);
+    return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        overview(stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        overview(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) return cmd_version(0, NULL);
+    const cli_command *c = cli_find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "descent: unknown command \"%s\" (see descent --help)\n", argv[1]);
+        return CLI_USAGE;
+    }
+    if (c->run != cmd_help && cli_wants_help(argc - 1, argv + 1)) {
+        cli_print_usage(stdout, c);
+        return CLI_OK;
+    }
+    return c->run(argc - 1, argv + 1);
+}
