@@ -332,6 +332,19 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path);
  * mismatch nothing changes and the message says what differs. */
 dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
 
+/* ------------------------------------------------------ noise statistics */
+
+/* Noise density of a gradient estimator (Tao, Yu, Zhang, arXiv 2605.06615):
+ * from k >= 2 sample gradients grads[0..k-1] of d float32 entries each (e.g.
+ * k mini-batch gradients at the same parameters), sigma_i^2 is the sample
+ * variance of coordinate i (float64, clamped at 0) and
+ *     phi = (sum_i sigma_i)^2 / (d * sum_i sigma_i^2),
+ * in [1/d, 1]: 1/d when the noise sits on one coordinate, 1 when it is
+ * spread equally. *phi = 0 when no coordinate varies. The buffers are only
+ * read; nothing is allocated; any thread may call it. Errors: NULL_POINTER,
+ * INVALID_ARGUMENT (k < 2 or d == 0), NONFINITE (a NaN or Inf entry). */
+dsc_status dsc_noise_density(const float *const *grads, int k, size_t d, double *phi);
+
 #ifdef __cplusplus
 }
 #endif
