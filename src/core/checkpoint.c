@@ -1,0 +1,780 @@
+/* checkpoint.c - optimizer state as a safetensors file.
+ *
+ * Layout (https://github.com/huggingface/safetensors format):
+ *   u64 little-endian N | N bytes of JSON header, space-padded to 8 | data
+ * Header: "__metadata__" (string -> string) and one entry per tensor,
+ *   "<param>.<slot>" for parameter state, "<group>/<slot>" for group state,
+ *   each {"dtype", "shape", "data_offsets": [begin, end]} relative to data.
+ * Metadata: format name and version, library version, step counters, the
+ *   configuration as a JSON string (groups with optimizer kinds, base and
+ *   creation-time hyperparameters, schedules; parameters with group, shape,
+ *   overrides) and a checksum of the data section.
+ *
+ * Saving writes a temporary file beside the target, fsyncs it, renames it
+ * over the target and fsyncs the directory, so a crash leaves either the
+ * old or the new file. Loading validates everything (sizes, JSON, kinds,
+ * names, shapes, dtypes, offsets, checksum) before touching the optimizer:
+ * a failed load changes nothing. Tensors are stored in host byte order,
+ * which is little-endian on every platform descent supports; a big-endian
+ * host is refused.
+ *
+ * What is restored: state tensors, step counters and the optimizer's
+ * configuration (hyperparameters, schedules, per-parameter overrides), as
+ * torch's load_state_dict does. Trainer settings (clipping, non-finite
+ * policy, accumulation) stay as the caller set them. */
+#include "internal.h"
+#include "json.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FORMAT_NAME "descent-optimizer-state"
+#define FORMAT_VERSION 1
+#define MAX_HEADER (256u << 20)
+
+/* ------------------------------------------------------------ checksum */
+
+/* FNV-1a over 64-bit little-endian words (then the tail bytes): fast
+ * enough to hash a gigabyte of state in about a second. Detects corruption,
+ * not tampering. */
+typedef struct {
+    uint64_t h;
+    unsigned char tail[8];
+    size_t ntail;
+} checksum;
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+static void ck_init(checksum *c) { memset(c, 0, sizeof *c), c->h = FNV_OFFSET; }
+
+static void ck_word(checksum *c, uint64_t w)
+{
+    c->h ^= w;
+    c->h *= FNV_PRIME;
+    c->h ^= c->h >> 29;
+}
+
+static void ck_update(checksum *c, const void *data, size_t n)
+{
+    const unsigned char *b = data;
+    while (n && c->ntail) { /* finish a partial word */
+        c->tail[c->ntail++] = *b++;
+        n--;
+        if (c->ntail == 8) {
+            uint64_t w;
+            memcpy(&w, c->tail, 8);
+            ck_word(c, w);
+            c->ntail = 0;
+        }
+    }
+    for (; n >= 8; n -= 8, b += 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        ck_word(c, w);
+    }
+    while (n--) c->tail[c->ntail++] = *b++;
+}
+
+static uint64_t ck_final(checksum *c)
+{
+    for (size_t i = 0; i < c->ntail; i++) ck_word(c, c->tail[i]);
+    return c->h;
+}
+
+/* ------------------------------------------------------- string builder */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_putn(sbuf *s, const char *text, size_t n)
+{
+    if (s->oom) return;
+    if (s->len + n + 1 > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 4096;
+        while (ncap < s->len + n + 1) ncap *= 2;
+        char *b = dsc_malloc(ncap);
+        if (!b) {
+            s->oom = 1;
+            return;
+        }
+        if (s->len) memcpy(b, s->buf, s->len);
+        dsc_free(s->buf);
+        s->buf = b;
+        s->cap = ncap;
+    }
+    memcpy(s->buf + s->len, text, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+}
+
+static void sb_puts(sbuf *s, const char *text) { sb_putn(s, text, strlen(text)); }
+
+static void sb_printf(sbuf *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void sb_printf(sbuf *s, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0) sb_putn(s, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* A JSON string literal. Names are validated printable without quotes or
+ * backslashes, but escape anyway so the writer is correct on its own. */
+static void sb_json_string(sbuf *s, const char *text)
+{
+    sb_puts(s, "\"");
+    for (const char *c = text; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            char e[3] = {'\\', *c, 0};
+            sb_puts(s, e);
+        } else if ((unsigned char)*c < 0x20) {
+            sb_printf(s, "\\u%04x", (unsigned)(unsigned char)*c);
+        } else {
+            sb_putn(s, c, 1);
+        }
+    }
+    sb_puts(s, "\"");
+}
+
+/* ------------------------------------------------------- tensor listing */
+
+typedef struct {
+    char key[DSC_NAME_MAX + DSC_SLOT_NAME_MAX + 2];
+    dsc_slot *slot;
+} tensor_ref;
+
+static size_t slot_bytes(const dsc_slot *s) { return s->count * dsc_dtype_size(s->dtype); }
+
+/* All state tensors in a fixed order: parameters in insertion order, then
+ * groups. Returns the count, or -1 when out of memory. */
+static long list_tensors(const dsc_optimizer *opt, tensor_ref **out)
+{
+    long n = 0;
+    for (int i = 0; i < opt->nparams; i++) n += opt->params[i]->nslots;
+    for (int i = 0; i < opt->ngroups; i++) n += opt->groups[i]->nslots;
+    tensor_ref *t = dsc_calloc((size_t)(n ? n : 1), sizeof *t);
+    if (!t) return -1;
+    long k = 0;
+    for (int i = 0; i < opt->nparams; i++)
+        for (int s = 0; s < opt->params[i]->nslots; s++, k++) {
+            snprintf(t[k].key, sizeof t[k].key, "%s.%s", opt->params[i]->name,
+                     opt->params[i]->slots[s].name);
+            t[k].slot = &opt->params[i]->slots[s];
+        }
+    for (int i = 0; i < opt->ngroups; i++)
+        for (int s = 0; s < opt->groups[i]->nslots; s++, k++) {
+            snprintf(t[k].key, sizeof t[k].key, "%s/%s", opt->groups[i]->name,
+                     opt->groups[i]->slots[s].name);
+            t[k].slot = &opt->groups[i]->slots[s];
+        }
+    *out = t;
+    return n;
+}
+
+static const char *sched_kind_name(dsc_schedule_kind k)
+{
+    switch (k) {
+    case DSC_SCHED_CONSTANT: return "constant";
+    case DSC_SCHED_LINEAR_WARMUP: return "linear_warmup";
+    case DSC_SCHED_COSINE: return "cosine";
+    case DSC_SCHED_WSD: return "wsd";
+    case DSC_SCHED_STEP: return "step";
+    }
+    return "constant";
+}
+
+static int sched_kind_from_name(const char *name)
+{
+    for (int k = DSC_SCHED_CONSTANT; k <= DSC_SCHED_STEP; k++)
+        if (!strcmp(name, sched_kind_name((dsc_schedule_kind)k))) return k;
+    return -1;
+}
+
+static void write_hypers(sbuf *s, const dsc_family *f, const double *v, uint64_t mask)
+{
+    sb_puts(s, "{");
+    int first = 1;
+    for (int k = 0; k < f->info.nkeys; k++) {
+        if (!(mask & (1ull << k))) continue;
+        sb_printf(s, "%s\"%s\":%.17g", first ? "" : ",", f->info.keys[k].name, v[k]);
+        first = 0;
+    }
+    sb_puts(s, "}");
+}
+
+/* The configuration document stored as the "config" metadata string. */
+static void write_config(sbuf *s, const dsc_optimizer *opt)
+{
+    sb_puts(s, "{\"groups\":[");
+    for (int i = 0; i < opt->ngroups; i++) {
+        const dsc_group *g = opt->groups[i];
+        const dsc_family *f = g->family;
+        uint64_t all = f->info.nkeys >= 64 ? ~0ull : (1ull << f->info.nkeys) - 1;
+        sb_puts(s, i ? ",{\"name\":" : "{\"name\":");
+        sb_json_string(s, g->name);
+        sb_printf(s, ",\"optimizer\":\"%s\",\"hyper\":", f->info.name);
+        write_hypers(s, f, g->base, all);
+        sb_puts(s, ",\"init\":");
+        write_hypers(s, f, g->init, all);
+        sb_puts(s, ",\"schedules\":{");
+        int first = 1;
+        for (int k = 0; k < f->info.nkeys; k++) {
+            if (!(g->sched_mask & (1ull << k))) continue;
+            const dsc_schedule *sc = &g->sched[k];
+            sb_printf(s, "%s\"%s\":{\"kind\":\"%s\",\"warmup\":%" PRId64 ",\"total\":%" PRId64
+                      ",\"decay\":%" PRId64 ",\"step_size\":%" PRId64
+                      ",\"gamma\":%.17g,\"min_ratio\":%.17g}",
+                      first ? "" : ",", f->info.keys[k].name, sched_kind_name(sc->kind),
+                      sc->warmup, sc->total, sc->decay, sc->step_size, sc->gamma, sc->min_ratio);
+            first = 0;
+        }
+        sb_puts(s, "}}");
+    }
+    sb_puts(s, "],\"params\":[");
+    for (int i = 0; i < opt->nparams; i++) {
+        const dsc_param *p = opt->params[i];
+        const dsc_group *g = opt->groups[p->group];
+        sb_puts(s, i ? ",{\"name\":" : "{\"name\":");
+        sb_json_string(s, p->name);
+        sb_puts(s, ",\"group\":");
+        sb_json_string(s, g->name);
+        sb_puts(s, ",\"shape\":[");
+        for (int d = 0; d < p->ndim; d++) sb_printf(s, "%s%" PRId64, d ? "," : "", p->shape[d]);
+        sb_printf(s, "],\"no_decay\":%d,\"overrides\":", p->no_decay);
+        write_hypers(s, g->family, p->override_value, p->override_mask);
+        sb_puts(s, "}");
+    }
+    sb_puts(s, "]}");
+}
+
+/* ----------------------------------------------------------------- save */
+
+static int host_is_little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+static int write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n) {
+        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return 0;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 1;
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char *copy = dsc_strdup(path);
+    if (!copy) return;
+    int fd = open(dirname(copy), O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    dsc_free(copy);
+}
+
+dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
+{
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    if (!path) return dsc_fail(opt, DSC_NULL_POINTER, "save: path is NULL");
+    if (!host_is_little_endian())
+        return dsc_fail(opt, DSC_UNSUPPORTED, "save: big-endian hosts are not supported");
+    if (opt->micro > 0)
+        return dsc_fail(opt, DSC_STATE, "save: %d accumulation micro-steps are pending; save "
+                        "after a full step", opt->micro);
+    tensor_ref *t = NULL;
+    long n = list_tensors(opt, &t);
+    if (n < 0) return dsc_fail(opt, DSC_NO_MEMORY, "save: out of memory");
+    for (long i = 0; i < n; i++)
+        for (long j = i + 1; j < n; j++)
+            if (!strcmp(t[i].key, t[j].key)) {
+                dsc_status st = dsc_fail(opt, DSC_DUPLICATE_NAME,
+                                         "save: two state tensors would both be named \"%s\"; "
+                                         "rename the parameter or group", t[i].key);
+                dsc_free(t);
+                return st;
+            }
+
+    checksum ck;
+    ck_init(&ck);
+    for (long i = 0; i < n; i++) ck_update(&ck, t[i].slot->data, slot_bytes(t[i].slot));
+    uint64_t sum = ck_final(&ck);
+
+    sbuf config = {0}, h = {0};
+    write_config(&config, opt);
+    sb_puts(&h, "{\"__metadata__\":{\"format\":\"" FORMAT_NAME "\"");
+    sb_printf(&h, ",\"format_version\":\"%d\",\"descent_version\":\"%s\"", FORMAT_VERSION,
+              dsc_build_info().version);
+    sb_printf(&h, ",\"step\":\"%" PRId64 "\",\"skipped_total\":\"%" PRId64
+              "\",\"zeroed_total\":\"%" PRId64 "\"", opt->step, opt->stats.skipped_total,
+              opt->stats.zeroed_total);
+    sb_printf(&h, ",\"checksum\":\"fnv1a64w:%016" PRIx64 "\",\"config\":", sum);
+    sb_json_string(&h, config.oom ? "" : config.buf);
+    sb_puts(&h, "}");
+    size_t offset = 0;
+    for (long i = 0; i < n; i++) {
+        const dsc_slot *s = t[i].slot;
+        sb_puts(&h, ",");
+        sb_json_string(&h, t[i].key);
+        sb_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", dsc_dtype_name(s->dtype));
+        for (int d = 0; d < s->ndim; d++) sb_printf(&h, "%s%" PRId64, d ? "," : "", s->shape[d]);
+        sb_printf(&h, "],\"data_offsets\":[%zu,%zu]}", offset, offset + slot_bytes(s));
+        offset += slot_bytes(s);
+    }
+    sb_puts(&h, "}");
+    while (!h.oom && h.len % 8) sb_puts(&h, " ");
+    dsc_status st = DSC_OK;
+    if (h.oom || config.oom) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "save: out of memory building the header");
+        goto done;
+    }
+
+    size_t plen = strlen(path);
+    char *tmp = dsc_malloc(plen + 32);
+    if (!tmp) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "save: out of memory");
+        goto done;
+    }
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        st = dsc_fail(opt, DSC_IO, "save: cannot create \"%s\": %s", tmp, strerror(errno));
+        dsc_free(tmp);
+        goto done;
+    }
+    unsigned char len8[8];
+    uint64_t hl = h.len;
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hl >> (8 * i));
+    int ok = write_all(fd, len8, 8) && write_all(fd, h.buf, h.len);
+    for (long i = 0; ok && i < n; i++) ok = write_all(fd, t[i].slot->data, slot_bytes(t[i].slot));
+    if (ok) ok = fsync(fd) == 0;
+    int saved_errno = errno;
+    if (close(fd) != 0 && ok) {
+        ok = 0;
+        saved_errno = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        saved_errno = errno;
+    }
+    if (!ok) {
+        unlink(tmp);
+        st = dsc_fail(opt, DSC_IO, "save: writing \"%s\" failed: %s (the previous file, if "
+                      "any, is unchanged)", path, strerror(saved_errno));
+    } else {
+        fsync_dir_of(path);
+    }
+    dsc_free(tmp);
+done:
+    dsc_free(config.buf);
+    dsc_free(h.buf);
+    dsc_free(t);
+    return st;
+}
+
+/* ----------------------------------------------------------------- load */
+
+static dsc_dtype dtype_from_name(const char *s, int *ok)
+{
+    *ok = 1;
+    if (!strcmp(s, "F32")) return DSC_DT_F32;
+    if (!strcmp(s, "F64")) return DSC_DT_F64;
+    if (!strcmp(s, "U8")) return DSC_DT_U8;
+    if (!strcmp(s, "I64")) return DSC_DT_I64;
+    *ok = 0;
+    return DSC_DT_F32;
+}
+
+static int read_all(FILE *f, void *buf, size_t n) { return fread(buf, 1, n, f) == n; }
+
+static const char *meta_string(const json_value *meta, const char *key)
+{
+    const json_value *v = json_get(meta, key);
+    return v && v->type == JSON_STRING ? v->string : NULL;
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s) return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno) return 0;
+    *out = v;
+    return 1;
+}
+
+/* A hyperparameter object {"key": number} for family f into v/mask. */
+static dsc_status read_hypers(dsc_optimizer *opt, const json_value *obj, const dsc_family *f,
+                              double *v, uint64_t *mask, const char *where)
+{
+    if (!obj || obj->type != JSON_OBJECT)
+        return dsc_fail(opt, DSC_CORRUPT, "load: %s: hyperparameters missing", where);
+    for (size_t i = 0; i < obj->count; i++) {
+        int k = dsc_family_key(f, obj->keys[i]);
+        if (k < 0 || obj->items[i].type != JSON_NUMBER)
+            return dsc_fail(opt, DSC_MISMATCH, "load: %s: key \"%s\" is not a %s "
+                            "hyperparameter", where, obj->keys[i], f->info.name);
+        char err[DSC_ERR_MAX];
+        if (dsc_key_check(f, k, obj->items[i].number, err, sizeof err) != DSC_OK)
+            return dsc_fail(opt, DSC_CORRUPT, "load: %s: %s", where, err);
+        v[k] = obj->items[i].number;
+        if (mask) *mask |= 1ull << k;
+    }
+    return DSC_OK;
+}
+
+typedef struct {
+    double base[DSC_MAX_KEYS], init[DSC_MAX_KEYS];
+    dsc_schedule sched[DSC_MAX_KEYS];
+    uint64_t sched_mask;
+} group_update;
+
+typedef struct {
+    double override_value[DSC_MAX_KEYS];
+    uint64_t override_mask;
+    int no_decay;
+} param_update;
+
+static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_update *gu,
+                               param_update *pu)
+{
+    const json_value *groups = json_get(cfg, "groups");
+    const json_value *params = json_get(cfg, "params");
+    if (!groups || groups->type != JSON_ARRAY || !params || params->type != JSON_ARRAY)
+        return dsc_fail(opt, DSC_CORRUPT, "load: configuration lacks groups or params");
+    if ((int)groups->count != opt->ngroups)
+        return dsc_fail(opt, DSC_MISMATCH, "load: checkpoint has %zu groups, this optimizer %d",
+                        groups->count, opt->ngroups);
+    if ((int)params->count != opt->nparams)
+        return dsc_fail(opt, DSC_MISMATCH, "load: checkpoint has %zu parameters, this "
+                        "optimizer %d", params->count, opt->nparams);
+    for (size_t i = 0; i < groups->count; i++) {
+        const json_value *g = &groups->items[i];
+        const json_value *name = json_get(g, "name"), *kind = json_get(g, "optimizer");
+        if (!name || name->type != JSON_STRING || !kind || kind->type != JSON_STRING)
+            return dsc_fail(opt, DSC_CORRUPT, "load: group %zu lacks a name or optimizer", i);
+        dsc_group *mine = dsc_optimizer_find_group(opt, name->string);
+        if (!mine)
+            return dsc_fail(opt, DSC_MISMATCH, "load: checkpoint group \"%s\" does not exist "
+                            "in this optimizer", name->string);
+        if (strcmp(mine->family->info.name, kind->string))
+            return dsc_fail(opt, DSC_MISMATCH, "load: group \"%s\" is run by %s here but by %s "
+                            "in the checkpoint", name->string, mine->family->info.name,
+                            kind->string);
+        int gi = -1;
+        for (int k = 0; k < opt->ngroups; k++)
+            if (opt->groups[k] == mine) gi = k;
+        group_update *u = &gu[gi];
+        memcpy(u->base, mine->base, sizeof u->base);
+        memcpy(u->init, mine->init, sizeof u->init);
+        dsc_status st;
+        char where[DSC_NAME_MAX + 16];
+        snprintf(where, sizeof where, "group \"%s\"", mine->name);
+        if ((st = read_hypers(opt, json_get(g, "hyper"), mine->family, u->base, NULL, where)) ||
+            (st = read_hypers(opt, json_get(g, "init"), mine->family, u->init, NULL, where)))
+            return st;
+        const json_value *sc = json_get(g, "schedules");
+        if (!sc || sc->type != JSON_OBJECT)
+            return dsc_fail(opt, DSC_CORRUPT, "load: %s: schedules missing", where);
+        for (size_t s = 0; s < sc->count; s++) {
+            int k = dsc_family_key(mine->family, sc->keys[s]);
+            const json_value *o = &sc->items[s];
+            const json_value *kindv = json_get(o, "kind");
+            int kind = kindv && kindv->type == JSON_STRING ? sched_kind_from_name(kindv->string)
+                                                           : -1;
+            if (k < 0 || kind < 0)
+                return dsc_fail(opt, DSC_CORRUPT, "load: %s: bad schedule \"%s\"", where,
+                                sc->keys[s]);
+            dsc_schedule d;
+            char err[DSC_ERR_MAX];
+            d = dsc_schedule_default();
+            d.kind = (dsc_schedule_kind)kind;
+            const json_value *f;
+            if ((f = json_get(o, "warmup")) && f->type == JSON_NUMBER) d.warmup = (int64_t)f->number;
+            if ((f = json_get(o, "total")) && f->type == JSON_NUMBER) d.total = (int64_t)f->number;
+            if ((f = json_get(o, "decay")) && f->type == JSON_NUMBER) d.decay = (int64_t)f->number;
+            if ((f = json_get(o, "step_size")) && f->type == JSON_NUMBER) d.step_size = (int64_t)f->number;
+            if ((f = json_get(o, "gamma")) && f->type == JSON_NUMBER) d.gamma = f->number;
+            if ((f = json_get(o, "min_ratio")) && f->type == JSON_NUMBER) d.min_ratio = f->number;
+            if (dsc_schedule_validate(&d, err, sizeof err) != DSC_OK)
+                return dsc_fail(opt, DSC_CORRUPT, "load: %s: %s", where, err);
+            u->sched[k] = d;
+            u->sched_mask |= 1ull << k;
+        }
+    }
+    for (size_t i = 0; i < params->count; i++) {
+        const json_value *p = &params->items[i];
+        const json_value *name = json_get(p, "name"), *group = json_get(p, "group");
+        const json_value *shape = json_get(p, "shape"), *nd = json_get(p, "no_decay");
+        if (!name || name->type != JSON_STRING || !group || group->type != JSON_STRING ||
+            !shape || shape->type != JSON_ARRAY)
+            return dsc_fail(opt, DSC_CORRUPT, "load: parameter %zu is incomplete", i);
+        dsc_param *mine = dsc_optimizer_find_param(opt, name->string);
+        if (!mine)
+            return dsc_fail(opt, DSC_MISMATCH, "load: checkpoint parameter \"%s\" does not "
+                            "exist in this optimizer", name->string);
+        if (strcmp(opt->groups[mine->group]->name, group->string))
+            return dsc_fail(opt, DSC_MISMATCH, "load: parameter \"%s\" is in group \"%s\" here "
+                            "but in \"%s\" in the checkpoint", name->string,
+                            opt->groups[mine->group]->name, group->string);
+        int same = (int)shape->count == mine->ndim;
+        for (int d = 0; same && d < mine->ndim; d++)
+            same = shape->items[d].type == JSON_NUMBER &&
+                   (int64_t)shape->items[d].number == mine->shape[d];
+        if (!same)
+            return dsc_fail(opt, DSC_MISMATCH, "load: parameter \"%s\" has a different shape "
+                            "in the checkpoint", name->string);
+        int pi = -1;
+        for (int k = 0; k < opt->nparams; k++)
+            if (opt->params[k] == mine) pi = k;
+        param_update *u = &pu[pi];
+        u->no_decay = nd && nd->type == JSON_NUMBER && nd->number != 0;
+        char where[DSC_NAME_MAX + 16];
+        snprintf(where, sizeof where, "parameter \"%s\"", mine->name);
+        dsc_status st = read_hypers(opt, json_get(p, "overrides"),
+                                    opt->groups[mine->group]->family, u->override_value,
+                                    &u->override_mask, where);
+        if (st) return st;
+    }
+    return DSC_OK;
+}
+
+dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
+{
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    if (!path) return dsc_fail(opt, DSC_NULL_POINTER, "load: path is NULL");
+    if (!host_is_little_endian())
+        return dsc_fail(opt, DSC_UNSUPPORTED, "load: big-endian hosts are not supported");
+    FILE *f = fopen(path, "rb");
+    if (!f) return dsc_fail(opt, DSC_IO, "load: cannot open \"%s\": %s", path, strerror(errno));
+    dsc_status st = DSC_OK;
+    char *header = NULL;
+    json_value *root = NULL, *cfg = NULL;
+    tensor_ref *t = NULL;
+    group_update *gu = NULL;
+    param_update *pu = NULL;
+    long *file_entry = NULL;
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || sb.st_size < 8) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\" is truncated (%lld bytes, less than the "
+                      "8-byte header length)", path, (long long)sb.st_size);
+        goto done;
+    }
+    uint64_t file_size = (uint64_t)sb.st_size;
+    unsigned char len8[8];
+    if (!read_all(f, len8, 8)) {
+        st = dsc_fail(opt, DSC_IO, "load: cannot read \"%s\"", path);
+        goto done;
+    }
+    uint64_t hl = 0;
+    for (int i = 0; i < 8; i++) hl |= (uint64_t)len8[i] << (8 * i);
+    if (hl == 0 || hl > MAX_HEADER || hl > file_size - 8) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": header length %" PRIu64 " does not fit "
+                      "a %" PRIu64 "-byte file (truncated or not a safetensors file)", path, hl,
+                      file_size);
+        goto done;
+    }
+    header = dsc_malloc((size_t)hl);
+    if (!header) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory for the header");
+        goto done;
+    }
+    if (!read_all(f, header, (size_t)hl)) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": header truncated", path);
+        goto done;
+    }
+    char err[DSC_ERR_MAX];
+    root = json_parse(header, (size_t)hl, err, sizeof err);
+    if (!root || root->type != JSON_OBJECT) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": header is not valid JSON (%s)", path,
+                      root ? "not an object" : err);
+        goto done;
+    }
+    const json_value *meta = json_get(root, "__metadata__");
+    const char *format = meta_string(meta, "format");
+    if (!format || strcmp(format, FORMAT_NAME)) {
+        st = dsc_fail(opt, DSC_MISMATCH, "load: \"%s\" is a safetensors file but not descent "
+                      "optimizer state (metadata format is %s)", path, format ? format : "absent");
+        goto done;
+    }
+    int64_t version = 0, step = 0, skipped = 0, zeroed = 0;
+    if (!parse_i64(meta_string(meta, "format_version"), &version) || version != FORMAT_VERSION) {
+        st = dsc_fail(opt, DSC_MISMATCH, "load: \"%s\": format version %s, this library reads "
+                      "%d", path, meta_string(meta, "format_version") ? meta_string(meta,
+                      "format_version") : "absent", FORMAT_VERSION);
+        goto done;
+    }
+    if (!parse_i64(meta_string(meta, "step"), &step) || step < 0 ||
+        !parse_i64(meta_string(meta, "skipped_total"), &skipped) ||
+        !parse_i64(meta_string(meta, "zeroed_total"), &zeroed)) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": step counters missing or invalid", path);
+        goto done;
+    }
+    const char *cks = meta_string(meta, "checksum");
+    uint64_t want_sum = 0;
+    if (!cks || strncmp(cks, "fnv1a64w:", 9) || sscanf(cks + 9, "%" SCNx64, &want_sum) != 1) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": checksum missing", path);
+        goto done;
+    }
+    const char *cfg_text = meta_string(meta, "config");
+    cfg = cfg_text ? json_parse(cfg_text, strlen(cfg_text), err, sizeof err) : NULL;
+    if (!cfg) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": configuration unreadable", path);
+        goto done;
+    }
+    gu = dsc_calloc((size_t)opt->ngroups + 1, sizeof *gu);
+    pu = dsc_calloc((size_t)opt->nparams + 1, sizeof *pu);
+    if (!gu || !pu) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory");
+        goto done;
+    }
+    if ((st = check_config(opt, cfg, gu, pu)) != DSC_OK) goto done;
+
+    /* Tensors: every expected one present with the right dtype, shape and
+     * extent; none unexpected. */
+    long n = list_tensors(opt, &t);
+    file_entry = dsc_calloc((size_t)(n > 0 ? n : 1), sizeof *file_entry);
+    if (n < 0 || !file_entry) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory");
+        goto done;
+    }
+    uint64_t data_size = file_size - 8 - hl;
+    size_t ntensors = root->count - (meta ? 1 : 0);
+    if ((long)ntensors != n) {
+        st = dsc_fail(opt, DSC_MISMATCH, "load: \"%s\" holds %zu state tensors, this "
+                      "optimizer has %ld", path, ntensors, n);
+        goto done;
+    }
+    for (long i = 0; i < n; i++) {
+        long e = -1;
+        for (size_t k = 0; k < root->count; k++)
+            if (!strcmp(root->keys[k], t[i].key)) e = (long)k;
+        if (e < 0) {
+            st = dsc_fail(opt, DSC_MISMATCH, "load: \"%s\" has no tensor \"%s\"", path, t[i].key);
+            goto done;
+        }
+        const json_value *ent = &root->items[e];
+        const json_value *dt = json_get(ent, "dtype"), *shape = json_get(ent, "shape");
+        const json_value *off = json_get(ent, "data_offsets");
+        int ok = 0;
+        dsc_dtype dtype = dt && dt->type == JSON_STRING ? dtype_from_name(dt->string, &ok)
+                                                        : DSC_DT_F32;
+        if (!ok || !shape || shape->type != JSON_ARRAY || !off || off->type != JSON_ARRAY ||
+            off->count != 2 || off->items[0].type != JSON_NUMBER ||
+            off->items[1].type != JSON_NUMBER) {
+            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": entry \"%s\" is malformed", path,
+                          t[i].key);
+            goto done;
+        }
+        const dsc_slot *s = t[i].slot;
+        int same = dtype == s->dtype && (int)shape->count == s->ndim;
+        for (int d = 0; same && d < s->ndim; d++)
+            same = shape->items[d].type == JSON_NUMBER &&
+                   (int64_t)shape->items[d].number == s->shape[d];
+        if (!same) {
+            st = dsc_fail(opt, DSC_MISMATCH, "load: tensor \"%s\": dtype or shape differs from "
+                          "this optimizer's state (%s, %d dims)", t[i].key,
+                          dsc_dtype_name(s->dtype), s->ndim);
+            goto done;
+        }
+        double b = off->items[0].number, en = off->items[1].number;
+        if (b < 0 || en < b || en > (double)data_size || (uint64_t)(en - b) != slot_bytes(s)) {
+            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": tensor \"%s\" lies outside the data "
+                          "(file truncated?)", path, t[i].key);
+            goto done;
+        }
+        file_entry[i] = (long)b;
+    }
+
+    /* Checksum over the data section, streamed. */
+    {
+        checksum ck;
+        ck_init(&ck);
+        unsigned char buf[1 << 16];
+        uint64_t left = data_size;
+        while (left) {
+            size_t chunk = left < sizeof buf ? (size_t)left : sizeof buf;
+            if (!read_all(f, buf, chunk)) {
+                st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": data truncated", path);
+                goto done;
+            }
+            ck_update(&ck, buf, chunk);
+            left -= chunk;
+        }
+        if (ck_final(&ck) != want_sum) {
+            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": checksum mismatch (the file is "
+                          "corrupted)", path);
+            goto done;
+        }
+    }
+
+    /* Everything checked: read the tensors into the slots. A read error
+     * now (the file changed under us) is reported; state may be partial. */
+    for (long i = 0; i < n; i++) {
+        if (fseeko(f, (off_t)(8 + hl + (uint64_t)file_entry[i]), SEEK_SET) != 0 ||
+            !read_all(f, t[i].slot->data, slot_bytes(t[i].slot))) {
+            st = dsc_fail(opt, DSC_IO, "load: \"%s\": read failed after validation", path);
+            goto done;
+        }
+    }
+    for (int i = 0; i < opt->ngroups; i++) {
+        dsc_group *g = opt->groups[i];
+        memcpy(g->base, gu[i].base, sizeof g->base);
+        memcpy(g->init, gu[i].init, sizeof g->init);
+        memcpy(g->sched, gu[i].sched, sizeof g->sched);
+        g->sched_mask = gu[i].sched_mask;
+    }
+    for (int i = 0; i < opt->nparams; i++) {
+        dsc_param *p = opt->params[i];
+        memcpy(p->override_value, pu[i].override_value, sizeof p->override_value);
+        p->override_mask = pu[i].override_mask;
+        p->no_decay = pu[i].no_decay;
+    }
+    opt->step = step;
+    opt->micro = 0;
+    opt->stats.step = step;
+    opt->stats.skipped_total = skipped;
+    opt->stats.zeroed_total = zeroed;
+done:
+    fclose(f);
+    dsc_free(header);
+    json_free(root);
+    json_free(cfg);
+    dsc_free(t);
+    dsc_free(gu);
+    dsc_free(pu);
+    dsc_free(file_entry);
+    return st;
+}
