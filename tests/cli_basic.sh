@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# cli_basic.sh DESCENT - the command's help, exit codes and bad input.
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; count=0
+expect() { # expect CODE DESCRIPTION -- command...
+    local want=$1 what=$2; shift 3
+    count=$((count + 1))
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" != "$want" ]; then
+        fails=$((fails + 1))
+        echo "FAILED: $what: exit $got, expected $want"; cat "$tmp/err"
+    fi
+}
+contains() { # contains FILE TEXT DESCRIPTION
+    count=$((count + 1))
+    if ! grep -q -- "$2" "$1"; then fails=$((fails + 1)); echo "FAILED: $3 (no \"$2\")"; fi
+}
+
+expect 0 "--help" -- "$bin" --help
+contains "$tmp/out" "replay" "--help lists replay"
+contains "$tmp/out" "list" "--help lists list"
+expect 2 "no command" -- "$bin"
+expect 2 "unknown command" -- "$bin" frobnicate
+contains "$tmp/err" "frobnicate" "unknown command is named"
+expect 0 "help replay" -- "$bin" help replay
+contains "$tmp/out" "max_err" "help replay explains the output"
+expect 0 "replay --help" -- "$bin" replay --help
+expect 2 "help for an unknown command" -- "$bin" help nope
+expect 0 "list" -- "$bin" list
+contains "$tmp/out" "sgd" "list shows sgd"
+contains "$tmp/out" "momentum" "list shows keys"
+expect 0 "list --memory" -- "$bin" list --memory sgd
+contains "$tmp/out" "bytes per parameter" "list --memory prints state size"
+expect 2 "list unknown optimizer" -- "$bin" list nosuch
+expect 2 "replay without files" -- "$bin" replay
+expect 2 "replay missing file" -- "$bin" replay "$tmp/none.golden"
+contains "$tmp/err" "none.golden" "missing file is named"
+expect 2 "replay bad option" -- "$bin" replay --bogus x
+
+# A real golden file passes; damaged copies are reported, never crash.
+golden=tests/golden/sgd_plain_3x5.golden
+expect 0 "replay a golden file" -- "$bin" replay "$golden"
+contains "$tmp/out" "^PASS sgd_plain_3x5 max_err=" "PASS line format"
+head -c 2000 "$golden" >"$tmp/trunc.golden"
+expect 2 "replay truncated golden" -- "$bin" replay "$tmp/trunc.golden"
+contains "$tmp/err" "trunc.golden" "truncation names the file"
+sed 's/^expect W \([-0-9.e]*\)/expect W 99.0/' "$golden" >"$tmp/wrong.golden"
+expect 1 "replay a wrong expectation" -- "$bin" replay "$tmp/wrong.golden"
+contains "$tmp/out" "^FAIL sgd_plain_3x5" "FAIL line"
+sed 's/^optimizer sgd/optimizer warpdrive/' "$golden" >"$tmp/unsup.golden"
+expect 1 "replay an unknown optimizer" -- "$bin" replay "$tmp/unsup.golden"
+contains "$tmp/out" "^UNSUPPORTED sgd_plain_3x5 optimizer=warpdrive" "UNSUPPORTED line"
+sed 's/^hyper lr .*/hyper lr nan/' "$golden" >"$tmp/nan.golden"
+expect 1 "replay a NaN hyperparameter" -- "$bin" replay "$tmp/nan.golden"
+contains "$tmp/err" "lr" "NaN hyperparameter named"
+
+echo "cli_basic: $((count - fails)) passed, $fails failed"
+[ "$fails" = 0 ]
