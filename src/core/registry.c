@@ -13,9 +13,17 @@
 #include <string.h>
 
 extern const dsc_family dsc_family_sgd;
+extern const dsc_family dsc_family_adam, dsc_family_adamw;
+extern const dsc_family dsc_family_adagrad, dsc_family_adagradnorm;
+extern const dsc_family dsc_family_signsgd, dsc_family_signum;
+extern const dsc_family dsc_family_lion;
 
 static const dsc_family *const families[] = {
     &dsc_family_sgd,
+    &dsc_family_adam, &dsc_family_adamw,
+    &dsc_family_adagrad, &dsc_family_adagradnorm,
+    &dsc_family_signsgd, &dsc_family_signum,
+    &dsc_family_lion,
 };
 
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))

@@ -1,0 +1,396 @@
+/* adagrad.c - AdaGrad (torch.optim.Adagrad) and AdaGrad-Norm (AdAdaGrad's
+ * `adagradnorm`, global scalar or row-wise accumulators).
+ *
+ * adagrad (spec elementwise.md section 4; torch 1.13.1 single-tensor path):
+ *   t <- t + 1;  g <- -g if maximize;  g <- g + wd * p   (L2)
+ *   clr = lr / (1 + (t - 1) * lr_decay)
+ *   s <- s + g * g;  p <- p - clr * g / (sqrt(s) + eps)
+ * s starts at initial_accumulator_value; it is filled when the parameter
+ * takes its first step (t == 0), so per-parameter overrides apply.
+ *
+ * adagradnorm (section 5; timlautk/AdAdaGrad adagradnorm.py), per parameter
+ * the update with a denominator `den`:
+ *   buf <- momentum * buf + (1 - momentum) * g;  p <- p - clr * buf / den
+ *                                            (p <- p - clr * g / den if momentum == 0)
+ *   p <- p - clr * weight_decay * g          (the official class's quirk: the
+ *                                             deprecated add_(scalar, tensor)
+ *                                             makes "weight decay" a gradient step)
+ * rowwise 0 (paper form): one scalar S and one step counter t per group (in
+ *   group slots, so checkpoints keep them); S starts at
+ *   initial_accumulator_value, S <- S + sum over every parameter of |g|^2
+ *   before any update, den = sqrt(S) + eps.
+ * rowwise 1 (the official class), parameters in group order, each with its t:
+ *   2-D and 4-D: one accumulator per row (output channel), A_i += |g_i|^2,
+ *   den = sqrt(A_i) + eps; the row sums r are remembered as the step's
+ *   "last row norms".
+ *   1-D of length L: per-coordinate A; if an earlier 2-D/4-D parameter of
+ *   this group took its step in this same step with R rows and R % L == 0,
+ *   first A_i += mean_k r[i*(R/L) + k]; then A_i += g_i^2.
+ *   3-D tensors are rejected in row-wise mode (meaningless in the official
+ *   code); if rowwise is switched on later they run per coordinate.
+ * Sums of squares are in double with the fixed blocking of vec.c (rows
+ * too), so the result does not depend on the thread count.
+ * Golden files: adagrad_default_3x5, adagrad_lrdecay_wd_4x6,
+ * adagradnorm_global_4x6, adagradnorm_rowwise_4x6,
+ * adagradnorm_rowwise_momentum_3x5. */
+#include "../core/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Sum of squares in the order of dsc_vec_sumsq (blocks of DSC_RED_BLOCK
+ * summed serially in double, block sums added in index order), serial. */
+static double sumsq_fixed(const float *x, size_t n)
+{
+    double total = 0.0;
+    for (size_t b = 0; b < n; b += DSC_RED_BLOCK) {
+        size_t len = n - b < DSC_RED_BLOCK ? n - b : DSC_RED_BLOCK;
+        double s = 0.0;
+        for (size_t i = 0; i < len; i++) s += (double)x[b + i] * (double)x[b + i];
+        total += s;
+    }
+    return total;
+}
+
+static void fill(float *x, size_t n, float value)
+{
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = value;
+}
+
+/* ---------------------------------------------------------------- adagrad */
+
+enum { LR, LR_DECAY, WEIGHT_DECAY, INITIAL_ACC, EPS, MAXIMIZE, NKEYS };
+
+static const dsc_key_info adagrad_keys[NKEYS] = {
+    [LR] = {"lr", DSC_KEY_FLOAT, 1e-2, 0, 1e6, 0, 0, "learning rate"},
+    [LR_DECAY] = {"lr_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                  "lr / (1 + (t - 1) * lr_decay)"},
+    [WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                      "L2 penalty added to the gradient"},
+    [INITIAL_ACC] = {"initial_accumulator_value", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                     "initial value of the sum of squares"},
+    [EPS] = {"eps", DSC_KEY_FLOAT, 1e-10, 0, 1, 1, 0, "added to the root of the sum"},
+    [MAXIMIZE] = {"maximize", DSC_KEY_BOOL, 0, 0, 1, 0, 0, "maximize the objective"},
+};
+
+enum { SLOT_SUM, SLOT_T };
+
+static dsc_status adagrad_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                               char *err, size_t n)
+{
+    (void)g; (void)err; (void)n;
+    dsc_plan_slot(plan, "sum", DSC_DT_F32, p->numel);
+    dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
+    return DSC_OK;
+}
+
+typedef struct {
+    float sign, wd, clr, eps;
+} adagrad_scalars;
+
+/* Reference: one element at a time, in the order of the spec. */
+static void adagrad_step_ref(float *p, const float *g, float *s, size_t n, adagrad_scalars c)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = c.sign * g[i];                                   /* 1. maximize */
+        if (c.wd != 0.0f) gi = gi + c.wd * p[i];                    /* 2. L2 */
+        s[i] = s[i] + gi * gi;                                      /* 4. */
+        p[i] = p[i] - c.clr * (gi / (sqrtf(s[i]) + c.eps));         /* 5. */
+    }
+}
+
+static void adagrad_step_fast(float *restrict p, const float *restrict g, float *restrict s,
+                              size_t n, adagrad_scalars c)
+{
+    const float sign = c.sign, wd = c.wd, clr = c.clr, eps = c.eps;
+    const int l2 = c.wd != 0.0f;
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i], gi = sign * g[i];
+        if (l2) gi = gi + wd * pi;
+        float si = s[i] + gi * gi;
+        s[i] = si;
+        p[i] = pi - clr * (gi / (sqrtf(si) + eps));
+    }
+}
+
+static dsc_status adagrad_step(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        const double *hp = p->hp;
+        int64_t *t = p->slots[SLOT_T].data;
+        float *s = p->slots[SLOT_SUM].data;
+        if (*t == 0) fill(s, p->numel, (float)hp[INITIAL_ACC]);
+        *t += 1;
+        adagrad_scalars c = {
+            .sign = hp[MAXIMIZE] != 0 ? -1.0f : 1.0f, .wd = (float)hp[WEIGHT_DECAY],
+            .clr = (float)(hp[LR] / (1.0 + (double)(*t - 1) * hp[LR_DECAY])),
+            .eps = (float)hp[EPS],
+        };
+        if (ctx->reference) adagrad_step_ref(p->data, p->grad, s, p->numel, c);
+        else adagrad_step_fast(p->data, p->grad, s, p->numel, c);
+    }
+    return DSC_OK;
+}
+
+const dsc_family dsc_family_adagrad = {
+    .info = {
+        .name = "adagrad",
+        .summary = "AdaGrad with per-coordinate sums of squares, lr decay, L2, maximize",
+        .paper = "Duchi, Hazan & Singer, Adaptive Subgradient Methods for Online Learning "
+                 "and Stochastic Optimization, JMLR 2011",
+        .source = "pytorch/pytorch torch/optim/adagrad.py (v1.13.1)",
+        .nkeys = NKEYS, .keys = adagrad_keys, .matrix = 0,
+    },
+    .plan_param = adagrad_plan, .step = adagrad_step,
+};
+
+/* ------------------------------------------------------------ adagradnorm */
+
+enum { N_LR, N_INITIAL_ACC, N_EPS, N_LR_DECAY, N_MOMENTUM, N_WEIGHT_DECAY, N_ROWWISE,
+       N_NKEYS };
+
+static const dsc_key_info adagradnorm_keys[N_NKEYS] = {
+    [N_LR] = {"lr", DSC_KEY_FLOAT, 1.0, 0, 1e6, 0, 0, "learning rate (eta)"},
+    [N_INITIAL_ACC] = {"initial_accumulator_value", DSC_KEY_FLOAT, 1e-2, 0, 1e6, 0, 0,
+                       "initial value b0^2 of the accumulators"},
+    [N_EPS] = {"eps", DSC_KEY_FLOAT, 1e-10, 0, 1, 1, 0, "added to the root (hard-coded "
+               "1e-10 in the official class)"},
+    [N_LR_DECAY] = {"lr_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                    "lr / (1 + (t - 1) * lr_decay)"},
+    [N_MOMENTUM] = {"momentum", DSC_KEY_FLOAT, 0, 0, 1, 0, 1,
+                    "EMA of the gradient with weight 1 - momentum (0: none)"},
+    [N_WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                        "official quirk: an extra step p <- p - lr * weight_decay * g"},
+    [N_ROWWISE] = {"rowwise", DSC_KEY_BOOL, 0, 0, 1, 0, 0,
+                   "0: one scalar accumulator per group (paper); 1: per row (official "
+                   "class)"},
+};
+
+/* Per-parameter slots (all modes, so rowwise may change), group slots. */
+enum { NSLOT_SUM, NSLOT_BUF, NSLOT_T };
+enum { GSLOT_SUM, GSLOT_T };
+
+static int is_matrix(const dsc_param *p) { return p->ndim == 2 || p->ndim == 4; }
+
+static dsc_status adagradnorm_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                                   char *err, size_t n)
+{
+    if (p->ndim == 3 && g->base[N_ROWWISE] != 0) {
+        snprintf(err, n, "adagradnorm: rowwise mode takes 1-D, 2-D or 4-D tensors, not 3-D");
+        return DSC_SHAPE;
+    }
+    if (is_matrix(p)) {
+        int64_t rows = p->shape[0];
+        dsc_plan_slot_shaped(plan, "sum", DSC_DT_F32, 1, &rows);
+        plan->scratch_bytes = p->rows * sizeof(double); /* this step's row sums */
+    } else {
+        dsc_plan_slot(plan, "sum", DSC_DT_F32, p->numel);
+    }
+    dsc_plan_slot(plan, "momentum_buffer", DSC_DT_F32, p->numel);
+    dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
+    return DSC_OK;
+}
+
+static void adagradnorm_plan_group(const dsc_group *g, dsc_plan *plan)
+{
+    (void)g;
+    dsc_plan_slot(plan, "sum", DSC_DT_F64, 1);  /* S of rowwise 0 */
+    dsc_plan_slot(plan, "step", DSC_DT_I64, 1); /* t of rowwise 0 */
+}
+
+typedef struct {
+    float clr;           /* lr / (1 + (t - 1) * lr_decay) */
+    float mu, one_minus_mu;
+    float cw;            /* clr * weight_decay */
+    float eps;
+    int momentum, decay; /* momentum > 0, weight_decay != 0 */
+} agn_scalars;
+
+/* One coordinate given its denominator: the update of steps 4-5. */
+static inline float agn_update(float p, float g, float *buf, float den, agn_scalars s)
+{
+    float d = g;
+    if (s.momentum) {
+        *buf = s.mu * *buf + s.one_minus_mu * g;
+        d = *buf;
+    }
+    p = p - s.clr * (d / den);
+    if (s.decay) p = p - s.cw * g;
+    return p;
+}
+
+static void agn_span_fast(float *restrict p, const float *restrict g, float *restrict buf,
+                          size_t n, float den, agn_scalars s)
+{
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) p[i] = agn_update(p[i], g[i], &buf[i], den, s);
+}
+
+/* Row-wise, one 2-D/4-D parameter: row sums into r, accumulators A. */
+static void agn_rows_ref(dsc_param *p, float *A, float *buf, double *r, agn_scalars s)
+{
+    size_t C = p->cols;
+    for (size_t i = 0; i < p->rows; i++) {
+        const float *g = p->grad + i * C;
+        float *x = p->data + i * C;
+        r[i] = sumsq_fixed(g, C);
+        A[i] = A[i] + (float)r[i];
+        float den = sqrtf(A[i]) + s.eps;
+        for (size_t j = 0; j < C; j++) x[j] = agn_update(x[j], g[j], &buf[i * C + j], den, s);
+    }
+}
+
+static void agn_rows_fast(dsc_param *p, float *A, float *buf, double *r, agn_scalars s)
+{
+    const size_t R = p->rows, C = p->cols;
+    const float *restrict grad = p->grad;
+    float *restrict data = p->data;
+    if (R == 1) { /* one long row: the fixed-order reduction may use threads */
+        r[0] = dsc_vec_sumsq(grad, C);
+        A[0] = A[0] + (float)r[0];
+        agn_span_fast(data, grad, buf, C, sqrtf(A[0]) + s.eps, s);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (R * C >= DSC_PAR_MIN)
+    for (size_t i = 0; i < R; i++) {
+        const float *restrict g = grad + i * C;
+        float *restrict x = data + i * C;
+        float *restrict b = buf + i * C;
+        r[i] = sumsq_fixed(g, C);
+        float a = A[i] + (float)r[i];
+        A[i] = a;
+        const float den = sqrtf(a) + s.eps;
+#pragma omp simd
+        for (size_t j = 0; j < C; j++) x[j] = agn_update(x[j], g[j], &b[j], den, s);
+    }
+}
+
+/* Row-wise, a 1-D parameter: per-coordinate A; r (R row sums, R % L == 0)
+ * or NULL is the coupling to the last matrix of this step. */
+static inline float agn_coupled(const double *r, size_t K, size_t i)
+{
+    double sum = 0.0;
+    for (size_t k = 0; k < K; k++) sum += r[i * K + k];
+    return (float)(sum / (double)K);
+}
+
+static void agn_vec_ref(dsc_param *p, float *A, float *buf, const double *r, size_t K,
+                        agn_scalars s)
+{
+    for (size_t i = 0; i < p->numel; i++) {
+        float g = p->grad[i];
+        if (r) A[i] = A[i] + agn_coupled(r, K, i);
+        A[i] = A[i] + g * g;
+        float den = sqrtf(A[i]) + s.eps;
+        p->data[i] = agn_update(p->data[i], g, &buf[i], den, s);
+    }
+}
+
+static void agn_vec_fast(dsc_param *p, float *restrict A, float *restrict buf,
+                         const double *restrict r, size_t K, agn_scalars s)
+{
+    const size_t n = p->numel;
+    const float *restrict grad = p->grad;
+    float *restrict data = p->data;
+    const float eps = s.eps;
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i], a = A[i];
+        if (r) a = a + agn_coupled(r, K, i);
+        a = a + g * g;
+        A[i] = a;
+        data[i] = agn_update(data[i], g, &buf[i], sqrtf(a) + eps, s);
+    }
+}
+
+static agn_scalars agn_make(const double *hp, int64_t t)
+{
+    double clr = hp[N_LR] / (1.0 + (double)(t - 1) * hp[N_LR_DECAY]);
+    agn_scalars s = {
+        .clr = (float)clr, .mu = (float)hp[N_MOMENTUM],
+        .one_minus_mu = (float)(1.0 - hp[N_MOMENTUM]),
+        .cw = (float)(clr * hp[N_WEIGHT_DECAY]), .eps = (float)hp[N_EPS],
+        .momentum = hp[N_MOMENTUM] > 0, .decay = hp[N_WEIGHT_DECAY] != 0,
+    };
+    return s;
+}
+
+static void agn_step_global(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    double *S = grp->slots[GSLOT_SUM].data;
+    int64_t *t = grp->slots[GSLOT_T].data;
+    if (*t == 0) *S = grp->cur[N_INITIAL_ACC];
+    *t += 1;
+    double add = 0.0; /* 2. every current gradient enters before any update */
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        add += ctx->reference ? sumsq_fixed(p->grad, p->numel)
+                              : dsc_vec_sumsq(p->grad, p->numel);
+    }
+    *S += add;
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        agn_scalars s = agn_make(p->hp, *t);
+        float den = (float)sqrt(*S) + s.eps; /* 3. one scalar */
+        float *buf = p->slots[NSLOT_BUF].data;
+        if (ctx->reference) {
+            for (size_t i = 0; i < p->numel; i++)
+                p->data[i] = agn_update(p->data[i], p->grad[i], &buf[i], den, s);
+        } else {
+            agn_span_fast(p->data, p->grad, buf, p->numel, den, s);
+        }
+    }
+}
+
+static void agn_step_rowwise(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    const dsc_param *last = NULL; /* the last 2-D/4-D parameter of this step */
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        int64_t *t = p->slots[NSLOT_T].data;
+        float *A = p->slots[NSLOT_SUM].data, *buf = p->slots[NSLOT_BUF].data;
+        if (*t == 0) fill(A, p->slots[NSLOT_SUM].count, (float)p->hp[N_INITIAL_ACC]);
+        *t += 1;
+        agn_scalars s = agn_make(p->hp, *t);
+        if (is_matrix(p)) {
+            if (ctx->reference) agn_rows_ref(p, A, buf, p->scratch, s);
+            else agn_rows_fast(p, A, buf, p->scratch, s);
+            last = p;
+        } else {
+            const double *r = NULL;
+            size_t K = 0;
+            if (p->ndim == 1 && last && last->rows % p->numel == 0) {
+                r = last->scratch;
+                K = last->rows / p->numel;
+            }
+            if (ctx->reference) agn_vec_ref(p, A, buf, r, K, s);
+            else agn_vec_fast(p, A, buf, r, K, s);
+        }
+    }
+}
+
+static dsc_status adagradnorm_step(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    if (grp->cur[N_ROWWISE] != 0) agn_step_rowwise(grp, ctx);
+    else agn_step_global(grp, ctx);
+    return DSC_OK;
+}
+
+const dsc_family dsc_family_adagradnorm = {
+    .info = {
+        .name = "adagradnorm",
+        .summary = "AdaGrad-Norm: one scalar step size per group (rowwise 0) or per row "
+                   "(rowwise 1, official class), momentum",
+        .paper = "Ward, Wu & Bottou, AdaGrad stepsizes, ICML 2019; Lau, Liu & Kolar, "
+                 "AdAdaGrad: Adaptive Batch Size Schemes for Adaptive Gradient Methods, "
+                 "arXiv 2402.11215",
+        .source = "timlautk/AdAdaGrad adagradnorm.py @cc126fba",
+        .nkeys = N_NKEYS, .keys = adagradnorm_keys, .matrix = 0,
+    },
+    .plan_param = adagradnorm_plan, .plan_group = adagradnorm_plan_group,
+    .step = adagradnorm_step,
+};

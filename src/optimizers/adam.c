@@ -1,0 +1,201 @@
+/* adam.c - Adam with L2 decay (torch.optim.Adam) and AdamW with decoupled
+ * decay (torch.optim.AdamW): two families, one kernel.
+ *
+ * Update (spec elementwise.md sections 2 and 3; torch 1.13.1 single-tensor
+ * path), with t the per-parameter step counter:
+ *   t <- t + 1;  g <- -g                        if maximize
+ *   adam:   g <- g + wd * p                     (L2, enters both moments)
+ *   adamw:  p <- p * (1 - lr * wd)              (decoupled, before the moments)
+ *   m <- beta1 * m + (1 - beta1) * g
+ *   v <- beta2 * v + (1 - beta2) * g * g
+ *   vmax <- max(vmax, v), u = vmax  (amsgrad, on the raw v, kept across steps)
+ *   u = v                           (otherwise)
+ *   denom = sqrt(u) / sqrt(1 - beta2^t) + eps   (eps after the bias correction)
+ *   p <- p - (lr / (1 - beta1^t)) * m / denom
+ * The bias corrections are computed once per parameter in double, as torch
+ * does with Python floats; the element loop runs in float32.
+ *
+ * `amsgrad` sizes the state: max_exp_avg_sq exists only for parameters
+ * added while the group's amsgrad was on (as torch creates it at the first
+ * step). Switching amsgrad on later is reported by the step as DSC_STATE.
+ * Golden files: adam_default_3x5, adam_amsgrad_l2_4x6, adamw_default_4x6,
+ * adamw_amsgrad_wd_8x3. */
+#include "../core/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { LR, BETA1, BETA2, EPS, WEIGHT_DECAY, AMSGRAD, MAXIMIZE, NKEYS };
+
+#define ADAM_KEYS(wd_default, wd_help)                                                      \
+    {                                                                                       \
+        [LR] = {"lr", DSC_KEY_FLOAT, 1e-3, 0, 1e6, 0, 0, "learning rate"},                  \
+        [BETA1] = {"beta1", DSC_KEY_FLOAT, 0.9, 0, 1, 0, 1, "decay of the first moment"},   \
+        [BETA2] = {"beta2", DSC_KEY_FLOAT, 0.999, 0, 1, 0, 1,                               \
+                   "decay of the second moment"},                                           \
+        [EPS] = {"eps", DSC_KEY_FLOAT, 1e-8, 0, 1, 1, 0,                                    \
+                 "added to the bias-corrected root of the second moment"},                  \
+        [WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, wd_default, 0, 1e6, 0, 0, wd_help}, \
+        [AMSGRAD] = {"amsgrad", DSC_KEY_BOOL, 0, 0, 1, 0, 0,                                \
+                     "use the running max of the second moment (state sized when a "        \
+                     "parameter is added)"},                                                \
+        [MAXIMIZE] = {"maximize", DSC_KEY_BOOL, 0, 0, 1, 0, 0, "maximize the objective"},   \
+    }
+
+static const dsc_key_info adam_keys[NKEYS] =
+    ADAM_KEYS(0.0, "L2 penalty added to the gradient (coupled)");
+static const dsc_key_info adamw_keys[NKEYS] =
+    ADAM_KEYS(1e-2, "decoupled decay: p <- p * (1 - lr * weight_decay) before the step");
+
+/* Slots, in plan order; max_exp_avg_sq only with amsgrad. */
+enum { SLOT_M, SLOT_V, SLOT_T, SLOT_VMAX };
+
+static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                             char *err, size_t n)
+{
+    (void)err; (void)n;
+    dsc_plan_slot(plan, "exp_avg", DSC_DT_F32, p->numel);
+    dsc_plan_slot(plan, "exp_avg_sq", DSC_DT_F32, p->numel);
+    dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
+    if (g->base[AMSGRAD] != 0) dsc_plan_slot(plan, "max_exp_avg_sq", DSC_DT_F32, p->numel);
+    return DSC_OK;
+}
+
+/* Per-parameter scalars of one step, computed once. */
+typedef struct {
+    float sign;       /* -1 with maximize */
+    float l2;         /* adam: weight_decay; adamw: 0 */
+    float decay;      /* adamw: 1 - lr * weight_decay; adam: 1 */
+    float beta1, one_minus_beta1, beta2, one_minus_beta2;
+    float bc2_sqrt;   /* sqrt(1 - beta2^t) */
+    float step_size;  /* lr / (1 - beta1^t) */
+    float eps;
+    int decoupled, amsgrad;
+} adam_scalars;
+
+/* Reference: one element at a time, in the order of the spec. */
+static void adam_step_ref(float *p, const float *g, float *m, float *v, float *vmax,
+                          size_t n, adam_scalars s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = s.sign * g[i];                                   /* 1. maximize */
+        if (s.decoupled) p[i] = p[i] * s.decay;                     /* AdamW decay */
+        else if (s.l2 != 0.0f) gi = gi + s.l2 * p[i];               /* 2. L2 */
+        m[i] = s.beta1 * m[i] + s.one_minus_beta1 * gi;             /* 3. moments */
+        v[i] = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;
+        float u = v[i];
+        if (s.amsgrad) {                                            /* 5. amsgrad */
+            if (!(vmax[i] > v[i])) vmax[i] = v[i];
+            u = vmax[i];
+        }
+        float denom = sqrtf(u) / s.bc2_sqrt + s.eps;                /* 6. */
+        p[i] = p[i] - s.step_size * (m[i] / denom);                 /* 7. */
+    }
+}
+
+/* Fast: the same float operations in the same order, fused into one pass;
+ * the flags are loop invariants (the compiler unswitches them). */
+static void adam_step_fast(float *restrict p, const float *restrict g, float *restrict m,
+                           float *restrict v, float *restrict vmax, size_t n, adam_scalars s)
+{
+    const float sign = s.sign, l2 = s.l2, decay = s.decay, b1 = s.beta1,
+                c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2,
+                bc2 = s.bc2_sqrt, step = s.step_size, eps = s.eps;
+    const int decoupled = s.decoupled, use_l2 = !s.decoupled && s.l2 != 0.0f;
+    if (s.amsgrad) {
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float pi = p[i], gi = sign * g[i];
+            if (decoupled) pi = pi * decay;
+            if (use_l2) gi = gi + l2 * pi;
+            float mi = b1 * m[i] + c1 * gi;
+            float vi = b2 * v[i] + c2 * gi * gi;
+            float ui = vmax[i] > vi ? vmax[i] : vi;
+            m[i] = mi;
+            v[i] = vi;
+            vmax[i] = ui;
+            p[i] = pi - step * (mi / (sqrtf(ui) / bc2 + eps));
+        }
+    } else {
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float pi = p[i], gi = sign * g[i];
+            if (decoupled) pi = pi * decay;
+            if (use_l2) gi = gi + l2 * pi;
+            float mi = b1 * m[i] + c1 * gi;
+            float vi = b2 * v[i] + c2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] = pi - step * (mi / (sqrtf(vi) / bc2 + eps));
+        }
+    }
+}
+
+static dsc_status step_common(dsc_group *grp, const dsc_step_ctx *ctx, int decoupled)
+{
+    /* amsgrad needs its slot: check every parameter before changing any. */
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        if (p->hp[AMSGRAD] != 0 && p->nslots <= SLOT_VMAX)
+            return dsc_fail(grp->opt, DSC_STATE,
+                            "%s: amsgrad was switched on after parameter \"%s\" was added; "
+                            "its state has no max_exp_avg_sq", grp->family->info.name,
+                            p->name);
+    }
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        int64_t *t = p->slots[SLOT_T].data;
+        *t += 1;
+        const double *hp = p->hp;
+        double lr = hp[LR], b1 = hp[BETA1], b2 = hp[BETA2], wd = hp[WEIGHT_DECAY];
+        double bc1 = 1.0 - pow(b1, (double)*t), bc2 = 1.0 - pow(b2, (double)*t);
+        adam_scalars s = {
+            .sign = hp[MAXIMIZE] != 0 ? -1.0f : 1.0f,
+            .l2 = decoupled ? 0.0f : (float)wd,
+            .decay = decoupled ? (float)(1.0 - lr * wd) : 1.0f,
+            .beta1 = (float)b1, .one_minus_beta1 = (float)(1.0 - b1),
+            .beta2 = (float)b2, .one_minus_beta2 = (float)(1.0 - b2),
+            .bc2_sqrt = (float)sqrt(bc2), .step_size = (float)(lr / bc1),
+            .eps = (float)hp[EPS], .decoupled = decoupled, .amsgrad = hp[AMSGRAD] != 0,
+        };
+        float *m = p->slots[SLOT_M].data, *v = p->slots[SLOT_V].data;
+        float *vmax = s.amsgrad ? p->slots[SLOT_VMAX].data : NULL;
+        if (ctx->reference) adam_step_ref(p->data, p->grad, m, v, vmax, p->numel, s);
+        else adam_step_fast(p->data, p->grad, m, v, vmax, p->numel, s);
+    }
+    return DSC_OK;
+}
+
+static dsc_status adam_step(dsc_group *g, const dsc_step_ctx *ctx)
+{
+    return step_common(g, ctx, 0);
+}
+
+static dsc_status adamw_step(dsc_group *g, const dsc_step_ctx *ctx)
+{
+    return step_common(g, ctx, 1);
+}
+
+const dsc_family dsc_family_adam = {
+    .info = {
+        .name = "adam",
+        .summary = "Adam with bias correction, L2 weight decay, AMSGrad, maximize",
+        .paper = "Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015; "
+                 "Reddi et al., On the Convergence of Adam and Beyond, ICLR 2018 (AMSGrad)",
+        .source = "pytorch/pytorch torch/optim/adam.py (v1.13.1)",
+        .nkeys = NKEYS, .keys = adam_keys, .matrix = 0,
+    },
+    .plan_param = plan_param, .step = adam_step,
+};
+
+const dsc_family dsc_family_adamw = {
+    .info = {
+        .name = "adamw",
+        .summary = "Adam with decoupled weight decay (applied before the moments), AMSGrad",
+        .paper = "Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019",
+        .source = "pytorch/pytorch torch/optim/adamw.py (v1.13.1)",
+        .nkeys = NKEYS, .keys = adamw_keys, .matrix = 0,
+    },
+    .plan_param = plan_param, .step = adamw_step,
+};

@@ -1,0 +1,117 @@
+/* lion.c - Lion, EvoLved Sign Momentum (google/automl lion_pytorch.py).
+ *
+ * Update (spec elementwise.md section 8):
+ *   wd = weight_decay / lr0   if decoupled_weight_decay (lucidrains option;
+ *                             lr0 = the group's lr when it was created)
+ *   wd = weight_decay         otherwise
+ *   p <- p * (1 - lr * wd)                   (decoupled decay on the old p)
+ *   c = beta1 * m + (1 - beta1) * g;  p <- p - lr * sign(c)
+ *   m <- beta2 * m + (1 - beta2) * g         (after the update, same g)
+ * sign(0) = 0: a coordinate with c == 0 only decays. Only this family reads
+ * the creation-time lr (g->init[LR]); the step's lr is the scheduled one.
+ * Golden files: lion_default_3x5, lion_wd_betas_4x6. */
+#include "../core/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { LR, BETA1, BETA2, WEIGHT_DECAY, DECOUPLED, NKEYS };
+
+static const dsc_key_info keys[NKEYS] = {
+    [LR] = {"lr", DSC_KEY_FLOAT, 1e-4, 0, 1e6, 0, 0, "learning rate"},
+    [BETA1] = {"beta1", DSC_KEY_FLOAT, 0.9, 0, 1, 0, 1,
+               "interpolation between momentum and gradient for the sign"},
+    [BETA2] = {"beta2", DSC_KEY_FLOAT, 0.99, 0, 1, 0, 1, "decay of the momentum"},
+    [WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                      "decoupled decay: p <- p * (1 - lr * weight_decay)"},
+    [DECOUPLED] = {"decoupled_weight_decay", DSC_KEY_BOOL, 0, 0, 1, 0, 0,
+                   "divide weight_decay by the group's initial lr (lucidrains)"},
+};
+
+enum { SLOT_M };
+
+/* lucidrains asserts lr > 0; with the decoupled option lr0 is a divisor. */
+static dsc_status check(const double *hp, char *err, size_t n)
+{
+    if (hp[DECOUPLED] != 0 && !(hp[LR] > 0)) {
+        snprintf(err, n, "lion: decoupled_weight_decay needs lr > 0 (weight_decay is divided "
+                 "by the initial lr)");
+        return DSC_INVALID_ARGUMENT;
+    }
+    return DSC_OK;
+}
+
+static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                             char *err, size_t n)
+{
+    (void)g; (void)err; (void)n;
+    dsc_plan_slot(plan, "exp_avg", DSC_DT_F32, p->numel);
+    return DSC_OK;
+}
+
+typedef struct {
+    float lr, decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
+} lion_scalars;
+
+/* Reference: one element at a time, in the order of the spec. */
+static void lion_step_ref(float *p, const float *g, float *m, size_t n, lion_scalars s)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = p[i] * s.decay;                                      /* 2. decay */
+        float c = s.beta1 * m[i] + s.one_minus_beta1 * g[i];        /* 3. */
+        p[i] = p[i] - s.lr * dsc_signf(c);
+        m[i] = s.beta2 * m[i] + s.one_minus_beta2 * g[i];           /* 4. */
+    }
+}
+
+static void lion_step_fast(float *restrict p, const float *restrict g, float *restrict m,
+                           size_t n, lion_scalars s)
+{
+    const float lr = s.lr, decay = s.decay, b1 = s.beta1, c1 = s.one_minus_beta1,
+                b2 = s.beta2, c2 = s.one_minus_beta2;
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i], mi = m[i];
+        float c = b1 * mi + c1 * gi;
+        p[i] = p[i] * decay - lr * dsc_signf(c);
+        m[i] = b2 * mi + c2 * gi;
+    }
+}
+
+static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    /* The option may have been switched on after a group created with lr 0. */
+    for (int k = 0; k < grp->nparams; k++)
+        if (dsc_group_param(grp, k)->hp[DECOUPLED] != 0 && !(grp->init[LR] > 0))
+            return dsc_fail(grp->opt, DSC_STATE, "lion: decoupled_weight_decay needs an "
+                            "initial lr > 0 (group \"%s\" was created with lr %g)",
+                            grp->name, grp->init[LR]);
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        const double *hp = p->hp;
+        double lr = hp[LR], wd = hp[WEIGHT_DECAY];
+        if (hp[DECOUPLED] != 0) wd = wd / grp->init[LR];
+        lion_scalars s = {
+            .lr = (float)lr, .decay = (float)(1.0 - lr * wd),
+            .beta1 = (float)hp[BETA1], .one_minus_beta1 = (float)(1.0 - hp[BETA1]),
+            .beta2 = (float)hp[BETA2], .one_minus_beta2 = (float)(1.0 - hp[BETA2]),
+        };
+        float *m = p->slots[SLOT_M].data;
+        if (ctx->reference) lion_step_ref(p->data, p->grad, m, p->numel, s);
+        else lion_step_fast(p->data, p->grad, m, p->numel, s);
+    }
+    return DSC_OK;
+}
+
+const dsc_family dsc_family_lion = {
+    .info = {
+        .name = "lion",
+        .summary = "sign of interpolated momentum with decoupled weight decay",
+        .paper = "Chen et al., Symbolic Discovery of Optimization Algorithms, NeurIPS 2023",
+        .source = "google/automl lion/lion_pytorch.py @6a54c874; lucidrains/lion-pytorch "
+                  "lion_pytorch/lion_pytorch.py @6a74fdc0 (decoupled_weight_decay)",
+        .nkeys = NKEYS, .keys = keys, .matrix = 0,
+    },
+    .check = check, .plan_param = plan_param, .step = step,
+};

@@ -1,0 +1,156 @@
+/* sign.c - sign descent: signSGD and Signum (sign of momentum).
+ *
+ * signsgd (spec elementwise.md section 6; MXNet SignSGDKernel):
+ *   p <- (1 - lr * wd) * p - lr * sign(g)          (decoupled decay)
+ * signum (section 7; MXNet SignumKernel, jiaweizzhao/Signum_pytorch):
+ *   m <- momentum * m + (1 - momentum) * (g + wd * p)   (L2 into the momentum)
+ *   p <- (1 - lr * wd_lh) * p - lr * sign(m)            (both terms on the old p)
+ * sign(0) = 0 (the ICML 2018 code), so a coordinate whose argument is exactly
+ * zero only decays. signum's momentum starts at zero, so its first step is
+ * the sign of g (+ wd * p).
+ * Golden files: signsgd_plain_3x5, signsgd_wd_4x6, signum_default_3x5,
+ * signum_wd_4x6. */
+#include "../core/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- signsgd */
+
+enum { S_LR, S_WEIGHT_DECAY, S_NKEYS };
+
+static const dsc_key_info signsgd_keys[S_NKEYS] = {
+    [S_LR] = {"lr", DSC_KEY_FLOAT, 0.01, 0, 1e6, 0, 0, "learning rate"},
+    [S_WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                        "decoupled decay: p <- (1 - lr * weight_decay) * p"},
+};
+
+static dsc_status signsgd_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                               char *err, size_t n)
+{
+    (void)g; (void)p; (void)plan; (void)err; (void)n; /* stateless */
+    return DSC_OK;
+}
+
+/* Reference: one element at a time. */
+static void signsgd_step_ref(float *p, const float *g, size_t n, float lr, float decay)
+{
+    for (size_t i = 0; i < n; i++) p[i] = decay * p[i] - lr * dsc_signf(g[i]);
+}
+
+static void signsgd_step_fast(float *restrict p, const float *restrict g, size_t n, float lr,
+                              float decay)
+{
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) p[i] = decay * p[i] - lr * dsc_signf(g[i]);
+}
+
+static dsc_status signsgd_step(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        double lr = p->hp[S_LR];
+        float decay = (float)(1.0 - lr * p->hp[S_WEIGHT_DECAY]);
+        if (ctx->reference) signsgd_step_ref(p->data, p->grad, p->numel, (float)lr, decay);
+        else signsgd_step_fast(p->data, p->grad, p->numel, (float)lr, decay);
+    }
+    return DSC_OK;
+}
+
+const dsc_family dsc_family_signsgd = {
+    .info = {
+        .name = "signsgd",
+        .summary = "sign descent p <- p - lr*sign(g), decoupled weight decay",
+        .paper = "Bernstein, Wang, Azizzadenesheli & Anandkumar, signSGD: Compressed "
+                 "Optimisation for Non-Convex Problems, ICML 2018",
+        .source = "apache/mxnet src/operator/optimizer_op-inl.h (SignSGDKernel); "
+                  "jiaweizzhao/Signum_pytorch signum.py (momentum=0) @f7ceb6a8",
+        .nkeys = S_NKEYS, .keys = signsgd_keys, .matrix = 0,
+    },
+    .plan_param = signsgd_plan, .step = signsgd_step,
+};
+
+/* ----------------------------------------------------------------- signum */
+
+enum { M_LR, M_MOMENTUM, M_WEIGHT_DECAY, M_WD_LH, M_NKEYS };
+
+static const dsc_key_info signum_keys[M_NKEYS] = {
+    [M_LR] = {"lr", DSC_KEY_FLOAT, 0.01, 0, 1e6, 0, 0, "learning rate"},
+    [M_MOMENTUM] = {"momentum", DSC_KEY_FLOAT, 0.9, 0, 1, 0, 1,
+                    "momentum factor (EMA with weight 1 - momentum on the gradient)"},
+    [M_WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                        "L2 penalty added to the gradient before the momentum"},
+    [M_WD_LH] = {"wd_lh", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                 "decoupled decay (MXNet): p <- (1 - lr * wd_lh) * p"},
+};
+
+enum { SLOT_BUF };
+
+static dsc_status signum_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                              char *err, size_t n)
+{
+    (void)g; (void)err; (void)n;
+    dsc_plan_slot(plan, "momentum_buffer", DSC_DT_F32, p->numel);
+    return DSC_OK;
+}
+
+typedef struct {
+    float lr, mu, one_minus_mu, wd, decay;
+} signum_scalars;
+
+/* Reference: one element at a time, in the order of the spec. */
+static void signum_step_ref(float *p, const float *g, float *m, size_t n, signum_scalars s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (s.wd != 0.0f) gi = gi + s.wd * p[i];                     /* L2 */
+        m[i] = s.mu * m[i] + s.one_minus_mu * gi;                    /* 1. */
+        p[i] = s.decay * p[i] - s.lr * dsc_signf(m[i]);              /* 2. */
+    }
+}
+
+static void signum_step_fast(float *restrict p, const float *restrict g, float *restrict m,
+                             size_t n, signum_scalars s)
+{
+    const float lr = s.lr, mu = s.mu, c = s.one_minus_mu, wd = s.wd, decay = s.decay;
+    const int l2 = s.wd != 0.0f;
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i], gi = g[i];
+        if (l2) gi = gi + wd * pi;
+        float mi = mu * m[i] + c * gi;
+        m[i] = mi;
+        p[i] = decay * pi - lr * dsc_signf(mi);
+    }
+}
+
+static dsc_status signum_step(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        double lr = p->hp[M_LR], mu = p->hp[M_MOMENTUM];
+        signum_scalars s = {
+            .lr = (float)lr, .mu = (float)mu, .one_minus_mu = (float)(1.0 - mu),
+            .wd = (float)p->hp[M_WEIGHT_DECAY],
+            .decay = (float)(1.0 - lr * p->hp[M_WD_LH]),
+        };
+        float *m = p->slots[SLOT_BUF].data;
+        if (ctx->reference) signum_step_ref(p->data, p->grad, m, p->numel, s);
+        else signum_step_fast(p->data, p->grad, m, p->numel, s);
+    }
+    return DSC_OK;
+}
+
+const dsc_family dsc_family_signum = {
+    .info = {
+        .name = "signum",
+        .summary = "sign of momentum, L2 decay into the momentum, decoupled wd_lh",
+        .paper = "Bernstein, Wang, Azizzadenesheli & Anandkumar, signSGD: Compressed "
+                 "Optimisation for Non-Convex Problems, ICML 2018",
+        .source = "jiaweizzhao/Signum_pytorch signum.py @f7ceb6a8; apache/mxnet "
+                  "src/operator/optimizer_op-inl.h (SignumKernel)",
+        .nkeys = M_NKEYS, .keys = signum_keys, .matrix = 0,
+    },
+    .plan_param = signum_plan, .step = signum_step,
+};
