@@ -5,10 +5,14 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all configure test demo bench install clean asan
+.PHONY: all deps configure test demo bench install clean asan
 
-all: configure
+all: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
+
+# Installs missing Debian packages (as root) or says which are missing.
+deps:
+	@bash scripts/install-deps.sh $(DEPS_FLAGS)
 
 configure:
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -16,6 +20,7 @@ configure:
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+demo: DEPS_FLAGS = --lab
 demo: all
 	./$(BUILD)/descent demo
 

