@@ -1,0 +1,1029 @@
+/*
+ * model.c - GPT-2 forward and backward on the CPU (see model.h for the
+ * contract). The layer math follows GPT-2 as llm.c's train_gpt2.c
+ * describes it; the organisation differs: products go through one sliced
+ * sgemm helper, biases and residual adds are folded into the products'
+ * output (beta = 1), the softmax output overwrites the logits, and the
+ * backward pass keeps one layer of activation gradients instead of a
+ * second full activation buffer.
+ */
+#include "gpt2/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef DSC_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+#define GPT2_MAGIC 20240326
+#define GPT2_VERSION 3
+#define GPT2_HEADER_INTS 256
+
+/* ------------------------------------------------------------ utilities */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int thread_setting = 0;
+
+void gpt2_set_threads(int n) { thread_setting = n > 0 ? n : 0; }
+
+int gpt2_get_threads(void)
+{
+#ifdef _OPENMP
+    return thread_setting > 0 ? thread_setting : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static int thread_count(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Thread `ith` of `nth` takes [*lo, *hi) of [0, n), in chunks that are
+ * multiples of `align` so slices start on whole kernel tiles. */
+static void split_range(int n, int ith, int nth, int align, int *lo, int *hi)
+{
+    int chunk = (n + nth - 1) / nth;
+    chunk = (chunk + align - 1) / align * align;
+    int a = ith * chunk, b = a + chunk;
+    *lo = a < n ? a : n;
+    *hi = b < n ? b : n;
+}
+
+/* OpenBLAS (pthread build) must run single-threaded inside our OpenMP
+ * regions: each thread multiplies its own slice. The caller's setting is
+ * restored afterwards, so libdescent's own products are unaffected. */
+#if defined(DSC_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
+#define GPT2_OPENBLAS 1
+#endif
+
+static int blas_begin(void)
+{
+#ifdef GPT2_OPENBLAS
+    int n = openblas_get_num_threads();
+    if (n != 1) openblas_set_num_threads(1);
+    return n;
+#else
+    return 1;
+#endif
+}
+
+static void blas_end(int saved)
+{
+#ifdef GPT2_OPENBLAS
+    if (saved != 1) openblas_set_num_threads(saved);
+#else
+    (void)saved;
+#endif
+}
+
+/* Single-threaded products on row-major slices, three shapes:
+ *   nt: C(M,N) = A(M,K) B(N,K)^T + beta C
+ *   nn: C(M,N) = A(M,K) B(K,N)   + beta C
+ *   tn: C(M,N) = A(K,M)^T B(K,N) + beta C
+ * The portable loops add over k in ascending order. */
+static void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+#ifdef DSC_HAVE_CBLAS
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta,
+                C, ldc);
+#else
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (size_t)i * lda;
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) {
+            const float *b = B + (size_t)j * ldb;
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) s += a[k] * b[k];
+            c[j] = (beta == 0.0f ? 0.0f : beta * c[j]) + s;
+        }
+    }
+#endif
+}
+
+static void gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+#ifdef DSC_HAVE_CBLAS
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                beta, C, ldc);
+#else
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+        for (int k = 0; k < K; k++) {
+            float a = A[(size_t)i * lda + k];
+            const float *b = B + (size_t)k * ldb;
+            for (int j = 0; j < N; j++) c[j] += a * b[j];
+        }
+    }
+#endif
+}
+
+static void gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+#ifdef DSC_HAVE_CBLAS
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta,
+                C, ldc);
+#else
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+        for (int k = 0; k < K; k++) {
+            float a = A[(size_t)k * lda + i];
+            const float *b = B + (size_t)k * ldb;
+            for (int j = 0; j < N; j++) c[j] += a * b[j];
+        }
+    }
+#endif
+}
+
+/* -------------------------------------------------------------- config */
+
+int gpt2_pad_vocab(int vocab_size) { return (vocab_size + 63) / 64 * 64; }
+
+gpt2_config gpt2_config_make(int num_layers, int channels, int num_heads, int max_seq_len)
+{
+    gpt2_config c;
+    c.max_seq_len = max_seq_len;
+    c.vocab_size = 50257;
+    c.padded_vocab_size = 50304;
+    c.num_layers = num_layers;
+    c.num_heads = num_heads;
+    c.channels = channels;
+    return c;
+}
+
+gpt2_config gpt2_config_124m(void) { return gpt2_config_make(12, 768, 12, 1024); }
+
+int gpt2_config_check(const gpt2_config *c, char *err, size_t errlen)
+{
+    if (c->num_layers < 1 || c->num_layers > 1024) {
+        set_err(err, errlen, "layers %d: expected 1..1024", c->num_layers);
+        return -1;
+    }
+    if (c->channels < 1 || c->channels > 65536 || c->num_heads < 1 ||
+        c->channels % c->num_heads) {
+        set_err(err, errlen, "channels %d, heads %d: channels must be a positive multiple "
+                "of heads", c->channels, c->num_heads);
+        return -1;
+    }
+    if (c->max_seq_len < 1 || c->max_seq_len > 65536) {
+        set_err(err, errlen, "max sequence length %d: expected 1..65536", c->max_seq_len);
+        return -1;
+    }
+    if (c->vocab_size < 2 || c->padded_vocab_size < c->vocab_size ||
+        c->padded_vocab_size > (1 << 24)) {
+        set_err(err, errlen, "vocabulary %d padded to %d: need 2 <= V <= Vp <= 2^24",
+                c->vocab_size, c->padded_vocab_size);
+        return -1;
+    }
+    return 0;
+}
+
+static void tensor_sizes(const gpt2_config *c, size_t n[GPT2_NUM_TENSORS])
+{
+    size_t Vp = (size_t)c->padded_vocab_size, C = (size_t)c->channels;
+    size_t L = (size_t)c->num_layers, maxT = (size_t)c->max_seq_len;
+    n[GPT2_WTE] = Vp * C;
+    n[GPT2_WPE] = maxT * C;
+    n[GPT2_LN1W] = L * C;
+    n[GPT2_LN1B] = L * C;
+    n[GPT2_QKVW] = L * 3 * C * C;
+    n[GPT2_QKVB] = L * 3 * C;
+    n[GPT2_ATTPROJW] = L * C * C;
+    n[GPT2_ATTPROJB] = L * C;
+    n[GPT2_LN2W] = L * C;
+    n[GPT2_LN2B] = L * C;
+    n[GPT2_FCW] = L * 4 * C * C;
+    n[GPT2_FCB] = L * 4 * C;
+    n[GPT2_FCPROJW] = L * C * 4 * C;
+    n[GPT2_FCPROJB] = L * C;
+    n[GPT2_LNFW] = C;
+    n[GPT2_LNFB] = C;
+}
+
+static const char *const tensor_names[GPT2_NUM_TENSORS] = {
+    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+
+const char *gpt2_tensor_name(int t)
+{
+    return t >= 0 && t < GPT2_NUM_TENSORS ? tensor_names[t] : "?";
+}
+
+/* Allocates params and grads (zeroed) and points the views. */
+static int alloc_params(gpt2_model *m, const gpt2_config *cfg, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    if (gpt2_config_check(cfg, err, errlen)) return -1;
+    m->cfg = *cfg;
+    tensor_sizes(cfg, m->tensor_numel);
+    size_t total = 0;
+    for (int i = 0; i < GPT2_NUM_TENSORS; i++) total += m->tensor_numel[i];
+    m->num_params = total;
+    m->params = calloc(total, sizeof(float));
+    m->grads = calloc(total, sizeof(float));
+    if (!m->params || !m->grads) {
+        set_err(err, errlen, "cannot allocate 2 x %zu parameters", total);
+        gpt2_free(m);
+        return -1;
+    }
+    size_t off = 0;
+    for (int i = 0; i < GPT2_NUM_TENSORS; i++) {
+        m->param[i] = m->params + off;
+        m->grad[i] = m->grads + off;
+        off += m->tensor_numel[i];
+    }
+    return 0;
+}
+
+void gpt2_free(gpt2_model *m)
+{
+    if (!m) return;
+    free(m->params);
+    free(m->grads);
+    free(m->acts);
+    free(m->scratch);
+    memset(m, 0, sizeof *m);
+}
+
+/* splitmix64 stream and Box-Muller normals for the initialisation. */
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void fill_normal(float *x, size_t n, double std, uint64_t *state)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        /* u1 in (0, 1], u2 in [0, 1): 53-bit uniforms */
+        double u1 = ((splitmix64(state) >> 11) + 1.0) * 0x1.0p-53;
+        double u2 = (splitmix64(state) >> 11) * 0x1.0p-53;
+        double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
+        x[i] = (float)(std * r * cos(a));
+        if (i + 1 < n) x[i + 1] = (float)(std * r * sin(a));
+    }
+}
+
+int gpt2_init(gpt2_model *m, const gpt2_config *cfg, uint64_t seed, char *err, size_t errlen)
+{
+    if (alloc_params(m, cfg, err, errlen)) return -1;
+    const gpt2_config *c = &m->cfg;
+    uint64_t state = seed ^ 0x6770743264736321ull;
+    /* GPT-2 (and nanoGPT): weights N(0, 0.02); the two projections into
+     * the residual stream N(0, 0.02 / sqrt(2L)); biases 0; gains 1. */
+    double std = 0.02, proj_std = 0.02 / sqrt(2.0 * c->num_layers);
+    fill_normal(m->param[GPT2_WTE], (size_t)c->vocab_size * c->channels, std, &state);
+    fill_normal(m->param[GPT2_WPE], m->tensor_numel[GPT2_WPE], std, &state);
+    fill_normal(m->param[GPT2_QKVW], m->tensor_numel[GPT2_QKVW], std, &state);
+    fill_normal(m->param[GPT2_ATTPROJW], m->tensor_numel[GPT2_ATTPROJW], proj_std, &state);
+    fill_normal(m->param[GPT2_FCW], m->tensor_numel[GPT2_FCW], std, &state);
+    fill_normal(m->param[GPT2_FCPROJW], m->tensor_numel[GPT2_FCPROJW], proj_std, &state);
+    const int gains[3] = {GPT2_LN1W, GPT2_LN2W, GPT2_LNFW};
+    for (int g = 0; g < 3; g++)
+        for (size_t i = 0; i < m->tensor_numel[gains[g]]; i++) m->param[gains[g]][i] = 1.0f;
+    return 0;
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+int gpt2_load(gpt2_model *m, const char *path, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int32_t h[GPT2_HEADER_INTS];
+    if (fread(h, sizeof(int32_t), GPT2_HEADER_INTS, f) != GPT2_HEADER_INTS) {
+        set_err(err, errlen, "%s: truncated header (not an llm.c GPT-2 checkpoint)", path);
+        fclose(f);
+        return -1;
+    }
+    if (h[0] != GPT2_MAGIC) {
+        set_err(err, errlen, "%s: bad magic %d (expected %d, llm.c GPT-2 checkpoint)", path,
+                (int)h[0], GPT2_MAGIC);
+        fclose(f);
+        return -1;
+    }
+    if (h[1] != GPT2_VERSION) {
+        set_err(err, errlen, "%s: version %d not supported (expected %d: float32 weights, "
+                "padded vocabulary)", path, (int)h[1], GPT2_VERSION);
+        fclose(f);
+        return -1;
+    }
+    gpt2_config c;
+    c.max_seq_len = h[2];
+    c.vocab_size = h[3];
+    c.num_layers = h[4];
+    c.num_heads = h[5];
+    c.channels = h[6];
+    c.padded_vocab_size = h[7];
+    char why[200];
+    if (gpt2_config_check(&c, why, sizeof why)) {
+        set_err(err, errlen, "%s: bad header: %s", path, why);
+        fclose(f);
+        return -1;
+    }
+    if (alloc_params(m, &c, err, errlen)) {
+        fclose(f);
+        return -1;
+    }
+    size_t got = fread(m->params, sizeof(float), m->num_params, f);
+    int extra = fgetc(f);
+    fclose(f);
+    if (got != m->num_params || extra != EOF) {
+        set_err(err, errlen, "%s: %s (header says %zu parameters)", path,
+                got != m->num_params ? "truncated" : "trailing bytes", m->num_params);
+        gpt2_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+int gpt2_save(const gpt2_model *m, const char *path, char *err, size_t errlen)
+{
+    int32_t h[GPT2_HEADER_INTS];
+    memset(h, 0, sizeof h);
+    h[0] = GPT2_MAGIC;
+    h[1] = GPT2_VERSION;
+    h[2] = m->cfg.max_seq_len;
+    h[3] = m->cfg.vocab_size;
+    h[4] = m->cfg.num_layers;
+    h[5] = m->cfg.num_heads;
+    h[6] = m->cfg.channels;
+    h[7] = m->cfg.padded_vocab_size;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        set_err(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        set_err(err, errlen, "%s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    int ok = fwrite(h, sizeof h, 1, f) == 1 &&
+             fwrite(m->params, sizeof(float), m->num_params, f) == m->num_params &&
+             fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        set_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ activations */
+
+/* Activation buffer layout for (B, T); sizes in floats. */
+enum {
+    A_ENCODED, /* (B,T,C) */
+    A_LN1,     /* (L,B,T,C) */
+    A_LN1_MEAN, A_LN1_RSTD, /* (L,B,T) */
+    A_QKV,     /* (L,B,T,3C) */
+    A_ATTY,    /* (L,B,T,C) */
+    A_ATT,     /* (L,B,NH,T,T) softmax weights, 0 above the diagonal */
+    A_RES2,    /* (L,B,T,C) residual after attention */
+    A_LN2,     /* (L,B,T,C) */
+    A_LN2_MEAN, A_LN2_RSTD, /* (L,B,T) */
+    A_FCH,     /* (L,B,T,4C) before GELU */
+    A_FCH_GELU, /* (L,B,T,4C) */
+    A_RES3,    /* (L,B,T,C) residual after the MLP */
+    A_LNF,     /* (B,T,C) */
+    A_LNF_MEAN, A_LNF_RSTD, /* (B,T) */
+    A_LOGITS,  /* (B,T,Vp) logits; probabilities after a forward with targets */
+    A_LOSSES,  /* (B,T) */
+    A_COUNT
+};
+
+static void act_sizes(const gpt2_config *c, int B, int T, size_t n[A_COUNT])
+{
+    size_t BT = (size_t)B * T, C = (size_t)c->channels, L = (size_t)c->num_layers;
+    size_t NH = (size_t)c->num_heads;
+    n[A_ENCODED] = BT * C;
+    n[A_LN1] = L * BT * C;
+    n[A_LN1_MEAN] = n[A_LN1_RSTD] = L * BT;
+    n[A_QKV] = L * BT * 3 * C;
+    n[A_ATTY] = L * BT * C;
+    n[A_ATT] = L * (size_t)B * NH * T * T;
+    n[A_RES2] = L * BT * C;
+    n[A_LN2] = L * BT * C;
+    n[A_LN2_MEAN] = n[A_LN2_RSTD] = L * BT;
+    n[A_FCH] = n[A_FCH_GELU] = L * BT * 4 * C;
+    n[A_RES3] = L * BT * C;
+    n[A_LNF] = BT * C;
+    n[A_LNF_MEAN] = n[A_LNF_RSTD] = BT;
+    n[A_LOGITS] = BT * (size_t)c->padded_vocab_size;
+    n[A_LOSSES] = BT;
+}
+
+typedef struct {
+    float *a[A_COUNT];
+} act_views;
+
+static void act_point(const gpt2_model *m, act_views *v)
+{
+    size_t n[A_COUNT], off = 0;
+    act_sizes(&m->cfg, m->B, m->T, n);
+    for (int i = 0; i < A_COUNT; i++) {
+        v->a[i] = m->acts + off;
+        off += n[i];
+    }
+}
+
+/* Backward scratch: one layer of activation gradients. */
+enum { S_DRES, S_DBUF, S_DQKV, S_DFCH, S_DATT, S_COUNT };
+
+static void scratch_sizes(const gpt2_config *c, int B, int T, size_t n[S_COUNT])
+{
+    size_t BT = (size_t)B * T, C = (size_t)c->channels;
+    n[S_DRES] = BT * C;
+    n[S_DBUF] = BT * C;
+    n[S_DQKV] = BT * 3 * C;
+    n[S_DFCH] = BT * 4 * C;
+    n[S_DATT] = (size_t)B * c->num_heads * T * T;
+}
+
+static int ensure_acts(gpt2_model *m, int B, int T, char *err, size_t errlen)
+{
+    if (m->acts && m->B == B && m->T == T) return 0;
+    size_t n[A_COUNT], s[S_COUNT], total = 0, stotal = 0;
+    act_sizes(&m->cfg, B, T, n);
+    scratch_sizes(&m->cfg, B, T, s);
+    for (int i = 0; i < A_COUNT; i++) total += n[i];
+    for (int i = 0; i < S_COUNT; i++) stotal += s[i];
+    free(m->acts);
+    free(m->scratch);
+    m->acts = calloc(total, sizeof(float));
+    m->scratch = calloc(stotal, sizeof(float));
+    m->B = m->T = 0;
+    m->num_acts = m->num_scratch = 0;
+    if (!m->acts || !m->scratch) {
+        free(m->acts);
+        free(m->scratch);
+        m->acts = m->scratch = NULL;
+        set_err(err, errlen, "cannot allocate %zu activation floats for B=%d T=%d",
+                total + stotal, B, T);
+        return -1;
+    }
+    m->B = B;
+    m->T = T;
+    m->num_acts = total;
+    m->num_scratch = stotal;
+    return 0;
+}
+
+/* ------------------------------------------------------------ layers */
+
+/* out(N,C) = normalize(inp) * w + b, per row; mean and rstd (N) kept. */
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                              const float *w, const float *b, int N, int C)
+{
+    const float eps = 1e-5f;
+#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float s = 0.0f;
+        for (int c = 0; c < C; c++) s += x[c];
+        float mu = s / C;
+        float v = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - mu;
+            v += d * d;
+        }
+        float r = 1.0f / sqrtf(v / C + eps);
+        float *o = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) o[c] = (x[c] - mu) * r * w[c] + b[c];
+        mean[n] = mu;
+        rstd[n] = r;
+    }
+}
+
+/* dinp (+)= layernorm input gradient; dw, db = gain and bias gradients
+ * (overwritten). dinp_accumulate 0 overwrites dinp. */
+static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                               const float *inp, const float *w, const float *mean,
+                               const float *rstd, int N, int C, int dinp_accumulate)
+{
+#pragma omp parallel num_threads(gpt2_get_threads())
+    {
+#pragma omp for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+            float mu = mean[n], r = rstd[n];
+            /* mean of dnorm and of dnorm * norm, where dnorm = g * w */
+            float m1 = 0.0f, m2 = 0.0f;
+            for (int c = 0; c < C; c++) {
+                float dn = g[c] * w[c];
+                m1 += dn;
+                m2 += dn * (x[c] - mu) * r;
+            }
+            m1 /= C;
+            m2 /= C;
+            float *d = dinp + (size_t)n * C;
+            for (int c = 0; c < C; c++) {
+                float dn = g[c] * w[c], nrm = (x[c] - mu) * r;
+                float v = (dn - m1 - nrm * m2) * r;
+                d[c] = dinp_accumulate ? d[c] + v : v;
+            }
+        }
+        /* Gain and bias: each thread owns a slice of channels and adds the
+         * rows in order, so the sums do not depend on the thread count. */
+        int c0, c1;
+        split_range(C, thread_id(), thread_count(), 16, &c0, &c1);
+        for (int c = c0; c < c1; c++) dw[c] = db[c] = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+            float mu = mean[n], r = rstd[n];
+            for (int c = c0; c < c1; c++) {
+                dw[c] += g[c] * ((x[c] - mu) * r);
+                db[c] += g[c];
+            }
+        }
+    }
+}
+
+/* Products are cut into column tiles whose width depends only on the
+ * matrix shape (about 16 tiles, a multiple of 32, at most 256), never on
+ * the thread count: an element is then always computed by the same sgemm
+ * call geometry, so the bits match for any number of threads (OpenBLAS
+ * computes the edges of a call with other kernels, which sum in another
+ * order). The packing work repeated per tile is under 1% for GPT-2 sizes. */
+static int tile_width(int n)
+{
+    int w = (n + 15) / 16;
+    w = (w + 31) / 32 * 32;
+    return w < 32 ? 32 : w > 256 ? 256 : w;
+}
+
+/* out(N,OC) [ldo] = inp(N,C) w(OC,C)^T + bias(OC) + resid(N,OC), with bias
+ * and resid optional. Threads take column tiles of OC. */
+static void matmul_forward(float *out, int ldo, const float *inp, const float *w,
+                           const float *bias, const float *resid, int N, int C, int OC)
+{
+    int tw = tile_width(OC), ntiles = (OC + tw - 1) / tw;
+#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    for (int tile = 0; tile < ntiles; tile++) {
+        int o0 = tile * tw, o1 = o0 + tw < OC ? o0 + tw : OC;
+        float beta = 0.0f;
+        if (bias || resid) {
+            beta = 1.0f;
+            for (int n = 0; n < N; n++) {
+                float *o = out + (size_t)n * ldo;
+                const float *r = resid ? resid + (size_t)n * OC : NULL;
+                for (int j = o0; j < o1; j++) o[j] = (r ? r[j] : 0.0f) + (bias ? bias[j] : 0.0f);
+            }
+        }
+        gemm_nt(N, o1 - o0, C, inp, C, w + (size_t)o0 * C, C, beta, out + o0, ldo);
+    }
+}
+
+/* For out = inp w^T + bias: dinp(N,C) (+)= dout w; dw(OC,C) = dout^T inp;
+ * dbias(OC) = column sums of dout (optional). dout is (N,OC) with row
+ * stride lddo. Tiles: columns of C for dinp, rows of OC for dw and dbias. */
+static void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, int lddo,
+                            const float *inp, const float *w, int N, int C, int OC,
+                            int dinp_accumulate)
+{
+    int cw = tile_width(C), nc = dinp ? (C + cw - 1) / cw : 0;
+    int ow = tile_width(OC), no = (OC + ow - 1) / ow;
+#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    for (int tile = 0; tile < nc + no; tile++) {
+        if (tile < nc) {
+            int c0 = tile * cw, c1 = c0 + cw < C ? c0 + cw : C;
+            gemm_nn(N, c1 - c0, OC, dout, lddo, w + c0, C, dinp_accumulate ? 1.0f : 0.0f,
+                    dinp + c0, C);
+            continue;
+        }
+        int o0 = (tile - nc) * ow, o1 = o0 + ow < OC ? o0 + ow : OC;
+        gemm_tn(o1 - o0, C, N, dout + o0, lddo, inp, C, 0.0f, dw + (size_t)o0 * C, C);
+        if (dbias) {
+            for (int j = o0; j < o1; j++) dbias[j] = 0.0f;
+            for (int n = 0; n < N; n++) {
+                const float *g = dout + (size_t)n * lddo;
+                for (int j = o0; j < o1; j++) dbias[j] += g[j];
+            }
+        }
+    }
+}
+
+/* Causal self-attention. qkv (B,T,3C) holds q | k | v per position, head h
+ * in columns h*hs .. (h+1)*hs of each; out (B,T,C); att (B,NH,T,T). */
+static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                              int NH)
+{
+    int hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    size_t C3 = (size_t)3 * C;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(gpt2_get_threads())
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *base = qkv + (size_t)b * T * C3;
+            for (int t = 0; t < T; t++) {
+                const float *q = base + (size_t)t * C3 + h * hs;
+                float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                float mx = -INFINITY;
+                for (int u = 0; u <= t; u++) {
+                    const float *k = base + (size_t)u * C3 + C + h * hs;
+                    float s = 0.0f;
+                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
+                    s *= scale;
+                    a[u] = s;
+                    if (s > mx) mx = s;
+                }
+                float sum = 0.0f;
+                for (int u = 0; u <= t; u++) {
+                    a[u] = expf(a[u] - mx);
+                    sum += a[u];
+                }
+                float inv = 1.0f / sum;
+                for (int u = 0; u <= t; u++) a[u] *= inv;
+                for (int u = t + 1; u < T; u++) a[u] = 0.0f;
+                float *y = out + ((size_t)b * T + t) * C + h * hs;
+                for (int i = 0; i < hs; i++) y[i] = 0.0f;
+                for (int u = 0; u <= t; u++) {
+                    const float *v = base + (size_t)u * C3 + 2 * C + h * hs;
+                    for (int i = 0; i < hs; i++) y[i] += a[u] * v[i];
+                }
+            }
+        }
+}
+
+/* dqkv (overwritten) from dout (B,T,C), att and qkv; datt is (B,NH,T,T)
+ * scratch. Each (b, h) writes only its own columns, so threads never share. */
+static void attention_backward(float *dqkv, float *datt, const float *dout, const float *att,
+                               const float *qkv, int B, int T, int C, int NH)
+{
+    int hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    size_t C3 = (size_t)3 * C;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(gpt2_get_threads())
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *base = qkv + (size_t)b * T * C3;
+            float *dbase = dqkv + (size_t)b * T * C3;
+            for (int t = 0; t < T; t++)
+                for (int j = 0; j < 3; j++)
+                    memset(dbase + (size_t)t * C3 + j * C + h * hs, 0, hs * sizeof(float));
+            for (int t = 0; t < T; t++) {
+                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
+                const float *dy = dout + ((size_t)b * T + t) * C + h * hs;
+                /* y = sum_u a[u] v[u]: da[u] = dy . v[u], dv[u] += a[u] dy */
+                float dot = 0.0f;
+                for (int u = 0; u <= t; u++) {
+                    const float *v = base + (size_t)u * C3 + 2 * C + h * hs;
+                    float *dv = dbase + (size_t)u * C3 + 2 * C + h * hs;
+                    float s = 0.0f;
+                    for (int i = 0; i < hs; i++) {
+                        s += dy[i] * v[i];
+                        dv[i] += a[u] * dy[i];
+                    }
+                    da[u] = s;
+                    dot += a[u] * s;
+                }
+                /* softmax: dpre[u] = a[u] (da[u] - sum_j a[j] da[j]), then
+                 * pre[u] = scale q . k[u] */
+                const float *q = base + (size_t)t * C3 + h * hs;
+                float *dq = dbase + (size_t)t * C3 + h * hs;
+                for (int u = 0; u <= t; u++) {
+                    float dp = a[u] * (da[u] - dot) * scale;
+                    const float *k = base + (size_t)u * C3 + C + h * hs;
+                    float *dk = dbase + (size_t)u * C3 + C + h * hs;
+                    for (int i = 0; i < hs; i++) {
+                        dq[i] += dp * k[i];
+                        dk[i] += dp * q[i];
+                    }
+                }
+            }
+        }
+}
+
+#define GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
+
+static void gelu_forward(float *out, const float *inp, size_t n)
+{
+#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    }
+}
+
+/* d (in place: dout on entry, dinp on exit) times GELU'(inp). */
+static void gelu_backward(float *d, const float *inp, size_t n)
+{
+#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        float th = tanhf(u);
+        float sech2 = 1.0f - th * th;
+        float grad = 0.5f * (1.0f + th) +
+                     0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        d[i] *= grad;
+    }
+}
+
+/* ------------------------------------------------------------ forward */
+
+int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, int T,
+                 double *loss, char *err, size_t errlen)
+{
+    const gpt2_config *c = &m->cfg;
+    if (B < 1 || T < 1 || T > c->max_seq_len) {
+        set_err(err, errlen, "batch %d x %d: need B >= 1 and 1 <= T <= %d", B, T,
+                c->max_seq_len);
+        return -1;
+    }
+    size_t BT = (size_t)B * T;
+    for (size_t i = 0; i < BT; i++) {
+        if (inputs[i] < 0 || inputs[i] >= c->vocab_size ||
+            (targets && (targets[i] < 0 || targets[i] >= c->vocab_size))) {
+            set_err(err, errlen, "token %d at position %zu is outside [0, %d)",
+                    inputs[i] < 0 || inputs[i] >= c->vocab_size ? inputs[i] : targets[i], i,
+                    c->vocab_size);
+            return -1;
+        }
+    }
+    if (ensure_acts(m, B, T, err, errlen)) return -1;
+    m->inputs = inputs;
+    m->targets = targets;
+    m->have_targets = targets != NULL;
+    act_views v;
+    act_point(m, &v);
+    int C = c->channels, L = c->num_layers, NH = c->num_heads, V = c->vocab_size;
+    int Vp = c->padded_vocab_size, N = (int)BT;
+    int saved = blas_begin();
+
+    /* embeddings */
+#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    for (int n = 0; n < N; n++) {
+        const float *te = m->param[GPT2_WTE] + (size_t)inputs[n] * C;
+        const float *pe = m->param[GPT2_WPE] + (size_t)(n % T) * C;
+        float *o = v.a[A_ENCODED] + (size_t)n * C;
+        for (int i = 0; i < C; i++) o[i] = te[i] + pe[i];
+    }
+    for (int l = 0; l < L; l++) {
+        size_t lc = (size_t)l * BT * C, lt = (size_t)l * BT;
+        const float *resid = l == 0 ? v.a[A_ENCODED] : v.a[A_RES3] + lc - BT * C;
+        float *ln1 = v.a[A_LN1] + lc, *qkv = v.a[A_QKV] + 3 * lc, *atty = v.a[A_ATTY] + lc;
+        float *att = v.a[A_ATT] + (size_t)l * B * NH * T * T;
+        float *res2 = v.a[A_RES2] + lc, *ln2 = v.a[A_LN2] + lc;
+        float *fch = v.a[A_FCH] + 4 * lc, *fchg = v.a[A_FCH_GELU] + 4 * lc;
+        float *res3 = v.a[A_RES3] + lc;
+        layernorm_forward(ln1, v.a[A_LN1_MEAN] + lt, v.a[A_LN1_RSTD] + lt, resid,
+                          m->param[GPT2_LN1W] + (size_t)l * C,
+                          m->param[GPT2_LN1B] + (size_t)l * C, N, C);
+        matmul_forward(qkv, 3 * C, ln1, m->param[GPT2_QKVW] + (size_t)l * 3 * C * C,
+                       m->param[GPT2_QKVB] + (size_t)l * 3 * C, NULL, N, C, 3 * C);
+        attention_forward(atty, att, qkv, B, T, C, NH);
+        matmul_forward(res2, C, atty, m->param[GPT2_ATTPROJW] + (size_t)l * C * C,
+                       m->param[GPT2_ATTPROJB] + (size_t)l * C, resid, N, C, C);
+        layernorm_forward(ln2, v.a[A_LN2_MEAN] + lt, v.a[A_LN2_RSTD] + lt, res2,
+                          m->param[GPT2_LN2W] + (size_t)l * C,
+                          m->param[GPT2_LN2B] + (size_t)l * C, N, C);
+        matmul_forward(fch, 4 * C, ln2, m->param[GPT2_FCW] + (size_t)l * 4 * C * C,
+                       m->param[GPT2_FCB] + (size_t)l * 4 * C, NULL, N, C, 4 * C);
+        gelu_forward(fchg, fch, (size_t)N * 4 * C);
+        matmul_forward(res3, C, fchg, m->param[GPT2_FCPROJW] + (size_t)l * 4 * C * C,
+                       m->param[GPT2_FCPROJB] + (size_t)l * C, res2, N, 4 * C, C);
+    }
+    const float *last = v.a[A_RES3] + (size_t)(L - 1) * BT * C;
+    layernorm_forward(v.a[A_LNF], v.a[A_LNF_MEAN], v.a[A_LNF_RSTD], last,
+                      m->param[GPT2_LNFW], m->param[GPT2_LNFB], N, C);
+    /* the tied head: logits over the V real tokens only */
+    matmul_forward(v.a[A_LOGITS], Vp, v.a[A_LNF], m->param[GPT2_WTE], NULL, NULL, N, C, V);
+    blas_end(saved);
+
+    if (!targets) {
+        if (loss) *loss = 0.0;
+        return 0;
+    }
+    /* softmax in place and per-position cross-entropy */
+    float *losses = v.a[A_LOSSES];
+#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    for (int n = 0; n < N; n++) {
+        float *z = v.a[A_LOGITS] + (size_t)n * Vp;
+        float mx = -INFINITY;
+        for (int i = 0; i < V; i++) mx = z[i] > mx ? z[i] : mx;
+        float target_logit = z[targets[n]];
+        float sum = 0.0f;
+        for (int i = 0; i < V; i++) {
+            z[i] = expf(z[i] - mx);
+            sum += z[i];
+        }
+        float inv = 1.0f / sum;
+        for (int i = 0; i < V; i++) z[i] *= inv;
+        losses[n] = logf(sum) + mx - target_logit;
+    }
+    double total = 0.0;
+    for (int n = 0; n < N; n++) total += losses[n];
+    m->loss = total / N;
+    if (loss) *loss = m->loss;
+    return 0;
+}
+
+const float *gpt2_logits(const gpt2_model *m, int b, int t)
+{
+    act_views v;
+    act_point(m, &v);
+    return v.a[A_LOGITS] + ((size_t)b * m->T + t) * m->cfg.padded_vocab_size;
+}
+
+/* ------------------------------------------------------------ backward */
+
+int gpt2_backward(gpt2_model *m)
+{
+    if (!m->acts || !m->have_targets) return -1;
+    m->have_targets = 0; /* the probabilities are consumed below */
+    const gpt2_config *c = &m->cfg;
+    int B = m->B, T = m->T, C = c->channels, L = c->num_layers, NH = c->num_heads;
+    int V = c->vocab_size, Vp = c->padded_vocab_size, N = B * T;
+    size_t BT = (size_t)N;
+    act_views v;
+    act_point(m, &v);
+    size_t sn[S_COUNT];
+    scratch_sizes(c, B, T, sn);
+    float *s[S_COUNT];
+    size_t off = 0;
+    for (int i = 0; i < S_COUNT; i++) {
+        s[i] = m->scratch + off;
+        off += sn[i];
+    }
+    float *dres = s[S_DRES];
+    int saved = blas_begin();
+
+    /* d loss / d logits = (p - onehot) / N, in place over the probabilities */
+    const int *targets = m->targets;
+    float invN = 1.0f / (float)N;
+#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    for (int n = 0; n < N; n++) {
+        float *z = v.a[A_LOGITS] + (size_t)n * Vp;
+        for (int i = 0; i < V; i++) z[i] *= invN;
+        z[targets[n]] -= invN;
+    }
+    /* tied head: dlnf = dlogits wte, dwte[:V] = dlogits^T lnf (rows V..Vp stay 0) */
+    matmul_backward(s[S_DBUF], m->grad[GPT2_WTE], NULL, v.a[A_LOGITS], Vp, v.a[A_LNF],
+                    m->param[GPT2_WTE], N, C, V, 0);
+    layernorm_backward(dres, m->grad[GPT2_LNFW], m->grad[GPT2_LNFB], s[S_DBUF],
+                       v.a[A_RES3] + (size_t)(L - 1) * BT * C, m->param[GPT2_LNFW],
+                       v.a[A_LNF_MEAN], v.a[A_LNF_RSTD], N, C, 0);
+
+    for (int l = L - 1; l >= 0; l--) {
+        size_t lc = (size_t)l * BT * C, lt = (size_t)l * BT;
+        const float *resid = l == 0 ? v.a[A_ENCODED] : v.a[A_RES3] + lc - BT * C;
+        const float *ln1 = v.a[A_LN1] + lc, *qkv = v.a[A_QKV] + 3 * lc;
+        const float *atty = v.a[A_ATTY] + lc;
+        const float *att = v.a[A_ATT] + (size_t)l * B * NH * T * T;
+        const float *res2 = v.a[A_RES2] + lc, *ln2 = v.a[A_LN2] + lc;
+        const float *fch = v.a[A_FCH] + 4 * lc, *fchg = v.a[A_FCH_GELU] + 4 * lc;
+        size_t lC = (size_t)l * C;
+        /* res3 = res2 + fchg fcprojw^T + b: dres flows on to res2 unchanged */
+        matmul_backward(s[S_DFCH], m->grad[GPT2_FCPROJW] + lC * 4 * C,
+                        m->grad[GPT2_FCPROJB] + lC, dres, C, fchg,
+                        m->param[GPT2_FCPROJW] + lC * 4 * C, N, 4 * C, C, 0);
+        gelu_backward(s[S_DFCH], fch, BT * 4 * C);
+        matmul_backward(s[S_DBUF], m->grad[GPT2_FCW] + lC * 4 * C, m->grad[GPT2_FCB] + 4 * lC,
+                        s[S_DFCH], 4 * C, ln2, m->param[GPT2_FCW] + lC * 4 * C, N, C, 4 * C, 0);
+        layernorm_backward(dres, m->grad[GPT2_LN2W] + lC, m->grad[GPT2_LN2B] + lC, s[S_DBUF],
+                           res2, m->param[GPT2_LN2W] + lC, v.a[A_LN2_MEAN] + lt,
+                           v.a[A_LN2_RSTD] + lt, N, C, 1);
+        /* res2 = resid + atty attprojw^T + b */
+        matmul_backward(s[S_DBUF], m->grad[GPT2_ATTPROJW] + lC * C,
+                        m->grad[GPT2_ATTPROJB] + lC, dres, C, atty,
+                        m->param[GPT2_ATTPROJW] + lC * C, N, C, C, 0);
+        attention_backward(s[S_DQKV], s[S_DATT], s[S_DBUF], att, qkv, B, T, C, NH);
+        matmul_backward(s[S_DBUF], m->grad[GPT2_QKVW] + lC * 3 * C,
+                        m->grad[GPT2_QKVB] + 3 * lC, s[S_DQKV], 3 * C, ln1,
+                        m->param[GPT2_QKVW] + lC * 3 * C, N, C, 3 * C, 0);
+        layernorm_backward(dres, m->grad[GPT2_LN1W] + lC, m->grad[GPT2_LN1B] + lC, s[S_DBUF],
+                           resid, m->param[GPT2_LN1W] + lC, v.a[A_LN1_MEAN] + lt,
+                           v.a[A_LN1_RSTD] + lt, N, C, 1);
+    }
+    blas_end(saved);
+
+    /* embeddings: dres is d encoded. Threads own channel slices and add the
+     * positions in order, so repeated tokens sum the same way every time. */
+    const int *inputs = m->inputs;
+    float *dwte = m->grad[GPT2_WTE], *dwpe = m->grad[GPT2_WPE];
+    memset(dwpe + (size_t)T * C, 0, (size_t)(c->max_seq_len - T) * C * sizeof(float));
+#pragma omp parallel num_threads(gpt2_get_threads())
+    {
+        int c0, c1;
+        split_range(C, thread_id(), thread_count(), 16, &c0, &c1);
+        for (int t = 0; t < T; t++)
+            for (int i = c0; i < c1; i++) dwpe[(size_t)t * C + i] = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *g = dres + (size_t)n * C;
+            float *te = dwte + (size_t)inputs[n] * C, *pe = dwpe + (size_t)(n % T) * C;
+            for (int i = c0; i < c1; i++) {
+                te[i] += g[i];
+                pe[i] += g[i];
+            }
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ views */
+
+/* Per-layer tensors, in the order views list them within a layer. */
+static const struct {
+    int tensor;
+    const char *suffix;
+    int rows_mult, cols_mult; /* shape in units of C: (rows_mult C, cols_mult C); 0 cols: 1-D */
+} layer_views[] = {
+    {GPT2_LN1W, "ln_1.weight", 1, 0},          {GPT2_LN1B, "ln_1.bias", 1, 0},
+    {GPT2_QKVW, "attn.c_attn.weight", 3, 1},   {GPT2_QKVB, "attn.c_attn.bias", 3, 0},
+    {GPT2_ATTPROJW, "attn.c_proj.weight", 1, 1}, {GPT2_ATTPROJB, "attn.c_proj.bias", 1, 0},
+    {GPT2_LN2W, "ln_2.weight", 1, 0},          {GPT2_LN2B, "ln_2.bias", 1, 0},
+    {GPT2_FCW, "mlp.c_fc.weight", 4, 1},       {GPT2_FCB, "mlp.c_fc.bias", 4, 0},
+    {GPT2_FCPROJW, "mlp.c_proj.weight", 1, 4}, {GPT2_FCPROJB, "mlp.c_proj.bias", 1, 0},
+};
+#define NLAYER_VIEWS ((int)(sizeof layer_views / sizeof layer_views[0]))
+
+int gpt2_view_count(const gpt2_model *m) { return 4 + NLAYER_VIEWS * m->cfg.num_layers; }
+
+void gpt2_view_at(const gpt2_model *m, int i, gpt2_view *v)
+{
+    const gpt2_config *c = &m->cfg;
+    int64_t C = c->channels;
+    memset(v, 0, sizeof *v);
+    v->layer = -1;
+    int last = gpt2_view_count(m) - 2;
+    if (i == 0 || i == 1) {
+        v->tensor = i == 0 ? GPT2_WTE : GPT2_WPE;
+        snprintf(v->name, sizeof v->name, "%s", i == 0 ? "wte" : "wpe");
+        v->ndim = 2;
+        v->shape[0] = i == 0 ? c->padded_vocab_size : c->max_seq_len;
+        v->shape[1] = C;
+        v->data = m->param[v->tensor];
+        v->grad = m->grad[v->tensor];
+        return;
+    }
+    if (i >= last) {
+        v->tensor = i == last ? GPT2_LNFW : GPT2_LNFB;
+        snprintf(v->name, sizeof v->name, "%s", i == last ? "ln_f.weight" : "ln_f.bias");
+        v->ndim = 1;
+        v->shape[0] = C;
+        v->data = m->param[v->tensor];
+        v->grad = m->grad[v->tensor];
+        return;
+    }
+    int k = i - 2, l = k / NLAYER_VIEWS, j = k % NLAYER_VIEWS;
+    v->tensor = layer_views[j].tensor;
+    v->layer = l;
+    snprintf(v->name, sizeof v->name, "h.%d.%s", l, layer_views[j].suffix);
+    int64_t rows = layer_views[j].rows_mult * C;
+    int64_t cols = layer_views[j].cols_mult * C;
+    size_t per_layer = (size_t)(rows * (cols ? cols : 1));
+    v->ndim = cols ? 2 : 1;
+    v->shape[0] = rows;
+    v->shape[1] = cols;
+    v->data = m->param[v->tensor] + (size_t)l * per_layer;
+    v->grad = m->grad[v->tensor] + (size_t)l * per_layer;
+}

@@ -1,0 +1,263 @@
+/* test_gpt2.c - the C GPT-2 against PyTorch (tests/data/gpt2_ref_*, written by
+ * tools/gen_gpt2_reference.py), against finite differences, across thread
+ * counts, through llm.c checkpoints, and a resumed training run against an
+ * uninterrupted one. Tiny configs only; no network, no data/ folder. */
+#include "check.h"
+#include "descent.h"
+#include "gpt2/model.h"
+#include "gpt2/train.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REF_MODEL "tests/data/gpt2_ref_model.bin"
+#define REF_TOKENS "tests/data/gpt2_ref_tokens.bin"
+#define REF_EXPECT "tests/data/gpt2_ref_expect.txt"
+
+static char tmpdir[256];
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[8][512];
+    static int k = 0;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+/* The llm.c token file: 256 int32 header (magic 20240520, version 1, count), uint16s. */
+static int read_tokens(const char *path, int *out, int max)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    int32_t h[256];
+    int n = -1;
+    if (fread(h, sizeof h, 1, f) == 1 && h[0] == 20240520 && h[2] <= max) {
+        n = h[2];
+        for (int i = 0; i < n; i++) {
+            uint16_t t;
+            if (fread(&t, 2, 1, f) != 1) {
+                n = -1;
+                break;
+            }
+            out[i] = t;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static int tensor_index(const char *name)
+{
+    for (int t = 0; t < GPT2_NUM_TENSORS; t++)
+        if (!strcmp(gpt2_tensor_name(t), name)) return t;
+    return -1;
+}
+
+static void test_reference(void)
+{
+    char err[256] = "";
+    gpt2_model m;
+    int rc = gpt2_load(&m, REF_MODEL, err, sizeof err);
+    CHECK_EQ_INT(rc, 0);
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    int tok[64];
+    int n = read_tokens(REF_TOKENS, tok, 64);
+    FILE *f = fopen(REF_EXPECT, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    int B = 0, T = 0;
+    CHECK(fscanf(f, "config %d %d\n", &B, &T) == 2);
+    CHECK_EQ_INT(n, B * T + 1);
+    CHECK_EQ_INT(m.cfg.vocab_size, 61);
+    CHECK_EQ_INT(m.cfg.padded_vocab_size, 64);
+
+    /* logits first (a forward without targets keeps them) */
+    CHECK_EQ_INT(gpt2_forward(&m, tok, NULL, B, T, NULL, err, sizeof err), 0);
+    char line[256];
+    double expect_loss = 0;
+    int nlogit = 0, ngrad = 0;
+    long pos = ftell(f);
+    while (fgets(line, sizeof line, f)) {
+        int b, t, i;
+        double x;
+        if (sscanf(line, "loss %lf", &x) == 1) expect_loss = x;
+        if (sscanf(line, "logit %d %d %d %lf", &b, &t, &i, &x) == 4) {
+            CHECK_NEAR(gpt2_logits(&m, b, t)[i], x, 1e-5 + 1e-5 * fabs(x));
+            nlogit++;
+        }
+    }
+    CHECK_EQ_INT(nlogit, 4);
+    double loss = 0;
+    CHECK_EQ_INT(gpt2_forward(&m, tok, tok + 1, B, T, &loss, err, sizeof err), 0);
+    CHECK_NEAR(loss, expect_loss, 1e-5);
+    CHECK_EQ_INT(gpt2_backward(&m), 0);
+    fseek(f, pos, SEEK_SET);
+    while (fgets(line, sizeof line, f)) {
+        char name[32];
+        long j;
+        double x;
+        if (sscanf(line, "grad %31s %ld %lf", name, &j, &x) == 3) {
+            int t = tensor_index(name);
+            CHECK(t >= 0);
+            if (t < 0) continue;
+            CHECK_NEAR(m.grad[t][j], x, 1e-5 + 1e-4 * fabs(x));
+            ngrad++;
+        }
+    }
+    fclose(f);
+    CHECK(ngrad >= 16 * 4);
+    /* the padded rows of wte hold random values and must get no gradient */
+    for (size_t i = (size_t)61 * 32; i < (size_t)64 * 32; i++) CHECK(m.grad[GPT2_WTE][i] == 0.0f);
+    gpt2_free(&m);
+}
+
+/* Central differences on the reference model, a few entries of every
+ * tensor: the three largest gradients and two random ones. */
+static void test_finite_differences(void)
+{
+    char err[256] = "";
+    gpt2_model m;
+    CHECK_EQ_INT(gpt2_load(&m, REF_MODEL, err, sizeof err), 0);
+    int tok[64];
+    int n = read_tokens(REF_TOKENS, tok, 64);
+    int B = 2, T = (n - 1) / 2;
+    double loss0;
+    gpt2_forward(&m, tok, tok + 1, B, T, &loss0, err, sizeof err);
+    gpt2_backward(&m);
+    float *g = malloc(m.num_params * sizeof(float));
+    memcpy(g, m.grads, m.num_params * sizeof(float));
+    uint64_t rng = 99;
+    int checked = 0;
+    double worst = 0;
+    for (int t = 0; t < GPT2_NUM_TENSORS; t++) {
+        size_t off = (size_t)(m.param[t] - m.params), cnt = m.tensor_numel[t];
+        size_t pick[5];
+        for (int k = 0; k < 3; k++) { /* the k-th largest |g| */
+            size_t best = 0;
+            float bv = -1;
+            for (size_t i = 0; i < cnt; i++) {
+                float a = fabsf(g[off + i]);
+                int used = 0;
+                for (int q = 0; q < k; q++) used |= pick[q] == i;
+                if (!used && a > bv) bv = a, best = i;
+            }
+            pick[k] = best;
+        }
+        for (int k = 3; k < 5; k++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            pick[k] = (size_t)(rng >> 33) % cnt;
+        }
+        for (int k = 0; k < 5; k++) {
+            float *p = m.params + off + pick[k];
+            float saved = *p, h = 1e-2f;
+            double lp, lm;
+            *p = saved + h;
+            gpt2_forward(&m, tok, tok + 1, B, T, &lp, err, sizeof err);
+            *p = saved - h;
+            gpt2_forward(&m, tok, tok + 1, B, T, &lm, err, sizeof err);
+            *p = saved;
+            double fd = (lp - lm) / (2.0 * h), an = g[off + pick[k]];
+            double e = fabs(fd - an) / (1e-3 + fabs(an));
+            if (e > worst) worst = e;
+            if (!(fabs(fd - an) <= 2e-4 + 2e-2 * fabs(an)))
+                fprintf(stderr, "fd %s[%zu]: analytic %.6g, numeric %.6g\n",
+                        gpt2_tensor_name(t), pick[k], an, fd);
+            CHECK_NEAR(fd, an, 2e-4 + 2e-2 * fabs(an));
+            checked++;
+        }
+    }
+    printf("finite differences: %d entries, worst relative error %.2e\n", checked, worst);
+    free(g);
+    gpt2_free(&m);
+}
+
+/* Same bits at 1 and 2 threads, on a model with several thread slices. */
+static void test_threads(void)
+{
+    char err[256] = "";
+    gpt2_config c = gpt2_config_make(2, 96, 4, 32);
+    c.vocab_size = 500;
+    c.padded_vocab_size = gpt2_pad_vocab(500);
+    gpt2_model m;
+    CHECK_EQ_INT(gpt2_init(&m, &c, 5, err, sizeof err), 0);
+    int B = 3, T = 32, tok[3 * 32 + 1];
+    uint64_t s = 7;
+    for (int i = 0; i < B * T + 1; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        tok[i] = (int)((s >> 33) % 500);
+    }
+    double l1, l2;
+    gpt2_set_threads(1);
+    gpt2_forward(&m, tok, tok + 1, B, T, &l1, err, sizeof err);
+    gpt2_backward(&m);
+    float *g1 = malloc(m.num_params * sizeof(float));
+    memcpy(g1, m.grads, m.num_params * sizeof(float));
+    gpt2_set_threads(2);
+    gpt2_forward(&m, tok, tok + 1, B, T, &l2, err, sizeof err);
+    gpt2_backward(&m);
+    gpt2_set_threads(0);
+    CHECK(l1 == l2);
+    CHECK(memcmp(g1, m.grads, m.num_params * sizeof(float)) == 0);
+    free(g1);
+    gpt2_free(&m);
+}
+
+static void test_checkpoint(void)
+{
+    char err[256] = "";
+    gpt2_config c = gpt2_config_make(2, 32, 4, 16);
+    c.vocab_size = 100;
+    c.padded_vocab_size = gpt2_pad_vocab(100);
+    CHECK_EQ_INT(c.padded_vocab_size, 128);
+    CHECK_EQ_INT(gpt2_pad_vocab(50257), 50304);
+    gpt2_model a, b;
+    CHECK_EQ_INT(gpt2_init(&a, &c, 3, err, sizeof err), 0);
+    const char *path = tmp_path("ckpt.bin");
+    CHECK_EQ_INT(gpt2_save(&a, path, err, sizeof err), 0);
+    CHECK_EQ_INT(gpt2_load(&b, path, err, sizeof err), 0);
+    CHECK(memcmp(&a.cfg, &b.cfg, sizeof a.cfg) == 0);
+    CHECK_EQ_INT(a.num_params, b.num_params);
+    CHECK(memcmp(a.params, b.params, a.num_params * sizeof(float)) == 0);
+    gpt2_free(&b);
+    /* the file is exactly header + parameters */
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    CHECK_EQ_INT(ftell(f), 1024 + (long)a.num_params * 4);
+    fclose(f);
+    /* truncated, and bad magic */
+    CHECK_EQ_INT(truncate(path, 1024 + 100), 0);
+    CHECK_EQ_INT(gpt2_load(&b, path, err, sizeof err), -1);
+    CHECK(strstr(err, "truncated") != NULL);
+    f = fopen(path, "r+b");
+    int32_t bad = 1;
+    fwrite(&bad, 4, 1, f);
+    fclose(f);
+    CHECK_EQ_INT(gpt2_load(&b, path, err, sizeof err), -1);
+    CHECK(strstr(err, "magic") != NULL);
+    CHECK_EQ_INT(gpt2_load(&b, tmp_path("missing.bin"), err, sizeof err), -1);
+    remove(path);
+    gpt2_free(&a);
+}
+
+int main(void)
+{
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(tmpdir, sizeof tmpdir, "%s/descent_gpt2_XXXXXX", base);
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_reference();
+    test_finite_differences();
+    test_threads();
+    test_checkpoint();
+    rmdir(tmpdir);
+    return check_report("test_gpt2");
+}
