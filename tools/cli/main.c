@@ -10,6 +10,8 @@ int cmd_list(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_theory(int argc, char **argv);
+extern const char cmd_theory_usage[];
 
 static const cli_command commands[] = {
     {"list", "list the optimizers with their keys, defaults and papers",
@@ -30,6 +32,8 @@ static const cli_command commands[] = {
      "  --ref  use the plain reference loops instead of the fused kernels\n"
      "  Exit status: 0 if every file passed, 1 otherwise, 2 on unreadable input.\n",
      cmd_replay},
+    {"theory", "run the theory lab: when and why sign-based optimizers beat SGD",
+     cmd_theory_usage, cmd_theory},
     {"version", "print the version and build configuration",
      "usage: descent version\n", cmd_version},
     {"help", "explain a command", "usage: descent help [COMMAND]\n", cmd_help},
