@@ -17,6 +17,9 @@ extern const dsc_family dsc_family_adam, dsc_family_adamw;
 extern const dsc_family dsc_family_adagrad, dsc_family_adagradnorm;
 extern const dsc_family dsc_family_signsgd, dsc_family_signum;
 extern const dsc_family dsc_family_lion;
+extern const dsc_family dsc_family_muon, dsc_family_muon_moonlight, dsc_family_normuon;
+extern const dsc_family dsc_family_auon, dsc_family_auon_hybrid, dsc_family_sinkgd;
+extern const dsc_family dsc_family_lanton;
 
 static const dsc_family *const families[] = {
     &dsc_family_sgd,
@@ -24,6 +27,9 @@ static const dsc_family *const families[] = {
     &dsc_family_adagrad, &dsc_family_adagradnorm,
     &dsc_family_signsgd, &dsc_family_signum,
     &dsc_family_lion,
+    &dsc_family_muon, &dsc_family_muon_moonlight, &dsc_family_normuon,
+    &dsc_family_auon, &dsc_family_auon_hybrid, &dsc_family_sinkgd,
+    &dsc_family_lanton,
 };
 
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
