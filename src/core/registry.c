@@ -20,6 +20,8 @@ extern const dsc_family dsc_family_lion;
 extern const dsc_family dsc_family_muon, dsc_family_muon_moonlight, dsc_family_normuon;
 extern const dsc_family dsc_family_auon, dsc_family_auon_hybrid, dsc_family_sinkgd;
 extern const dsc_family dsc_family_lanton;
+extern const dsc_family dsc_family_adam8bit, dsc_family_adamw8bit, dsc_family_sgd8bit,
+    dsc_family_lion8bit;
 
 static const dsc_family *const families[] = {
     &dsc_family_sgd,
@@ -30,6 +32,7 @@ static const dsc_family *const families[] = {
     &dsc_family_muon, &dsc_family_muon_moonlight, &dsc_family_normuon,
     &dsc_family_auon, &dsc_family_auon_hybrid, &dsc_family_sinkgd,
     &dsc_family_lanton,
+    &dsc_family_adam8bit, &dsc_family_adamw8bit, &dsc_family_sgd8bit, &dsc_family_lion8bit,
 };
 
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))

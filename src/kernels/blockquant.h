@@ -1,0 +1,85 @@
+/* blockquant.h - 8-bit block-wise quantization with the dynamic maps of
+ * bitsandbytes (spec elementwise.md section 14 and Appendix A).
+ *
+ * A tensor of n floats is cut into blocks; each block keeps one float
+ * absmax and one uint8 code per value, value = map[code] * absmax. The
+ * optimizer states use blocks of DSC_QBLOCK = 256 (14.2); the stand-alone
+ * quantize_blockwise of 14.7 takes a block size from 64 to 4096.
+ *
+ * Two ways to find a code, with the same result for every float x:
+ *   dsc_qsearch      the kernel's binary search (quantize_2D), the reference;
+ *   dsc_qtable_code  one table load and one comparison, the fast path.
+ * Left out: stochastic rounding (14.7 option, never used by optimizer
+ * states) and the 4-bit data types. */
+#ifndef DESCENT_BLOCKQUANT_H
+#define DESCENT_BLOCKQUANT_H
+
+#include "../core/internal.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define DSC_QBLOCK 256 /* block of the optimizer states (bnb BLOCKSIZE_2STATE) */
+
+/* Appendix A, as float32: QS (signed, first moments and momentum buffers)
+ * and QU (unsigned, Adam's second moment). Sorted ascending. */
+extern const float dsc_qmap_signed[256];
+extern const float dsc_qmap_unsigned[256];
+
+static inline const float *dsc_qmap(int is_signed)
+{
+    return is_signed ? dsc_qmap_signed : dsc_qmap_unsigned;
+}
+
+/* quantize_2D (14.2 step 2): binary search from pivot 127 with steps
+ * 64 ... 1, then the midpoint test against the final pivot's neighbour on
+ * the side of x. The code of the nearest map value; an exact midpoint tie
+ * goes to the final pivot, which is always the even index of the two. */
+uint8_t dsc_qsearch(int is_signed, float x);
+
+/* The same function as a table. `up[k]` is the least float whose code is
+ * above k (up[255] is NaN: nothing is above 255); `base[b]` is the code of
+ * the lowest float whose bits >> 16 equal b. Every bucket of 2^16 floats
+ * holds at most one threshold (checked when the table is built, see
+ * dsc_qtable_get), so one comparison finishes the search. */
+typedef struct {
+    float up[256];
+    uint8_t base[65536];
+    int max_per_bucket; /* thresholds in the most crowded bucket (1) */
+    int is_signed;
+} dsc_qtable;
+
+/* Built once, thread-safe, never freed. */
+const dsc_qtable *dsc_qtable_get(int is_signed);
+
+static inline uint8_t dsc_qtable_code(const dsc_qtable *t, float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    unsigned c = t->base[bits >> 16];
+    return (uint8_t)(c + (x >= t->up[c]));
+}
+
+/* Codes of one block of new state values s[0..n) under `absmax` (the
+ * block's max |s|, padding lanes included, 14.2): x = s / absmax (IEEE
+ * division, as the float64 reference; the CUDA kernel's __fdividef is an
+ * approximation of it), code = nearest map value, then for signed maps the
+ * sign fix of step 3. absmax 0 gives x = 0/0 and the codes the kernel gets
+ * for NaN (0, or 255 after the sign fix of a +0): they dequantize to +-0.
+ * _ref follows the kernel line by line; _fast (with the table of the
+ * same map) gives the same codes. */
+void dsc_bq_encode_ref(const float *s, int n, float absmax, int is_signed, uint8_t *codes);
+void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, float absmax,
+                        uint8_t *restrict codes);
+
+/* Stand-alone block-wise quantization (14.7): per block of `block` values
+ * (a power of two in 64..4096), absmax = max |a|, x = a * (1/absmax), code
+ * = nearest map value, no sign fix. absmax[] has ceil(n/block) entries.
+ * Returns DSC_INVALID_ARGUMENT for another block size. */
+dsc_status dsc_quantize_blockwise(const float *a, size_t n, size_t block, int is_signed,
+                                  uint8_t *codes, float *absmax);
+/* out[i] = map[codes[i]] * absmax[i / block]. */
+dsc_status dsc_dequantize_blockwise(const uint8_t *codes, const float *absmax, size_t n,
+                                    size_t block, int is_signed, float *out);
+
+#endif /* DESCENT_BLOCKQUANT_H */

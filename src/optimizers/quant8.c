@@ -1,0 +1,673 @@
+/* quant8.c - optimizers with 8-bit block-wise states (bitsandbytes):
+ * adam8bit, adamw8bit, sgd8bit, lion8bit.
+ *
+ * Spec elementwise.md section 14; the reference is the CUDA kernel pair
+ * kOptimizerStatic8bit2StateBlockwise (Adam) / kOptimizerStatic8bit1State-
+ * Blockwise (Momentum, Lion) of bitsandbytes @95f9af3, block size 256.
+ * Every state is a uint8 code per element plus one float absmax per block
+ * of 256 (blockquant.h); a step, per block:
+ *   dequantize (s = Q[code] * absmax), update in float32, absmax = max |s|
+ *   over the block (padding lanes of the last block included), update p
+ *   with the unquantized new state, requantize (signed states: sign fix).
+ *
+ *   adam8bit, adamw8bit (14.3; one kernel, only the default wd differs):
+ *     c1 = 1 - beta1^t, c2 = sqrt(1 - beta2^t), step = -lr*c2/c1
+ *     v <- beta2*v + (1-beta2)*g*g;  m <- beta1*m + (1-beta1)*g
+ *     p <- p + step*m/(sqrt(v) + c2*eps);  p <- p*(1 - lr*wd) if wd > 0
+ *     (decoupled decay AFTER the update, unlike torch AdamW; so adam8bit
+ *     with weight decay is decoupled too)
+ *   sgd8bit (14.4): g <- g + wd*p;  b <- g at t = 1, else momentum*b + g
+ *     (no dampening, no Nesterov);  p <- p - lr*b
+ *   lion8bit (14.5): p <- p*(1 - lr*wd);  c = beta1*m + (1-beta1)*g;
+ *     p <- p - lr*sign(c);  m <- beta2*m + (1-beta2)*g
+ *
+ * Kept on purpose from the kernels: the sign fix (tiny negative moments
+ * become -5.5e-7*absmax, 14.2 step 3), the padding lanes in the last
+ * block's absmax, the order of float operations. A tensor with fewer than
+ * min_8bit_size elements keeps float32 states and runs the 32-bit kernels
+ * (14.6); the choice is made when the parameter joins its group, from the
+ * group's value. A NaN or Inf gradient element zeroes that element's states
+ * and leaves its parameter unchanged (the driver's default policy skips
+ * such steps before this file sees them). Not supported: amsgrad,
+ * percentile clipping, max_unorm, 32-bit overrides per parameter.
+ *
+ * Slots (names as bitsandbytes' state dict): "step" I64; "state1" and
+ * (Adam) "state2": U8 codes, or F32 values for 32-bit states; with 8-bit
+ * states "absmax1" (and "absmax2"): F32, one per block.
+ *
+ * Golden files: adam8bit_2block_18x16, adam8bit_fallback32_4x6,
+ * adam8bit_signfix_4x6, adamw8bit_wd_4x6, sgd8bit_momentum_300,
+ * lion8bit_wd_20x15. */
+#include "../core/internal.h"
+#include "../kernels/blockquant.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ keys */
+
+/* adam8bit and adamw8bit share the layout; sgd8bit and lion8bit have their own. */
+enum { A_LR, A_BETA1, A_BETA2, A_EPS, A_WD, A_MIN8, A_NKEYS };
+enum { S_LR, S_MOMENTUM, S_WD, S_MIN8, S_NKEYS };
+enum { L_LR, L_BETA1, L_BETA2, L_WD, L_MIN8, L_NKEYS };
+
+#define MIN8_MAX 9007199254740992.0 /* 2^53: every integer up to it is a double */
+#define MIN8_HELP "tensors with fewer elements keep float32 states (decided when added)"
+
+static const dsc_key_info adam_keys[A_NKEYS] = {
+    [A_LR] = {"lr", DSC_KEY_FLOAT, 1e-3, 0, 1e6, 0, 0, "learning rate"},
+    [A_BETA1] = {"beta1", DSC_KEY_FLOAT, 0.9, 0, 1, 0, 1, "decay of the first moment"},
+    [A_BETA2] = {"beta2", DSC_KEY_FLOAT, 0.999, 0, 1, 0, 1, "decay of the second moment"},
+    [A_EPS] = {"eps", DSC_KEY_FLOAT, 1e-8, 0, 1, 0, 0, "added to the bias-corrected sqrt(v)"},
+    [A_WD] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+              "decoupled decay p*(1-lr*wd) after the update"},
+    [A_MIN8] = {"min_8bit_size", DSC_KEY_INT, 4096, 0, MIN8_MAX, 0, 0, MIN8_HELP},
+};
+
+static const dsc_key_info adamw_keys[A_NKEYS] = {
+    [A_LR] = {"lr", DSC_KEY_FLOAT, 1e-3, 0, 1e6, 0, 0, "learning rate"},
+    [A_BETA1] = {"beta1", DSC_KEY_FLOAT, 0.9, 0, 1, 0, 1, "decay of the first moment"},
+    [A_BETA2] = {"beta2", DSC_KEY_FLOAT, 0.999, 0, 1, 0, 1, "decay of the second moment"},
+    [A_EPS] = {"eps", DSC_KEY_FLOAT, 1e-8, 0, 1, 0, 0, "added to the bias-corrected sqrt(v)"},
+    [A_WD] = {"weight_decay", DSC_KEY_FLOAT, 1e-2, 0, 1e6, 0, 0,
+              "decoupled decay p*(1-lr*wd) after the update"},
+    [A_MIN8] = {"min_8bit_size", DSC_KEY_INT, 4096, 0, MIN8_MAX, 0, 0, MIN8_HELP},
+};
+
+static const dsc_key_info sgd_keys[S_NKEYS] = {
+    [S_LR] = {"lr", DSC_KEY_FLOAT, NAN, 0, 1e6, 0, 0, "learning rate (required)"},
+    [S_MOMENTUM] = {"momentum", DSC_KEY_FLOAT, NAN, 0, 1, 1, 0,
+                    "momentum factor (required, > 0: bitsandbytes has no 8-bit plain SGD)"},
+    [S_WD] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0, "L2 penalty added to the gradient"},
+    [S_MIN8] = {"min_8bit_size", DSC_KEY_INT, 4096, 0, MIN8_MAX, 0, 0, MIN8_HELP},
+};
+
+static const dsc_key_info lion_keys[L_NKEYS] = {
+    [L_LR] = {"lr", DSC_KEY_FLOAT, 1e-4, 0, 1e6, 0, 0, "learning rate"},
+    [L_BETA1] = {"beta1", DSC_KEY_FLOAT, 0.9, 0, 1, 0, 0, "interpolation for the update sign"},
+    [L_BETA2] = {"beta2", DSC_KEY_FLOAT, 0.99, 0, 1, 0, 0, "decay of the momentum"},
+    [L_WD] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+              "decoupled decay p*(1-lr*wd) before the update"},
+    [L_MIN8] = {"min_8bit_size", DSC_KEY_INT, 4096, 0, MIN8_MAX, 0, 0, MIN8_HELP},
+};
+
+/* ----------------------------------------------------------------- slots */
+
+enum { SLOT_STEP, SLOT_S1, SLOT_S2 };    /* then absmax1 (and absmax2) */
+
+static int is_8bit(const dsc_param *p) { return p->slots[SLOT_S1].dtype == DSC_DT_U8; }
+
+static dsc_status plan_states(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                              int nstates, int min8_key)
+{
+    int eight = (double)p->numel >= g->base[min8_key];
+    dsc_dtype dt = eight ? DSC_DT_U8 : DSC_DT_F32;
+    dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
+    dsc_plan_slot_shaped(plan, "state1", dt, p->ndim, p->shape);
+    if (nstates == 2) dsc_plan_slot_shaped(plan, "state2", dt, p->ndim, p->shape);
+    if (eight) {
+        size_t nblocks = (p->numel + DSC_QBLOCK - 1) / DSC_QBLOCK;
+        dsc_plan_slot(plan, "absmax1", DSC_DT_F32, nblocks);
+        if (nstates == 2) dsc_plan_slot(plan, "absmax2", DSC_DT_F32, nblocks);
+    }
+    return DSC_OK;
+}
+
+static dsc_status plan_adam(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                            char *err, size_t n)
+{
+    (void)err; (void)n;
+    return plan_states(g, p, plan, 2, A_MIN8);
+}
+
+static dsc_status plan_sgd(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                           char *err, size_t n)
+{
+    (void)err; (void)n;
+    return plan_states(g, p, plan, 1, S_MIN8);
+}
+
+static dsc_status plan_lion(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                            char *err, size_t n)
+{
+    (void)err; (void)n;
+    return plan_states(g, p, plan, 1, L_MIN8);
+}
+
+/* Per-step scalars, in float as the kernels use them. */
+typedef struct {
+    float lr, beta1, beta2, omb1, omb2; /* omb = 1 - beta, rounded once */
+    float wd, decay;                    /* decay = 1 - lr*wd (Adam, Lion) */
+    int has_wd;                         /* wd > 0: the kernels' test */
+    float step_size, c2eps;             /* Adam: -lr*c2/c1, c2*eps */
+    int first;                          /* Momentum: t == 1 */
+} q8_scalars;
+
+static const float *const QS = dsc_qmap_signed;
+static const float *const QU = dsc_qmap_unsigned;
+
+static int is_finite(float x) { return fabsf(x) <= FLT_MAX; } /* false for NaN, Inf */
+
+static float amax_of(float m, float x) { return x > m ? x : m; } /* fmaxf for x >= 0, m never NaN */
+
+/* The padding lanes of a partial last block (14.2 padding note) load code
+ * 128 (signed states), code 0 (unsigned) and gradient 0, parameter 0; their
+ * updated state joins the block's absmax. */
+
+/* ================================================================= Adam */
+
+/* Reference: per block, the kernel's three loops in its order. */
+static void adam8_ref(float *p, const float *g, uint8_t *c1, uint8_t *c2, float *a1,
+                      float *a2, size_t n, const q8_scalars *s)
+{
+    float m[DSC_QBLOCK], v[DSC_QBLOCK];
+    for (size_t b0 = 0, j = 0; b0 < n; b0 += DSC_QBLOCK, j++) {
+        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
+        float max1 = -FLT_MAX, max2 = -FLT_MAX;
+        for (int i = 0; i < nb; i++) {
+            float gi = g[b0 + i];
+            if (is_finite(gi)) {
+                v[i] = QU[c2[b0 + i]] * a2[j];                        /* 2. dequantize */
+                v[i] = v[i] * s->beta2 + s->omb2 * gi * gi;           /* 3. */
+                m[i] = QS[c1[b0 + i]] * a1[j];
+                m[i] = m[i] * s->beta1 + s->omb1 * gi;
+            } else {
+                m[i] = 0.0f;
+                v[i] = 0.0f;
+            }
+            max1 = fmaxf(max1, fabsf(m[i]));                          /* 4. */
+            max2 = fmaxf(max2, fabsf(v[i]));
+        }
+        if (nb < DSC_QBLOCK) {                                        /* padding lanes */
+            float pm = QS[128] * a1[j], pv = QU[0] * a2[j];
+            pm = pm * s->beta1 + s->omb1 * 0.0f;
+            pv = pv * s->beta2 + s->omb2 * 0.0f * 0.0f;
+            max1 = fmaxf(max1, fabsf(pm));
+            max2 = fmaxf(max2, fabsf(pv));
+        }
+        a1[j] = max1;
+        a2[j] = max2;
+        for (int i = 0; i < nb; i++) {
+            if (!is_finite(g[b0 + i])) continue;
+            float *pi = &p[b0 + i];
+            *pi = *pi + s->step_size * (m[i] / (sqrtf(v[i]) + s->c2eps));  /* 5. */
+            if (s->has_wd) *pi = *pi * s->decay;                         /* 6. */
+        }
+        dsc_bq_encode_ref(m, nb, max1, 1, c1 + b0);                     /* 7. */
+        dsc_bq_encode_ref(v, nb, max2, 0, c2 + b0);
+    }
+}
+
+/* Fast: one block in one pass over p, g and the codes, in loops the
+ * compiler can vectorize (the code lookups stay scalar). */
+static void adam8_block(float *restrict p, const float *restrict g, uint8_t *restrict c1,
+                        uint8_t *restrict c2, float *restrict a1, float *restrict a2, int nb,
+                        const q8_scalars *sc, const dsc_qtable *ts, const dsc_qtable *tu)
+{
+    float m[DSC_QBLOCK], v[DSC_QBLOCK];
+    const float old1 = *a1, old2 = *a2;
+    const float b1 = sc->beta1, b2 = sc->beta2, omb1 = sc->omb1, omb2 = sc->omb2;
+    const float ss = sc->step_size, c2eps = sc->c2eps;
+    const float dec = sc->has_wd ? sc->decay : 1.0f; /* x*1 == x: same bits as no decay */
+    for (int i = 0; i < nb; i++) {
+        m[i] = QS[c1[i]] * old1;
+        v[i] = QU[c2[i]] * old2;
+    }
+    for (int i = 0; i < nb; i++) {
+        float gi = g[i];
+        float vi = v[i] * b2 + omb2 * gi * gi;
+        float mi = m[i] * b1 + omb1 * gi;
+        int ok = is_finite(gi);
+        v[i] = ok ? vi : 0.0f;
+        m[i] = ok ? mi : 0.0f;
+    }
+    /* Max over eight lanes: max of non-negative floats has one answer in
+     * any order, so this equals the reference's running fmaxf. */
+    float l1[8], l2[8];
+    for (int k = 0; k < 8; k++) l1[k] = l2[k] = -FLT_MAX;
+    int i = 0;
+    for (; i + 8 <= nb; i += 8)
+        for (int k = 0; k < 8; k++) {
+            l1[k] = amax_of(l1[k], fabsf(m[i + k]));
+            l2[k] = amax_of(l2[k], fabsf(v[i + k]));
+        }
+    for (; i < nb; i++) {
+        l1[0] = amax_of(l1[0], fabsf(m[i]));
+        l2[0] = amax_of(l2[0], fabsf(v[i]));
+    }
+    float max1 = l1[0], max2 = l2[0];
+    for (int k = 1; k < 8; k++) {
+        max1 = amax_of(max1, l1[k]);
+        max2 = amax_of(max2, l2[k]);
+    }
+    if (nb < DSC_QBLOCK) {
+        float pm = QS[128] * old1, pv = QU[0] * old2;
+        pm = pm * b1 + omb1 * 0.0f;
+        pv = pv * b2 + omb2 * 0.0f * 0.0f;
+        max1 = amax_of(max1, fabsf(pm));
+        max2 = amax_of(max2, fabsf(pv));
+    }
+    *a1 = max1;
+    *a2 = max2;
+    for (int k = 0; k < nb; k++) {
+        float pk = (p[k] + ss * (m[k] / (sqrtf(v[k]) + c2eps))) * dec;
+        p[k] = is_finite(g[k]) ? pk : p[k];
+    }
+    dsc_bq_encode_fast(ts, m, nb, max1, c1);
+    dsc_bq_encode_fast(tu, v, nb, max2, c2);
+}
+
+static void adam8_fast(float *p, const float *g, uint8_t *c1, uint8_t *c2, float *a1,
+                       float *a2, size_t n, const q8_scalars *s)
+{
+    const dsc_qtable *ts = dsc_qtable_get(1), *tu = dsc_qtable_get(0);
+    size_t nblocks = (n + DSC_QBLOCK - 1) / DSC_QBLOCK;
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t j = 0; j < nblocks; j++) {
+        size_t b0 = j * DSC_QBLOCK;
+        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
+        adam8_block(p + b0, g + b0, c1 + b0, c2 + b0, a1 + j, a2 + j, nb, s, ts, tu);
+    }
+}
+
+/* 32-bit states (kOptimizer32bit2State): note (1-beta2)*(g*g) here, while
+ * the 8-bit kernel computes ((1-beta2)*g)*g. */
+static void adam32_ref(float *p, const float *g, float *m, float *v, size_t n,
+                       const q8_scalars *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (!is_finite(gi)) {
+            m[i] = v[i] = 0.0f;
+            continue;
+        }
+        m[i] = m[i] * s->beta1 + s->omb1 * gi;
+        v[i] = v[i] * s->beta2 + s->omb2 * (gi * gi);
+        p[i] = p[i] + s->step_size * (m[i] / (sqrtf(v[i]) + s->c2eps));
+        if (s->has_wd) p[i] = p[i] * s->decay;
+    }
+}
+
+static void adam32_fast(float *restrict p, const float *restrict g, float *restrict m,
+                        float *restrict v, size_t n, const q8_scalars *s)
+{
+    const float b1 = s->beta1, b2 = s->beta2, omb1 = s->omb1, omb2 = s->omb2;
+    const float ss = s->step_size, c2eps = s->c2eps, dec = s->has_wd ? s->decay : 1.0f;
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        int ok = is_finite(gi);
+        float mi = m[i] * b1 + omb1 * gi;
+        float vi = v[i] * b2 + omb2 * (gi * gi);
+        float pi = (p[i] + ss * (mi / (sqrtf(vi) + c2eps))) * dec;
+        m[i] = ok ? mi : 0.0f;
+        v[i] = ok ? vi : 0.0f;
+        p[i] = ok ? pi : p[i];
+    }
+}
+
+static dsc_status step_adam(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        int64_t *t = p->slots[SLOT_STEP].data;
+        *t += 1;                                                      /* 1. */
+        q8_scalars s = {
+            .lr = (float)p->hp[A_LR], .beta1 = (float)p->hp[A_BETA1],
+            .beta2 = (float)p->hp[A_BETA2], .wd = (float)p->hp[A_WD],
+            .has_wd = p->hp[A_WD] > 0,
+        };
+        /* Bias corrections in float, as the kernel (and the float32 replay
+         * quoted in PROVENANCE, which this matches to the printed digit). */
+        float tf = (float)*t;
+        float c1 = 1.0f - powf(s.beta1, tf), c2 = sqrtf(1.0f - powf(s.beta2, tf));
+        s.step_size = -s.lr * c2 / c1;
+        s.c2eps = c2 * (float)p->hp[A_EPS];
+        s.omb1 = 1.0f - s.beta1;
+        s.omb2 = 1.0f - s.beta2;
+        s.decay = 1.0f - s.lr * s.wd;
+        if (is_8bit(p)) {
+            uint8_t *c1s = p->slots[SLOT_S1].data, *c2s = p->slots[SLOT_S2].data;
+            float *a1 = p->slots[3].data, *a2 = p->slots[4].data;
+            if (ctx->reference) adam8_ref(p->data, p->grad, c1s, c2s, a1, a2, p->numel, &s);
+            else adam8_fast(p->data, p->grad, c1s, c2s, a1, a2, p->numel, &s);
+        } else {
+            float *m = p->slots[SLOT_S1].data, *v = p->slots[SLOT_S2].data;
+            if (ctx->reference) adam32_ref(p->data, p->grad, m, v, p->numel, &s);
+            else adam32_fast(p->data, p->grad, m, v, p->numel, &s);
+        }
+    }
+    return DSC_OK;
+}
+
+/* ============================================================= Momentum */
+
+static void sgd8_ref(float *p, const float *g, uint8_t *c, float *a, size_t n,
+                     const q8_scalars *s)
+{
+    float b[DSC_QBLOCK];
+    for (size_t b0 = 0, j = 0; b0 < n; b0 += DSC_QBLOCK, j++) {
+        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
+        float max1 = -FLT_MAX;
+        for (int i = 0; i < nb; i++) {
+            float gi = g[b0 + i];
+            if (is_finite(gi)) {
+                if (s->has_wd) gi = gi + p[b0 + i] * s->wd;           /* 1. L2 */
+                b[i] = QS[c[b0 + i]] * a[j];
+                b[i] = s->first ? gi : b[i] * s->beta1 + gi;           /* 2. */
+            } else {
+                b[i] = 0.0f;
+            }
+            max1 = fmaxf(max1, fabsf(b[i]));
+        }
+        if (nb < DSC_QBLOCK) {
+            float pb = QS[128] * a[j];
+            pb = s->first ? 0.0f : pb * s->beta1 + 0.0f;
+            max1 = fmaxf(max1, fabsf(pb));
+        }
+        a[j] = max1;
+        for (int i = 0; i < nb; i++)
+            if (is_finite(g[b0 + i])) p[b0 + i] = p[b0 + i] - s->lr * b[i];  /* 3. */
+        dsc_bq_encode_ref(b, nb, max1, 1, c + b0);                      /* 4. */
+    }
+}
+
+static void sgd8_block(float *restrict p, const float *restrict g, uint8_t *restrict c,
+                       float *restrict a, int nb, const q8_scalars *sc, const dsc_qtable *ts)
+{
+    float b[DSC_QBLOCK];
+    const float old = *a, mu = sc->beta1, lr = sc->lr;
+    const float wd = sc->has_wd ? sc->wd : 0.0f;
+    const int first = sc->first;
+    for (int i = 0; i < nb; i++) b[i] = QS[c[i]] * old;
+    for (int i = 0; i < nb; i++) {
+        float gi = g[i];
+        int ok = is_finite(gi);
+        /* gi + p*0 could turn -0 into +0 (and p = Inf into NaN): add only with decay */
+        float gw = sc->has_wd ? gi + p[i] * wd : gi;
+        float bi = first ? gw : b[i] * mu + gw;
+        b[i] = ok ? bi : 0.0f;
+    }
+    float l[8];
+    for (int k = 0; k < 8; k++) l[k] = -FLT_MAX;
+    int i = 0;
+    for (; i + 8 <= nb; i += 8)
+        for (int k = 0; k < 8; k++) l[k] = amax_of(l[k], fabsf(b[i + k]));
+    for (; i < nb; i++) l[0] = amax_of(l[0], fabsf(b[i]));
+    float max1 = l[0];
+    for (int k = 1; k < 8; k++) max1 = amax_of(max1, l[k]);
+    if (nb < DSC_QBLOCK) {
+        float pb = QS[128] * old;
+        pb = first ? 0.0f : pb * mu + 0.0f;
+        max1 = amax_of(max1, fabsf(pb));
+    }
+    *a = max1;
+    for (int k = 0; k < nb; k++) {
+        float pk = p[k] - lr * b[k];
+        p[k] = is_finite(g[k]) ? pk : p[k];
+    }
+    dsc_bq_encode_fast(ts, b, nb, max1, c);
+}
+
+static void sgd8_fast(float *p, const float *g, uint8_t *c, float *a, size_t n,
+                      const q8_scalars *s)
+{
+    const dsc_qtable *ts = dsc_qtable_get(1);
+    size_t nblocks = (n + DSC_QBLOCK - 1) / DSC_QBLOCK;
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t j = 0; j < nblocks; j++) {
+        size_t b0 = j * DSC_QBLOCK;
+        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
+        sgd8_block(p + b0, g + b0, c + b0, a + j, nb, s, ts);
+    }
+}
+
+/* kOptimizer32bit1State, MOMENTUM: p + (-lr*b) has the bits of p - lr*b. */
+static void sgd32_ref(float *p, const float *g, float *b, size_t n, const q8_scalars *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (!is_finite(gi)) {
+            b[i] = 0.0f;
+            continue;
+        }
+        if (s->has_wd) gi = gi + p[i] * s->wd;
+        b[i] = s->first ? gi : b[i] * s->beta1 + gi;
+        p[i] = p[i] - s->lr * b[i];
+    }
+}
+
+static void sgd32_fast(float *restrict p, const float *restrict g, float *restrict b,
+                       size_t n, const q8_scalars *s)
+{
+    const float mu = s->beta1, lr = s->lr, wd = s->wd;
+    const int first = s->first, has_wd = s->has_wd;
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        int ok = is_finite(gi);
+        float gw = has_wd ? gi + p[i] * wd : gi;
+        float bi = first ? gw : b[i] * mu + gw;
+        float pi = p[i] - lr * bi;
+        b[i] = ok ? bi : 0.0f;
+        p[i] = ok ? pi : p[i];
+    }
+}
+
+static dsc_status step_sgd(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        int64_t *t = p->slots[SLOT_STEP].data;
+        *t += 1;
+        q8_scalars s = {
+            .lr = (float)p->hp[S_LR], .beta1 = (float)p->hp[S_MOMENTUM],
+            .wd = (float)p->hp[S_WD], .has_wd = p->hp[S_WD] > 0, .first = *t == 1,
+        };
+        if (is_8bit(p)) {
+            uint8_t *c = p->slots[SLOT_S1].data;
+            float *a = p->slots[2].data;
+            if (ctx->reference) sgd8_ref(p->data, p->grad, c, a, p->numel, &s);
+            else sgd8_fast(p->data, p->grad, c, a, p->numel, &s);
+        } else {
+            float *b = p->slots[SLOT_S1].data;
+            if (ctx->reference) sgd32_ref(p->data, p->grad, b, p->numel, &s);
+            else sgd32_fast(p->data, p->grad, b, p->numel, &s);
+        }
+    }
+    return DSC_OK;
+}
+
+/* ================================================================= Lion */
+
+static void lion8_ref(float *p, const float *g, uint8_t *c, float *a, size_t n,
+                      const q8_scalars *s)
+{
+    float m[DSC_QBLOCK], u[DSC_QBLOCK];
+    for (size_t b0 = 0, j = 0; b0 < n; b0 += DSC_QBLOCK, j++) {
+        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
+        float max1 = -FLT_MAX;
+        for (int i = 0; i < nb; i++) {
+            float gi = g[b0 + i];
+            if (is_finite(gi)) {
+                if (s->has_wd) p[b0 + i] = p[b0 + i] * s->decay;      /* 1. */
+                float mo = QS[c[b0 + i]] * a[j];                      /* 2. */
+                u[i] = s->lr * dsc_signf(mo * s->beta1 + s->omb1 * gi);
+                m[i] = mo * s->beta2 + s->omb2 * gi;                  /* 3. */
+            } else {
+                u[i] = 0.0f;
+                m[i] = 0.0f;
+            }
+            max1 = fmaxf(max1, fabsf(m[i]));
+        }
+        if (nb < DSC_QBLOCK) {
+            float pm = QS[128] * a[j];
+            pm = pm * s->beta2 + s->omb2 * 0.0f;
+            max1 = fmaxf(max1, fabsf(pm));
+        }
+        a[j] = max1;
+        for (int i = 0; i < nb; i++)
+            if (is_finite(g[b0 + i])) p[b0 + i] = p[b0 + i] - u[i];
+        dsc_bq_encode_ref(m, nb, max1, 1, c + b0);
+    }
+}
+
+static void lion8_block(float *restrict p, const float *restrict g, uint8_t *restrict c,
+                        float *restrict a, int nb, const q8_scalars *sc, const dsc_qtable *ts)
+{
+    float m[DSC_QBLOCK];
+    const float old = *a, b1 = sc->beta1, b2 = sc->beta2, omb1 = sc->omb1, omb2 = sc->omb2;
+    const float lr = sc->lr, dec = sc->has_wd ? sc->decay : 1.0f;
+    for (int i = 0; i < nb; i++) m[i] = QS[c[i]] * old;
+    for (int i = 0; i < nb; i++) {
+        float gi = g[i], mo = m[i];
+        int ok = is_finite(gi);
+        float pi = p[i] * dec - lr * dsc_signf(mo * b1 + omb1 * gi);
+        float mi = mo * b2 + omb2 * gi;
+        m[i] = ok ? mi : 0.0f;
+        p[i] = ok ? pi : p[i];
+    }
+    float l[8];
+    for (int k = 0; k < 8; k++) l[k] = -FLT_MAX;
+    int i = 0;
+    for (; i + 8 <= nb; i += 8)
+        for (int k = 0; k < 8; k++) l[k] = amax_of(l[k], fabsf(m[i + k]));
+    for (; i < nb; i++) l[0] = amax_of(l[0], fabsf(m[i]));
+    float max1 = l[0];
+    for (int k = 1; k < 8; k++) max1 = amax_of(max1, l[k]);
+    if (nb < DSC_QBLOCK) {
+        float pm = QS[128] * old;
+        pm = pm * b2 + omb2 * 0.0f;
+        max1 = amax_of(max1, fabsf(pm));
+    }
+    *a = max1;
+    dsc_bq_encode_fast(ts, m, nb, max1, c);
+}
+
+static void lion8_fast(float *p, const float *g, uint8_t *c, float *a, size_t n,
+                       const q8_scalars *s)
+{
+    const dsc_qtable *ts = dsc_qtable_get(1);
+    size_t nblocks = (n + DSC_QBLOCK - 1) / DSC_QBLOCK;
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t j = 0; j < nblocks; j++) {
+        size_t b0 = j * DSC_QBLOCK;
+        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
+        lion8_block(p + b0, g + b0, c + b0, a + j, nb, s, ts);
+    }
+}
+
+/* kOptimizer32bit1State, LION (decoupled decay in this snapshot, 14.8). */
+static void lion32_ref(float *p, const float *g, float *m, size_t n, const q8_scalars *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (!is_finite(gi)) {
+            m[i] = 0.0f;
+            continue;
+        }
+        if (s->has_wd) p[i] = p[i] * s->decay;
+        p[i] = p[i] - s->lr * dsc_signf(m[i] * s->beta1 + s->omb1 * gi);
+        m[i] = m[i] * s->beta2 + s->omb2 * gi;
+    }
+}
+
+static void lion32_fast(float *restrict p, const float *restrict g, float *restrict m,
+                        size_t n, const q8_scalars *s)
+{
+    const float b1 = s->beta1, b2 = s->beta2, omb1 = s->omb1, omb2 = s->omb2, lr = s->lr;
+    const float dec = s->has_wd ? s->decay : 1.0f;
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i], mo = m[i];
+        int ok = is_finite(gi);
+        float pi = p[i] * dec - lr * dsc_signf(mo * b1 + omb1 * gi);
+        float mi = mo * b2 + omb2 * gi;
+        m[i] = ok ? mi : 0.0f;
+        p[i] = ok ? pi : p[i];
+    }
+}
+
+static dsc_status step_lion(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        int64_t *t = p->slots[SLOT_STEP].data;
+        *t += 1;
+        q8_scalars s = {
+            .lr = (float)p->hp[L_LR], .beta1 = (float)p->hp[L_BETA1],
+            .beta2 = (float)p->hp[L_BETA2], .wd = (float)p->hp[L_WD],
+            .has_wd = p->hp[L_WD] > 0,
+        };
+        s.omb1 = 1.0f - s.beta1;
+        s.omb2 = 1.0f - s.beta2;
+        s.decay = 1.0f - s.lr * s.wd;
+        if (is_8bit(p)) {
+            uint8_t *c = p->slots[SLOT_S1].data;
+            float *a = p->slots[2].data;
+            if (ctx->reference) lion8_ref(p->data, p->grad, c, a, p->numel, &s);
+            else lion8_fast(p->data, p->grad, c, a, p->numel, &s);
+        } else {
+            float *m = p->slots[SLOT_S1].data;
+            if (ctx->reference) lion32_ref(p->data, p->grad, m, p->numel, &s);
+            else lion32_fast(p->data, p->grad, m, p->numel, &s);
+        }
+    }
+    return DSC_OK;
+}
+
+/* ============================================================ registry */
+
+#define Q8_PAPER "Dettmers, Lewis, Shleifer, Zettlemoyer: 8-bit Optimizers via Block-wise " \
+                 "Quantization, ICLR 2022"
+
+const dsc_family dsc_family_adam8bit = {
+    .info = {
+        .name = "adam8bit",
+        .summary = "Adam with 8-bit block-wise states (bitsandbytes Adam8bit; decoupled decay)",
+        .paper = Q8_PAPER,
+        .source = "bitsandbytes-foundation/bitsandbytes csrc/kernels.cu "
+                  "kOptimizerStatic8bit2StateBlockwise @95f9af3",
+        .nkeys = A_NKEYS, .keys = adam_keys, .matrix = 0,
+    },
+    .plan_param = plan_adam, .step = step_adam,
+};
+
+const dsc_family dsc_family_adamw8bit = {
+    .info = {
+        .name = "adamw8bit",
+        .summary = "AdamW with 8-bit block-wise states (bitsandbytes AdamW8bit)",
+        .paper = Q8_PAPER,
+        .source = "bitsandbytes-foundation/bitsandbytes csrc/kernels.cu "
+                  "kOptimizerStatic8bit2StateBlockwise @95f9af3",
+        .nkeys = A_NKEYS, .keys = adamw_keys, .matrix = 0,
+    },
+    .plan_param = plan_adam, .step = step_adam,
+};
+
+const dsc_family dsc_family_sgd8bit = {
+    .info = {
+        .name = "sgd8bit",
+        .summary = "SGD with an 8-bit block-wise momentum buffer (bitsandbytes SGD8bit)",
+        .paper = Q8_PAPER,
+        .source = "bitsandbytes-foundation/bitsandbytes csrc/kernels.cu "
+                  "kOptimizerStatic8bit1StateBlockwise (MOMENTUM) @95f9af3",
+        .nkeys = S_NKEYS, .keys = sgd_keys, .matrix = 0,
+    },
+    .plan_param = plan_sgd, .step = step_sgd,
+};
+
+const dsc_family dsc_family_lion8bit = {
+    .info = {
+        .name = "lion8bit",
+        .summary = "Lion with an 8-bit block-wise momentum (bitsandbytes Lion8bit)",
+        .paper = "Chen et al., Symbolic Discovery of Optimization Algorithms, NeurIPS 2023; "
+                 "8-bit states: Dettmers et al., ICLR 2022",
+        .source = "bitsandbytes-foundation/bitsandbytes csrc/kernels.cu "
+                  "kOptimizerStatic8bit1StateBlockwise (LION) @95f9af3",
+        .nkeys = L_NKEYS, .keys = lion_keys, .matrix = 0,
+    },
+    .plan_param = plan_lion, .step = step_lion,
+};
