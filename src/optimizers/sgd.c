@@ -74,16 +74,24 @@ static void sgd_step_fast(float *restrict p, const float *restrict g, float *res
                           size_t n, sgd_scalars s)
 {
     const float lr = s.lr, mu = s.mu, wd = s.wd, sign = s.sign, keep = 1.0f - s.damp;
+    /* As in the reference, add wd * p only when wd != 0: -g + 0 * p would turn
+     * a -0.0 into +0.0 and the momentum buffer's bits would differ. */
+    const int l2 = s.wd != 0.0f;
     if (!s.momentum) {
 #pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) p[i] = p[i] - lr * (sign * g[i] + wd * p[i]);
+        for (size_t i = 0; i < n; i++) {
+            float gi = sign * g[i];
+            if (l2) gi = gi + wd * p[i];
+            p[i] = p[i] - lr * gi;
+        }
         return;
     }
-    const float nest = s.nesterov ? 1.0f : 0.0f;
+    const int nesterov = s.nesterov;
     if (s.first) {
 #pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
-            float gi = sign * g[i] + wd * p[i];
+            float gi = sign * g[i];
+            if (l2) gi = gi + wd * p[i];
             b[i] = gi;
             float d = s.nesterov ? gi + mu * gi : gi;
             p[i] = p[i] - lr * d;
@@ -91,10 +99,11 @@ static void sgd_step_fast(float *restrict p, const float *restrict g, float *res
     } else {
 #pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
-            float gi = sign * g[i] + wd * p[i];
+            float gi = sign * g[i];
+            if (l2) gi = gi + wd * p[i];
             float bi = mu * b[i] + keep * gi;
             b[i] = bi;
-            float d = nest * (gi + mu * bi) + (1.0f - nest) * bi;
+            float d = nesterov ? gi + mu * bi : bi; /* no 0 * bi: bi may be inf */
             p[i] = p[i] - lr * d;
         }
     }
