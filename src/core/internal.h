@@ -107,6 +107,9 @@ typedef struct dsc_group {
     void *scratch;             /* group workspace, resized when params join */
     size_t scratch_bytes;
     struct dsc_optimizer *opt;
+    /* Group-level coordinate-wise clipping (coordclip.c; spec keys
+     * coordinate_clip, coordinate_clip_scale): 0 = off. */
+    double coord_clip, coord_clip_scale;
 } dsc_group;
 
 /* The i-th parameter of a group. */
@@ -197,6 +200,18 @@ dsc_status dsc_optimizer_ensure_buffers(dsc_optimizer *opt);
 
 /* Fill p->hp for every parameter from group values, schedules and overrides. */
 void dsc_optimizer_resolve_hypers(dsc_optimizer *opt);
+
+/* Coordinate-wise clipping (src/optimizers/coordclip.c, elementwise.md 13).
+ * tau over every parameter of g: the floor(N*c)-th largest |x| (0-based) of
+ * x = grad (+ hp[wd_key]*data when wd_key >= 0), times scale; 0 when c >= 1.
+ * Allocates nothing; the same value for any thread count. */
+float dsc_coordclip_tau(dsc_group *g, double c, double scale, int wd_key, int reference);
+/* The group option: clip every gradient of g into p->work, p->grad = p->work. */
+void dsc_coordclip_apply(dsc_group *g, int reference);
+/* Take coordinate_clip / coordinate_clip_scale out of `spec` where its family
+ * does not define them (out: room for strlen(spec) + 1; defaults 0 and 1). */
+dsc_status dsc_coordclip_take_keys(const char *spec, char *out, double *c, double *scale,
+                                   char *err, size_t errlen);
 
 /* ------------------------------------------------------ threads, kernels */
 

@@ -155,7 +155,13 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
     const dsc_family *f;
     double hp[DSC_MAX_KEYS];
     char err[DSC_ERR_MAX];
-    dsc_status st = dsc_spec_parse(spec, &f, hp, err, sizeof err);
+    /* Group-level keys any family accepts (coordclip.c) are taken out first. */
+    double cclip = 0.0, cclip_scale = 1.0;
+    char *rest = dsc_malloc(strlen(spec) + 1);
+    if (!rest) return dsc_fail(opt, DSC_NO_MEMORY, "add_group: out of memory");
+    dsc_status st = dsc_coordclip_take_keys(spec, rest, &cclip, &cclip_scale, err, sizeof err);
+    if (st == DSC_OK) st = dsc_spec_parse(rest, &f, hp, err, sizeof err);
+    dsc_free(rest);
     if (st != DSC_OK) return dsc_fail(opt, st, "group \"%s\": %s", group, err);
     if (!grow((void **)&opt->groups, &opt->cap_groups, opt->ngroups + 1, sizeof(dsc_group *)))
         return dsc_fail(opt, DSC_NO_MEMORY, "add_group: out of memory");
@@ -164,6 +170,8 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
     strcpy(g->name, group);
     g->family = f;
     g->opt = opt;
+    g->coord_clip = cclip;
+    g->coord_clip_scale = cclip_scale;
     memcpy(g->base, hp, sizeof hp);
     memcpy(g->init, hp, sizeof hp);
     memcpy(g->cur, hp, sizeof hp);
@@ -178,6 +186,7 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
         g->nslots = plan.nslots;
     }
     opt->groups[opt->ngroups++] = g;
+    if (cclip > 0) return dsc_optimizer_ensure_buffers(opt); /* work buffers for the clip */
     return DSC_OK;
 }
 
@@ -261,6 +270,8 @@ static dsc_role infer_role(const char *name, int ndim)
 
 static int param_needs_work(const dsc_optimizer *opt)
 {
+    for (int i = 0; i < opt->ngroups; i++)
+        if (opt->groups[i]->coord_clip > 0) return 1; /* coordclip.c writes p->work */
     return opt->accumulation > 1 || opt->clip_kind != DSC_CLIP_NONE ||
            opt->nonfinite == DSC_NONFINITE_ZERO;
 }

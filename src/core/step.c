@@ -188,6 +188,9 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
             p->grad = p->work;
         }
     }
+    /* 4b. Group-level coordinate-wise clipping (coordclip.c), into p->work. */
+    for (int gi = 0; gi < opt->ngroups; gi++)
+        if (opt->groups[gi]->coord_clip > 0) dsc_coordclip_apply(opt->groups[gi], opt->reference);
 
     /* 5. Hyperparameters of this step. */
     dsc_optimizer_resolve_hypers(opt);

@@ -1,0 +1,533 @@
+/* coordclip.c - coordinate-wise gradient clipping (Pan and Li, "Toward
+ * Understanding Why Adam Converges Faster Than SGD for Transformers",
+ * arXiv 2306.00204; official code panyan7/adam-vs-sgd): the transform, the
+ * group-level option any optimizer accepts, and the families sgd_clip and
+ * adam_clip.
+ *
+ * Threshold (spec elementwise.md section 13), over all tensors X of a group
+ * and a fraction c = coordinate_clip:
+ *   c == 0: no clipping;  c == 1: tau = 0;
+ *   else tau = the floor(N*c)-th largest |x| (0-based, N*c in double) of the
+ *        N values of X, recomputed every step;
+ *   tau <- tau*threshold_scale;  x <- x if |x| < tau, else sign(x)*tau.
+ * tau is found without sorting and without memory: the fast path is a radix
+ * select on the bits of |x| (a non-negative float orders like its bit
+ * pattern): three passes of 11, 10 and 10 bits, each a histogram of the
+ * entries that share the digits found so far. Integer counts are exact, so
+ * any thread count gives the same tau. The reference bisects on the bit
+ * pattern (31 counting passes). Both give exactly the value a full sort
+ * puts at index floor(N*c), ties included.
+ *
+ * sgd_clip (torch SGD keys + coordinate_clip, threshold_scale, normalize):
+ *   g <- clip(g) over the group (raw gradients, before weight decay)
+ *   g <- g*sqrt(numel)/|g|_2 per tensor   (normalize; skipped when |g| = 0)
+ *   g <- g + wd*p;  momentum, nesterov and update as sgd (first buffer = g)
+ * adam_clip (adam keys + coordinate_clip, threshold_scale):
+ *   t <- t + 1;  g <- g + wd*p (L2, BEFORE clipping);  gc = clip(g) over the group
+ *   m <- b1*m + (1-b1)*gc (clipped);  v <- b2*v + (1-b2)*g*g (UNclipped)
+ *   p <- p - (lr/(1-b1^t)) * m/(sqrt(v)/sqrt(1-b2^t) + eps)
+ * These follow the official foreach=True path (the single-tensor path of the
+ * official classes does not clip at all); amsgrad is not offered (the foreach
+ * path drops its running max). Golden files: sgd_clip_momentum_4x6,
+ * sgd_clip_normalize_nesterov_3x5, adam_clip_default_4x6, adam_clip_wd_8x3.
+ *
+ * The group-level option: a spec such as "adamw:lr=1e-3,coordinate_clip=0.1,
+ * coordinate_clip_scale=1" (keys the family does not define itself) clips the
+ * gradients of that group in the step driver, before the family runs, into
+ * each parameter's work buffer (the caller's gradient is only read). */
+#include "../core/internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ the transform */
+
+/* The value clipped: the gradient, plus wd*p for adam_clip's L2. */
+static inline float src_at(const float *g, const float *p, float wd, size_t i)
+{
+    return wd != 0.0f ? g[i] + wd * p[i] : g[i];
+}
+
+static inline uint32_t abs_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u & 0x7fffffffu;
+}
+
+static inline float clip_tau(float x, float tau)
+{
+    return fabsf(x) < tau ? x : dsc_signf(x) * tau;
+}
+
+static float param_wd(const dsc_param *p, int wd_key)
+{
+    return wd_key >= 0 ? (float)p->hp[wd_key] : 0.0f;
+}
+
+#define RADIX_BINS 2048
+
+/* hist[digit] += count of entries whose bits above `shift + width` equal
+ * `prefix`, digit = the `width` bits from `shift`. */
+static void radix_hist(dsc_group *grp, int wd_key, int shift, int width, uint32_t prefix,
+                       size_t *hist)
+{
+    const int pshift = shift + width;
+    const uint32_t dmask = (1u << width) - 1u;
+    for (int k = 0; k < grp->nparams; k++) {
+        const dsc_param *p = dsc_group_param(grp, k);
+        const float *g = p->grad, *x = p->data;
+        const float wd = param_wd(p, wd_key);
+        const size_t n = p->numel;
+#pragma omp parallel num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+        {
+            size_t local[RADIX_BINS];
+            memset(local, 0, sizeof local);
+#pragma omp for schedule(static) nowait
+            for (size_t i = 0; i < n; i++) {
+                uint32_t u = abs_bits(src_at(g, x, wd, i));
+                if ((pshift >= 32 ? 0u : u >> pshift) == prefix) local[(u >> shift) & dmask]++;
+            }
+#pragma omp critical(dsc_coordclip_hist)
+            for (uint32_t b = 0; b <= dmask; b++) hist[b] += local[b];
+        }
+    }
+}
+
+/* Bit pattern of the entry of descending rank `rank` (0-based). */
+static uint32_t select_radix(dsc_group *grp, int wd_key, size_t rank)
+{
+    static const int shifts[3] = {20, 10, 0}, widths[3] = {11, 10, 10};
+    uint32_t prefix = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        size_t hist[RADIX_BINS];
+        memset(hist, 0, sizeof hist);
+        radix_hist(grp, wd_key, shifts[pass], widths[pass], prefix, hist);
+        uint32_t b = (1u << widths[pass]) - 1u;
+        for (;; b--) { /* the largest digits first */
+            if (rank < hist[b] || b == 0) break;
+            rank -= hist[b];
+        }
+        prefix = (prefix << widths[pass]) | b;
+    }
+    return prefix;
+}
+
+/* Reference: the largest bit pattern u with count(|x| >= u) >= rank + 1. */
+static uint32_t select_bisect(dsc_group *grp, int wd_key, size_t rank)
+{
+    uint32_t lo = 0, hi = 0x80000000u; /* count(>= lo) > rank, count(>= hi) = 0 */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        size_t count = 0;
+        for (int k = 0; k < grp->nparams; k++) {
+            const dsc_param *p = dsc_group_param(grp, k);
+            const float wd = param_wd(p, wd_key);
+            for (size_t i = 0; i < p->numel; i++)
+                count += abs_bits(src_at(p->grad, p->data, wd, i)) >= mid;
+        }
+        if (count > rank) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+float dsc_coordclip_tau(dsc_group *grp, double c, double scale, int wd_key, int reference)
+{
+    if (c >= 1.0) return 0.0f;
+    size_t N = 0;
+    for (int k = 0; k < grp->nparams; k++) N += dsc_group_param(grp, k)->numel;
+    if (N == 0) return 0.0f;
+    size_t rank = (size_t)floor((double)N * c); /* 0-based index in descending order */
+    if (rank > N - 1) rank = N - 1;
+    uint32_t u = reference ? select_bisect(grp, wd_key, rank) : select_radix(grp, wd_key, rank);
+    float tau;
+    memcpy(&tau, &u, sizeof tau);
+    return (float)((double)tau * scale);
+}
+
+/* out = clip(in) elementwise (in may equal out). */
+static void clip_into(float *out, const float *in, size_t n, float tau, int reference)
+{
+    if (reference) {
+        for (size_t i = 0; i < n; i++) out[i] = clip_tau(in[i], tau);
+        return;
+    }
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = clip_tau(in[i], tau);
+}
+
+void dsc_coordclip_apply(dsc_group *grp, int reference)
+{
+    double c = grp->coord_clip;
+    if (!(c > 0.0) || grp->nparams == 0) return;
+    float tau = dsc_coordclip_tau(grp, c, grp->coord_clip_scale, -1, reference);
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        clip_into(p->work, p->grad, p->numel, tau, reference);
+        p->grad = p->work;
+    }
+}
+
+/* --------------------------------------------- keys of the group-level option */
+
+static const struct {
+    const char *name;
+    double min, max, def;
+} core_keys[2] = {
+    {"coordinate_clip", 0.0, 1.0, 0.0},
+    {"coordinate_clip_scale", 0.0, 1e30, 1.0},
+};
+
+dsc_status dsc_coordclip_take_keys(const char *spec, char *out, double *c, double *scale,
+                                   char *err, size_t errlen)
+{
+    double val[2] = {core_keys[0].def, core_keys[1].def};
+    *c = val[0];
+    *scale = val[1];
+    const char *colon = strchr(spec, ':');
+    strcpy(out, spec);
+    if (!colon) return DSC_OK;
+    char name[64];
+    const char *s0 = spec;
+    while (isspace((unsigned char)*s0)) s0++;
+    size_t nlen = colon > s0 ? (size_t)(colon - s0) : 0;
+    while (nlen && isspace((unsigned char)s0[nlen - 1])) nlen--;
+    if (nlen == 0 || nlen >= sizeof name) return DSC_OK; /* the parser reports it */
+    memcpy(name, s0, nlen);
+    name[nlen] = '\0';
+    const dsc_family *f = dsc_family_find(name);
+    if (!f) return DSC_OK;
+    /* Rebuild "name:" + the items that stay. */
+    size_t used = (size_t)(colon - spec) + 1, kept = 0;
+    const char *s = colon + 1;
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        if (!comma) comma = s + strlen(s);
+        const char *k0 = s;
+        while (k0 < comma && isspace((unsigned char)*k0)) k0++;
+        const char *eq = k0;
+        while (eq < comma && *eq != '=') eq++;
+        int which = -1;
+        if (eq < comma) {
+            size_t klen = (size_t)(eq - k0);
+            while (klen && isspace((unsigned char)k0[klen - 1])) klen--;
+            for (int q = 0; q < 2; q++) {
+                if (strlen(core_keys[q].name) == klen &&
+                    !strncmp(k0, core_keys[q].name, klen) &&
+                    dsc_family_key(f, core_keys[q].name) < 0)
+                    which = q;
+            }
+        }
+        if (which >= 0) {
+            char buf[64];
+            const char *v = eq + 1;
+            while (v < comma && isspace((unsigned char)*v)) v++;
+            size_t vlen = (size_t)(comma - v);
+            while (vlen && isspace((unsigned char)v[vlen - 1])) vlen--;
+            char *end = NULL;
+            double x = NAN;
+            if (vlen > 0 && vlen < sizeof buf) {
+                memcpy(buf, v, vlen);
+                buf[vlen] = '\0';
+                errno = 0;
+                x = strtod(buf, &end);
+                if (end != buf + vlen || errno == ERANGE) x = NAN;
+            }
+            if (isnan(x)) {
+                snprintf(err, errlen, "%s: %s: \"%.*s\" is not a number", f->info.name,
+                         core_keys[which].name, (int)vlen, v);
+                return DSC_PARSE;
+            }
+            if (!(x >= core_keys[which].min && x <= core_keys[which].max)) {
+                snprintf(err, errlen, "%s: %s = %g is out of range [%g, %g]", f->info.name,
+                         core_keys[which].name, x, core_keys[which].min,
+                         core_keys[which].max);
+                return DSC_OUT_OF_RANGE;
+            }
+            val[which] = x;
+        } else if (comma > k0) {
+            if (kept++) out[used++] = ',';
+            memcpy(out + used, k0, (size_t)(comma - k0));
+            used += (size_t)(comma - k0);
+        }
+        s = *comma ? comma + 1 : comma;
+    }
+    out[used] = '\0';
+    *c = val[0];
+    *scale = val[1];
+    return DSC_OK;
+}
+
+/* --------------------------------------------------------- fixed-order sums */
+
+/* Sum of clip(g)^2 in double over blocks of DSC_RED_BLOCK, block sums added
+ * in index order (the same bits for any thread count). */
+static double clipped_sumsq(const float *g, size_t n, float tau, int par)
+{
+    enum { PARTIALS = 256 };
+    size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
+    double part[PARTIALS], total = 0.0;
+    for (size_t b0 = 0; b0 < nblocks; b0 += PARTIALS) {
+        long nb = (long)(nblocks - b0 < PARTIALS ? nblocks - b0 : PARTIALS);
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (par && n >= DSC_PAR_MIN)
+        for (long b = 0; b < nb; b++) {
+            size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
+            size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
+            double s = 0.0;
+            for (size_t i = start; i < start + len; i++) {
+                double x = (double)clip_tau(g[i], tau);
+                s += x * x;
+            }
+            part[b] = s;
+        }
+        for (long b = 0; b < nb; b++) total += part[b];
+    }
+    return total;
+}
+
+/* --------------------------------------------------------------- sgd_clip */
+
+enum { SC_LR, SC_MOMENTUM, SC_DAMPENING, SC_WEIGHT_DECAY, SC_NESTEROV, SC_COORDINATE_CLIP,
+       SC_THRESHOLD_SCALE, SC_NORMALIZE, SC_NKEYS };
+
+static const dsc_key_info sgd_clip_keys[SC_NKEYS] = {
+    [SC_LR] = {"lr", DSC_KEY_FLOAT, 1e-3, 0, 1e6, 0, 0, "learning rate"},
+    [SC_MOMENTUM] = {"momentum", DSC_KEY_FLOAT, 0, 0, 1, 0, 0, "momentum factor"},
+    [SC_DAMPENING] = {"dampening", DSC_KEY_FLOAT, 0, 0, 1, 0, 0,
+                      "dampening of the gradient in the buffer"},
+    [SC_WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                         "L2 penalty added to the clipped gradient"},
+    [SC_NESTEROV] = {"nesterov", DSC_KEY_BOOL, 0, 0, 1, 0, 0, "Nesterov momentum"},
+    [SC_COORDINATE_CLIP] = {"coordinate_clip", DSC_KEY_FLOAT, 0, 0, 1, 0, 0,
+                            "fraction of the largest |g| of the group clipped (0: off)"},
+    [SC_THRESHOLD_SCALE] = {"threshold_scale", DSC_KEY_FLOAT, 1, 0, 1e30, 0, 0,
+                            "multiplier on the clipping threshold"},
+    [SC_NORMALIZE] = {"normalize", DSC_KEY_BOOL, 0, 0, 1, 0, 0,
+                      "rescale each clipped gradient to norm sqrt(numel)"},
+};
+
+static dsc_status sgd_clip_check(const double *hp, char *err, size_t n)
+{
+    if (hp[SC_NESTEROV] != 0 && (hp[SC_MOMENTUM] <= 0 || hp[SC_DAMPENING] != 0)) {
+        snprintf(err, n, "sgd_clip: nesterov needs momentum > 0 and dampening = 0");
+        return DSC_INVALID_ARGUMENT;
+    }
+    return DSC_OK;
+}
+
+enum { SC_SLOT_BUF, SC_SLOT_T };
+
+static dsc_status sgd_clip_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                                char *err, size_t n)
+{
+    (void)g; (void)err; (void)n;
+    dsc_plan_slot(plan, "momentum_buffer", DSC_DT_F32, p->numel);
+    dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
+    return DSC_OK;
+}
+
+typedef struct {
+    float tau;       /* INFINITY: no clipping */
+    float factor;    /* normalize: sqrt(numel)/|clip(g)|, else 1 */
+    int normalize;
+    float lr, mu, keep, wd;
+    int momentum, first, nesterov;
+} sgd_clip_scalars;
+
+static void sgd_clip_step_ref(float *p, const float *g, float *b, size_t n,
+                              sgd_clip_scalars s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = clip_tau(g[i], s.tau);                         /* 1. clip */
+        if (s.normalize) gi = gi * s.factor;                      /* 2. normalize */
+        if (s.wd != 0.0f) gi = gi + s.wd * p[i];                  /* 3. L2 */
+        float d = gi;
+        if (s.momentum) {                                         /* 4. as sgd */
+            if (s.first) b[i] = gi;
+            else b[i] = s.mu * b[i] + s.keep * gi;
+            d = s.nesterov ? gi + s.mu * b[i] : b[i];
+        }
+        p[i] = p[i] - s.lr * d;
+    }
+}
+
+static void sgd_clip_step_fast(float *restrict p, const float *restrict g, float *restrict b,
+                               size_t n, sgd_clip_scalars s)
+{
+    const float tau = s.tau, f = s.factor, lr = s.lr, mu = s.mu, keep = s.keep, wd = s.wd;
+    const int normalize = s.normalize, momentum = s.momentum, first = s.first,
+              nesterov = s.nesterov;
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i];
+        float gi = clip_tau(g[i], tau);
+        if (normalize) gi = gi * f;
+        if (wd != 0.0f) gi = gi + wd * pi;
+        float d = gi;
+        if (momentum) {
+            float bi = first ? gi : mu * b[i] + keep * gi;
+            b[i] = bi;
+            d = nesterov ? gi + mu * bi : bi;
+        }
+        p[i] = pi - lr * d;
+    }
+}
+
+static dsc_status sgd_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    /* The threshold is a group property: every parameter shares the group's c. */
+    double c = grp->cur[SC_COORDINATE_CLIP];
+    float tau = INFINITY;
+    if (c > 0) tau = dsc_coordclip_tau(grp, c, grp->cur[SC_THRESHOLD_SCALE], -1,
+                                       ctx->reference);
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        const double *hp = p->hp;
+        int64_t *t = p->slots[SC_SLOT_T].data;
+        sgd_clip_scalars s = {
+            .tau = tau, .factor = 1.0f, .normalize = hp[SC_NORMALIZE] != 0,
+            .lr = (float)hp[SC_LR], .mu = (float)hp[SC_MOMENTUM],
+            .keep = (float)(1.0 - hp[SC_DAMPENING]), .wd = (float)hp[SC_WEIGHT_DECAY],
+            .momentum = hp[SC_MOMENTUM] != 0, .first = *t == 0,
+            .nesterov = hp[SC_NESTEROV] != 0,
+        };
+        if (s.normalize) {
+            double nrm = sqrt(clipped_sumsq(p->grad, p->numel, tau, !ctx->reference));
+            if (nrm > 0) s.factor = (float)(sqrt((double)p->numel) / nrm);
+            else s.normalize = 0; /* a zero gradient stays zero (the official code divides by 0) */
+        }
+        float *b = p->slots[SC_SLOT_BUF].data;
+        if (ctx->reference) sgd_clip_step_ref(p->data, p->grad, b, p->numel, s);
+        else sgd_clip_step_fast(p->data, p->grad, b, p->numel, s);
+        if (s.momentum) *t += 1;
+    }
+    return DSC_OK;
+}
+
+/* -------------------------------------------------------------- adam_clip */
+
+enum { AC_LR, AC_BETA1, AC_BETA2, AC_EPS, AC_WEIGHT_DECAY, AC_COORDINATE_CLIP,
+       AC_THRESHOLD_SCALE, AC_NKEYS };
+
+static const dsc_key_info adam_clip_keys[AC_NKEYS] = {
+    [AC_LR] = {"lr", DSC_KEY_FLOAT, 1e-3, 0, 1e6, 0, 0, "learning rate"},
+    [AC_BETA1] = {"beta1", DSC_KEY_FLOAT, 0.9, 0, 1, 0, 1, "decay of the first moment"},
+    [AC_BETA2] = {"beta2", DSC_KEY_FLOAT, 0.999, 0, 1, 0, 1, "decay of the second moment"},
+    [AC_EPS] = {"eps", DSC_KEY_FLOAT, 1e-8, 0, 1, 1, 0,
+                "added to the bias-corrected root of the second moment"},
+    [AC_WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+                         "L2 penalty added to the gradient before clipping"},
+    [AC_COORDINATE_CLIP] = {"coordinate_clip", DSC_KEY_FLOAT, 0, 0, 1, 0, 0,
+                            "fraction of the largest |g| of the group clipped (0: off)"},
+    [AC_THRESHOLD_SCALE] = {"threshold_scale", DSC_KEY_FLOAT, 1, 0, 1e30, 0, 0,
+                            "multiplier on the clipping threshold"},
+};
+
+enum { AC_SLOT_M, AC_SLOT_V, AC_SLOT_T };
+
+static dsc_status adam_clip_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                                 char *err, size_t n)
+{
+    (void)g; (void)err; (void)n;
+    dsc_plan_slot(plan, "exp_avg", DSC_DT_F32, p->numel);
+    dsc_plan_slot(plan, "exp_avg_sq", DSC_DT_F32, p->numel);
+    dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
+    return DSC_OK;
+}
+
+typedef struct {
+    float tau, wd;
+    float beta1, one_minus_beta1, beta2, one_minus_beta2;
+    float sbc2, step, eps;
+} adam_clip_scalars;
+
+static void adam_clip_step_ref(float *p, const float *g, float *m, float *v, size_t n,
+                               adam_clip_scalars s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = src_at(g, p, s.wd, i);                          /* 1. L2 */
+        float gc = clip_tau(gi, s.tau);                            /* 2. clip */
+        m[i] = s.beta1 * m[i] + s.one_minus_beta1 * gc;            /* 3. clipped */
+        v[i] = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;       /*    unclipped */
+        float denom = sqrtf(v[i]) / s.sbc2 + s.eps;                /* 4. */
+        p[i] = p[i] - s.step * (m[i] / denom);
+    }
+}
+
+static void adam_clip_step_fast(float *restrict p, const float *restrict g, float *restrict m,
+                                float *restrict v, size_t n, adam_clip_scalars s)
+{
+    const float tau = s.tau, wd = s.wd, b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2,
+                c2 = s.one_minus_beta2, sbc2 = s.sbc2, step = s.step, eps = s.eps;
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i];
+        float gi = wd != 0.0f ? g[i] + wd * pi : g[i];
+        float mi = b1 * m[i] + c1 * clip_tau(gi, tau);
+        float vi = b2 * v[i] + c2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - step * (mi / (sqrtf(vi) / sbc2 + eps));
+    }
+}
+
+static dsc_status adam_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    /* tau over g + wd*p of every parameter, before any of them moves. */
+    double c = grp->cur[AC_COORDINATE_CLIP];
+    float tau = INFINITY;
+    if (c > 0) tau = dsc_coordclip_tau(grp, c, grp->cur[AC_THRESHOLD_SCALE], AC_WEIGHT_DECAY,
+                                       ctx->reference);
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        const double *hp = p->hp;
+        int64_t *t = p->slots[AC_SLOT_T].data;
+        *t += 1;
+        double b1 = hp[AC_BETA1], b2 = hp[AC_BETA2];
+        double bc1 = 1.0 - pow(b1, (double)*t), bc2 = 1.0 - pow(b2, (double)*t);
+        adam_clip_scalars s = {
+            .tau = tau, .wd = (float)hp[AC_WEIGHT_DECAY],
+            .beta1 = (float)b1, .one_minus_beta1 = (float)(1.0 - b1),
+            .beta2 = (float)b2, .one_minus_beta2 = (float)(1.0 - b2),
+            .sbc2 = (float)sqrt(bc2), .step = (float)(hp[AC_LR] / bc1),
+            .eps = (float)hp[AC_EPS],
+        };
+        float *m = p->slots[AC_SLOT_M].data, *v = p->slots[AC_SLOT_V].data;
+        if (ctx->reference) adam_clip_step_ref(p->data, p->grad, m, v, p->numel, s);
+        else adam_clip_step_fast(p->data, p->grad, m, v, p->numel, s);
+    }
+    return DSC_OK;
+}
+
+/* --------------------------------------------------------------- families */
+
+const dsc_family dsc_family_sgd_clip = {
+    .info = {
+        .name = "sgd_clip",
+        .summary = "SGD with momentum on coordinate-wise clipped gradients",
+        .paper = "Pan & Li, Toward Understanding Why Adam Converges Faster Than SGD for "
+                 "Transformers, arXiv 2306.00204 (2023)",
+        .source = "panyan7/adam-vs-sgd torch_optimizer/sgd_clip.py (foreach path) "
+                  "@d85d3a1fc8a7a328bde899f69fc5443406d2767b",
+        .nkeys = SC_NKEYS, .keys = sgd_clip_keys, .matrix = 0,
+    },
+    .check = sgd_clip_check, .plan_param = sgd_clip_plan, .step = sgd_clip_step,
+};
+
+const dsc_family dsc_family_adam_clip = {
+    .info = {
+        .name = "adam_clip",
+        .summary = "Adam whose first moment takes coordinate-wise clipped gradients",
+        .paper = "Pan & Li, Toward Understanding Why Adam Converges Faster Than SGD for "
+                 "Transformers, arXiv 2306.00204 (2023)",
+        .source = "panyan7/adam-vs-sgd torch_optimizer/adam_clip.py (foreach path) "
+                  "@d85d3a1fc8a7a328bde899f69fc5443406d2767b",
+        .nkeys = AC_NKEYS, .keys = adam_clip_keys, .matrix = 0,
+    },
+    .plan_param = adam_clip_plan, .step = adam_clip_step,
+};

@@ -1,0 +1,511 @@
+/* test_stability.c - the stability methods: adamp, sgdp, spam (dense and
+ * sparse momentum), stable_spam, sgd_clip, adam_clip and the group-level
+ * coordinate_clip option.
+ *
+ * Per spec: fast path against the reference on sizes 1, 7, 4097 and 10^6
+ * (1-D and 2-D, gradients with zeros, tiny, huge values and spikes); the same
+ * bits at 1, 2 and 4 threads; no allocation inside dsc_optimizer_step; the
+ * caller's gradient left untouched; spam across a checkpoint taken between
+ * momentum resets; sparse momentum with density 1 equal to dense spam; the
+ * coordinate-clip threshold on hand-made and random examples. Golden
+ * trajectories are separate ctests (golden_*). */
+#include "check.h"
+#include "core/internal.h"
+#include "descent.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------ counting allocator */
+
+static size_t alloc_calls = 0;
+static void *count_alloc(size_t n)
+{
+    alloc_calls++;
+    return malloc(n);
+}
+static void count_free(void *p) { free(p); }
+
+/* ----------------------------------------------------------------- data */
+
+static uint64_t rng_state = 12345;
+static double urand(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng_state >> 11) * 0x1p-53;
+}
+
+/* Gradient of step s: mostly N(0,1)-ish values, some zeros, tiny and huge
+ * entries, and a spike at step 3 (exercises spam and stable_spam clipping). */
+static void fill_grad(float *g, size_t n, int s)
+{
+    for (size_t i = 0; i < n; i++) {
+        double u = urand(), x = 2.0 * urand() - 1.0;
+        if (u < 0.02) x = 0.0;
+        else if (u < 0.04) x *= 1e-30;
+        else if (u < 0.05) x *= 1e4;
+        if (s == 3 && i % 97 == 5) x *= 1e3;
+        g[i] = (float)x;
+    }
+}
+
+static void fill_param(float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) p[i] = (float)(2.0 * urand() - 1.0);
+}
+
+/* Specs covered by the fast/ref and thread tests. */
+static const char *const specs[] = {
+    "adamp:lr=0.01,weight_decay=0.01",
+    "adamp:lr=0.01,weight_decay=0.1,nesterov=1,delta=10",
+    "sgdp:lr=0.1,momentum=0.9,weight_decay=0.001",
+    "sgdp:lr=0.05,momentum=0.9,nesterov=1,weight_decay=0.01,delta=10",
+    "spam:lr=0.01,warmup_steps=2,delta_t=3,grad_accu_steps=1,threshold=50,weight_decay=0.1",
+    "spam:lr=0.01,warmup_steps=2,delta_t=2,grad_accu_steps=1,density=0.5",
+    "stable_spam:lr=0.01,update_proj_gap=2,total_t=8,amsgrad=1,weight_decay=0.1",
+    "stable_spam:lr=0.01,gamma1=-1",
+    "sgd_clip:lr=0.02,momentum=0.9,nesterov=1,weight_decay=0.01,coordinate_clip=0.25,"
+    "normalize=1",
+    "adam_clip:lr=0.01,coordinate_clip=0.2,weight_decay=0.05",
+    "adamw:lr=0.01,coordinate_clip=0.1,coordinate_clip_scale=0.5",
+};
+#define NSPECS ((int)(sizeof specs / sizeof specs[0]))
+
+typedef struct {
+    int ndim;
+    int64_t shape[2];
+} shape_case;
+
+static const shape_case shapes[] = {
+    {1, {1, 0}}, {2, {1, 1}}, {1, {7, 0}}, {2, {7, 1}}, {1, {4097, 0}},
+    {2, {17, 241}}, {1, {1000000, 0}}, {2, {1000, 1000}},
+};
+#define NSHAPES ((int)(sizeof shapes / sizeof shapes[0]))
+
+static size_t numel_of(const shape_case *sc)
+{
+    return (size_t)sc->shape[0] * (size_t)(sc->ndim == 2 ? sc->shape[1] : 1);
+}
+
+/* Run `steps` steps of spec on a fresh copy of p0 with gradient sequence
+ * grads[s]; a second small 1-D parameter joins the group so the group-level
+ * parts (coordinate clip threshold) see more than one tensor. */
+static int run(const char *spec, const shape_case *sc, const float *p0, float *const *grads,
+               int steps, int reference, float *out)
+{
+    size_t n = numel_of(sc);
+    float bias[5] = {0.5f, -0.25f, 0.125f, 1.0f, -1.0f}, bgrad[5];
+    dsc_optimizer *opt = dsc_optimizer_new();
+    memcpy(out, p0, n * sizeof(float));
+    float *g = malloc(n * sizeof(float));
+    int64_t bshape[1] = {5};
+    int ok = opt && g && dsc_optimizer_add_group(opt, "g", spec) == DSC_OK &&
+             dsc_optimizer_add_param(opt, "w", out, g, sc->ndim, sc->shape, DSC_ROLE_AUTO,
+                                     "g") == DSC_OK &&
+             dsc_optimizer_add_param(opt, "b", bias, bgrad, 1, bshape, DSC_ROLE_AUTO, "g") ==
+                 DSC_OK;
+    if (!ok) fprintf(stderr, "setup failed for %s: %s\n", spec, opt ? dsc_optimizer_error(opt) : "");
+    dsc_optimizer_use_reference(opt, reference);
+    for (int s = 0; ok && s < steps; s++) {
+        memcpy(g, grads[s], n * sizeof(float));
+        for (int i = 0; i < 5; i++) bgrad[i] = grads[s][i % n] * 0.5f + 0.1f * (float)i;
+        ok = dsc_optimizer_step(opt) == DSC_OK;
+        if (!ok) fprintf(stderr, "step failed for %s: %s\n", spec, dsc_optimizer_error(opt));
+        /* The gradient must only be read. */
+        if (ok && memcmp(g, grads[s], n * sizeof(float)) != 0) {
+            fprintf(stderr, "%s wrote into the caller's gradient\n", spec);
+            ok = 0;
+        }
+    }
+    dsc_optimizer_free(opt);
+    free(g);
+    return ok;
+}
+
+/* Largest |a-b|/(1+|b|) over n, and whether all bits agree. */
+static double max_rel(const float *a, const float *b, size_t n, int *same_bits)
+{
+    double m = 0.0;
+    *same_bits = memcmp(a, b, n * sizeof(float)) == 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]) / (1.0 + fabs((double)b[i]));
+        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+#define STEPS 4
+
+static void test_fast_vs_ref(void)
+{
+    size_t nmax = 1000000;
+    float *p0 = malloc(nmax * sizeof(float)), *a = malloc(nmax * sizeof(float)),
+          *b = malloc(nmax * sizeof(float));
+    float *grads[STEPS];
+    for (int s = 0; s < STEPS; s++) grads[s] = malloc(nmax * sizeof(float));
+    int exact = 0, total = 0;
+    for (int k = 0; k < NSHAPES; k++) {
+        const shape_case *sc = &shapes[k];
+        size_t n = numel_of(sc);
+        fill_param(p0, n);
+        for (int s = 0; s < STEPS; s++) fill_grad(grads[s], n, s);
+        for (int i = 0; i < NSPECS; i++) {
+            /* The bisection reference of the clip threshold is slow on 10^6:
+             * one 10^6 case per clip family is enough. */
+            CHECK(run(specs[i], sc, p0, grads, STEPS, 1, a));
+            CHECK(run(specs[i], sc, p0, grads, STEPS, 0, b));
+            int same;
+            double d = max_rel(b, a, n, &same);
+            exact += same;
+            total++;
+            if (!(d <= 1e-6))
+                fprintf(stderr, "fast vs ref: %s shape %lldx%lld: max rel %.3g\n", specs[i],
+                        (long long)sc->shape[0], (long long)(sc->ndim == 2 ? sc->shape[1] : 1),
+                        d);
+            CHECK(d <= 1e-6);
+        }
+    }
+    printf("fast vs ref: %d of %d cases bitwise equal, all within 1e-6\n", exact, total);
+    for (int s = 0; s < STEPS; s++) free(grads[s]);
+    free(p0);
+    free(a);
+    free(b);
+}
+
+static void test_threads(void)
+{
+    shape_case sc = {2, {1000, 1000}};
+    size_t n = numel_of(&sc);
+    float *p0 = malloc(n * sizeof(float)), *r1 = malloc(n * sizeof(float)),
+          *rk = malloc(n * sizeof(float));
+    float *grads[STEPS];
+    for (int s = 0; s < STEPS; s++) {
+        grads[s] = malloc(n * sizeof(float));
+        fill_grad(grads[s], n, s);
+    }
+    fill_param(p0, n);
+    for (int i = 0; i < NSPECS; i++) {
+        dsc_set_num_threads(1);
+        CHECK(run(specs[i], &sc, p0, grads, STEPS, 0, r1));
+        for (int t = 2; t <= 4; t += 2) {
+            dsc_set_num_threads(t);
+            CHECK(run(specs[i], &sc, p0, grads, STEPS, 0, rk));
+            int same = memcmp(r1, rk, n * sizeof(float)) == 0;
+            if (!same) fprintf(stderr, "threads: %s differs at %d threads\n", specs[i], t);
+            CHECK(same);
+        }
+    }
+    dsc_set_num_threads(0);
+    for (int s = 0; s < STEPS; s++) free(grads[s]);
+    free(p0);
+    free(r1);
+    free(rk);
+}
+
+static void test_no_alloc_in_step(void)
+{
+    for (int i = 0; i < NSPECS; i++) {
+        for (int ref = 0; ref <= 1; ref++) {
+            int64_t shape[2] = {64, 700};
+            size_t n = 64 * 700;
+            float *p = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+            fill_param(p, n);
+            dsc_optimizer *opt = dsc_optimizer_new();
+            CHECK_STATUS(dsc_optimizer_add_group(opt, "g", specs[i]), DSC_OK, opt);
+            CHECK_STATUS(dsc_optimizer_add_param(opt, "w", p, g, 2, shape, DSC_ROLE_AUTO, "g"),
+                         DSC_OK, opt);
+            dsc_optimizer_use_reference(opt, ref);
+            size_t before = alloc_calls;
+            for (int s = 0; s < 5; s++) {
+                fill_grad(g, n, s);
+                CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+            }
+            if (alloc_calls != before)
+                fprintf(stderr, "%s (ref %d): %zu allocations in 5 steps\n", specs[i], ref,
+                        alloc_calls - before);
+            CHECK_EQ_INT(alloc_calls - before, 0);
+            dsc_optimizer_free(opt);
+            free(p);
+            free(g);
+        }
+    }
+}
+
+/* Sparse momentum with density 1 is dense SPAM without weight decay (the
+ * sparse path ignores weight decay, as the official code does). */
+static void test_sparse_density_one(void)
+{
+    int64_t shape[2] = {33, 150};
+    size_t n = 33 * 150;
+    float *p0 = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float)),
+          *b = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    fill_param(p0, n);
+    for (int ref = 0; ref <= 1; ref++) {
+        memcpy(a, p0, n * sizeof(float));
+        memcpy(b, p0, n * sizeof(float));
+        dsc_optimizer *d = dsc_optimizer_new(), *s = dsc_optimizer_new();
+        CHECK_STATUS(dsc_optimizer_add_group(d, "g", "spam:lr=0.01,warmup_steps=2,delta_t=3,"
+                                             "grad_accu_steps=1,threshold=20"), DSC_OK, d);
+        CHECK_STATUS(dsc_optimizer_add_group(s, "g", "spam:lr=0.01,warmup_steps=2,delta_t=3,"
+                                             "grad_accu_steps=1,threshold=20,density=1,"
+                                             "weight_decay=0.5"), DSC_OK, s);
+        CHECK_STATUS(dsc_optimizer_add_param(d, "w", a, g, 2, shape, DSC_ROLE_AUTO, "g"),
+                     DSC_OK, d);
+        CHECK_STATUS(dsc_optimizer_add_param(s, "w", b, g, 2, shape, DSC_ROLE_AUTO, "g"),
+                     DSC_OK, s);
+        dsc_optimizer_use_reference(d, ref);
+        dsc_optimizer_use_reference(s, ref);
+        for (int k = 0; k < 10; k++) {
+            fill_grad(g, n, k);
+            CHECK_STATUS(dsc_optimizer_step(d), DSC_OK, d);
+            CHECK_STATUS(dsc_optimizer_step(s), DSC_OK, s);
+        }
+        CHECK(memcmp(a, b, n * sizeof(float)) == 0);
+        dsc_optimizer_free(d);
+        dsc_optimizer_free(s);
+    }
+    /* density 0.3: the first step moves exactly floor(0.3*n) entries, and
+     * the same seed and name give the same mask. */
+    size_t moved[2] = {0, 0};
+    for (int rep = 0; rep < 2; rep++) {
+        memcpy(a, p0, n * sizeof(float));
+        dsc_optimizer *s = dsc_optimizer_new();
+        CHECK_STATUS(dsc_optimizer_add_group(s, "g", "spam:lr=0.01,density=0.3,mask_seed=7"),
+                     DSC_OK, s);
+        CHECK_STATUS(dsc_optimizer_add_param(s, "w", a, g, 2, shape, DSC_ROLE_AUTO, "g"),
+                     DSC_OK, s);
+        for (size_t i = 0; i < n; i++) g[i] = 1.0f;
+        CHECK_STATUS(dsc_optimizer_step(s), DSC_OK, s);
+        for (size_t i = 0; i < n; i++) moved[rep] += a[i] != p0[i];
+        if (rep == 0) memcpy(b, a, n * sizeof(float));
+        else CHECK(memcmp(a, b, n * sizeof(float)) == 0);
+        dsc_optimizer_free(s);
+    }
+    CHECK_EQ_INT(moved[0], (size_t)(0.3 * (double)n));
+    CHECK_EQ_INT(moved[1], moved[0]);
+    free(p0);
+    free(a);
+    free(b);
+    free(g);
+}
+
+/* SPAM's reset interval and warmup counter are group state: a run that saves
+ * and reloads between two resets continues bit for bit. */
+static void test_spam_checkpoint(void)
+{
+    const char *spec_list[] = {
+        "spam:lr=0.01,warmup_steps=2,delta_t=4,grad_accu_steps=2,threshold=20",
+        "spam:lr=0.01,warmup_steps=2,delta_t=4,grad_accu_steps=1,density=0.5",
+        "stable_spam:lr=0.01,update_proj_gap=3,total_t=10",
+    };
+    int64_t shape[2] = {12, 9};
+    size_t n = 12 * 9;
+    float p0[108], a[108], b[108], g[108], grads[14][108];
+    fill_param(p0, n);
+    for (int s = 0; s < 14; s++) fill_grad(grads[s], n, s);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/descent_test_stab_%ld.safetensors", (long)getpid());
+    for (int q = 0; q < 3; q++) {
+        for (int split = 1; split < 13; split += 3) {
+            memcpy(a, p0, sizeof a);
+            memcpy(b, p0, sizeof b);
+            dsc_optimizer *one = dsc_optimizer_new();
+            dsc_optimizer_add_group(one, "g", spec_list[q]);
+            dsc_optimizer_add_param(one, "w", a, g, 2, shape, DSC_ROLE_AUTO, "g");
+            for (int s = 0; s < 14; s++) {
+                memcpy(g, grads[s], sizeof g);
+                dsc_optimizer_step(one);
+            }
+            dsc_optimizer_free(one);
+            dsc_optimizer *first = dsc_optimizer_new();
+            dsc_optimizer_add_group(first, "g", spec_list[q]);
+            dsc_optimizer_add_param(first, "w", b, g, 2, shape, DSC_ROLE_AUTO, "g");
+            for (int s = 0; s < split; s++) {
+                memcpy(g, grads[s], sizeof g);
+                dsc_optimizer_step(first);
+            }
+            CHECK_STATUS(dsc_optimizer_save(first, path), DSC_OK, first);
+            dsc_optimizer_free(first);
+            dsc_optimizer *second = dsc_optimizer_new();
+            dsc_optimizer_add_group(second, "g", spec_list[q]);
+            dsc_optimizer_add_param(second, "w", b, g, 2, shape, DSC_ROLE_AUTO, "g");
+            CHECK_STATUS(dsc_optimizer_load(second, path), DSC_OK, second);
+            for (int s = split; s < 14; s++) {
+                memcpy(g, grads[s], sizeof g);
+                dsc_optimizer_step(second);
+            }
+            dsc_optimizer_free(second);
+            int same = memcmp(a, b, sizeof a) == 0;
+            if (!same) fprintf(stderr, "checkpoint: %s split at %d differs\n", spec_list[q], split);
+            CHECK(same);
+        }
+    }
+    remove(path);
+}
+
+/* ------------------------------------------------- coordinate-clip threshold */
+
+static int cmp_desc(const void *x, const void *y)
+{
+    float a = *(const float *)x, b = *(const float *)y;
+    return (a < b) - (a > b);
+}
+
+/* tau of a group holding the given tensors, by both selection algorithms. */
+static void check_tau(float *const *g, const size_t *n, int k, double c, float expect)
+{
+    dsc_optimizer *opt = dsc_optimizer_new();
+    CHECK_STATUS(dsc_optimizer_add_group(opt, "g", "sgd_clip:lr=0.1"), DSC_OK, opt);
+    float *data[4];
+    for (int i = 0; i < k; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        int64_t shape[1] = {(int64_t)n[i]};
+        data[i] = calloc(n[i], sizeof(float));
+        CHECK_STATUS(dsc_optimizer_add_param(opt, name, data[i], g[i], 1, shape, DSC_ROLE_AUTO,
+                                             "g"), DSC_OK, opt);
+    }
+    dsc_group *grp = dsc_optimizer_find_group(opt, "g");
+    float fast = dsc_coordclip_tau(grp, c, 1.0, -1, 0);
+    float ref = dsc_coordclip_tau(grp, c, 1.0, -1, 1);
+    if (fast != expect || ref != expect)
+        fprintf(stderr, "tau c=%g: fast %.9g ref %.9g expected %.9g\n", c, fast, ref, expect);
+    CHECK(fast == expect);
+    CHECK(ref == expect);
+    dsc_optimizer_free(opt);
+    for (int i = 0; i < k; i++) free(data[i]);
+}
+
+static void test_coordclip_threshold(void)
+{
+    /* N = 28 over a 4x6 and a 4 (the sgd_clip_momentum_4x6 layout), c = 0.1:
+     * floor(2.8) = 2, the third largest |g|. */
+    float w[24], b[4];
+    for (int i = 0; i < 24; i++) w[i] = (float)((i % 2 ? -1 : 1) * (0.01 * (i + 1)));
+    b[0] = 0.5f;
+    b[1] = -3.0f;  /* largest */
+    b[2] = 0.02f;
+    b[3] = -0.75f; /* third */
+    w[7] = 2.0f;   /* second */
+    float *g2[2] = {w, b};
+    size_t n2[2] = {24, 4};
+    check_tau(g2, n2, 2, 0.1, 0.75f);
+    check_tau(g2, n2, 2, 0.0001, 3.0f);   /* index 0: the largest */
+    check_tau(g2, n2, 2, 1.0, 0.0f);      /* c = 1: tau = 0 */
+    /* Ties: three entries of 2.0 at the top, index 2 is still 2.0. */
+    b[3] = 2.0f;
+    b[1] = -2.0f;
+    check_tau(g2, n2, 2, 0.1, 2.0f);
+
+    /* Random tensors with many ties and zeros, against a full sort. */
+    for (int trial = 0; trial < 6; trial++) {
+        size_t n[3] = {1 + (size_t)(urand() * 5000), 1 + (size_t)(urand() * 40000),
+                       1 + (size_t)(urand() * 300)};
+        float *g[3], *all = malloc((n[0] + n[1] + n[2]) * sizeof(float));
+        size_t N = 0;
+        for (int i = 0; i < 3; i++) {
+            g[i] = malloc(n[i] * sizeof(float));
+            for (size_t j = 0; j < n[i]; j++) {
+                double u = urand();
+                float x = u < 0.3 ? (float)((int)(urand() * 8) - 4) : (float)(urand() - 0.5);
+                if (u > 0.95) x = 0.0f;
+                g[i][j] = x;
+                all[N++] = fabsf(x);
+            }
+        }
+        qsort(all, N, sizeof(float), cmp_desc);
+        double c = trial == 0 ? 0.5 : urand();
+        size_t idx = (size_t)floor((double)N * c);
+        check_tau(g, n, 3, c, all[idx]);
+        for (int i = 0; i < 3; i++) free(g[i]);
+        free(all);
+    }
+}
+
+/* The group-level option equals clipping by hand and running the plain family. */
+static void test_coordclip_option(void)
+{
+    int64_t shape[2] = {6, 5};
+    float p0[30], a[30], b[30], g[30], gc[30];
+    fill_param(p0, 30);
+    memcpy(a, p0, sizeof a);
+    memcpy(b, p0, sizeof b);
+    dsc_optimizer *o1 = dsc_optimizer_new(), *o2 = dsc_optimizer_new();
+    CHECK_STATUS(dsc_optimizer_add_group(o1, "g", "adamw:lr=0.01, coordinate_clip = 0.2 ,"
+                                         "weight_decay=0.1"), DSC_OK, o1);
+    CHECK_STATUS(dsc_optimizer_add_group(o2, "g", "adamw:lr=0.01,weight_decay=0.1"), DSC_OK, o2);
+    CHECK_STATUS(dsc_optimizer_add_param(o1, "w", a, g, 2, shape, DSC_ROLE_AUTO, "g"), DSC_OK, o1);
+    CHECK_STATUS(dsc_optimizer_add_param(o2, "w", b, gc, 2, shape, DSC_ROLE_AUTO, "g"), DSC_OK, o2);
+    for (int s = 0; s < 5; s++) {
+        fill_grad(g, 30, s);
+        float sorted[30];
+        for (int i = 0; i < 30; i++) sorted[i] = fabsf(g[i]);
+        qsort(sorted, 30, sizeof(float), cmp_desc);
+        float tau = sorted[6]; /* floor(30 * 0.2) */
+        for (int i = 0; i < 30; i++) gc[i] = fabsf(g[i]) < tau ? g[i] : dsc_signf(g[i]) * tau;
+        CHECK_STATUS(dsc_optimizer_step(o1), DSC_OK, o1);
+        CHECK_STATUS(dsc_optimizer_step(o2), DSC_OK, o2);
+    }
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    dsc_optimizer_free(o1);
+    dsc_optimizer_free(o2);
+
+    /* Bad values are reported with the key's name; unknown keys still fail. */
+    dsc_optimizer *o = dsc_optimizer_new();
+    CHECK_STATUS(dsc_optimizer_add_group(o, "x", "adamw:coordinate_clip=1.5"), DSC_OUT_OF_RANGE, o);
+    CHECK(strstr(dsc_optimizer_error(o), "coordinate_clip") != NULL);
+    CHECK_STATUS(dsc_optimizer_add_group(o, "y", "adamw:coordinate_clip=abc"), DSC_PARSE, o);
+    CHECK_STATUS(dsc_optimizer_add_group(o, "z", "adamw:coordinate_clp=0.1"), DSC_UNKNOWN_KEY, o);
+    /* sgd_clip keeps its own coordinate_clip key (and has no _scale key). */
+    CHECK_STATUS(dsc_optimizer_add_group(o, "w", "sgd_clip:coordinate_clip=0.1"), DSC_OK, o);
+    CHECK_EQ_INT(dsc_optimizer_find_group(o, "w")->coord_clip == 0.0, 1);
+    dsc_optimizer_free(o);
+}
+
+/* Spot checks of rules the golden files cover only partly. */
+static void test_rules(void)
+{
+    /* stable_spam: gamma1 must be -1 or in [0, 1). */
+    dsc_optimizer *o = dsc_optimizer_new();
+    CHECK_STATUS(dsc_optimizer_add_group(o, "a", "stable_spam:gamma1=-0.5"), DSC_OUT_OF_RANGE, o);
+    CHECK_STATUS(dsc_optimizer_add_group(o, "b", "stable_spam:gamma1=-1"), DSC_OK, o);
+    /* sgdp: weight decay with momentum 1 would divide by zero. */
+    CHECK_STATUS(dsc_optimizer_add_group(o, "c", "sgdp:lr=0.1,momentum=1,weight_decay=0.1"),
+                 DSC_INVALID_ARGUMENT, o);
+    CHECK_STATUS(dsc_optimizer_add_group(o, "d", "spam:delta_t=0"), DSC_OUT_OF_RANGE, o);
+    CHECK_STATUS(dsc_optimizer_add_group(o, "e", "sgdp"), DSC_INVALID_ARGUMENT, o); /* lr */
+    dsc_optimizer_free(o);
+
+    /* spam warmup: W = 3, D = 4: scale 1 at steps 1-3, 0.01 at the reset
+     * step 4 (the first update of fresh moments is then 0.01*lr*sign(g)). */
+    o = dsc_optimizer_new();
+    float p[1] = {0.0f}, g[1] = {1.0f};
+    int64_t shape[1] = {1};
+    CHECK_STATUS(dsc_optimizer_add_group(o, "g", "spam:lr=1,warmup_steps=3,delta_t=4,"
+                                         "threshold=0,eps=1e-30"), DSC_OK, o);
+    CHECK_STATUS(dsc_optimizer_add_param(o, "p", p, g, 1, shape, DSC_ROLE_AUTO, "g"), DSC_OK, o);
+    for (int s = 0; s < 3; s++) CHECK_STATUS(dsc_optimizer_step(o), DSC_OK, o);
+    float before = p[0];
+    CHECK_STATUS(dsc_optimizer_step(o), DSC_OK, o);
+    /* t = 4 after the reset: m = 0.1, v = 0.001, s = sqrt(1-0.999^4)/(1-0.9^4). */
+    double t4 = sqrt(1 - pow(0.999, 4)) / (1 - pow(0.9, 4)) * 0.1 / sqrt(0.001);
+    CHECK_NEAR(before - p[0], 0.01 * t4, 2e-6);
+    dsc_optimizer_free(o);
+}
+
+int main(void)
+{
+    dsc_set_allocator(count_alloc, count_free);
+    test_coordclip_threshold();
+    test_coordclip_option();
+    test_rules();
+    test_sparse_density_one();
+    test_no_alloc_in_step();
+    test_spam_checkpoint();
+    test_threads();
+    test_fast_vs_ref();
+    return check_report("test_stability");
+}
