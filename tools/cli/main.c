@@ -8,8 +8,15 @@
 
 int cmd_list(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_polar(int argc, char **argv);
+extern const char cmd_polar_usage[];
 int cmd_help(int argc, char **argv);
+int cmd_stability(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_gpt2(int argc, char **argv);
+extern const char cmd_gpt2_usage[];
+int cmd_demo(int argc, char **argv);
+extern const char cmd_demo_usage[];
 int cmd_theory(int argc, char **argv);
 extern const char cmd_theory_usage[];
 
@@ -34,6 +41,25 @@ static const cli_command commands[] = {
      cmd_replay},
     {"theory", "run the theory lab: when and why sign-based optimizers beat SGD",
      cmd_theory_usage, cmd_theory},
+    {"stability", "spikes vs SPAM/Stable-SPAM/clipping, 8-bit vs float32 AdamW (digits MLP)",
+     "usage: descent stability [--out DIR] [--steps N] [--seeds N] [--batch N]\n"
+     "                         [--spike-every N] [--spike-coords N] [--spike-scale X]\n"
+     "  Trains an MLP 64-128-10 on scikit-learn's 8x8 digits (committed in\n"
+     "  lab/classify/data) with several optimizers, the same data order and seeds:\n"
+     "  1. with injected gradient spikes (the gradient times X every N steps, on\n"
+     "     --spike-coords coordinates or on all of it; defaults x1000 every 100\n"
+     "     steps, 40 coordinates) for adam, adamw, adam with global-norm clipping,\n"
+     "     spam and stable_spam, against the same runs without spikes;\n"
+     "  2. adamw8bit against float32 adamw: loss curves and bytes of state.\n"
+     "  Prints tables; writes CSVs, plots and report.md to DIR (default\n"
+     "  out/stability). Defaults: 1500 steps, 3 seeds, batch 32.\n",
+     cmd_stability},
+    {"polar", "Newton-Schulz (ns5) against the exact polar factor on Gaussian matrices",
+     cmd_polar_usage, cmd_polar},
+    {"gpt2", "GPT-2 in C: prepare data, train, compare optimizers, sample, bench",
+     cmd_gpt2_usage, cmd_gpt2},
+    {"demo", "the main job: GPT-2 on Moby-Dick with six optimizers, table and plot",
+     cmd_demo_usage, cmd_demo},
     {"version", "print the version and build configuration",
      "usage: descent version\n", cmd_version},
     {"help", "explain a command", "usage: descent help [COMMAND]\n", cmd_help},
@@ -108,7 +134,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "descent: unknown command \"%s\" (see descent --help)\n", argv[1]);
         return CLI_USAGE;
     }
-    if (c->run != cmd_help && cli_wants_help(argc - 1, argv + 1)) {
+    /* gpt2 explains its subcommands itself */
+    if (c->run != cmd_help && c->run != cmd_gpt2 && cli_wants_help(argc - 1, argv + 1)) {
         cli_print_usage(stdout, c);
         return CLI_OK;
     }
