@@ -44,10 +44,24 @@ static void print_one(const dsc_optimizer_info *o, int memory)
     printf("\n");
 }
 
+/* One Markdown table of every optimizer (the README's table comes from here). */
+static void print_markdown(void)
+{
+    printf("| optimizer | what it is | paper | follows |\n|---|---|---|---|\n");
+    for (int i = 0; i < dsc_optimizer_kind_count(); i++) {
+        const dsc_optimizer_info *o = dsc_optimizer_kind(i);
+        printf("| `%s` | %s | %s | %s |\n", o->name, o->summary, o->paper, o->source);
+    }
+}
+
 int cmd_list(int argc, char **argv)
 {
     int memory = 0, named = 0, rc = CLI_OK;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--markdown")) {
+            print_markdown();
+            return CLI_OK;
+        }
         if (!strcmp(argv[i], "--memory")) memory = 1;
         else if (argv[i][0] == '-') {
             fprintf(stderr, "descent list: unknown option \"%s\"\n", argv[i]);
