@@ -120,7 +120,8 @@ typedef struct {
     double n_sgd[TH_SCALE_MAX_D][TH_SCALE_MAX_PHI], n_sign[TH_SCALE_MAX_D][TH_SCALE_MAX_PHI];
     double ratio[TH_SCALE_MAX_D][TH_SCALE_MAX_PHI];   /* n_sgd / n_sign */
     double ratio_iso[TH_SCALE_MAX_D];                   /* isotropic control, phi = 1/d */
-    double slope_sparse, slope_dense, slope_iso;        /* d.log ratio / d.log d */
+    double ratio_clean[TH_SCALE_MAX_D];                 /* stiff instance without noise */
+    double slope_sparse, slope_dense, slope_iso, slope_clean; /* d.log ratio / d.log d */
 } th_scaling_result;
 int th_run_scaling(const th_ctx *c, th_scaling_result *res);
 
