@@ -37,11 +37,13 @@ static inline const float *dsc_qmap(int is_signed)
  * goes to the final pivot, which is always the even index of the two. */
 uint8_t dsc_qsearch(int is_signed, float x);
 
-/* The same function as a table. `up[k]` is the least float whose code is
+/* The same function as a table, for every float but the signaling NaNs
+ * 0x7F800001..0x7F80FFFF (they share +Inf's bucket and get 255; the search
+ * gives NaNs 0; no arithmetic result is one of them). `up[k]` is the least float whose code is
  * above k (up[255] is NaN: nothing is above 255); `base[b]` is the code of
  * the lowest float whose bits >> 16 equal b. Every bucket of 2^16 floats
- * holds at most one threshold (checked when the table is built, see
- * dsc_qtable_get), so one comparison finishes the search. */
+ * holds at most one threshold (counted when the table is built), so one
+ * comparison finishes the search. */
 typedef struct {
     float up[256];
     uint8_t base[65536];
