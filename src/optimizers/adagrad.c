@@ -29,7 +29,8 @@
  *   3-D tensors are rejected in row-wise mode (meaningless in the official
  *   code); if rowwise is switched on later they run per coordinate.
  * Sums of squares are in double with the fixed blocking of vec.c (rows
- * too), so the result does not depend on the thread count.
+ * too), so the result does not depend on the thread count. Loops calling
+ * sqrtf per element are `parallel for` without `simd` (see adam.c).
  * Golden files: adagrad_default_3x5, adagrad_lrdecay_wd_4x6,
  * adagradnorm_global_4x6, adagradnorm_rowwise_4x6,
  * adagradnorm_rowwise_momentum_3x5. */
@@ -106,7 +107,7 @@ static void adagrad_step_fast(float *restrict p, const float *restrict g, float 
 {
     const float sign = c.sign, wd = c.wd, clr = c.clr, eps = c.eps;
     const int l2 = c.wd != 0.0f;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float pi = p[i], gi = sign * g[i];
         if (l2) gi = gi + wd * pi;
@@ -297,7 +298,7 @@ static void agn_vec_fast(dsc_param *p, float *restrict A, float *restrict buf,
     const float *restrict grad = p->grad;
     float *restrict data = p->data;
     const float eps = s.eps;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float g = grad[i], a = A[i];
         if (r) a = a + agn_coupled(r, K, i);
