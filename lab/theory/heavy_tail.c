@@ -18,7 +18,7 @@
  * alpha-stable with scale ~ lr^(1 - 1/alpha); at alpha = 1.2 shrinking lr
  * tenfold shrinks the scale by only 10^(1/6). A sign step is bounded by lr
  * whatever the noise, and its drift depends on the noise density at 0.
- * Sizes: TEST 600 steps, 12 seeds; DEFAULT 1000 steps, 16 seeds; FULL 3000
+ * Sizes: TEST 400 steps, 8 seeds; DEFAULT 1000 steps, 16 seeds; FULL 3000
  * steps, 64 seeds. */
 #include "theory.h"
 
@@ -60,7 +60,7 @@ int th_run_heavy_tail(const th_ctx *c, th_heavy_result *res)
     memset(res, 0, sizeof *res);
     const int d = 100;
     int steps = 1000, seeds = 16;
-    if (c->size == TH_SIZE_TEST) steps = 600, seeds = 12;
+    if (c->size == TH_SIZE_TEST) steps = 400, seeds = 8;
     if (c->size == TH_SIZE_FULL) steps = 3000, seeds = 64;
     res->ncfg = NCFG;
     size_t per_seed = (size_t)steps * d;

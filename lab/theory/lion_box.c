@@ -11,7 +11,7 @@
  *
  * Set-up: d = 100, c_i = 4 z_i with z ~ N(0, I) (so about 60% of the c_i
  * lie outside the box), lambda = 0.5 (box radius 2), lr 0.01, betas 0.9,
- * 0.99, exact gradients x - c, 3000 steps (TEST 1500). Run A starts at 0
+ * 0.99, exact gradients x - c, 3000 steps. Run A starts at 0
  * (inside), run B at x0_i = +-3/lambda (outside). Reported: the largest
  * |x_i| lambda over the whole run (A) and after entering (B), the first
  * step with max |x_i| lambda <= 1 + 1e-3 (B), and the final distances to
@@ -29,7 +29,7 @@ int th_run_lion_box(const th_ctx *c, th_lion_result *res)
     memset(res, 0, sizeof *res);
     const int d = 100;
     const double lambda = 0.5, lr = 0.01;
-    int steps = c->size == TH_SIZE_TEST ? 1500 : 3000;
+    int steps = 3000;
     res->lambda = lambda, res->lr = lr;
     th_say(c, "\n## lion-box: Lion with weight decay solves a box-constrained problem\n\n"
               "f(x) = 1/2 ||x - c||^2, d = %d, c = 4 z (z ~ N(0, I)); Lion lr %g, "

@@ -98,6 +98,9 @@ int cmd_theory(int argc, char **argv)
         return CLI_USAGE;
     }
     c.out_dir = out;
+    /* The problems are small: one thread avoids OpenMP start-up per step
+     * (results do not depend on the thread count). */
+    dsc_set_num_threads(1);
     int rc = CLI_OK;
     for (int w = 0; w < nwhich; w++) {
         if (!strcmp(which[w], "all")) {
