@@ -17,6 +17,7 @@ extern const dsc_family dsc_family_adam, dsc_family_adamw;
 extern const dsc_family dsc_family_adagrad, dsc_family_adagradnorm;
 extern const dsc_family dsc_family_signsgd, dsc_family_signum;
 extern const dsc_family dsc_family_lion;
+extern const dsc_family dsc_family_galore, dsc_family_fira;
 extern const dsc_family dsc_family_adamp, dsc_family_sgdp, dsc_family_spam,
     dsc_family_stable_spam, dsc_family_sgd_clip, dsc_family_adam_clip;
 extern const dsc_family dsc_family_muon, dsc_family_muon_moonlight, dsc_family_normuon;
@@ -31,6 +32,7 @@ static const dsc_family *const families[] = {
     &dsc_family_adagrad, &dsc_family_adagradnorm,
     &dsc_family_signsgd, &dsc_family_signum,
     &dsc_family_lion,
+    &dsc_family_galore, &dsc_family_fira,
     &dsc_family_adamp, &dsc_family_sgdp, &dsc_family_spam, &dsc_family_stable_spam,
     &dsc_family_sgd_clip, &dsc_family_adam_clip,
     &dsc_family_muon, &dsc_family_muon_moonlight, &dsc_family_normuon,
