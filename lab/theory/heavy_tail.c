@@ -120,6 +120,7 @@ int th_run_heavy_tail(const th_ctx *c, th_heavy_result *res)
         for (int k = 0; k < TH_HT_NOPT; k++) {
             if (!res->ran[k]) continue;
             double best_med = INFINITY;
+            int best_j = -1;
             res->median[a][k] = res->q10[a][k] = res->q90[a][k] = res->best_lr[a][k] = NAN;
             for (int j = 0; j < NLR; j++) {
                 double lr = pow(10.0, -0.5 * j);
@@ -153,6 +154,7 @@ int th_run_heavy_tail(const th_ctx *c, th_heavy_result *res)
                 int better = med < best_med;
                 if (better) {
                     best_med = med;
+                    best_j = j;
                     res->best_lr[a][k] = lr, res->median[a][k] = med;
                     res->q10[a][k] = p10, res->q90[a][k] = p90;
                 }
@@ -164,13 +166,14 @@ int th_run_heavy_tail(const th_ctx *c, th_heavy_result *res)
                 fprintf(csv, "%s,%.2f,%s,%.9g,%.9g,%.9g,%.9g,1\n", cfgs[a].name, cfgs[a].alpha,
                         th_heavy_opt_names[k], res->best_lr[a][k], res->median[a][k],
                         res->q10[a][k], res->q90[a][k]);
-            th_say(c, " %.3g [%.2g, %.2g] (%.2g) |", res->median[a][k], res->q10[a][k],
-                   res->q90[a][k], res->best_lr[a][k]);
+            th_say(c, " %.3g [%.2g, %.2g] (%.2g%s) |", res->median[a][k], res->q10[a][k],
+                   res->q90[a][k], res->best_lr[a][k],
+                   best_j == 0 || best_j == NLR - 1 ? "*" : "");
         }
         th_say(c, "\n");
     }
     if (csv) th_csv_close(c, h);
-    th_say(c, "\nStart loss (seed 0) %.3g. Median final loss of SGD over the best sign-based "
+    th_say(c, "\n(*: best lr at the edge of the grid.) Start loss (seed 0) %.3g. Median final loss of SGD over the best sign-based "
               "method (signsgd, signum, lion):\n\n",
            start);
     for (int a = 0; a < NCFG; a++) {
