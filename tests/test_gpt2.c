@@ -4,6 +4,7 @@
  * uninterrupted one. Tiny configs only; no network, no data/ folder. */
 #include "check.h"
 #include "descent.h"
+#include "gpt2/data.h"
 #include "gpt2/model.h"
 #include "gpt2/train.h"
 
@@ -246,6 +247,133 @@ static void test_checkpoint(void)
     gpt2_free(&a);
 }
 
+/* The columns of a metrics row that must repeat exactly (kind, step,
+ * tokens, loss, lr, grad_norm, phi): all but the timings. */
+static void row_key(const char *line, char *out, size_t n)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", line);
+    size_t k = 0;
+    int col = 0;
+    for (char *p = buf; *p && k + 1 < n; p++) {
+        if (*p == ',') col++;
+        if (col == 6 || col == 7) continue; /* ms, tokens_per_s */
+        out[k++] = *p;
+    }
+    out[k] = 0;
+}
+
+static int metrics_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+    int same = fa && fb, rows = 0;
+    char la[512], lb[512], ka[512], kb[512];
+    while (same) {
+        char *ra = fgets(la, sizeof la, fa), *rb = fgets(lb, sizeof lb, fb);
+        if (!ra || !rb) {
+            same = !ra && !rb;
+            break;
+        }
+        row_key(la, ka, sizeof ka);
+        row_key(lb, kb, sizeof kb);
+        if (strcmp(ka, kb)) {
+            fprintf(stderr, "metrics differ:\n  %s  %s", la, lb);
+            same = 0;
+        }
+        rows++;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same && rows > 10;
+}
+
+/* Train 12 updates in one go; then 7, stop, resume to 12. Same metrics
+ * (but timings) and same final weights, bit for bit. Exercises the split
+ * (two groups), accumulation, clipping, the schedule, phi and evaluation. */
+static void test_resume(void)
+{
+    char err[1024] = "";
+    uint16_t tok[3000];
+    uint64_t s = 11;
+    for (int i = 0; i < 3000; i++) { /* mostly t -> 5t+1 mod 64: learnable */
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        tok[i] = (uint16_t)(i % 7 && i ? (uint64_t)(tok[i - 1] * 5 + 1) % 64 : (s >> 33) % 64);
+    }
+    char train[512], val[512];
+    snprintf(train, sizeof train, "%s", tmp_path("train.bin"));
+    snprintf(val, sizeof val, "%s", tmp_path("val.bin"));
+    CHECK_EQ_INT(gpt2_tokens_write(train, tok, 2000, err, sizeof err), 0);
+    CHECK_EQ_INT(gpt2_tokens_write(val, tok + 2000, 1000, err, sizeof err), 0);
+    gpt2_train_opts o;
+    gpt2_train_opts_default(&o);
+    o.layers = 2;
+    o.channels = 32;
+    o.heads = 4;
+    o.max_seq_len = 16;
+    o.vocab_size = 64;
+    o.train_path = train;
+    o.val_path = val;
+    o.B = 4;
+    o.T = 16;
+    o.accum = 2;
+    o.clip = 1.0;
+    o.steps = 12;
+    o.warmup = 2;
+    o.eval_every = 4;
+    o.eval_batches = 2;
+    o.phi_samples = 3;
+    o.progress = 0;
+    o.plot = 0;
+    int have_muon = dsc_optimizer_kind_find("muon") != NULL;
+    o.matrix_optimizer = have_muon ? "muon:lr=0.02" : "signum:lr=1e-3";
+    o.optimizer = "adamw:lr=3e-3,weight_decay=0.1";
+    char a_dir[512], b_dir[512];
+    snprintf(a_dir, sizeof a_dir, "%s", tmp_path("a"));
+    snprintf(b_dir, sizeof b_dir, "%s", tmp_path("b"));
+
+    gpt2_train_result ra, rb1, rb2;
+    o.out_dir = a_dir;
+    int rc = gpt2_train(&o, &ra, err, sizeof err);
+    CHECK_EQ_INT(rc, 0);
+    if (rc) fprintf(stderr, "train: %s\n", err);
+    o.out_dir = b_dir;
+    o.stop_after = 7;
+    CHECK_EQ_INT(gpt2_train(&o, &rb1, err, sizeof err), 0);
+    CHECK_EQ_INT(rb1.steps_done, 7);
+    o.stop_after = 0;
+    o.resume = b_dir;
+    rc = gpt2_train(&o, &rb2, err, sizeof err);
+    CHECK_EQ_INT(rc, 0);
+    if (rc) fprintf(stderr, "resume: %s\n", err);
+    CHECK_EQ_INT(rb2.steps_done, 12);
+    CHECK_EQ_INT(rb2.ntrain, 5);
+    CHECK(ra.ntrain == 12 && ra.final_val_loss < ra.initial_val_loss);
+    for (int i = 0; i < rb2.ntrain && ra.ntrain == 12; i++)
+        CHECK(rb2.train_loss[i] == ra.train_loss[7 + i]);
+    CHECK(rb2.final_val_loss == ra.final_val_loss);
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/metrics.csv", a_dir);
+    snprintf(pb, sizeof pb, "%s/metrics.csv", b_dir);
+    CHECK(metrics_equal(pa, pb));
+    /* final weights */
+    gpt2_model ma, mb;
+    snprintf(pa, sizeof pa, "%s/ckpt_00000012/model.bin", a_dir);
+    snprintf(pb, sizeof pb, "%s/ckpt_00000012/model.bin", b_dir);
+    CHECK_EQ_INT(gpt2_load(&ma, pa, err, sizeof err), 0);
+    CHECK_EQ_INT(gpt2_load(&mb, pb, err, sizeof err), 0);
+    CHECK(ma.num_params == mb.num_params &&
+          memcmp(ma.params, mb.params, ma.num_params * sizeof(float)) == 0);
+    gpt2_free(&ma);
+    gpt2_free(&mb);
+    /* a resume with another batch size is refused, naming the key */
+    o.B = 2;
+    CHECK_EQ_INT(gpt2_train(&o, &rb1, err, sizeof err), -1);
+    CHECK(strstr(err, "B is") != NULL);
+    gpt2_train_result_free(&ra);
+    gpt2_train_result_free(&rb1);
+    gpt2_train_result_free(&rb2);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -258,6 +386,9 @@ int main(void)
     test_finite_differences();
     test_threads();
     test_checkpoint();
-    rmdir(tmpdir);
+    test_resume();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    CHECK_EQ_INT(system(cmd), 0);
     return check_report("test_gpt2");
 }

@@ -24,6 +24,10 @@
 #include <cblas.h>
 #endif
 
+#if defined(DSC_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
+#define GPT2_OPENBLAS 1
+#endif
+
 #define GPT2_MAGIC 20240326
 #define GPT2_VERSION 3
 #define GPT2_HEADER_INTS 256
@@ -41,7 +45,15 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 static int thread_setting = 0;
 
-void gpt2_set_threads(int n) { thread_setting = n > 0 ? n : 0; }
+/* Also OpenBLAS's own thread count, which libdescent's products (Muon)
+ * use outside our regions. */
+void gpt2_set_threads(int n)
+{
+    thread_setting = n > 0 ? n : 0;
+#ifdef GPT2_OPENBLAS
+    if (n > 0) openblas_set_num_threads(n);
+#endif
+}
 
 int gpt2_get_threads(void)
 {
@@ -82,11 +94,8 @@ static void split_range(int n, int ith, int nth, int align, int *lo, int *hi)
 }
 
 /* OpenBLAS (pthread build) must run single-threaded inside our OpenMP
- * regions: each thread multiplies its own slice. The caller's setting is
+ * regions: each thread multiplies its own tile. The caller's setting is
  * restored afterwards, so libdescent's own products are unaffected. */
-#if defined(DSC_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
-#define GPT2_OPENBLAS 1
-#endif
 
 static int blas_begin(void)
 {
@@ -487,14 +496,20 @@ static void scratch_sizes(const gpt2_config *c, int B, int T, size_t n[S_COUNT])
     n[S_DATT] = (size_t)B * c->num_heads * T * T;
 }
 
+/* Activations for (B, T): the buffers grow when needed and are reused for
+ * any smaller batch (sampling calls with a growing T). */
 static int ensure_acts(gpt2_model *m, int B, int T, char *err, size_t errlen)
 {
-    if (m->acts && m->B == B && m->T == T) return 0;
     size_t n[A_COUNT], s[S_COUNT], total = 0, stotal = 0;
     act_sizes(&m->cfg, B, T, n);
     scratch_sizes(&m->cfg, B, T, s);
     for (int i = 0; i < A_COUNT; i++) total += n[i];
     for (int i = 0; i < S_COUNT; i++) stotal += s[i];
+    if (m->acts && total <= m->num_acts && stotal <= m->num_scratch) {
+        m->B = B;
+        m->T = T;
+        return 0;
+    }
     free(m->acts);
     free(m->scratch);
     m->acts = calloc(total, sizeof(float));

