@@ -332,6 +332,38 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path);
  * mismatch nothing changes and the message says what differs. */
 dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
 
+/* ---------------------------------------------------- adaptive batch size */
+
+/* AdAdaGrad's adaptive batch-size tests (Lau, Liu & Kolar, arXiv 2402.11215;
+ * official tests.py). Input: the b >= 2 per-sample gradients of each of
+ * `ntensors` tensors at the parameters before this iteration's step;
+ * grads[t] holds b rows of numel[t] float32 entries, sample-major
+ * (grads[t][i * numel[t] + j]). With gbar the mean gradient, N2 its squared
+ * norm over all tensors and unbiased variances (divide by b - 1):
+ *   NORM     c = V / (param^2 N2),    V = sum of the coordinates' variances
+ *   IP       c = V / (param^2 N2^2),  V = sum over tensors of var_i <g_i, gbar>
+ *   ORTH     c = V / (param^2 N2),    V as NORM, on g_i - (<g_i,gbar>/|gbar|^2) gbar
+ *                                     (per tensor)
+ *   IP_ORTH  max of IP (theta = param) and ORTH (nu = param2)
+ * param is eta, theta or nu (0.1 in the official code); param2 is read by
+ * IP_ORTH only. *next = min(max_batch, ceil(max(b, c))): the batch grows
+ * exactly when c > b. `candidate` (may be NULL) receives c (+inf when the
+ * mean gradient is 0 and the samples vary). Allocates a scratch of
+ * max(numel) + b doubles; any thread. Errors: NULL_POINTER, INVALID_ARGUMENT
+ * (b < 2, no tensors, numel 0, param <= 0, max_batch < 1, unknown test),
+ * NONFINITE (a NaN or Inf entry), NO_MEMORY. */
+typedef enum {
+    DSC_BATCH_TEST_NORM = 0,
+    DSC_BATCH_TEST_IP,
+    DSC_BATCH_TEST_ORTH,
+    DSC_BATCH_TEST_IP_ORTH
+} dsc_batch_test;
+
+dsc_status dsc_adadagrad_next_batch(dsc_batch_test test, double param, double param2,
+                                    int64_t b, int ntensors, const float *const *grads,
+                                    const size_t *numel, int64_t max_batch, int64_t *next,
+                                    double *candidate);
+
 /* ------------------------------------------------------ noise statistics */
 
 /* Noise density of a gradient estimator (Tao, Yu, Zhang, arXiv 2605.06615):

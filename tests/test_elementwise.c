@@ -18,7 +18,8 @@
  *   4. one- and two-step values computed by hand (in double, from the spec's
  *      formulas), within float32 rounding.
  *   5. key checks of the families, the amsgrad state size, and a
- *      checkpoint round trip of adagradnorm's group-level accumulator. */
+ *      checkpoint round trip of adagradnorm's group-level accumulator.
+ *   6. AdAdaGrad's adaptive batch-size tests on the spec's worked example. */
 #include "descent.h"
 #include "core/internal.h"
 
@@ -489,6 +490,57 @@ static void test_group_state_checkpoint(void)
     remove(path);
 }
 
+/* AdAdaGrad batch-size tests: the worked example of spec section 5.1
+ * (b = 4, a 2x3 tensor and a bias of 2, per-sample gradients). */
+static void test_adadagrad_batch(void)
+{
+    static const float W[4 * 6] = {1, -2, 0.5f, 0, 1.5f, -1,     0.5f, -1, 1, 1, 0.5f, -0.5f,
+                                   2, -1.5f, 0, -0.5f, 1, -1.5f, 1.5f, -0.5f, 0.5f, 0.5f, 2, 0};
+    static const float B[4 * 2] = {0.2f, -0.4f, 0.6f, 0, -0.2f, -0.8f, 0.4f, -0.4f};
+    const float *grads[2] = {W, B};
+    const size_t numel[2] = {6, 2};
+    const double N2 = 5.785, vnorm = 2.4733333333333333, vip = 2.01865,
+                 vorth = 2.0973782771;
+    int64_t next = 0;
+    double c = 0;
+    /* with param 1 the candidates are the variances over N2 (N2^2 for IP) */
+    CHECK_STATUS(dsc_adadagrad_next_batch(DSC_BATCH_TEST_NORM, 1, 0, 4, 2, grads, numel, 1000,
+                                          &next, &c), DSC_OK, NULL);
+    CHECK_NEAR(c, vnorm / N2, 1e-6 * vnorm / N2);
+    CHECK_EQ_INT(next, 4);
+    CHECK_STATUS(dsc_adadagrad_next_batch(DSC_BATCH_TEST_IP, 1, 0, 4, 2, grads, numel, 1000,
+                                          &next, &c), DSC_OK, NULL);
+    CHECK_NEAR(c, vip / (N2 * N2), 1e-6 * vip / (N2 * N2));
+    CHECK_STATUS(dsc_adadagrad_next_batch(DSC_BATCH_TEST_ORTH, 1, 0, 4, 2, grads, numel, 1000,
+                                          &next, &c), DSC_OK, NULL);
+    CHECK_NEAR(c, vorth / N2, 1e-6 * vorth / N2);
+    /* the spec's results: norm eta 0.5 -> 4, 0.1 -> 43 (42.75); ip theta 0.5 -> 4,
+     * 0.1 -> 7 (6.03); and the clamp to max_batch */
+    static const struct {
+        dsc_batch_test test;
+        double param;
+        int64_t max_batch, expect;
+    } rows[] = {
+        {DSC_BATCH_TEST_NORM, 0.5, 1000, 4}, {DSC_BATCH_TEST_NORM, 0.1, 1000, 43},
+        {DSC_BATCH_TEST_IP, 0.5, 1000, 4},   {DSC_BATCH_TEST_IP, 0.1, 1000, 7},
+        {DSC_BATCH_TEST_NORM, 0.1, 32, 32},  {DSC_BATCH_TEST_ORTH, 0.1, 1000, 37},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        CHECK_STATUS(dsc_adadagrad_next_batch(rows[i].test, rows[i].param, 0, 4, 2, grads,
+                                              numel, rows[i].max_batch, &next, NULL),
+                     DSC_OK, NULL);
+        CHECK_EQ_INT(next, rows[i].expect);
+    }
+    /* ip+orth: the larger of ip (theta 0.1: 6.03) and orth (nu 0.5: 1.45) */
+    CHECK_STATUS(dsc_adadagrad_next_batch(DSC_BATCH_TEST_IP_ORTH, 0.1, 0.5, 4, 2, grads, numel,
+                                          1000, &next, &c), DSC_OK, NULL);
+    CHECK_EQ_INT(next, 7);
+    CHECK_STATUS(dsc_adadagrad_next_batch(DSC_BATCH_TEST_NORM, 0.1, 0, 1, 2, grads, numel,
+                                          1000, &next, &c), DSC_INVALID_ARGUMENT, NULL);
+    CHECK_STATUS(dsc_adadagrad_next_batch(DSC_BATCH_TEST_NORM, 0, 0, 4, 2, grads, numel,
+                                          1000, &next, &c), DSC_INVALID_ARGUMENT, NULL);
+}
+
 int main(void)
 {
     dsc_set_allocator(counting_alloc, free);
@@ -496,6 +548,7 @@ int main(void)
     test_hand_values();
     test_rowwise_coupling();
     test_group_state_checkpoint();
+    test_adadagrad_batch();
     test_fast_vs_ref();
     test_threads();
     dsc_set_allocator(NULL, NULL);

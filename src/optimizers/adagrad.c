@@ -31,6 +31,9 @@
  * Sums of squares are in double with the fixed blocking of vec.c (rows
  * too), so the result does not depend on the thread count. Loops calling
  * sqrtf per element are `parallel for` without `simd` (see adam.c).
+ * Also here: dsc_adadagrad_next_batch, AdAdaGrad's adaptive batch-size
+ * tests (section 5.1; the micro-batch merge of the law of total variance
+ * is left to the caller's data loader and not provided).
  * Golden files: adagrad_default_3x5, adagrad_lrdecay_wd_4x6,
  * adagradnorm_global_4x6, adagradnorm_rowwise_4x6,
  * adagradnorm_rowwise_momentum_3x5. */
@@ -395,3 +398,106 @@ const dsc_family dsc_family_adagradnorm = {
     .plan_param = adagradnorm_plan, .plan_group = adagradnorm_plan_group,
     .step = adagradnorm_step,
 };
+
+/* ------------------------------------------ AdAdaGrad adaptive batch size */
+
+/* Statistics of one tensor (spec section 5.1), all in double:
+ * n2 = |gbar|^2, vnorm = sum_j var_i(g_ij), vip = var_i(q_i) with
+ * q_i = <g_i, gbar>, vorth = sum_j var_i(o_ij) with o_i = g_i - c_i gbar,
+ * c_i = q_i / n2. gbar (numel) and q (b) are scratch. */
+typedef struct {
+    double n2, vnorm, vip, vorth;
+} batch_stats;
+
+static batch_stats tensor_batch_stats(const float *g, size_t n, int64_t b, double *gbar,
+                                      double *q)
+{
+    batch_stats st = {0, 0, 0, 0};
+    const size_t nb = (size_t)b;
+    for (size_t j = 0; j < n; j++) gbar[j] = 0.0;
+    for (size_t i = 0; i < nb; i++)
+        for (size_t j = 0; j < n; j++) gbar[j] += (double)g[i * n + j];
+    for (size_t j = 0; j < n; j++) {
+        gbar[j] /= (double)b;
+        st.n2 += gbar[j] * gbar[j];
+    }
+    double qmean = 0.0;
+    for (size_t i = 0; i < nb; i++) {
+        double dev = 0.0, dot = 0.0;
+        for (size_t j = 0; j < n; j++) {
+            double d = (double)g[i * n + j] - gbar[j];
+            dev += d * d;
+            dot += (double)g[i * n + j] * gbar[j];
+        }
+        st.vnorm += dev;
+        q[i] = dot;
+        qmean += dot;
+    }
+    qmean /= (double)b;
+    /* o_ij - mean_i o_ij = (g_ij - gbar_j) - (c_i - cbar) gbar_j */
+    for (size_t i = 0; i < nb; i++) {
+        double dq = q[i] - qmean, dc = st.n2 > 0 ? dq / st.n2 : 0.0, dev = 0.0;
+        st.vip += dq * dq;
+        for (size_t j = 0; j < n; j++) {
+            double d = (double)g[i * n + j] - gbar[j] - dc * gbar[j];
+            dev += d * d;
+        }
+        st.vorth += dev;
+    }
+    st.vnorm /= (double)(b - 1);
+    st.vip /= (double)(b - 1);
+    st.vorth /= (double)(b - 1);
+    return st;
+}
+
+static double ratio(double v, double denom)
+{
+    if (denom > 0) return v / denom;
+    return v > 0 ? INFINITY : 0.0;
+}
+
+dsc_status dsc_adadagrad_next_batch(dsc_batch_test test, double param, double param2,
+                                    int64_t b, int ntensors, const float *const *grads,
+                                    const size_t *numel, int64_t max_batch, int64_t *next,
+                                    double *candidate)
+{
+    if (!grads || !numel || !next) return DSC_NULL_POINTER;
+    if ((int)test < DSC_BATCH_TEST_NORM || test > DSC_BATCH_TEST_IP_ORTH || b < 2 ||
+        ntensors < 1 || !(param > 0) || !isfinite(param) || max_batch < 1 ||
+        (test == DSC_BATCH_TEST_IP_ORTH && !(param2 > 0 && isfinite(param2))))
+        return DSC_INVALID_ARGUMENT;
+    size_t most = 0;
+    for (int t = 0; t < ntensors; t++) {
+        if (!grads[t]) return DSC_NULL_POINTER;
+        if (numel[t] == 0) return DSC_INVALID_ARGUMENT;
+        if (dsc_vec_scan(grads[t], numel[t] * (size_t)b).nonfinite) return DSC_NONFINITE;
+        if (numel[t] > most) most = numel[t];
+    }
+    double *gbar = dsc_calloc(most + (size_t)b, sizeof(double));
+    if (!gbar) return DSC_NO_MEMORY;
+    double n2 = 0, vnorm = 0, vip = 0, vorth = 0;
+    for (int t = 0; t < ntensors; t++) {
+        batch_stats st = tensor_batch_stats(grads[t], numel[t], b, gbar, gbar + most);
+        n2 += st.n2;
+        vnorm += st.vnorm;
+        vip += st.vip;
+        vorth += st.vorth;
+    }
+    dsc_free(gbar);
+    double c = 0.0;
+    switch (test) {
+    case DSC_BATCH_TEST_NORM: c = ratio(vnorm, param * param * n2); break;
+    case DSC_BATCH_TEST_IP: c = ratio(vip, param * param * n2 * n2); break;
+    case DSC_BATCH_TEST_ORTH: c = ratio(vorth, param * param * n2); break;
+    case DSC_BATCH_TEST_IP_ORTH: {
+        double ip = ratio(vip, param * param * n2 * n2);
+        double orth = ratio(vorth, param2 * param2 * n2);
+        c = ip > orth ? ip : orth;
+        break;
+    }
+    }
+    if (candidate) *candidate = c;
+    double grown = ceil(c > (double)b ? c : (double)b);
+    *next = grown >= (double)max_batch ? max_batch : (int64_t)grown;
+    return DSC_OK;
+}
