@@ -32,9 +32,13 @@
  * sgd_clip_normalize_nesterov_3x5, adam_clip_default_4x6, adam_clip_wd_8x3.
  *
  * The group-level option: a spec such as "adamw:lr=1e-3,coordinate_clip=0.1,
- * coordinate_clip_scale=1" (keys the family does not define itself) clips the
- * gradients of that group in the step driver, before the family runs, into
- * each parameter's work buffer (the caller's gradient is only read). */
+ * coordinate_clip_scale=1" clips the gradients of that group in the step
+ * driver, before the family runs, into each parameter's work buffer (the
+ * caller's gradient is only read). Every family but sgd_clip and adam_clip
+ * (which define coordinate_clip and threshold_scale themselves) accepts the
+ * two keys; they are fixed when the group is created (set_hyper does not
+ * know them, and checkpoints do not store them: the spec given at set-up
+ * restores them). */
 #include "../core/internal.h"
 
 #include <ctype.h>
@@ -201,7 +205,9 @@ dsc_status dsc_coordclip_take_keys(const char *spec, char *out, double *c, doubl
     memcpy(name, s0, nlen);
     name[nlen] = '\0';
     const dsc_family *f = dsc_family_find(name);
-    if (!f) return DSC_OK;
+    /* sgd_clip and adam_clip define coordinate_clip themselves (with their own
+     * threshold_scale): for them the option does not exist. */
+    if (!f || dsc_family_key(f, core_keys[0].name) >= 0) return DSC_OK;
     /* Rebuild "name:" + the items that stay. */
     size_t used = (size_t)(colon - spec) + 1, kept = 0;
     const char *s = colon + 1;
@@ -217,9 +223,7 @@ dsc_status dsc_coordclip_take_keys(const char *spec, char *out, double *c, doubl
             size_t klen = (size_t)(eq - k0);
             while (klen && isspace((unsigned char)k0[klen - 1])) klen--;
             for (int q = 0; q < 2; q++) {
-                if (strlen(core_keys[q].name) == klen &&
-                    !strncmp(k0, core_keys[q].name, klen) &&
-                    dsc_family_key(f, core_keys[q].name) < 0)
+                if (strlen(core_keys[q].name) == klen && !strncmp(k0, core_keys[q].name, klen))
                     which = q;
             }
         }
@@ -459,12 +463,13 @@ static void adam_clip_step_ref(float *p, const float *g, float *m, float *v, siz
     }
 }
 
+/* Fast: one fused pass (no `simd`: sqrtf keeps its errno path). */
 static void adam_clip_step_fast(float *restrict p, const float *restrict g, float *restrict m,
                                 float *restrict v, size_t n, adam_clip_scalars s)
 {
     const float tau = s.tau, wd = s.wd, b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2,
                 c2 = s.one_minus_beta2, sbc2 = s.sbc2, step = s.step, eps = s.eps;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float pi = p[i];
         float gi = wd != 0.0f ? g[i] + wd * pi : g[i];
