@@ -315,7 +315,9 @@ static void plain_fast(float *restrict w, const float *restrict g, float *restri
 {
     const float b1 = c.b1, c1 = c.c1, b2 = c.b2, c2 = c.c2, eps = c.eps, ns = c.neg_step;
     const float nwd = c.wd ? c.neg_lrwd : 0.0f;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+    /* parallel for without simd: sqrtf sets errno, so the loop stays scalar
+     * and clang would warn that the requested vectorization failed */
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
         float mi = b1 * m[i] + c1 * gi;
@@ -449,7 +451,7 @@ static void projected_fast(const lr_bufs *b, lr_scalars c)
         float *restrict m = b->m, *restrict v = b->v, *restrict nn = b->nn;
         const float *restrict r = b->r;
         const float b1 = c.b1, c1 = c.c1, b2 = c.b2, c2 = c.c2, eps = c.eps;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (nlow >= DSC_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (nlow >= DSC_PAR_MIN)
         for (size_t e = 0; e < nlow; e++) {
             float re = r[e];
             float mi = b1 * m[e] + c1 * re;
