@@ -95,10 +95,8 @@ static void adam_step_ref(float *p, const float *g, float *m, float *v, float *v
 }
 
 /* Fast: the same float operations in the same order, fused into one pass;
- * the flags are loop invariants (the compiler unswitches them). The loops
- * are `parallel for` without `simd`: sqrtf keeps its errno path unless the
- * build passes -fno-math-errno, so they cannot vectorize, and a forced simd
- * loop only draws clang's -Wpass-failed. */
+ * the flags are loop invariants (the compiler unswitches them). The build's
+ * -fno-math-errno lets sqrtf vectorize (sqrtps gives the same bits). */
 static void adam_step_fast(float *restrict p, const float *restrict g, float *restrict m,
                            float *restrict v, float *restrict vmax, size_t n, adam_scalars s)
 {
@@ -107,7 +105,7 @@ static void adam_step_fast(float *restrict p, const float *restrict g, float *re
                 bc2 = s.bc2_sqrt, step = s.step_size, eps = s.eps;
     const int decoupled = s.decoupled, use_l2 = !s.decoupled && s.l2 != 0.0f;
     if (s.amsgrad) {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
             float pi = p[i], gi = sign * g[i];
             if (decoupled) pi = pi * decay;
@@ -121,7 +119,7 @@ static void adam_step_fast(float *restrict p, const float *restrict g, float *re
             p[i] = pi - step * (mi / (sqrtf(ui) / bc2 + eps));
         }
     } else {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
             float pi = p[i], gi = sign * g[i];
             if (decoupled) pi = pi * decay;
