@@ -10,6 +10,8 @@ int cmd_list(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_polar(int argc, char **argv);
 extern const char cmd_polar_usage[];
+int cmd_polar(int argc, char **argv);
+extern const char cmd_polar_usage[];
 int cmd_help(int argc, char **argv);
 int cmd_stability(int argc, char **argv);
 int cmd_version(int argc, char **argv);
@@ -60,6 +62,8 @@ static const cli_command commands[] = {
      cmd_gpt2_usage, cmd_gpt2},
     {"demo", "the main job: GPT-2 on Moby-Dick with six optimizers, table and plot",
      cmd_demo_usage, cmd_demo},
+    {"polar", "Newton-Schulz (ns5) against the exact polar factor on Gaussian matrices",
+     cmd_polar_usage, cmd_polar},
     {"version", "print the version and build configuration",
      "usage: descent version\n", cmd_version},
     {"help", "explain a command", "usage: descent help [COMMAND]\n", cmd_help},

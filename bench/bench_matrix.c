@@ -1,0 +1,279 @@
+/* bench_matrix.c - Newton-Schulz and a full Muon + AdamW step at GPT-2 small
+ * scale, against this machine's sgemm measured in the same run.
+ *
+ *   1. peak: cblas_sgemm 768 x 3072 x 768 with OpenBLAS's own threading at
+ *      1 and 2 threads (when the binary is linked with a CBLAS), and
+ *      descent's dsc_gemm (deterministic split, or portable) at 1 and 2;
+ *   2. ns5 (5 steps, the GEMM path) on 768x768, 768x2304, 768x3072, 3072x768,
+ *      checked first against the reference loops on a smaller matrix, then
+ *      timed at 1 and 2 threads: ms, GFLOP/s counted two ways, and the
+ *      fraction of the sgemm peak at the same thread count:
+ *        "gemm-equivalent" flops, 5 (4 r^2 c + 2 r^3), what three plain GEMMs
+ *        per iteration would do (r = min, c = max of the shape), and
+ *        "performed" flops, 5 (3 r^2 c + r^3), what the symmetric products
+ *        actually compute;
+ *   3. one optimizer step over GPT-2 small (124M parameters; 12 layers of
+ *      qkv 2304x768, proj 768x768, fc 3072x768, proj 768x3072 on Muon;
+ *      wte 50304x768, wpe 1024x768, LayerNorm gains and all biases on AdamW,
+ *      via dsc_optimizer_use_split), in ms per step.
+ *
+ * usage: bench_matrix [--skip-step] [--reps N]   (run by hand; not a test) */
+#include "descent.h"
+#include "kernels/gemm.h"
+#include "kernels/newton_schulz.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* CBLAS is optional in this binary: weak references, NULL when absent. */
+void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a,
+                 int lda, const float *b, int ldb, float beta, float *c, int ldc)
+    __attribute__((weak));
+void openblas_set_num_threads(int n) __attribute__((weak));
+int openblas_get_num_threads(void) __attribute__((weak));
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t rng = 42;
+static float frand(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 - 0.5);
+}
+
+static float *buffer(size_t n, int random)
+{
+    float *x = malloc(n * sizeof *x);
+    if (!x) {
+        fprintf(stderr, "bench_matrix: out of memory (%zu floats)\n", n);
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) x[i] = random ? frand() : 0.0f;
+    return x;
+}
+
+/* Best of `reps` timings of f. */
+typedef void (*job_fn)(void *);
+static double best_time(job_fn f, void *arg, int reps)
+{
+    f(arg); /* warm-up */
+    double best = INFINITY;
+    for (int r = 0; r < reps; r++) {
+        double t = now();
+        f(arg);
+        t = now() - t;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+typedef struct {
+    size_t m, n, k;
+    float *a, *b, *c, *work;
+    int use_cblas;
+} gemm_job;
+
+static void run_gemm(void *p)
+{
+    gemm_job *g = p;
+    if (g->use_cblas)
+        cblas_sgemm(101, 111, 111, (int)g->m, (int)g->n, (int)g->k, 1.0f, g->a, (int)g->k, g->b,
+                    (int)g->n, 0.0f, g->c, (int)g->n); /* RowMajor, NoTrans, NoTrans */
+    else
+        dsc_gemm(DSC_NO_TRANS, DSC_NO_TRANS, g->m, g->n, g->k, 1.0f, g->a, g->k, g->b, g->n, 0.0f,
+                 g->c, g->n, g->work);
+}
+
+typedef struct {
+    size_t m, n;
+    float *g, *o, *work;
+} ns_job;
+
+static void run_ns(void *p)
+{
+    ns_job *j = p;
+    dsc_ns5(j->g, j->o, 1, j->m, j->n, 5, 0, j->work);
+}
+
+static void check_ns5_against_reference(void)
+{
+    size_t m = 96, n = 320;
+    float *g = buffer(m * n, 1), *a = buffer(m * n, 0), *b = buffer(m * n, 0);
+    float *work = buffer(dsc_ns5_work_floats(m, n), 0);
+    dsc_ns5(g, a, 1, m, n, 5, 0, work);
+    dsc_ns5(g, b, 1, m, n, 5, 1, work);
+    double worst = 0;
+    for (size_t i = 0; i < m * n; i++) worst = fmax(worst, fabs(a[i] - b[i]));
+    printf("check: ns5 96x320, gemm path vs reference loops: max |diff| %.2e %s\n", worst,
+           worst < 1e-5 ? "(ok)" : "(MISMATCH)");
+    free(g); free(a); free(b); free(work);
+}
+
+/* -------------------------------------------------- GPT-2 small step */
+
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[2];
+    float *w, *g;
+} bparam;
+
+static int gpt2_step(int reps)
+{
+    bparam ps[160];
+    int np = 0;
+#define ADD(nm, r, c)                                                                   \
+    do {                                                                                \
+        bparam *p_ = &ps[np++];                                                         \
+        snprintf(p_->name, sizeof p_->name, "%s", nm);                                  \
+        p_->ndim = (c) ? 2 : 1;                                                         \
+        p_->shape[0] = (r);                                                             \
+        p_->shape[1] = (c);                                                             \
+    } while (0)
+    ADD("wte", 50304, 768);
+    ADD("wpe", 1024, 768);
+    char nm[64];
+    for (int l = 0; l < 12; l++) {
+        static const char *vec[] = {"ln_1.g", "ln_1.b", "ln_2.g", "ln_2.b"};
+        for (int v = 0; v < 4; v++) {
+            snprintf(nm, sizeof nm, "h%d.%s", l, vec[v]);
+            ADD(nm, 768, 0);
+        }
+        snprintf(nm, sizeof nm, "h%d.attn.qkv.w", l); ADD(nm, 2304, 768);
+        snprintf(nm, sizeof nm, "h%d.attn.qkv.b", l); ADD(nm, 2304, 0);
+        snprintf(nm, sizeof nm, "h%d.attn.proj.w", l); ADD(nm, 768, 768);
+        snprintf(nm, sizeof nm, "h%d.attn.proj.b", l); ADD(nm, 768, 0);
+        snprintf(nm, sizeof nm, "h%d.mlp.fc.w", l); ADD(nm, 3072, 768);
+        snprintf(nm, sizeof nm, "h%d.mlp.fc.b", l); ADD(nm, 3072, 0);
+        snprintf(nm, sizeof nm, "h%d.mlp.proj.w", l); ADD(nm, 768, 3072);
+        snprintf(nm, sizeof nm, "h%d.mlp.proj.b", l); ADD(nm, 768, 0);
+    }
+    ADD("ln_f.g", 768, 0);
+    ADD("ln_f.b", 768, 0);
+#undef ADD
+    dsc_optimizer *opt = dsc_optimizer_new();
+    if (dsc_optimizer_use_split(opt, "muon:lr=0.02,weight_decay=0.01",
+                                "adamw:lr=3e-4,beta1=0.9,beta2=0.95,eps=1e-10,weight_decay=0.01")) {
+        fprintf(stderr, "bench_matrix: %s\n", dsc_optimizer_error(opt));
+        return 1;
+    }
+    size_t total = 0, on_muon = 0;
+    for (int i = 0; i < np; i++) {
+        size_t n = (size_t)ps[i].shape[0] * (ps[i].ndim == 2 ? (size_t)ps[i].shape[1] : 1);
+        ps[i].w = buffer(n, 1);
+        ps[i].g = buffer(n, 1);
+        if (dsc_optimizer_add_param(opt, ps[i].name, ps[i].w, ps[i].g, ps[i].ndim, ps[i].shape,
+                                    DSC_ROLE_AUTO, NULL)) {
+            fprintf(stderr, "bench_matrix: %s\n", dsc_optimizer_error(opt));
+            return 1;
+        }
+        dsc_param_info info;
+        dsc_optimizer_param_info(opt, i, &info);
+        total += n;
+        if (!strcmp(info.group, "matrix")) on_muon += n;
+    }
+    printf("\nGPT-2 small: %d tensors, %.1fM parameters (%.1fM on muon, %.1fM on adamw), "
+           "state %.0f MiB\n", np, total / 1e6, on_muon / 1e6, (total - on_muon) / 1e6,
+           dsc_optimizer_state_bytes(opt) / 1048576.0);
+    for (int th = 1; th <= 2; th++) {
+        dsc_set_num_threads(th);
+        double best = INFINITY;
+        for (int r = 0; r < reps + 1; r++) {
+            double t = now();
+            if (dsc_optimizer_step(opt)) {
+                fprintf(stderr, "bench_matrix: %s\n", dsc_optimizer_error(opt));
+                return 1;
+            }
+            t = now() - t;
+            if (r > 0 || reps == 0) best = fmin(best, t);
+        }
+        printf("  muon + adamw step, %d thread%s: %.0f ms/step\n", th, th > 1 ? "s" : "",
+               best * 1e3);
+    }
+    dsc_set_num_threads(0);
+    dsc_optimizer_free(opt);
+    for (int i = 0; i < np; i++) {
+        free(ps[i].w);
+        free(ps[i].g);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int skip_step = 0, reps = 3;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--skip-step")) skip_step = 1;
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_matrix [--skip-step] [--reps N]\n");
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    dsc_build_info_t bi = dsc_build_info();
+    printf("descent %s, gemm %s, openmp %d, max threads %d\n", bi.version, dsc_gemm_backend(),
+           bi.openmp, bi.max_threads);
+    check_ns5_against_reference();
+
+    /* 1. peak */
+    gemm_job gj = {768, 3072, 768, buffer(768 * 768, 1), buffer(768 * 3072, 1),
+                   buffer(768 * 3072, 0), buffer(dsc_gemm_work_floats(), 0), 0};
+    double gflop = 2.0 * 768 * 3072 * 768 / 1e9, peak[3] = {0, 0, 0};
+    printf("\nsgemm 768x3072x768 (%.2f GFLOP):\n", gflop);
+    for (int th = 1; th <= 2; th++) {
+        if (cblas_sgemm && openblas_set_num_threads) {
+            int saved = openblas_get_num_threads ? openblas_get_num_threads() : 1;
+            openblas_set_num_threads(th);
+            gj.use_cblas = 1;
+            double t = best_time(run_gemm, &gj, reps);
+            openblas_set_num_threads(saved);
+            peak[th] = gflop / t;
+            printf("  cblas_sgemm (OpenBLAS threads)  %d thread%s: %7.1f GFLOP/s\n", th,
+                   th > 1 ? "s" : "", peak[th]);
+        }
+        dsc_set_num_threads(th);
+        gj.use_cblas = 0;
+        double t = best_time(run_gemm, &gj, reps);
+        printf("  dsc_gemm (%s)%s %d thread%s: %7.1f GFLOP/s\n", dsc_gemm_backend(),
+               cblas_sgemm ? "      " : "", th, th > 1 ? "s" : "", gflop / t);
+        if (!peak[th]) peak[th] = gflop / t; /* portable build: its own GEMM is the limit */
+    }
+    dsc_set_num_threads(0);
+    free(gj.a); free(gj.b); free(gj.c); free(gj.work);
+
+    /* 2. ns5 */
+    static const size_t shapes[][2] = {{768, 768}, {768, 2304}, {768, 3072}, {3072, 768}};
+    printf("\nns5, 5 steps (peak = sgemm above at the same thread count):\n");
+    printf("  %-10s %3s %9s %15s %9s %15s %9s\n", "shape", "thr", "ms", "GF/s gemm-equiv",
+           "of peak", "GF/s performed", "of peak");
+    for (int s = 0; s < 4; s++) {
+        size_t m = shapes[s][0], n = shapes[s][1];
+        double r = (double)(m < n ? m : n), c = (double)(m < n ? n : m);
+        double equiv = 5 * (4 * r * r * c + 2 * r * r * r) / 1e9;
+        double done = 5 * (3 * r * r * c + r * r * r) / 1e9;
+        ns_job j = {m, n, buffer(m * n, 1), buffer(m * n, 0),
+                    buffer(dsc_ns5_work_floats(m, n), 0)};
+        for (int th = 1; th <= 2; th++) {
+            dsc_set_num_threads(th);
+            double t = best_time(run_ns, &j, reps);
+            char label[32];
+            snprintf(label, sizeof label, "%zux%zu", m, n);
+            printf("  %-10s %3d %9.1f %15.1f %8.0f%% %15.1f %8.0f%%\n", label, th, t * 1e3,
+                   equiv / t, 100 * equiv / t / peak[th], done / t, 100 * done / t / peak[th]);
+        }
+        free(j.g); free(j.o); free(j.work);
+    }
+    dsc_set_num_threads(0);
+    if (!skip_step && gpt2_step(reps > 2 ? 2 : reps)) return 1;
+    return 0;
+}
