@@ -276,6 +276,7 @@ static void test_sign_fix(void)
             if (fabsf(s[i]) > amax) amax = fabsf(s[i]);
         }
         if (rep % 100 == 7) s[0] = NAN;
+        if (rep % 100 == 8) s[n - 1] = -NAN; /* both signs: the fix reads the sign bit */
         for (int sgn = 0; sgn < 2; sgn++) {
             if (!sgn)
                 for (int i = 0; i < n; i++) s[i] = fabsf(s[i]);

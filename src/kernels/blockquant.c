@@ -12,6 +12,9 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Appendix A, signed map QS: index 127 is +0, 255 is 1, 0 is -0.99296874. */
 const float dsc_qmap_signed[256] = {
@@ -267,18 +270,36 @@ void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, flo
         int m = n - i0 < DSC_QBLOCK ? n - i0 : DSC_QBLOCK;
         const float *si = s + i0;
         uint8_t *ci = codes + i0;
-        for (int i = 0; i < m; i++) x[i] = si[i] / absmax;
-        for (int i = 0; i < m; i++) ci[i] = dsc_qtable_code(t, x[i]);
+        for (int i = 0; i < m; i++) x[i] = si[i] / absmax; /* vectorized */
+        int i = 0;
+        for (; i + 4 <= m; i += 4) { /* scalar lookups, four independent per trip */
+            ci[i] = dsc_qtable_code(t, x[i]);
+            ci[i + 1] = dsc_qtable_code(t, x[i + 1]);
+            ci[i + 2] = dsc_qtable_code(t, x[i + 2]);
+            ci[i + 3] = dsc_qtable_code(t, x[i + 3]);
+        }
+        for (; i < m; i++) ci[i] = dsc_qtable_code(t, x[i]);
         if (!t->is_signed) continue;
-        /* Sign fix: QS[c] is negative exactly for c < 127 (QS[127] is +0). */
-        for (int i = 0; i < m; i++) {
+        /* Sign fix, vectorized. QS[c] < 0 exactly for c < 127 (QS[127] is
+         * +0). On this path the fix always moves down: a positive s has
+         * x > 0 and a code >= 127, so when the signs differ s > 0 is false
+         * (a NaN s without sign bit gets 0 - 1 = 255, as the reference). */
+        for (i = 0; i < m; i++) {
             uint32_t bits;
             memcpy(&bits, &si[i], sizeof bits);
-            unsigned c = ci[i], neg = bits >> 31, qneg = c < 127u;
-            if (qneg != neg) c += si[i] > 0.0f ? 1u : 255u;
-            ci[i] = (uint8_t)c;
+            unsigned c = ci[i];
+            ci[i] = (uint8_t)(c - ((c < 127u) != (bits >> 31)));
         }
     }
+}
+
+void dsc_bq_sqrt(float *restrict y, const float *restrict x, int n)
+{
+    int i = 0;
+#if defined(__SSE2__)
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(y + i, _mm_sqrt_ps(_mm_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++) y[i] = sqrtf(x[i]);
 }
 
 /* ------------------------------------------- stand-alone (section 14.7) */

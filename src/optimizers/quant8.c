@@ -150,6 +150,27 @@ static const float *const QU = dsc_qmap_unsigned;
 
 static int is_finite(float x) { return fabsf(x) <= FLT_MAX; } /* false for NaN, Inf */
 
+/* Branch-free selection for the fast loops: all ones where x is finite.
+ * GCC keeps `finite ? a : b` as a branch (it may not speculate a float
+ * operation that could trap), which stops vectorization; bit masks don't. */
+static inline uint32_t finite_mask(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return (b & 0x7F800000u) != 0x7F800000u ? 0xFFFFFFFFu : 0u;
+}
+
+/* mask ? a : b, bit for bit (a masked-out value becomes b; b = 0 gives +0). */
+static inline float select_mask(uint32_t mask, float a, float b)
+{
+    uint32_t ba, bb;
+    memcpy(&ba, &a, sizeof ba);
+    memcpy(&bb, &b, sizeof bb);
+    ba = (ba & mask) | (bb & ~mask);
+    memcpy(&a, &ba, sizeof a);
+    return a;
+}
+
 static float amax_of(float m, float x) { return x > m ? x : m; } /* fmaxf for x >= 0, m never NaN */
 
 /* The padding lanes of a partial last block (14.2 padding note) load code
@@ -206,22 +227,22 @@ static void adam8_block(float *restrict p, const float *restrict g, uint8_t *res
                         uint8_t *restrict c2, float *restrict a1, float *restrict a2, int nb,
                         const q8_scalars *sc, const dsc_qtable *ts, const dsc_qtable *tu)
 {
-    float m[DSC_QBLOCK], v[DSC_QBLOCK];
+    float m[DSC_QBLOCK], v[DSC_QBLOCK], r[DSC_QBLOCK];
     const float old1 = *a1, old2 = *a2;
     const float b1 = sc->beta1, b2 = sc->beta2, omb1 = sc->omb1, omb2 = sc->omb2;
     const float ss = sc->step_size, c2eps = sc->c2eps;
     const float dec = sc->has_wd ? sc->decay : 1.0f; /* x*1 == x: same bits as no decay */
-    for (int i = 0; i < nb; i++) {
-        m[i] = QS[c1[i]] * old1;
-        v[i] = QU[c2[i]] * old2;
+    for (int i = 0; i < nb; i++) { /* the only scalar part: the map lookups */
+        m[i] = QS[c1[i]];
+        v[i] = QU[c2[i]];
     }
     for (int i = 0; i < nb; i++) {
         float gi = g[i];
-        float vi = v[i] * b2 + omb2 * gi * gi;
-        float mi = m[i] * b1 + omb1 * gi;
-        int ok = is_finite(gi);
-        v[i] = ok ? vi : 0.0f;
-        m[i] = ok ? mi : 0.0f;
+        float vi = (v[i] * old2) * b2 + omb2 * gi * gi;
+        float mi = (m[i] * old1) * b1 + omb1 * gi;
+        uint32_t ok = finite_mask(gi);
+        v[i] = select_mask(ok, vi, 0.0f);
+        m[i] = select_mask(ok, mi, 0.0f);
     }
     /* Max over eight lanes: max of non-negative floats has one answer in
      * any order, so this equals the reference's running fmaxf. */
@@ -251,9 +272,10 @@ static void adam8_block(float *restrict p, const float *restrict g, uint8_t *res
     }
     *a1 = max1;
     *a2 = max2;
+    dsc_bq_sqrt(r, v, nb);
     for (int k = 0; k < nb; k++) {
-        float pk = (p[k] + ss * (m[k] / (sqrtf(v[k]) + c2eps))) * dec;
-        p[k] = is_finite(g[k]) ? pk : p[k];
+        float pk = (p[k] + ss * (m[k] / (r[k] + c2eps))) * dec;
+        p[k] = select_mask(finite_mask(g[k]), pk, p[k]);
     }
     dsc_bq_encode_fast(ts, m, nb, max1, c1);
     dsc_bq_encode_fast(tu, v, nb, max2, c2);
@@ -298,13 +320,13 @@ static void adam32_fast(float *restrict p, const float *restrict g, float *restr
 #pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
-        int ok = is_finite(gi);
+        uint32_t ok = finite_mask(gi);
         float mi = m[i] * b1 + omb1 * gi;
         float vi = v[i] * b2 + omb2 * (gi * gi);
         float pi = (p[i] + ss * (mi / (sqrtf(vi) + c2eps))) * dec;
-        m[i] = ok ? mi : 0.0f;
-        v[i] = ok ? vi : 0.0f;
-        p[i] = ok ? pi : p[i];
+        m[i] = select_mask(ok, mi, 0.0f);
+        v[i] = select_mask(ok, vi, 0.0f);
+        p[i] = select_mask(ok, pi, p[i]);
     }
 }
 
@@ -381,14 +403,13 @@ static void sgd8_block(float *restrict p, const float *restrict g, uint8_t *rest
     const float old = *a, mu = sc->beta1, lr = sc->lr;
     const float wd = sc->has_wd ? sc->wd : 0.0f;
     const int first = sc->first;
-    for (int i = 0; i < nb; i++) b[i] = QS[c[i]] * old;
+    for (int i = 0; i < nb; i++) b[i] = QS[c[i]]; /* scaled by old below */
     for (int i = 0; i < nb; i++) {
         float gi = g[i];
-        int ok = is_finite(gi);
         /* gi + p*0 could turn -0 into +0 (and p = Inf into NaN): add only with decay */
         float gw = sc->has_wd ? gi + p[i] * wd : gi;
-        float bi = first ? gw : b[i] * mu + gw;
-        b[i] = ok ? bi : 0.0f;
+        float bi = first ? gw : (b[i] * old) * mu + gw;
+        b[i] = select_mask(finite_mask(gi), bi, 0.0f);
     }
     float l[8];
     for (int k = 0; k < 8; k++) l[k] = -FLT_MAX;
@@ -406,7 +427,7 @@ static void sgd8_block(float *restrict p, const float *restrict g, uint8_t *rest
     *a = max1;
     for (int k = 0; k < nb; k++) {
         float pk = p[k] - lr * b[k];
-        p[k] = is_finite(g[k]) ? pk : p[k];
+        p[k] = select_mask(finite_mask(g[k]), pk, p[k]);
     }
     dsc_bq_encode_fast(ts, b, nb, max1, c);
 }
@@ -447,12 +468,12 @@ static void sgd32_fast(float *restrict p, const float *restrict g, float *restri
 #pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
-        int ok = is_finite(gi);
+        uint32_t ok = finite_mask(gi);
         float gw = has_wd ? gi + p[i] * wd : gi;
         float bi = first ? gw : b[i] * mu + gw;
         float pi = p[i] - lr * bi;
-        b[i] = ok ? bi : 0.0f;
-        p[i] = ok ? pi : p[i];
+        b[i] = select_mask(ok, bi, 0.0f);
+        p[i] = select_mask(ok, pi, p[i]);
     }
 }
 
@@ -520,14 +541,14 @@ static void lion8_block(float *restrict p, const float *restrict g, uint8_t *res
     float m[DSC_QBLOCK];
     const float old = *a, b1 = sc->beta1, b2 = sc->beta2, omb1 = sc->omb1, omb2 = sc->omb2;
     const float lr = sc->lr, dec = sc->has_wd ? sc->decay : 1.0f;
-    for (int i = 0; i < nb; i++) m[i] = QS[c[i]] * old;
+    for (int i = 0; i < nb; i++) m[i] = QS[c[i]]; /* scaled by old below */
     for (int i = 0; i < nb; i++) {
-        float gi = g[i], mo = m[i];
-        int ok = is_finite(gi);
+        float gi = g[i], mo = m[i] * old;
+        uint32_t ok = finite_mask(gi);
         float pi = p[i] * dec - lr * dsc_signf(mo * b1 + omb1 * gi);
         float mi = mo * b2 + omb2 * gi;
-        m[i] = ok ? mi : 0.0f;
-        p[i] = ok ? pi : p[i];
+        m[i] = select_mask(ok, mi, 0.0f);
+        p[i] = select_mask(ok, pi, p[i]);
     }
     float l[8];
     for (int k = 0; k < 8; k++) l[k] = -FLT_MAX;
@@ -582,11 +603,11 @@ static void lion32_fast(float *restrict p, const float *restrict g, float *restr
 #pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i], mo = m[i];
-        int ok = is_finite(gi);
+        uint32_t ok = finite_mask(gi);
         float pi = p[i] * dec - lr * dsc_signf(mo * b1 + omb1 * gi);
         float mi = mo * b2 + omb2 * gi;
-        m[i] = ok ? mi : 0.0f;
-        p[i] = ok ? pi : p[i];
+        m[i] = select_mask(ok, mi, 0.0f);
+        p[i] = select_mask(ok, pi, p[i]);
     }
 }
 
