@@ -303,8 +303,7 @@ static void adamp_step_ref(dsc_param *p, float *m, float *v, adamp_moments s, pr
 }
 
 /* Fast: the moments and the projection sums in one pass over blocks, the
- * update in a second (a third only when a projection triggers). No `simd`:
- * sqrtf keeps its errno path and cannot vectorize. */
+ * update in a second (a third only when a projection triggers). */
 static void adamp_step_fast(dsc_param *p, float *restrict m, float *restrict v,
                             adamp_moments s, proj_step ps)
 {
@@ -315,7 +314,7 @@ static void adamp_step_fast(dsc_param *p, float *restrict m, float *restrict v,
     const float a = s.a, c = s.c, sbc2 = s.sbc2, eps = s.eps, lr = ps.lr_step;
     if (p->ndim <= 1) {
         const float decay = ps.decay;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
             float gi = g[i];
             float mi = b1 * m[i] + c1 * gi;

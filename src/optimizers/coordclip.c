@@ -463,13 +463,12 @@ static void adam_clip_step_ref(float *p, const float *g, float *m, float *v, siz
     }
 }
 
-/* Fast: one fused pass (no `simd`: sqrtf keeps its errno path). */
 static void adam_clip_step_fast(float *restrict p, const float *restrict g, float *restrict m,
                                 float *restrict v, size_t n, adam_clip_scalars s)
 {
     const float tau = s.tau, wd = s.wd, b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2,
                 c2 = s.one_minus_beta2, sbc2 = s.sbc2, step = s.step, eps = s.eps;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float pi = p[i];
         float gi = wd != 0.0f ? g[i] + wd * pi : g[i];

@@ -181,8 +181,7 @@ static void sspam_step_ref(float *p, const float *g, float *m, float *v, float *
     }
 }
 
-/* Fast: the same float operations fused in one pass, flags as selects (no
- * `simd`: sqrtf keeps its errno path and cannot vectorize). */
+/* Fast: the same float operations fused in one pass, flags as selects. */
 static void sspam_step_fast(float *restrict p, const float *restrict g, float *restrict m,
                             float *restrict v, float *restrict vmax, size_t n, sspam_scalars s)
 {
@@ -190,7 +189,7 @@ static void sspam_step_fast(float *restrict p, const float *restrict g, float *r
                 b1 = s.b1, c1 = s.one_minus_b1, b2 = s.beta2, c2 = s.one_minus_beta2,
                 sbc2 = s.sbc2, step = s.step, eps = s.eps;
     const int normalize = s.normalize, reset = s.reset, amsgrad = s.amsgrad;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float pi = p[i] * decay;
         float gi = clip_max(g[i], mxh, gmax);
