@@ -10,10 +10,9 @@ int cmd_list(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_polar(int argc, char **argv);
 extern const char cmd_polar_usage[];
-int cmd_polar(int argc, char **argv);
-extern const char cmd_polar_usage[];
 int cmd_help(int argc, char **argv);
 int cmd_stability(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_gpt2(int argc, char **argv);
 extern const char cmd_gpt2_usage[];
@@ -27,8 +26,9 @@ static const cli_command commands[] = {
      "usage: descent list [NAME...] [--memory]\n"
      "  Prints every optimizer (or the named ones) with its hyperparameter keys,\n"
      "  defaults, valid ranges, paper and the official code it follows.\n"
-     "  --memory  add a column with the bytes of optimizer state per parameter\n"
-     "            (for a 4096x4096 matrix, i.e. large tensors)\n",
+     "  --memory    add the bytes of optimizer state per parameter (for a\n"
+     "              4096x4096 matrix, i.e. large tensors)\n"
+     "  --markdown  one Markdown table of all optimizers (name, summary, paper, code)\n",
      cmd_list},
     {"replay", "replay golden trajectory files and compare",
      "usage: descent replay [--ref] FILE...\n"
@@ -62,8 +62,16 @@ static const cli_command commands[] = {
      cmd_gpt2_usage, cmd_gpt2},
     {"demo", "the main job: GPT-2 on Moby-Dick with six optimizers, table and plot",
      cmd_demo_usage, cmd_demo},
-    {"polar", "Newton-Schulz (ns5) against the exact polar factor on Gaussian matrices",
-     cmd_polar_usage, cmd_polar},
+    {"bench", "measure optimizer steps against this machine's memory bandwidth",
+     "usage: descent bench elementwise [--quick] [--only NAME]\n"
+     "  Measures a STREAM-style triad at 1 and 2 threads, then every element-wise\n"
+     "  optimizer's full step on 1M and 100M parameters (--quick: 1M only):\n"
+     "  ns per parameter, GB/s from the bytes the step really moves (parameter\n"
+     "  read+write, gradient read by the scan and the kernel, state read+write)\n"
+     "  and the fraction of the triad bandwidth. `make bench` also runs the\n"
+     "  Newton-Schulz/Muon, 8-bit and low-rank benchmarks; `descent gpt2 bench`\n"
+     "  times the GPT-2 trainer.\n",
+     cmd_bench},
     {"version", "print the version and build configuration",
      "usage: descent version\n", cmd_version},
     {"help", "explain a command", "usage: descent help [COMMAND]\n", cmd_help},

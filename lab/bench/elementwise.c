@@ -1,0 +1,146 @@
+/* elementwise.c - how close each element-wise optimizer step runs to
+ * this machine's memory bandwidth.
+ *
+ * First a STREAM-style triad (a = b + s*c) measures the bandwidth the
+ * machine actually delivers at 1 and 2 threads. Then every registered
+ * non-matrix optimizer takes full dsc_optimizer_step()s on 1M and 100M
+ * parameters; bytes moved per parameter are counted from what the step
+ * really touches: the parameter read and written (8), the gradient read by
+ * the driver's finite/norm scan and by the kernel (4 + 4), and every state
+ * slot read and written (2 x state bytes). Printed: ns per parameter, GB/s,
+ * and the fraction of the triad bandwidth at the same thread count.
+ *
+ * usage: descent bench elementwise [--quick] [--only NAME]
+ *        (or build/bench_elementwise with the same options)
+ *   --quick  1M parameters only (seconds instead of a minute) */
+#include "bench/bench.h"
+#include "descent.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Best of `reps` triads over n floats, in GB/s (STREAM counts 3 arrays). */
+static double triad_gbs(size_t n, int threads, int reps)
+{
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
+    if (!a || !b || !c) return 0;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        a[i] = 0;
+        b[i] = 1;
+        c[i] = 2;
+    }
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) a[i] = b[i] + 0.5f * c[i];
+        double dt = now() - t0;
+        if (dt < best) best = dt;
+    }
+    volatile float sink = a[n / 2];
+    (void)sink;
+    free(a);
+    free(b);
+    free(c);
+    return 3.0 * (double)n * sizeof(float) / best / 1e9;
+}
+
+/* A spec that the family accepts: lr plus keys some families require. */
+static dsc_optimizer *make(const char *name, float *w, float *g, int64_t rows, int64_t cols)
+{
+    const char *extras[] = {"", ",momentum=0.9", ",rank=4"};
+    for (size_t e = 0; e < sizeof extras / sizeof extras[0]; e++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "%s:lr=0.001%s", name, extras[e]);
+        dsc_optimizer *opt = dsc_optimizer_new();
+        int64_t shape[2] = {rows, cols};
+        if (dsc_optimizer_add_group(opt, "g", spec) == DSC_OK &&
+            dsc_optimizer_add_param(opt, "w", w, g, 2, shape, DSC_ROLE_MATRIX, "g") == DSC_OK)
+            return opt;
+        dsc_optimizer_free(opt);
+    }
+    return NULL;
+}
+
+int bench_elementwise_main(int argc, char **argv)
+{
+    int quick = 0;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else {
+            fprintf(stderr, "usage: descent bench elementwise [--quick] [--only NAME]\n");
+            return 2;
+        }
+    }
+    dsc_build_info_t bi = dsc_build_info();
+    printf("descent %s, blas %s, openmp %d, kernels %s\n", bi.version, bi.blas, bi.openmp,
+           bi.kernels);
+    size_t sizes[2] = {1u << 20, 100000000u};
+    int nsizes = quick ? 1 : 2;
+    int threads[2] = {1, 2};
+    double triad[2];
+    for (int t = 0; t < 2; t++) {
+        triad[t] = triad_gbs(50000000u, threads[t], 5);
+        printf("triad bandwidth, %d thread%s: %.2f GB/s\n", threads[t], t ? "s" : "", triad[t]);
+    }
+    printf("\n%-14s %10s %3s %8s %10s %8s %9s\n", "optimizer", "params", "thr", "B/param",
+           "ns/param", "GB/s", "of triad");
+    for (int s = 0; s < nsizes; s++) {
+        size_t n = sizes[s];
+        int64_t cols = 1024, rows = (int64_t)(n / 1024);
+        n = (size_t)(rows * cols);
+        float *w = malloc(n * sizeof *w), *g = malloc(n * sizeof *g);
+        if (!w || !g) {
+            fprintf(stderr, "cannot allocate %zu parameters\n", n);
+            return 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            w[i] = 0.01f * (float)((i * 2654435761u) % 1000) - 5.0f;
+            g[i] = 0.001f * (float)((i * 40503u) % 2000) - 1.0f;
+        }
+        for (int k = 0; k < dsc_optimizer_kind_count(); k++) {
+            const dsc_optimizer_info *info = dsc_optimizer_kind(k);
+            if (info->matrix || (only && strcmp(only, info->name))) continue;
+            for (int t = 0; t < 2; t++) {
+                dsc_set_num_threads(threads[t]);
+                dsc_optimizer *opt = make(info->name, w, g, rows, cols);
+                if (!opt) {
+                    printf("%-14s (skipped: no spec with lr alone)\n", info->name);
+                    break;
+                }
+                double state = (double)dsc_optimizer_state_bytes(opt) / (double)n;
+                double bytes = 8.0 + 4.0 + 4.0 + 2.0 * state;
+                dsc_optimizer_step(opt); /* first touch of state, first-step branches */
+                int reps = n > 10000000 ? 3 : 20;
+                double best = 1e30;
+                for (int r = 0; r < reps; r++) {
+                    double t0 = now();
+                    dsc_optimizer_step(opt);
+                    double dt = now() - t0;
+                    if (dt < best) best = dt;
+                }
+                double gbs = bytes * (double)n / best / 1e9;
+                printf("%-14s %10zu %3d %8.1f %10.3f %8.2f %8.0f%%\n", info->name, n, threads[t],
+                       bytes, best / (double)n * 1e9, gbs, 100.0 * gbs / triad[t]);
+                dsc_optimizer_free(opt);
+            }
+        }
+        free(w);
+        free(g);
+    }
+    dsc_set_num_threads(0);
+    return 0;
+}
