@@ -12,9 +12,6 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* Appendix A, signed map QS: index 127 is +0, 255 is 1, 0 is -0.99296874. */
 const float dsc_qmap_signed[256] = {
@@ -291,15 +288,6 @@ void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, flo
             ci[i] = (uint8_t)(c - ((c < 127u) != (bits >> 31)));
         }
     }
-}
-
-void dsc_bq_sqrt(float *restrict y, const float *restrict x, int n)
-{
-    int i = 0;
-#if defined(__SSE2__)
-    for (; i + 4 <= n; i += 4) _mm_storeu_ps(y + i, _mm_sqrt_ps(_mm_loadu_ps(x + i)));
-#endif
-    for (; i < n; i++) y[i] = sqrtf(x[i]);
 }
 
 /* ------------------------------------------- stand-alone (section 14.7) */

@@ -74,11 +74,6 @@ void dsc_bq_encode_ref(const float *s, int n, float absmax, int is_signed, uint8
 void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, float absmax,
                         uint8_t *restrict codes);
 
-/* y[i] = sqrtf(x[i]) for a block, four at a time with SSE where the target
- * has it: the same correctly rounded results, but sqrtf's errno path keeps
- * compilers from vectorizing a loop that calls it. */
-void dsc_bq_sqrt(float *restrict y, const float *restrict x, int n);
-
 /* Stand-alone block-wise quantization (14.7): per block of `block` values
  * (a power of two in 64..4096), absmax = max |a|, x = a * (1/absmax), code
  * = nearest map value, no sign fix. absmax[] has ceil(n/block) entries.

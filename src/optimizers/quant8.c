@@ -227,7 +227,7 @@ static void adam8_block(float *restrict p, const float *restrict g, uint8_t *res
                         uint8_t *restrict c2, float *restrict a1, float *restrict a2, int nb,
                         const q8_scalars *sc, const dsc_qtable *ts, const dsc_qtable *tu)
 {
-    float m[DSC_QBLOCK], v[DSC_QBLOCK], r[DSC_QBLOCK];
+    float m[DSC_QBLOCK], v[DSC_QBLOCK];
     const float old1 = *a1, old2 = *a2;
     const float b1 = sc->beta1, b2 = sc->beta2, omb1 = sc->omb1, omb2 = sc->omb2;
     const float ss = sc->step_size, c2eps = sc->c2eps;
@@ -272,9 +272,8 @@ static void adam8_block(float *restrict p, const float *restrict g, uint8_t *res
     }
     *a1 = max1;
     *a2 = max2;
-    dsc_bq_sqrt(r, v, nb);
-    for (int k = 0; k < nb; k++) {
-        float pk = (p[k] + ss * (m[k] / (r[k] + c2eps))) * dec;
+    for (int k = 0; k < nb; k++) { /* vectorizes: the build has -fno-math-errno */
+        float pk = (p[k] + ss * (m[k] / (sqrtf(v[k]) + c2eps))) * dec;
         p[k] = select_mask(finite_mask(g[k]), pk, p[k]);
     }
     dsc_bq_encode_fast(ts, m, nb, max1, c1);
