@@ -216,12 +216,28 @@ static void test_polar_helpers(void)
     for (int i = 0; i < 45; i++) a[i] = af[i];
     CHECK(polar_svd(a, m, n, u1, s1, v1) == 0);
     for (int i = 0; i < 5; i++) nuc_svd += s1[i];
-    double work[64];
+    void *work = malloc(dsc_nuclear_work_bytes(m, n));
     CHECK_NEAR(dsc_nuclear_norm(af, m, n, 1, work), nuc_svd, 1e-10 * nuc_svd);
     float at[45];
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < n; j++) at[j * m + i] = af[i * n + j];
     CHECK_NEAR(dsc_nuclear_norm(at, n, m, 0, work), nuc_svd, 1e-10 * nuc_svd);
+    free(work);
+    /* larger: Jacobi (reference) and tridiagonal QL (fast) against LAPACK/Jacobi SVD */
+    size_t bm = 90, bn = 40;
+    float *big = falloc(bm * bn);
+    double *bd = malloc(bm * bn * sizeof *bd), *bu = malloc(bm * bn * sizeof *bu),
+           *bs = malloc(bn * sizeof *bs), *bv = malloc(bn * bn * sizeof *bv);
+    void *nw = malloc(dsc_nuclear_work_bytes(bm, bn));
+    fill(big, bm * bn, 1.0);
+    big[0] = 1e3f; /* a wide spread of singular values */
+    for (size_t i = 0; i < bm * bn; i++) bd[i] = big[i];
+    CHECK(polar_svd(bd, bm, bn, bu, bs, bv) == 0);
+    double want = 0;
+    for (size_t i = 0; i < bn; i++) want += bs[i];
+    CHECK_NEAR(dsc_nuclear_norm(big, bm, bn, 1, nw), want, 1e-11 * want);
+    CHECK_NEAR(dsc_nuclear_norm(big, bm, bn, 0, nw), want, 1e-11 * want);
+    free(big); free(bd); free(bu); free(bs); free(bv); free(nw);
 }
 
 static double quintic(double s, int steps)

@@ -230,18 +230,6 @@ static int fits_int(size_t a, size_t b, size_t c, size_t d, size_t e, size_t f)
            f <= INT_MAX;
 }
 
-/* OpenBLAS runs single-threaded inside our calls (see gemm.h). */
-static int blas_single_begin(void)
-{
-    int n = openblas_get_num_threads();
-    if (n != 1) openblas_set_num_threads(1);
-    return n;
-}
-
-static void blas_single_end(int n)
-{
-    if (n != 1) openblas_set_num_threads(n);
-}
 
 static void blas_gemm(dsc_trans ta, dsc_trans tb, size_t m, size_t n, size_t k, float alpha,
                       const float *a, size_t lda, const float *b, size_t ldb, float beta,
@@ -252,7 +240,7 @@ static void blas_gemm(dsc_trans ta, dsc_trans tb, size_t m, size_t n, size_t k, 
     int by_cols = n >= m;
     size_t big = by_cols ? n : m;
     int nch = chunk_count(big, (double)m * (double)n * (double)k);
-    int saved = blas_single_begin();
+    int saved = dsc_blas_single_begin();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(dsc_threads()) if (nch > 1)
     for (int ch = 0; ch < nch; ch++) {
         size_t s0 = chunk_start(big, ch, nch), s1 = chunk_start(big, ch + 1, nch);
@@ -267,7 +255,7 @@ static void blas_gemm(dsc_trans ta, dsc_trans tb, size_t m, size_t n, size_t k, 
                         (int)lda, b, (int)ldb, beta, c + s0 * ldc, (int)ldc);
         }
     }
-    blas_single_end(saved);
+    dsc_blas_single_end(saved);
 }
 
 /* Upper triangle by column chunks: the block above the diagonal with sgemm,
@@ -276,7 +264,7 @@ static void blas_syrk(size_t n, size_t k, float alpha, const float *a, size_t ld
                       float *c, size_t ldc)
 {
     int nch = chunk_count(n, (double)n * (double)n * (double)k * 0.5);
-    int saved = blas_single_begin();
+    int saved = dsc_blas_single_begin();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(dsc_threads()) if (nch > 1)
     for (int t = 0; t < nch; t++) {
         int ch = nch - 1 - t;
@@ -288,11 +276,32 @@ static void blas_syrk(size_t n, size_t k, float alpha, const float *a, size_t ld
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)(j1 - j0), (int)k, alpha,
                     a + j0 * lda, (int)lda, beta, c + j0 * ldc + j0, (int)ldc);
     }
-    blas_single_end(saved);
+    dsc_blas_single_end(saved);
     mirror_upper(c, n, ldc);
 }
 
 #endif /* DSC_HAVE_CBLAS */
+
+/* OpenBLAS runs single-threaded inside our calls (see gemm.h). */
+int dsc_blas_single_begin(void)
+{
+#ifdef DSC_HAVE_CBLAS
+    int n = openblas_get_num_threads();
+    if (n != 1) openblas_set_num_threads(1);
+    return n;
+#else
+    return 1;
+#endif
+}
+
+void dsc_blas_single_end(int saved)
+{
+#ifdef DSC_HAVE_CBLAS
+    if (saved != 1) openblas_set_num_threads(saved);
+#else
+    (void)saved;
+#endif
+}
 
 /* ------------------------------------------------------------ dispatch */
 

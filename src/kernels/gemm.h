@@ -53,4 +53,10 @@ void dsc_gemm_portable(dsc_trans ta, dsc_trans tb, size_t m, size_t n, size_t k,
 void dsc_syrk_portable(size_t n, size_t k, float alpha, const float *a, size_t lda, float beta,
                        float *c, size_t ldc, float *work);
 
+/* Bracket direct CBLAS calls made outside this file: OpenBLAS runs
+ * single-threaded in between (so the call is deterministic); end restores
+ * the caller's setting. No-ops in a portable build. */
+int dsc_blas_single_begin(void);
+void dsc_blas_single_end(int saved);
+
 #endif /* DESCENT_KERNELS_GEMM_H */
