@@ -173,6 +173,26 @@ static inline float select_mask(uint32_t mask, float a, float b)
 
 static float amax_of(float m, float x) { return x > m ? x : m; } /* fmaxf for x >= 0, m never NaN */
 
+/* max(-FLT_MAX, max |x[i]|) over the non-NaN x[i], as the reference's
+ * running fmaxf, but as an integer max over the bit patterns (|x| >= +0
+ * orders like its bits; a NaN maps to -1, below every pattern) so that
+ * GCC and clang vectorize it. */
+static float block_absmax(const float *restrict x, int n)
+{
+    int32_t best = -1;
+    for (int i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b);
+        b &= 0x7FFFFFFFu;
+        int32_t k = b > 0x7F800000u ? -1 : (int32_t)b;
+        best = k > best ? k : best;
+    }
+    if (best < 0) return -FLT_MAX;
+    float r;
+    memcpy(&r, &best, sizeof r);
+    return r;
+}
+
 /* The padding lanes of a partial last block (14.2 padding note) load code
  * 128 (signed states), code 0 (unsigned) and gradient 0, parameter 0; their
  * updated state joins the block's absmax. */
@@ -244,25 +264,7 @@ static void adam8_block(float *restrict p, const float *restrict g, uint8_t *res
         v[i] = select_mask(ok, vi, 0.0f);
         m[i] = select_mask(ok, mi, 0.0f);
     }
-    /* Max over eight lanes: max of non-negative floats has one answer in
-     * any order, so this equals the reference's running fmaxf. */
-    float l1[8], l2[8];
-    for (int k = 0; k < 8; k++) l1[k] = l2[k] = -FLT_MAX;
-    int i = 0;
-    for (; i + 8 <= nb; i += 8)
-        for (int k = 0; k < 8; k++) {
-            l1[k] = amax_of(l1[k], fabsf(m[i + k]));
-            l2[k] = amax_of(l2[k], fabsf(v[i + k]));
-        }
-    for (; i < nb; i++) {
-        l1[0] = amax_of(l1[0], fabsf(m[i]));
-        l2[0] = amax_of(l2[0], fabsf(v[i]));
-    }
-    float max1 = l1[0], max2 = l2[0];
-    for (int k = 1; k < 8; k++) {
-        max1 = amax_of(max1, l1[k]);
-        max2 = amax_of(max2, l2[k]);
-    }
+    float max1 = block_absmax(m, nb), max2 = block_absmax(v, nb);
     if (nb < DSC_QBLOCK) {
         float pm = QS[128] * old1, pv = QU[0] * old2;
         pm = pm * b1 + omb1 * 0.0f;
@@ -410,14 +412,7 @@ static void sgd8_block(float *restrict p, const float *restrict g, uint8_t *rest
         float bi = first ? gw : (b[i] * old) * mu + gw;
         b[i] = select_mask(finite_mask(gi), bi, 0.0f);
     }
-    float l[8];
-    for (int k = 0; k < 8; k++) l[k] = -FLT_MAX;
-    int i = 0;
-    for (; i + 8 <= nb; i += 8)
-        for (int k = 0; k < 8; k++) l[k] = amax_of(l[k], fabsf(b[i + k]));
-    for (; i < nb; i++) l[0] = amax_of(l[0], fabsf(b[i]));
-    float max1 = l[0];
-    for (int k = 1; k < 8; k++) max1 = amax_of(max1, l[k]);
+    float max1 = block_absmax(b, nb);
     if (nb < DSC_QBLOCK) {
         float pb = QS[128] * old;
         pb = first ? 0.0f : pb * mu + 0.0f;
@@ -549,14 +544,7 @@ static void lion8_block(float *restrict p, const float *restrict g, uint8_t *res
         m[i] = select_mask(ok, mi, 0.0f);
         p[i] = select_mask(ok, pi, p[i]);
     }
-    float l[8];
-    for (int k = 0; k < 8; k++) l[k] = -FLT_MAX;
-    int i = 0;
-    for (; i + 8 <= nb; i += 8)
-        for (int k = 0; k < 8; k++) l[k] = amax_of(l[k], fabsf(m[i + k]));
-    for (; i < nb; i++) l[0] = amax_of(l[0], fabsf(m[i]));
-    float max1 = l[0];
-    for (int k = 1; k < 8; k++) max1 = amax_of(max1, l[k]);
+    float max1 = block_absmax(m, nb);
     if (nb < DSC_QBLOCK) {
         float pm = QS[128] * old;
         pm = pm * b2 + omb2 * 0.0f;
