@@ -166,7 +166,8 @@ const dsc_family dsc_family_auon = {
     .info = {
         .name = "auon",
         .summary = "Nesterov momentum divided by sqrt(mean(cosh(gamma U/||U||)^2)); any shape",
-        .paper = "AuON: a linear-time alternative to orthogonal momentum updates, arXiv 2509.24320",
+        .paper = "AuON: Alternative Unit-norm momentum-updates by Normalized nonlinear scaling, "
+                 "arXiv 2509.24320",
         .source = "ryyzn9/AuON auon/optimizer.py (bba2e82), class AuON",
         .nkeys = GAMMA + 1, .keys = auon_keys, .matrix = 1,
     },
@@ -177,7 +178,8 @@ const dsc_family dsc_family_auon_hybrid = {
     .info = {
         .name = "auon_hybrid",
         .summary = "AuON with Newton-Schulz on matrices (per slice of the last two dims)",
-        .paper = "AuON: a linear-time alternative to orthogonal momentum updates, arXiv 2509.24320",
+        .paper = "AuON: Alternative Unit-norm momentum-updates by Normalized nonlinear scaling, "
+                 "arXiv 2509.24320",
         .source = "ryyzn9/AuON auon/optimizer.py (bba2e82), class HybridAuON",
         .nkeys = NKEYS, .keys = auon_keys, .matrix = 1,
     },

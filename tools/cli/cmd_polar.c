@@ -129,20 +129,23 @@ int cmd_polar(int argc, char **argv)
         nshapes = (int)(sizeof defaults / sizeof defaults[0]);
         for (int i = 0; i < nshapes; i++) shapes[i] = defaults[i];
     }
+    unsigned long long dims[64][2];
+    for (int i = 0; i < nshapes; i++) {
+        char extra;
+        if (sscanf(shapes[i], "%llux%llu%c", &dims[i][0], &dims[i][1], &extra) != 2 ||
+            !dims[i][0] || !dims[i][1] || dims[i][0] > 8192 || dims[i][1] > 8192) {
+            fprintf(stderr, "descent polar: shape \"%s\" is not MxN with 1 <= M, N <= 8192\n",
+                    shapes[i]);
+            return CLI_USAGE;
+        }
+    }
     uint64_t state = (uint64_t)seed;
     printf("ns5 with %d steps (%s path), exact polar factor by %s SVD in double\n", steps,
            reference ? "reference" : "gemm", polar_backend());
     printf("%-10s %6s %9s %9s %11s %11s\n", "shape", "draws", "sv_min", "sv_max", "dist_mean",
            "dist_max");
     for (int i = 0; i < nshapes; i++) {
-        unsigned long long m = 0, n = 0;
-        char extra;
-        if (sscanf(shapes[i], "%llux%llu%c", &m, &n, &extra) != 2 || !m || !n || m > 8192 ||
-            n > 8192) {
-            fprintf(stderr, "descent polar: shape \"%s\" is not MxN with 1 <= M, N <= 8192\n",
-                    shapes[i]);
-            return CLI_USAGE;
-        }
+        unsigned long long m = dims[i][0], n = dims[i][1];
         int d = m * n > 65536 ? (draws < 2 ? draws : 2) : draws;
         polar_row row;
         if (run_shape((size_t)m, (size_t)n, steps, d, reference, &state, &row) != 0) {
