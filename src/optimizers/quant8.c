@@ -252,7 +252,7 @@ static void adam8_block(float *restrict p, const float *restrict g, uint8_t *res
     const float b1 = sc->beta1, b2 = sc->beta2, omb1 = sc->omb1, omb2 = sc->omb2;
     const float ss = sc->step_size, c2eps = sc->c2eps;
     const float dec = sc->has_wd ? sc->decay : 1.0f; /* x*1 == x: same bits as no decay */
-    for (int i = 0; i < nb; i++) { /* the only scalar part: the map lookups */
+    for (int i = 0; i < nb; i++) { /* the map lookups stay scalar */
         m[i] = QS[c1[i]];
         v[i] = QU[c2[i]];
     }
