@@ -17,9 +17,9 @@ extern const dsc_family dsc_family_adam, dsc_family_adamw;
 extern const dsc_family dsc_family_adagrad, dsc_family_adagradnorm;
 extern const dsc_family dsc_family_signsgd, dsc_family_signum;
 extern const dsc_family dsc_family_lion;
-extern const dsc_family dsc_family_galore, dsc_family_fira;
 extern const dsc_family dsc_family_adamp, dsc_family_sgdp, dsc_family_spam,
     dsc_family_stable_spam, dsc_family_sgd_clip, dsc_family_adam_clip;
+extern const dsc_family dsc_family_galore, dsc_family_fira;
 extern const dsc_family dsc_family_muon, dsc_family_muon_moonlight, dsc_family_normuon;
 extern const dsc_family dsc_family_auon, dsc_family_auon_hybrid, dsc_family_sinkgd;
 extern const dsc_family dsc_family_lanton;
@@ -32,9 +32,9 @@ static const dsc_family *const families[] = {
     &dsc_family_adagrad, &dsc_family_adagradnorm,
     &dsc_family_signsgd, &dsc_family_signum,
     &dsc_family_lion,
-    &dsc_family_galore, &dsc_family_fira,
     &dsc_family_adamp, &dsc_family_sgdp, &dsc_family_spam, &dsc_family_stable_spam,
     &dsc_family_sgd_clip, &dsc_family_adam_clip,
+    &dsc_family_galore, &dsc_family_fira,
     &dsc_family_muon, &dsc_family_muon_moonlight, &dsc_family_normuon,
     &dsc_family_auon, &dsc_family_auon_hybrid, &dsc_family_sinkgd,
     &dsc_family_lanton,
@@ -143,6 +143,7 @@ dsc_status dsc_spec_parse(const char *spec, const dsc_family **family, double *h
         snprintf(err, errlen, "optimizer spec is NULL");
         return DSC_NULL_POINTER;
     }
+    while (isspace((unsigned char)*spec)) spec++;
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
     char name[64];
