@@ -28,6 +28,13 @@
 #define GPT2_OPENBLAS 1
 #endif
 
+/* The exp and tanh below must inline into their loops to vectorize. */
+#if defined(__GNUC__)
+#define GPT2_INLINE static inline __attribute__((always_inline))
+#else
+#define GPT2_INLINE static inline
+#endif
+
 #define GPT2_MAGIC 20240326
 #define GPT2_VERSION 3
 #define GPT2_HEADER_INTS 256
@@ -443,7 +450,7 @@ enum {
     A_RES3,    /* (L,B,T,C) residual after the MLP */
     A_LNF,     /* (B,T,C) */
     A_LNF_MEAN, A_LNF_RSTD, /* (B,T) */
-    A_LOGITS,  /* (B,T,Vp) logits; probabilities after a forward with targets */
+    A_LOGITS,  /* (B,T,Vp) logits; probabilities / (B*T) after a forward with targets */
     A_LOSSES,  /* (B,T) */
     A_COUNT
 };
@@ -601,17 +608,20 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
     }
 }
 
-/* Products are cut into column tiles whose width depends only on the
- * matrix shape (about 16 tiles, a multiple of 32, at most 256), never on
- * the thread count: an element is then always computed by the same sgemm
- * call geometry, so the bits match for any number of threads (OpenBLAS
- * computes the edges of a call with other kernels, which sum in another
- * order). The packing work repeated per tile is under 1% for GPT-2 sizes. */
-static int tile_width(int n)
+/* Products are cut into tiles whose size depends only on the matrix
+ * shape, never on the thread count: an element is then always computed by
+ * the same sgemm call geometry, so the bits match for any number of
+ * threads (OpenBLAS computes the edges of a call with other kernels, which
+ * sum in another order). About 16 tiles per product, a multiple of 32
+ * wide, at most 1024. Each call packs the operand it shares with the other
+ * tiles again; `min_width` keeps that repacking small where the shared
+ * operand is large (the head's dlogits). */
+static int tile_width(int n, int min_width)
 {
     int w = (n + 15) / 16;
     w = (w + 31) / 32 * 32;
-    return w < 32 ? 32 : w > 256 ? 256 : w;
+    if (w < min_width) w = min_width;
+    return w < 32 ? 32 : w > 1024 ? 1024 : w;
 }
 
 /* out(N,OC) [ldo] = inp(N,C) w(OC,C)^T + bias(OC) + resid(N,OC), with bias
@@ -619,8 +629,8 @@ static int tile_width(int n)
 static void matmul_forward(float *out, int ldo, const float *inp, const float *w,
                            const float *bias, const float *resid, int N, int C, int OC)
 {
-    int tw = tile_width(OC), ntiles = (OC + tw - 1) / tw;
-#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    int tw = tile_width(OC, 32), ntiles = (OC + tw - 1) / tw;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(gpt2_get_threads())
     for (int tile = 0; tile < ntiles; tile++) {
         int o0 = tile * tw, o1 = o0 + tw < OC ? o0 + tw : OC;
         float beta = 0.0f;
@@ -643,9 +653,11 @@ static void matmul_backward(float *dinp, float *dw, float *dbias, const float *d
                             const float *inp, const float *w, int N, int C, int OC,
                             int dinp_accumulate)
 {
-    int cw = tile_width(C), nc = dinp ? (C + cw - 1) / cw : 0;
-    int ow = tile_width(OC), no = (OC + ow - 1) / ow;
-#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    /* dinp tiles each pack all of dout (N x OC): keep them few when OC is
+     * large. Tiles are unequal, so threads take them as they go. */
+    int cw = tile_width(C, OC > 4 * C ? 256 : 32), nc = dinp ? (C + cw - 1) / cw : 0;
+    int ow = tile_width(OC, 32), no = (OC + ow - 1) / ow;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(gpt2_get_threads())
     for (int tile = 0; tile < nc + no; tile++) {
         if (tile < nc) {
             int c0 = tile * cw, c1 = c0 + cw < C ? c0 + cw : C;
@@ -757,14 +769,96 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
         }
 }
 
+/* The softmax over the vocabulary is the one place where a transcendental
+ * runs per logit (B*T*V of them), so it gets a vectorizable exp and
+ * reductions with 8 fixed lanes (same bits at any thread count: one row
+ * is one thread's). GELU reuses the exp for its tanh. */
+
+static float row_max(const float *z, int n)
+{
+    float m[8];
+    for (int j = 0; j < 8; j++) m[j] = -INFINITY;
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) m[j] = z[i + j] > m[j] ? z[i + j] : m[j];
+    for (; i < n; i++) m[0] = z[i] > m[0] ? z[i] : m[0];
+    float r = m[0];
+    for (int j = 1; j < 8; j++) r = m[j] > r ? m[j] : r;
+    return r;
+}
+
+/* exp(x) for x <= 0 (x - max of a row): x = k ln2 + f with |f| <= ln2/2,
+ * exp(f) by its degree-6 Taylor polynomial (relative error < 3e-7 here),
+ * 2^k by building the exponent bits. Below x = -87, k stops at -126 and
+ * the result is some positive number under 1e-28 instead of exp(x) (an
+ * even Taylor polynomial of exp has no real root): a probability that
+ * small is 0 for every purpose here. Integer clamping and no float
+ * comparison keep the loop vectorizable (float compares may trap, so the
+ * compiler will not if-convert them). */
+GPT2_INLINE float exp_nonpos(float x)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = x * 1.44269504088896341f + shifter;
+    float k = t - shifter;
+    float f = x - k * 0.693145751953125f - k * 1.42860682030941723212e-6f;
+    float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 +
+              f * (1.0f / 120 + f * (1.0f / 720))))));
+    int32_t ki = (int32_t)k;
+    ki = ki < -126 ? -126 : ki;
+    int32_t bits = (ki + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* z[i] = exp(z[i] - mx) for i < n; returns their sum (8 lanes, then in order). */
+static float exp_shift_sum(float *z, int n, float mx)
+{
+    float s[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            z[i + j] = exp_nonpos(z[i + j] - mx);
+            s[j] += z[i + j];
+        }
+    for (; i < n; i++) {
+        z[i] = exp_nonpos(z[i] - mx);
+        s[0] += z[i];
+    }
+    float r = 0.0f;
+    for (int j = 0; j < 8; j++) r += s[j];
+    return r;
+}
+
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
+
+/* tanh(u) = sign(u) (1 - e) / (1 + e) with e = exp(-2|u|) <= 1, through
+ * exp_nonpos so the GELU loops vectorize (glibc's tanhf is a call per
+ * element). Absolute error below 1e-7, which is what GELU needs: it adds
+ * tanh to 1. */
+GPT2_INLINE float tanh_fast(float u)
+{
+    uint32_t ub, sign, ab;
+    memcpy(&ub, &u, sizeof ub);
+    sign = ub & 0x80000000u;
+    ab = ub & 0x7fffffffu;
+    float a;
+    memcpy(&a, &ab, sizeof a);
+    float e = exp_nonpos(-2.0f * a);
+    float r = (1.0f - e) / (1.0f + e);
+    uint32_t rb;
+    memcpy(&rb, &r, sizeof rb);
+    rb |= sign;
+    memcpy(&r, &rb, sizeof r);
+    return r;
+}
 
 static void gelu_forward(float *out, const float *inp, size_t n)
 {
 #pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + tanh_fast(GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
 
@@ -775,7 +869,7 @@ static void gelu_backward(float *d, const float *inp, size_t n)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
+        float th = tanh_fast(u);
         float sech2 = 1.0f - th * th;
         float grad = 0.5f * (1.0f + th) +
                      0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
@@ -858,21 +952,18 @@ int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, in
         if (loss) *loss = 0.0;
         return 0;
     }
-    /* softmax in place and per-position cross-entropy */
+    /* softmax in place and per-position cross-entropy; the buffer keeps
+     * p / N, the first term of d loss / d logits (see gpt2_backward) */
     float *losses = v.a[A_LOSSES];
+    float invN = 1.0f / (float)N;
 #pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
     for (int n = 0; n < N; n++) {
         float *z = v.a[A_LOGITS] + (size_t)n * Vp;
-        float mx = -INFINITY;
-        for (int i = 0; i < V; i++) mx = z[i] > mx ? z[i] : mx;
         float target_logit = z[targets[n]];
-        float sum = 0.0f;
-        for (int i = 0; i < V; i++) {
-            z[i] = expf(z[i] - mx);
-            sum += z[i];
-        }
-        float inv = 1.0f / sum;
-        for (int i = 0; i < V; i++) z[i] *= inv;
+        float mx = row_max(z, V);
+        float sum = exp_shift_sum(z, V, mx);
+        float scale = invN / sum;
+        for (int i = 0; i < V; i++) z[i] *= scale;
         losses[n] = logf(sum) + mx - target_logit;
     }
     double total = 0.0;
@@ -912,15 +1003,10 @@ int gpt2_backward(gpt2_model *m)
     float *dres = s[S_DRES];
     int saved = blas_begin();
 
-    /* d loss / d logits = (p - onehot) / N, in place over the probabilities */
+    /* d loss / d logits = (p - onehot) / N: the forward left p / N */
     const int *targets = m->targets;
     float invN = 1.0f / (float)N;
-#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
-    for (int n = 0; n < N; n++) {
-        float *z = v.a[A_LOGITS] + (size_t)n * Vp;
-        for (int i = 0; i < V; i++) z[i] *= invN;
-        z[targets[n]] -= invN;
-    }
+    for (int n = 0; n < N; n++) v.a[A_LOGITS][(size_t)n * Vp + targets[n]] -= invN;
     /* tied head: dlnf = dlogits wte, dwte[:V] = dlogits^T lnf (rows V..Vp stay 0) */
     matmul_backward(s[S_DBUF], m->grad[GPT2_WTE], NULL, v.a[A_LOGITS], Vp, v.a[A_LNF],
                     m->param[GPT2_WTE], N, C, V, 0);

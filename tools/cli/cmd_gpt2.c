@@ -46,6 +46,15 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* CPU seconds of the whole process (all threads): on a shared machine
+ * wall time also counts waiting for a core, CPU time does not. */
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -119,7 +128,12 @@ static int cmd_bench(int argc, char **argv)
            o.matrix_optimizer ? " + " : "", o.optimizer);
     double *fw = tf, *bw = tf + steps, *st = tf + 2 * steps, *tot = tf + 3 * steps;
     int rc = CLI_OK;
+    double cpu0 = 0, wall0 = 0;
     for (int it = 0; it <= steps; it++) {
+        if (it == 1) {
+            cpu0 = cpu_s();
+            wall0 = now_s();
+        }
         double loss, t0 = now_s();
         if (gpt2_forward(&m, tok, tok + 1, o.B, o.T, &loss, err, sizeof err)) {
             fprintf(stderr, "descent gpt2 bench: %s\n", err);
@@ -145,9 +159,13 @@ static int cmd_bench(int argc, char **argv)
     if (rc == CLI_OK) {
         double f = median(fw, steps), b = median(bw, steps), u = median(st, steps);
         double t = median(tot, steps);
+        double cpu = (cpu_s() - cpu0) / steps, wall = (now_s() - wall0) / steps;
         printf("median of %d: forward %.1f ms, backward %.1f ms, optimizer %.1f ms, "
                "total %.1f ms/step, %.0f tokens/s\n", steps, 1e3 * f, 1e3 * b, 1e3 * u, 1e3 * t,
                BT / t);
+        printf("cpu time %.1f ms/step over %d threads (%.0f%% of %d cores busy; below 100%%\n"
+               "the machine is shared or the threads wait)\n", 1e3 * cpu, gpt2_get_threads(),
+               100.0 * cpu / (wall * gpt2_get_threads()), gpt2_get_threads());
     }
     free(tok);
     free(tf);

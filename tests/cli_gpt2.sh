@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# cli_gpt2.sh DESCENT - `descent gpt2` and `descent demo` end to end on a tiny
+# model and the committed reference tokens: help texts, exit codes, train with
+# metrics and checkpoints, resume, sample, bench. No network, no data/ folder.
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; count=0
+expect() { # expect CODE DESCRIPTION -- command...
+    local want=$1 what=$2; shift 3
+    count=$((count + 1))
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" != "$want" ]; then
+        fails=$((fails + 1))
+        echo "FAILED: $what: exit $got, expected $want"; cat "$tmp/err"
+    fi
+}
+contains() { # contains FILE TEXT DESCRIPTION
+    count=$((count + 1))
+    if ! grep -q -- "$2" "$1"; then fails=$((fails + 1)); echo "FAILED: $3 (no \"$2\")"; fi
+}
+
+expect 0 "gpt2 --help" -- "$bin" gpt2 --help
+contains "$tmp/out" "compare" "gpt2 --help lists compare"
+expect 0 "help gpt2" -- "$bin" help gpt2
+expect 2 "gpt2 alone" -- "$bin" gpt2
+expect 2 "gpt2 unknown subcommand" -- "$bin" gpt2 frob
+contains "$tmp/err" "frob" "unknown subcommand is named"
+for sub in prepare encode train compare sample bench; do
+    expect 0 "gpt2 $sub --help" -- "$bin" gpt2 $sub --help
+    contains "$tmp/out" "usage: descent gpt2 $sub" "gpt2 $sub --help"
+done
+expect 0 "gpt2 train --help lists the shared flags" -- "$bin" gpt2 train --help
+contains "$tmp/out" "--matrix-optimizer" "train help names --matrix-optimizer"
+expect 0 "demo --help" -- "$bin" demo --help
+contains "$tmp/out" "moby-dick" "demo help names the corpus"
+expect 2 "train bad flag" -- "$bin" gpt2 train --frob
+expect 2 "train bad value" -- "$bin" gpt2 train --steps -3
+expect 2 "train bad metrics" -- "$bin" gpt2 train --metrics xml
+expect 2 "compare bad optimizer" -- "$bin" gpt2 compare --optimizers sgd,nope
+expect 2 "compare bad grid" -- "$bin" gpt2 compare --grid adamw=x
+expect 1 "train without data" -- "$bin" gpt2 train --data "$tmp/none"
+contains "$tmp/err" "gpt2 prepare" "missing data suggests prepare"
+expect 2 "sample without model" -- "$bin" gpt2 sample
+expect 1 "sample missing model" -- "$bin" gpt2 sample --model "$tmp/none.bin"
+
+# tiny training run on the 17 reference tokens (vocabulary 61 fits 64)
+tok=tests/data/gpt2_ref_tokens.bin
+tiny=(--train "$tok" --val "$tok" --vocab-size 64 --layers 1 --channels 16 --heads 2
+      --max-seq-len 8 -B 1 -T 8 --eval-every 2 --eval-batches 1 --no-plot --quiet)
+expect 0 "train tiny" -- "$bin" gpt2 train "${tiny[@]}" --steps 4 --phi 2 --out "$tmp/a" \
+    --optimizer signum:lr=1e-3 --matrix-optimizer adamw:lr=1e-3
+contains "$tmp/out" "final val loss" "train prints a summary"
+contains "$tmp/out" "phi at step 4" "train prints phi"
+contains "$tmp/a/metrics.csv" "^train,4," "metrics has step 4"
+contains "$tmp/a/metrics.csv" "^phi,2," "metrics has phi in the middle"
+contains "$tmp/a/latest" "ckpt_00000004" "latest names the checkpoint"
+expect 0 "train jsonl, stop early" -- "$bin" gpt2 train "${tiny[@]}" --steps 4 \
+    --stop-after 2 --metrics jsonl --out "$tmp/b"
+contains "$tmp/b/metrics.jsonl" "\"kind\":\"train\",\"step\":2" "jsonl rows"
+expect 0 "resume" -- "$bin" gpt2 train "${tiny[@]}" --steps 4 --metrics jsonl \
+    --resume "$tmp/b" --out "$tmp/b"
+contains "$tmp/b/metrics.jsonl" "\"kind\":\"train\",\"step\":4" "resumed to step 4"
+expect 1 "resume with another optimizer" -- "$bin" gpt2 train "${tiny[@]}" --steps 4 \
+    --optimizer sgd:lr=0.1 --resume "$tmp/b" --out "$tmp/b"
+contains "$tmp/err" "optimizer" "the mismatch is named"
+if [ -f tests/data/gpt2_vocab.bpe ]; then
+    expect 0 "sample" -- "$bin" gpt2 sample --model "$tmp/a" --tokens 5 \
+        --vocab tests/data/gpt2_vocab.bpe
+fi
+expect 0 "bench" -- "$bin" gpt2 bench --layers 1 --channels 32 --heads 2 -B 1 -T 8 \
+    --steps 1 --threads 1
+contains "$tmp/out" "tokens/s" "bench prints tokens/s"
+
+echo "cli_gpt2: $count checks, $fails failed"
+[ "$fails" = 0 ]
