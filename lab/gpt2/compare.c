@@ -61,6 +61,8 @@ const char gpt2_compare_usage[] =
     "  --optimizers LIST    comma-separated subset of sgd,signsgd,signum,lion,adamw,muon\n"
     "  --grid NAME=LR,LR..  replace an optimizer's grid (repeatable)\n"
     "  --out DIR            output folder (default out/compare)\n"
+    "  Noise density phi (dsc_noise_density over 4 mini-batch gradients, --phi K to\n"
+    "  change, 0 for off) is measured at the start, middle and end of every run.\n"
     "  plus the model, data and schedule flags of `descent gpt2 train`:\n";
 
 static method *find_method(const char *name)
@@ -115,16 +117,17 @@ static void write_outputs(const char *out, const gpt2_train_opts *base, outcome 
                 base->layers, base->channels, base->heads, base->B, base->T, base->steps,
                 (double)base->steps * base->B * base->T * base->accum,
                 base->train_path ? base->train_path : base->corpus);
-        fprintf(md.fp, "| optimizer | best lr | final val loss | tokens/s | grid (lr: final val "
-                "loss) |\n|---|---|---|---|---|\n");
+        fprintf(md.fp, "| optimizer | best lr | final val loss | tokens/s | phi start / mid / end "
+                "| grid (lr: final val loss) |\n|---|---|---|---|---|---|\n");
         for (int i = 0; i < nres; i++) {
             outcome *o = &res[i];
             fprintf(md.fp, "| %s | ", o->m->label);
             if (o->best >= 0)
-                fprintf(md.fp, "%g | %.4f | %.0f | ", o->lr[o->best], o->final[o->best],
-                        o->best_r.tokens_per_s);
+                fprintf(md.fp, "%g | %.4f | %.0f | %.3f / %.3f / %.3f | ", o->lr[o->best],
+                        o->final[o->best], o->best_r.tokens_per_s, o->best_r.phi[0],
+                        o->best_r.phi[1], o->best_r.phi[2]);
             else
-                fprintf(md.fp, "- | diverged | - | ");
+                fprintf(md.fp, "- | diverged | - | - | ");
             for (int k = 0; k < o->m->nlr; k++)
                 fprintf(md.fp, "%s%g: %.4f", k ? ", " : "", o->lr[k], o->final[k]);
             fprintf(md.fp, " |\n");
@@ -134,13 +137,17 @@ static void write_outputs(const char *out, const gpt2_train_opts *base, outcome 
     }
     snprintf(path, sizeof path, "%s/summary.csv", out);
     if (lab_file_open(&csv, path) == 0) {
-        fprintf(csv.fp, "optimizer,lr,final_val_loss,best,tokens_per_s,ms_per_step\n");
+        fprintf(csv.fp, "optimizer,lr,final_val_loss,best,tokens_per_s,ms_per_step,"
+                "phi_start,phi_mid,phi_end\n");
         for (int i = 0; i < nres; i++)
-            for (int k = 0; k < res[i].m->nlr; k++)
-                fprintf(csv.fp, "%s,%g,%.9g,%d,%.1f,%.3f\n", res[i].m->name, res[i].lr[k],
-                        res[i].final[k], k == res[i].best,
-                        k == res[i].best ? res[i].best_r.tokens_per_s : NAN,
-                        k == res[i].best ? res[i].best_r.ms_per_step : NAN);
+            for (int k = 0; k < res[i].m->nlr; k++) {
+                const gpt2_train_result *b = &res[i].best_r;
+                int best = k == res[i].best;
+                fprintf(csv.fp, "%s,%g,%.9g,%d,%.1f,%.3f,%.6g,%.6g,%.6g\n", res[i].m->name,
+                        res[i].lr[k], res[i].final[k], best, best ? b->tokens_per_s : NAN,
+                        best ? b->ms_per_step : NAN, best ? b->phi[0] : NAN,
+                        best ? b->phi[1] : NAN, best ? b->phi[2] : NAN);
+            }
         lab_file_commit(&csv);
     }
     /* one plot: validation loss against tokens, best rate of each */
@@ -176,11 +183,15 @@ int gpt2_cmd_compare(int argc, char **argv)
 {
     gpt2_train_opts base;
     gpt2_train_opts_default(&base);
-    base.steps = 300;
-    base.eval_every = 30;
+    base.layers = 4;
+    base.channels = 64;
+    base.heads = 4;
+    base.steps = 150;
+    base.eval_every = 15;
     base.eval_batches = 8;
     base.save_final = 0;
     base.plot = 0;
+    base.phi_samples = 4;
     const char *out = "out/compare", *list = NULL;
     char err[1024] = "";
     for (int i = 1; i < argc;) {
@@ -299,12 +310,15 @@ int gpt2_cmd_compare(int argc, char **argv)
         printf("\nGPT-2 L=%d C=%d H=%d, B=%d T=%d, %d steps = %.0f tokens per run\n",
                base.layers, base.channels, base.heads, base.B, base.T, base.steps,
                (double)base.steps * base.B * base.T * base.accum);
-        printf("%-22s %9s %15s %10s\n", "optimizer", "best lr", "final val loss", "tokens/s");
+        printf("%-22s %9s %15s %10s  %s\n", "optimizer", "best lr", "final val loss",
+               "tokens/s", "phi start/mid/end");
         for (int i = 0; i < nres; i++) {
             outcome *o = &res[i];
+            const double *phi = o->best_r.phi;
             if (o->best >= 0)
-                printf("%-22s %9g %15.4f %10.0f\n", o->m->label, o->lr[o->best],
-                       o->final[o->best], o->best_r.tokens_per_s);
+                printf("%-22s %9g %15.4f %10.0f  %.3f/%.3f/%.3f\n", o->m->label,
+                       o->lr[o->best], o->final[o->best], o->best_r.tokens_per_s, phi[0],
+                       phi[1], phi[2]);
             else
                 printf("%-22s %9s %15s %10s\n", o->m->label, "-", "diverged", "-");
         }

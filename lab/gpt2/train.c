@@ -67,7 +67,7 @@ void gpt2_train_opts_default(gpt2_train_opts *o)
     o->steps = 200;
     o->eval_every = 25;
     o->eval_batches = 16;
-    o->phi_samples = 0;
+    o->phi_samples = 4;
     o->metrics_format = "csv";
     o->save_final = 1;
     o->progress = 1;
@@ -741,7 +741,8 @@ const char gpt2_common_flags_help[] =
     "  evaluation and output:\n"
     "    --eval-every N       validate every N updates (default 25)\n"
     "    --eval-batches N     validation batches per evaluation (default 16)\n"
-    "    --phi K              noise density from K gradients at start, middle, end\n"
+    "    --phi K              noise density phi from K mini-batch gradients at the\n"
+    "                         start, middle and end (default 4; 0: off)\n"
     "    --out DIR            write metrics, plot and checkpoints under DIR\n"
     "    --metrics csv|jsonl  metrics format (default csv)\n"
     "    --ckpt-every N       checkpoint every N updates (default: at the end)\n"

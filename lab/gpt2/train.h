@@ -57,7 +57,8 @@ typedef struct {
     /* evaluation */
     int eval_every;               /* updates between validations (0: start and end only) */
     int eval_batches;             /* sequential validation batches per evaluation */
-    int phi_samples;              /* gradients per phi measurement (0: off, else >= 2) */
+    int phi_samples;              /* gradients per phi measurement (0: off, else >= 2;
+                                     default 4) */
     /* outputs */
     const char *out_dir;          /* NULL: write nothing */
     const char *metrics_format;   /* "csv" (default) or "jsonl" */
