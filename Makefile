@@ -17,8 +17,10 @@ deps:
 configure:
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 
+# Idle OpenMP threads sleep instead of spinning, so parallel tests do not
+# steal each other's cores.
 test: all
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && OMP_WAIT_POLICY=passive ctest --output-on-failure -j $(JOBS)
 
 demo: DEPS_FLAGS = --lab
 demo: all
