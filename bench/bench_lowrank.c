@@ -18,6 +18,8 @@
 #include "kernels/gemm.h"
 #include "kernels/svd.h"
 
+#include "bench/bench.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,12 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* process CPU time (all threads): on a loaded machine, with one thread,
  * closer to the uncontended wall time than the wall clock is */
@@ -83,9 +79,9 @@ static double time_step(const char *spec, size_t m, size_t n, int reps, int refr
     dsc_optimizer_step(opt); /* first step always refreshes */
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t0 = now(), k0 = cpu();
+        double t0 = bench_now(), k0 = cpu();
         dsc_optimizer_step(opt);
-        double dt = now() - t0, dk = cpu() - k0;
+        double dt = bench_now() - t0, dk = cpu() - k0;
         if (dt < best) best = dt;
         if (dk < *cpu_ms) *cpu_ms = dk;
     }
@@ -113,15 +109,15 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < r * len; i++) x[i] = frand();
     double tg = 1e30, te = 1e30, tt = 1e30, cg = 1e30, ce = 1e30, ct = 1e30;
     for (int i = 0; i < reps; i++) {
-        double t0 = now(), k0 = cpu();
+        double t0 = bench_now(), k0 = cpu();
         dsc_gram_f64(r, len, x, c);
-        double t1 = now(), k1 = cpu();
+        double t1 = bench_now(), k1 = cpu();
         memcpy(c2, c, r * r * sizeof *c);
-        double t2 = now(), k2 = cpu();
+        double t2 = bench_now(), k2 = cpu();
         dsc_sym_eig_top(r, k, c2, wv, vecs, et);
-        double t3 = now(), k3 = cpu();
+        double t3 = bench_now(), k3 = cpu();
         dsc_sym_eig(r, c, wv, ew);
-        double t4 = now(), k4 = cpu();
+        double t4 = bench_now(), k4 = cpu();
         tg = fmin(tg, t1 - t0); cg = fmin(cg, k1 - k0);
         tt = fmin(tt, t3 - t2); ct = fmin(ct, k3 - k2);
         te = fmin(te, t4 - t3); ce = fmin(ce, k4 - k3);
@@ -140,9 +136,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < k * len; i++) b[i] = frand();
     double tm = 1e30;
     for (int i = 0; i < reps + 1; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         dsc_gemm(DSC_NO_TRANS, DSC_TRANS, r, k, len, 1.0f, a, len, b, len, 0.0f, o, k, gw);
-        tm = fmin(tm, now() - t0);
+        tm = fmin(tm, bench_now() - t0);
     }
     printf("limit: sgemm 768x128x3072 %.2f ms (%.1f GFLOP/s)\n", tm * 1e3,
            2.0 * r * k * len / tm / 1e9);

@@ -22,6 +22,8 @@
 #include "kernels/gemm.h"
 #include "kernels/newton_schulz.h"
 
+#include "bench/bench.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,12 +38,6 @@ void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, co
 void openblas_set_num_threads(int n) __attribute__((weak));
 int openblas_get_num_threads(void) __attribute__((weak));
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static uint64_t rng = 42;
 static float frand(void)
@@ -68,9 +64,9 @@ static double best_time(job_fn f, void *arg, int reps)
     f(arg); /* warm-up */
     double best = INFINITY;
     for (int r = 0; r < reps; r++) {
-        double t = now();
+        double t = bench_now();
         f(arg);
-        t = now() - t;
+        t = bench_now() - t;
         if (t < best) best = t;
     }
     return best;
@@ -188,12 +184,12 @@ static int gpt2_step(int reps)
         dsc_set_num_threads(th);
         double best = INFINITY;
         for (int r = 0; r < reps + 1; r++) {
-            double t = now();
+            double t = bench_now();
             if (dsc_optimizer_step(opt)) {
                 fprintf(stderr, "bench_matrix: %s\n", dsc_optimizer_error(opt));
                 return 1;
             }
-            t = now() - t;
+            t = bench_now() - t;
             if (r > 0 || reps == 0) best = fmin(best, t);
         }
         printf("  muon + adamw step, %d thread%s: %.0f ms/step\n", th, th > 1 ? "s" : "",

@@ -18,45 +18,14 @@
 #include "descent.h"
 #include "core/internal.h"
 
+#include "bench/bench.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Best of `reps` triads over n floats, in GB/s (STREAM counts 3 arrays). */
-static double triad_gbs(size_t n, int threads, int reps)
-{
-    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
-    if (!a || !b || !c) return 0;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        a[i] = 0;
-        b[i] = 1;
-        c[i] = 2;
-    }
-    double best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t i = 0; i < n; i++) a[i] = b[i] + 0.5f * c[i];
-        double dt = now() - t0;
-        if (dt < best) best = dt;
-    }
-    volatile float sink = a[n / 2];
-    (void)sink;
-    free(a);
-    free(b);
-    free(c);
-    return 3.0 * (double)n * sizeof(float) / best / 1e9;
-}
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
@@ -132,16 +101,16 @@ static void time_pair(float *w, const float *g, size_t n, int reps, timing *t32,
     }
     for (int r = 0; r < reps; r++)
         for (int k = 0; k < 2; k++) {
-            double t0 = now();
+            double t0 = bench_now();
             dsc_optimizer_step(o[k]);
-            double dt = now() - t0;
+            double dt = bench_now() - t0;
             if (dt < best[k]) best[k] = dt;
             /* The family alone: the driver's scan and hyperparameters left out. */
             dsc_group *grp = o[k]->groups[0];
             dsc_step_ctx ctx = {0, o[k]->step};
-            t0 = now();
+            t0 = bench_now();
             grp->family->step(grp, &ctx);
-            dt = now() - t0;
+            dt = bench_now() - t0;
             if (dt < best_k[k]) best_k[k] = dt;
         }
     for (int k = 0; k < 2; k++) {
@@ -163,7 +132,7 @@ int main(int argc, char **argv)
     const size_t sizes[2] = {1000000, 100000000};
     const double bytes32 = 8 + 8 + 2 * 8.0, bytes8 = 8 + 8 + 2 * (2 + 8.0 / 256);
     double triad[3];
-    for (int th = 1; th <= 2; th++) triad[th] = triad_gbs(32u << 20, th, 5);
+    for (int th = 1; th <= 2; th++) triad[th] = bench_triad_gbs(32u << 20, th, 5);
     printf("triad (3 x 128 MiB): %.2f GB/s at 1 thread, %.2f GB/s at 2 threads\n", triad[1],
            triad[2]);
     printf("bytes moved per parameter: adam %.1f, adam8bit %.2f\n\n", bytes32, bytes8);

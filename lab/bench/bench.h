@@ -4,6 +4,14 @@
 #ifndef DESCENT_BENCH_H
 #define DESCENT_BENCH_H
 
+#include <stddef.h>
+
+/* Seconds on a monotonic clock. */
+double bench_now(void);
+/* Best of `reps` STREAM triads a = b + s*c over n floats at `threads`
+ * threads, in GB/s (3 arrays counted, as STREAM does); 0 if out of memory. */
+double bench_triad_gbs(size_t n, int threads, int reps);
+
 /* Element-wise optimizer steps against a STREAM-style triad. */
 int bench_elementwise_main(int argc, char **argv);
 

@@ -22,40 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Best of `reps` triads over n floats, in GB/s (STREAM counts 3 arrays). */
-static double triad_gbs(size_t n, int threads, int reps)
-{
-    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
-    if (!a || !b || !c) return 0;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        a[i] = 0;
-        b[i] = 1;
-        c[i] = 2;
-    }
-    double best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t i = 0; i < n; i++) a[i] = b[i] + 0.5f * c[i];
-        double dt = now() - t0;
-        if (dt < best) best = dt;
-    }
-    volatile float sink = a[n / 2];
-    (void)sink;
-    free(a);
-    free(b);
-    free(c);
-    return 3.0 * (double)n * sizeof(float) / best / 1e9;
-}
-
 /* A spec that the family accepts: lr plus keys some families require. */
 static dsc_optimizer *make(const char *name, float *w, float *g, int64_t rows, int64_t cols)
 {
@@ -93,7 +59,7 @@ int bench_elementwise_main(int argc, char **argv)
     int threads[2] = {1, 2};
     double triad[2];
     for (int t = 0; t < 2; t++) {
-        triad[t] = triad_gbs(50000000u, threads[t], 5);
+        triad[t] = bench_triad_gbs(50000000u, threads[t], 5);
         printf("triad bandwidth, %d thread%s: %.2f GB/s\n", threads[t], t ? "s" : "", triad[t]);
     }
     printf("\n%-14s %10s %3s %8s %10s %8s %9s\n", "optimizer", "params", "thr", "B/param",
@@ -127,9 +93,9 @@ int bench_elementwise_main(int argc, char **argv)
                 int reps = n > 10000000 ? 3 : 20;
                 double best = 1e30;
                 for (int r = 0; r < reps; r++) {
-                    double t0 = now();
+                    double t0 = bench_now();
                     dsc_optimizer_step(opt);
-                    double dt = now() - t0;
+                    double dt = bench_now() - t0;
                     if (dt < best) best = dt;
                 }
                 double gbs = bytes * (double)n / best / 1e9;
