@@ -53,7 +53,7 @@ static dsc_optimizer *make(const char *spec, float *w, const float *g, size_t n,
 static int check_against_ref(const char *spec)
 {
     size_t n = 70001;
-    float *w[2], *g = malloc(n * sizeof *g);
+    float *w[2], *g = calloc(n, sizeof *g); /* read at add time: start defined */
     dsc_optimizer *o[2];
     for (int k = 0; k < 2; k++) {
         w[k] = malloc(n * sizeof(float));
