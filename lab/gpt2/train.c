@@ -53,8 +53,8 @@ static double now_s(void)
 void gpt2_train_opts_default(gpt2_train_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->layers = 2;
-    o->channels = 128;
+    o->layers = 4;
+    o->channels = 64;
     o->heads = 4;
     o->max_seq_len = 1024;
     o->seed = 1337;
@@ -715,7 +715,7 @@ fail:
 
 const char gpt2_common_flags_help[] =
     "  model (a fresh GPT-2 with the GPT-2 vocabulary, or a checkpoint):\n"
-    "    --layers N --channels N --heads N   size (default 2, 128, 4)\n"
+    "    --layers N --channels N --heads N   size (default 4, 64, 4)\n"
     "    --max-seq-len N      rows of the position embedding (default 1024)\n"
     "    --124m               GPT-2 124M: 12 layers, 768 channels, 12 heads\n"
     "    --vocab-size N       vocabulary (default GPT-2's 50257; tokens must fit)\n"

@@ -73,7 +73,7 @@ typedef struct {
     const char *label;            /* prefix of the progress line */
 } gpt2_train_opts;
 
-/* Defaults: a 2-layer, 128-channel, 4-head model, B=8, T=64, adamw, 200 steps. */
+/* Defaults: a 4-layer, 64-channel, 4-head model, B=8, T=64, adamw, 200 steps. */
 void gpt2_train_opts_default(gpt2_train_opts *o);
 
 typedef struct {
