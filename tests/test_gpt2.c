@@ -366,6 +366,7 @@ static void test_resume(void)
     gpt2_free(&ma);
     gpt2_free(&mb);
     /* a resume with another batch size is refused, naming the key */
+    gpt2_train_result_free(&rb1);
     o.B = 2;
     CHECK_EQ_INT(gpt2_train(&o, &rb1, err, sizeof err), -1);
     CHECK(strstr(err, "B is") != NULL);

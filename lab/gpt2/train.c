@@ -708,6 +708,7 @@ oom:
     set_err(err, errlen, "out of memory");
 fail:
     teardown(&c);
+    gpt2_train_result_free(r); /* a failed call leaves nothing to free */
     return -1;
 }
 

@@ -98,7 +98,7 @@ typedef struct {
 /* Runs training. 0 on success (also when the run diverged: see
  * result->diverged); -1 with a message in err on bad options, missing
  * files, optimizer errors or failed writes. The result's arrays are owned
- * by it: gpt2_train_result_free. */
+ * by it: gpt2_train_result_free (after a failed call it holds nothing). */
 int gpt2_train(const gpt2_train_opts *o, gpt2_train_result *r, char *err, size_t errlen);
 void gpt2_train_result_free(gpt2_train_result *r);
 
