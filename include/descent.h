@@ -303,13 +303,22 @@ typedef struct {
     int applied;          /* 1 if the last call updated the parameters */
     int skipped;          /* 1 if it was skipped for non-finite gradients */
     double grad_l2, grad_l1, grad_linf; /* of the gradient the step saw,
-                                           before clipping (finite entries) */
+                                           before clipping (finite entries);
+                                           NaN unless dsc_optimizer_set_stats
+                                           is on (l2 is also computed when
+                                           clipping by norm) */
     double clip_scale;    /* factor applied by norm clipping (1 if none) */
     size_t nonfinite;     /* non-finite entries in the last gradient */
     int64_t skipped_total;   /* steps skipped so far */
     int64_t zeroed_total;    /* entries zeroed so far (ZERO policy) */
     double lr;            /* lr of the first group in the last step */
 } dsc_step_stats;
+
+/* Gradient norms in dsc_step_stats every step (one more pass over the
+ * gradients, in double with a fixed summation order). Off by default: the
+ * step then reads each gradient once for the non-finite check and once in
+ * the optimizer. */
+dsc_status dsc_optimizer_set_stats(dsc_optimizer *opt, int on);
 
 /* One step (or micro-step, see accumulation) over every group. */
 dsc_status dsc_optimizer_step(dsc_optimizer *opt);

@@ -229,6 +229,7 @@ static void test_transforms(void)
     dsc_optimizer_add_group(opt, "g", "sgd:lr=1");
     dsc_optimizer_add_param(opt, "w", w, g, 1, shape, DSC_ROLE_AUTO, "g");
     CHECK_STATUS(dsc_optimizer_set_clip(opt, DSC_CLIP_NORM, 1.0), DSC_OK, opt);
+    CHECK_STATUS(dsc_optimizer_set_stats(opt, 1), DSC_OK, opt);
     CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
     dsc_step_stats st;
     dsc_optimizer_stats(opt, &st);

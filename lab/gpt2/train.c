@@ -122,6 +122,7 @@ int gpt2_make_optimizer(dsc_optimizer **out, gpt2_model *m, const gpt2_train_opt
         st = dsc_optimizer_add_group(opt, group, o->optimizer);
     }
     if (st == DSC_OK && o->clip > 0) st = dsc_optimizer_set_clip(opt, DSC_CLIP_NORM, o->clip);
+    if (st == DSC_OK) st = dsc_optimizer_set_stats(opt, 1); /* grad norm in the metrics */
     if (st == DSC_OK && o->accum > 1) st = dsc_optimizer_set_accumulation(opt, o->accum);
     if (st == DSC_OK) {
         dsc_schedule s;

@@ -180,6 +180,7 @@ struct dsc_optimizer {
     int micro;             /* micro-steps taken towards the next update */
     int64_t step;          /* updates applied */
     int reference;
+    int want_stats;        /* compute l2/l1/l-inf norms every step */
     dsc_step_stats stats;
     char error[DSC_ERR_MAX];
 };
@@ -233,6 +234,8 @@ typedef struct {
     size_t nonfinite;
 } dsc_grad_scan;
 dsc_grad_scan dsc_vec_scan(const float *x, size_t n);
+/* Entries that are NaN or Inf (a cheap integer pass). */
+size_t dsc_vec_count_nonfinite(const float *x, size_t n);
 
 static inline float dsc_signf(float x) { return (float)((x > 0.0f) - (x < 0.0f)); }
 

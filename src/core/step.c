@@ -65,6 +65,14 @@ dsc_status dsc_optimizer_set_accumulation(dsc_optimizer *opt, int micro_steps)
     return st;
 }
 
+dsc_status dsc_optimizer_set_stats(dsc_optimizer *opt, int on)
+{
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    opt->want_stats = on != 0;
+    return DSC_OK;
+}
+
 dsc_status dsc_optimizer_stats(const dsc_optimizer *opt, dsc_step_stats *out)
 {
     if (!opt || !out) return DSC_NULL_POINTER;
@@ -137,22 +145,32 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         for (int i = 0; i < opt->nparams; i++) opt->params[i]->grad = opt->params[i]->grad_user;
     }
 
-    /* 2. Scan. */
-    double sumsq = 0, sumabs = 0, absmax = 0;
+    /* 2. Scan: non-finite entries always (cheap); norms when asked for or
+     * needed by norm clipping. */
     size_t bad = 0;
     const char *first_bad = NULL;
     for (int i = 0; i < opt->nparams; i++) {
         dsc_param *p = opt->params[i];
-        dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
-        sumsq += s.sumsq;
-        sumabs += s.sumabs;
-        if (s.absmax > absmax) absmax = s.absmax;
-        if (s.nonfinite && !first_bad) first_bad = p->name;
-        bad += s.nonfinite;
+        size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
+        if (b && !first_bad) first_bad = p->name;
+        bad += b;
     }
-    st->grad_l2 = sqrt(sumsq);
-    st->grad_l1 = sumabs;
-    st->grad_linf = absmax;
+    st->grad_l2 = st->grad_l1 = st->grad_linf = NAN;
+    if (opt->want_stats || opt->clip_kind == DSC_CLIP_NORM) {
+        double sumsq = 0, sumabs = 0, absmax = 0;
+        for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
+            sumsq += s.sumsq;
+            sumabs += s.sumabs;
+            if (s.absmax > absmax) absmax = s.absmax;
+        }
+        st->grad_l2 = sqrt(sumsq);
+        if (opt->want_stats) {
+            st->grad_l1 = sumabs;
+            st->grad_linf = absmax;
+        }
+    }
     st->nonfinite = bad;
     st->clip_scale = 1.0;
     st->step = opt->step;
