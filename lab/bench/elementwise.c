@@ -22,10 +22,11 @@
 #include <string.h>
 #include <time.h>
 
-/* A spec that the family accepts: lr plus keys some families require. */
+/* A spec that the family accepts: lr, momentum where the family has it (so
+ * SGD-like steps really carry a buffer), keys some families require. */
 static dsc_optimizer *make(const char *name, float *w, float *g, int64_t rows, int64_t cols)
 {
-    const char *extras[] = {"", ",momentum=0.9", ",rank=4"};
+    const char *extras[] = {",momentum=0.9", "", ",rank=4"};
     for (size_t e = 0; e < sizeof extras / sizeof extras[0]; e++) {
         char spec[128];
         snprintf(spec, sizeof spec, "%s:lr=0.001%s", name, extras[e]);
