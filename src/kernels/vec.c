@@ -157,7 +157,7 @@ size_t dsc_vec_count_nonfinite(const float *x, size_t n)
     /* Exponent bits all ones: Inf or NaN. Integer work only, so it
      * vectorizes and runs at memory speed; an integer sum has no order. */
     size_t bad = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : bad) num_threads(dsc_threads()) \
+#pragma omp parallel for schedule(static) reduction(+ : bad) num_threads(dsc_threads()) \
     if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         uint32_t u;

@@ -100,16 +100,21 @@ static void adam_step_ref(float *p, const float *g, float *m, float *v, float *v
 static void adam_step_fast(float *restrict p, const float *restrict g, float *restrict m,
                            float *restrict v, float *restrict vmax, size_t n, adam_scalars s)
 {
-    const float sign = s.sign, l2 = s.l2, decay = s.decay, b1 = s.beta1,
-                c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2,
+    /* Branch-free body: AdamW's decay is a multiply by `decay` (exactly 1
+     * for Adam, and x * 1 == x bit for bit, signed zeros included); the L2
+     * term is a select, not an add of 0 (which would turn -0 into +0). One
+     * straight-line body vectorizes inside the OpenMP-outlined function,
+     * where the flags are run-time values. */
+    const float sign = s.sign, l2 = s.l2, decay = s.decoupled ? s.decay : 1.0f,
+                b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2,
                 bc2 = s.bc2_sqrt, step = s.step_size, eps = s.eps;
-    const int decoupled = s.decoupled, use_l2 = !s.decoupled && s.l2 != 0.0f;
+    const int use_l2 = !s.decoupled && s.l2 != 0.0f;
     if (s.amsgrad) {
 #pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
-            float pi = p[i], gi = sign * g[i];
-            if (decoupled) pi = pi * decay;
-            if (use_l2) gi = gi + l2 * pi;
+            float pi = p[i] * decay, gi = sign * g[i];
+            float gl = gi + l2 * pi;
+            gi = use_l2 ? gl : gi;
             float mi = b1 * m[i] + c1 * gi;
             float vi = b2 * v[i] + c2 * gi * gi;
             float ui = vmax[i] > vi ? vmax[i] : vi;
@@ -121,9 +126,9 @@ static void adam_step_fast(float *restrict p, const float *restrict g, float *re
     } else {
 #pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
-            float pi = p[i], gi = sign * g[i];
-            if (decoupled) pi = pi * decay;
-            if (use_l2) gi = gi + l2 * pi;
+            float pi = p[i] * decay, gi = sign * g[i];
+            float gl = gi + l2 * pi;
+            gi = use_l2 ? gl : gi;
             float mi = b1 * m[i] + c1 * gi;
             float vi = b2 * v[i] + c2 * gi * gi;
             m[i] = mi;
