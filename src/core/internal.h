@@ -223,6 +223,10 @@ int dsc_env_reference(void);     /* DESCENT_KERNELS=ref */
 /* Reductions with a fixed blocking (DSC_RED_BLOCK elements per partial, in
  * double, partials added in index order): the same bits for any thread count. */
 #define DSC_RED_BLOCK 4096
+/* The blocking itself: block(ctx, start, len) sums one block serially;
+ * the block sums are added in index order. parallel 0 keeps it serial. */
+typedef double (*dsc_block_sum_fn)(const void *ctx, size_t start, size_t len);
+double dsc_reduce_blocks(size_t n, int parallel, dsc_block_sum_fn block, const void *ctx);
 double dsc_vec_sumsq(const float *x, size_t n);
 double dsc_vec_dot(const float *x, const float *y, size_t n);
 double dsc_vec_sumabs(const float *x, size_t n);

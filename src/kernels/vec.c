@@ -167,23 +167,40 @@ size_t dsc_vec_count_nonfinite(const float *x, size_t n)
     return bad;
 }
 
-double dsc_vec_dot(const float *x, const float *y, size_t n)
+double dsc_reduce_blocks(size_t n, int parallel, dsc_block_sum_fn block, const void *ctx)
 {
     size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
     double part[PARTIALS], total = 0.0;
     for (size_t b0 = 0; b0 < nblocks; b0 += PARTIALS) {
         long nb = (long)(nblocks - b0 < PARTIALS ? nblocks - b0 : PARTIALS);
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(dsc_threads()) \
+    if (parallel && n >= DSC_PAR_MIN)
         for (long b = 0; b < nb; b++) {
             size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
             size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
-            double s = 0.0;
-            for (size_t i = 0; i < len; i++) s += (double)x[start + i] * (double)y[start + i];
-            part[b] = s;
+            part[b] = block(ctx, start, len);
         }
         for (long b = 0; b < nb; b++) total += part[b];
     }
     return total;
+}
+
+typedef struct {
+    const float *x, *y;
+} dot_ctx;
+
+static double dot_block(const void *ctx, size_t start, size_t len)
+{
+    const dot_ctx *c = ctx;
+    double s = 0.0;
+    for (size_t i = 0; i < len; i++) s += (double)c->x[start + i] * (double)c->y[start + i];
+    return s;
+}
+
+double dsc_vec_dot(const float *x, const float *y, size_t n)
+{
+    dot_ctx c = {x, y};
+    return dsc_reduce_blocks(n, 1, dot_block, &c);
 }
 
 double dsc_vec_sumsq(const float *x, size_t n) { return dsc_vec_dot(x, x, n); }

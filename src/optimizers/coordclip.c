@@ -269,29 +269,28 @@ dsc_status dsc_coordclip_take_keys(const char *spec, char *out, double *c, doubl
 
 /* --------------------------------------------------------- fixed-order sums */
 
-/* Sum of clip(g)^2 in double over blocks of DSC_RED_BLOCK, block sums added
- * in index order (the same bits for any thread count). */
+/* Sum of clip(g)^2 in double with the fixed blocking of dsc_reduce_blocks
+ * (the same bits for any thread count). */
+typedef struct {
+    const float *g;
+    float tau;
+} clipped_ctx;
+
+static double clipped_block(const void *ctx, size_t start, size_t len)
+{
+    const clipped_ctx *c = ctx;
+    double s = 0.0;
+    for (size_t i = start; i < start + len; i++) {
+        double x = (double)clip_tau(c->g[i], c->tau);
+        s += x * x;
+    }
+    return s;
+}
+
 static double clipped_sumsq(const float *g, size_t n, float tau, int par)
 {
-    enum { PARTIALS = 256 };
-    size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
-    double part[PARTIALS], total = 0.0;
-    for (size_t b0 = 0; b0 < nblocks; b0 += PARTIALS) {
-        long nb = (long)(nblocks - b0 < PARTIALS ? nblocks - b0 : PARTIALS);
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (par && n >= DSC_PAR_MIN)
-        for (long b = 0; b < nb; b++) {
-            size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
-            size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
-            double s = 0.0;
-            for (size_t i = start; i < start + len; i++) {
-                double x = (double)clip_tau(g[i], tau);
-                s += x * x;
-            }
-            part[b] = s;
-        }
-        for (long b = 0; b < nb; b++) total += part[b];
-    }
-    return total;
+    clipped_ctx c = {g, tau};
+    return dsc_reduce_blocks(n, par, clipped_block, &c);
 }
 
 /* --------------------------------------------------------------- sgd_clip */

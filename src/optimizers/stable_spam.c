@@ -109,29 +109,28 @@ static inline float clip_max(float g, float mxh, float gmax)
     return fabsf(g) > mxh ? g / gmax * mxh : g;
 }
 
-/* Sum of clip_max(g)^2 in double over fixed blocks of DSC_RED_BLOCK, block
- * sums added in index order. */
+/* Sum of clip_max(g)^2 in double with the fixed blocking of
+ * dsc_reduce_blocks (the same bits for any thread count). */
+typedef struct {
+    const float *g;
+    float mxh, gmax;
+} clipped_ctx;
+
+static double clipped_block(const void *ctx, size_t start, size_t len)
+{
+    const clipped_ctx *c = ctx;
+    double s = 0.0;
+    for (size_t i = start; i < start + len; i++) {
+        double x = (double)clip_max(c->g[i], c->mxh, c->gmax);
+        s += x * x;
+    }
+    return s;
+}
+
 static double clipped_sumsq(const float *g, size_t n, float mxh, float gmax, int par)
 {
-    enum { PARTIALS = 256 };
-    size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
-    double part[PARTIALS], total = 0.0;
-    for (size_t b0 = 0; b0 < nblocks; b0 += PARTIALS) {
-        long nb = (long)(nblocks - b0 < PARTIALS ? nblocks - b0 : PARTIALS);
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (par && n >= DSC_PAR_MIN)
-        for (long b = 0; b < nb; b++) {
-            size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
-            size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
-            double s = 0.0;
-            for (size_t i = start; i < start + len; i++) {
-                double c = (double)clip_max(g[i], mxh, gmax);
-                s += c * c;
-            }
-            part[b] = s;
-        }
-        for (long b = 0; b < nb; b++) total += part[b];
-    }
-    return total;
+    clipped_ctx c = {g, mxh, gmax};
+    return dsc_reduce_blocks(n, par, clipped_block, &c);
 }
 
 static float absmax(const float *g, size_t n, int par)
