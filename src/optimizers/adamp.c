@@ -255,6 +255,40 @@ static dir_src adamp_dir(const float *m, const float *v, const float *g, adamp_m
     return d;
 }
 
+/* Reference projection (adamp step 4, sgdp step 3), shared by both: the
+ * row sums of g.g, p.p and g.p, the channel-then-layer decision, and the
+ * per-row coefficients of p to subtract from d. Only for ndim > 1 (else
+ * nothing is projected). Returns the decay factor to use (decay_proj when
+ * a view projected) and sets *coef (NULL when ndim <= 1) and *cols. */
+static float projection_ref(dsc_param *p, const dir_src *d, proj_step ps, const float **coef,
+                            size_t *cols)
+{
+    if (p->ndim <= 1) return ps.decay;
+    const float *x = p->data, *g = p->grad;
+    pview pv = view_of(p);
+    proj_work w = work_of(p, &pv);
+    for (size_t r = 0; r < pv.rows; r++) {
+        const float *gr = g + r * pv.cols, *xr = x + r * pv.cols;
+        w.rowsum[3 * r] = dsc_vec_dot(gr, gr, pv.cols);
+        w.rowsum[3 * r + 1] = dsc_vec_dot(xr, xr, pv.cols);
+        w.rowsum[3 * r + 2] = dsc_vec_dot(gr, xr, pv.cols);
+    }
+    int view = proj_decide(&pv, w.rowsum, ps.eps, ps.delta);
+    for (size_t r = 0; r < pv.rows; r++) {
+        double s2 = 0.0;
+        for (size_t b = 0; b < pv.bpr; b++) {
+            size_t i0, len;
+            block_range(&pv, r * pv.bpr + b, &i0, &len);
+            s2 += block_pd(x, d, i0, len);
+        }
+        w.pd[r] = s2;
+    }
+    proj_coefs(&pv, view, w.rowsum, w.pd, ps.eps, w.coef);
+    *coef = w.coef;
+    *cols = pv.cols;
+    return view != VIEW_NONE ? ps.decay_proj : ps.decay;
+}
+
 /* Reference: the spec's steps in order, one plain loop each. */
 static void adamp_step_ref(dsc_param *p, float *m, float *v, adamp_moments s, proj_step ps)
 {
@@ -266,37 +300,12 @@ static void adamp_step_ref(dsc_param *p, float *m, float *v, adamp_moments s, pr
         v[i] = s.beta2 * v[i] + s.one_minus_beta2 * g[i] * g[i];
     }
     dir_src d = adamp_dir(m, v, g, s);                                    /* 2-3. d */
-    float decay = ps.decay;
-    if (p->ndim > 1) {                                                    /* 4. project */
-        pview pv = view_of(p);
-        proj_work w = work_of(p, &pv);
-        for (size_t r = 0; r < pv.rows; r++) {
-            const float *gr = g + r * pv.cols, *xr = x + r * pv.cols;
-            w.rowsum[3 * r] = dsc_vec_dot(gr, gr, pv.cols);
-            w.rowsum[3 * r + 1] = dsc_vec_dot(xr, xr, pv.cols);
-            w.rowsum[3 * r + 2] = dsc_vec_dot(gr, xr, pv.cols);
-        }
-        int view = proj_decide(&pv, w.rowsum, ps.eps, ps.delta);
-        for (size_t r = 0; r < pv.rows; r++) {
-            double s2 = 0.0;
-            for (size_t b = 0; b < pv.bpr; b++) {
-                size_t i0, len;
-                block_range(&pv, r * pv.bpr + b, &i0, &len);
-                s2 += block_pd(x, &d, i0, len);
-            }
-            w.pd[r] = s2;
-        }
-        proj_coefs(&pv, view, w.rowsum, w.pd, ps.eps, w.coef);
-        if (view != VIEW_NONE) decay = ps.decay_proj;
-        for (size_t i = 0; i < n; i++) {                                  /* 5-6. update */
-            float di = dir_at(&d, i) - x[i] * w.coef[i / pv.cols];
-            x[i] = x[i] * decay;
-            x[i] = x[i] - ps.lr_step * di;
-        }
-        return;
-    }
+    const float *coef = NULL;
+    size_t cols = 1;
+    float decay = projection_ref(p, &d, ps, &coef, &cols);                /* 4. project */
     for (size_t i = 0; i < n; i++) {                                      /* 5-6. update */
         float di = dir_at(&d, i);
+        if (coef) di = di - x[i] * coef[i / cols];
         x[i] = x[i] * decay;
         x[i] = x[i] - ps.lr_step * di;
     }
@@ -425,33 +434,9 @@ static void sgdp_step_ref(dsc_param *p, float *b, sgdp_scalars s, proj_step ps)
     size_t n = p->numel;
     for (size_t i = 0; i < n; i++) b[i] = s.mu * b[i] + s.keep * g[i];   /* 1. buffer */
     dir_src d = {b, NULL, g, s.a, s.c, 1.0f, 0.0f};                      /* 2. d */
-    float decay = ps.decay;
     const float *coef = NULL;
     size_t cols = 1;
-    if (p->ndim > 1) {                                                   /* 3. project */
-        pview pv = view_of(p);
-        proj_work w = work_of(p, &pv);
-        for (size_t r = 0; r < pv.rows; r++) {
-            const float *gr = g + r * pv.cols, *xr = x + r * pv.cols;
-            w.rowsum[3 * r] = dsc_vec_dot(gr, gr, pv.cols);
-            w.rowsum[3 * r + 1] = dsc_vec_dot(xr, xr, pv.cols);
-            w.rowsum[3 * r + 2] = dsc_vec_dot(gr, xr, pv.cols);
-        }
-        int view = proj_decide(&pv, w.rowsum, ps.eps, ps.delta);
-        for (size_t r = 0; r < pv.rows; r++) {
-            double s2 = 0.0;
-            for (size_t bk = 0; bk < pv.bpr; bk++) {
-                size_t i0, len;
-                block_range(&pv, r * pv.bpr + bk, &i0, &len);
-                s2 += block_pd(x, &d, i0, len);
-            }
-            w.pd[r] = s2;
-        }
-        proj_coefs(&pv, view, w.rowsum, w.pd, ps.eps, w.coef);
-        if (view != VIEW_NONE) decay = ps.decay_proj;
-        coef = w.coef;
-        cols = pv.cols;
-    }
+    float decay = projection_ref(p, &d, ps, &coef, &cols);              /* 3. project */
     for (size_t i = 0; i < n; i++) {
         float di = dir_at(&d, i);
         if (coef) di = di - x[i] * coef[i / cols];
