@@ -53,6 +53,19 @@ static inline const dsc_param *dsc_group_param_const(const dsc_group *g, int i)
     return g->opt->params[g->params[i]];
 }
 
+/* Group workspace = the largest need (in floats) of its parameters: a
+ * group steps its parameters one at a time, so one buffer serves them all. */
+static inline void dsc_plan_scratch_max(const dsc_group *g, dsc_plan *plan,
+                                        size_t (*need)(const dsc_param *p))
+{
+    size_t most = 0;
+    for (int i = 0; i < g->nparams; i++) {
+        size_t n = need(dsc_group_param_const(g, i));
+        if (n > most) most = n;
+    }
+    plan->scratch_bytes = most * sizeof(float);
+}
+
 /* The usual rejection of vectors by a matrix-only family. */
 static inline dsc_status dsc_reject_vector(const char *family, const dsc_param *p, char *err,
                                            size_t n)

@@ -74,12 +74,7 @@ static size_t muon_need(const dsc_param *p)
 
 static void plan_group_ns(const dsc_group *g, dsc_plan *plan)
 {
-    size_t most = 0;
-    for (int i = 0; i < g->nparams; i++) {
-        size_t need = muon_need(dsc_group_param_const(g, i));
-        if (need > most) most = need;
-    }
-    plan->scratch_bytes = most * sizeof(float);
+    dsc_plan_scratch_max(g, plan, muon_need);
 }
 
 static dsc_status muon_plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
@@ -204,12 +199,7 @@ static size_t normuon_need(const dsc_param *p)
 
 static void normuon_plan_group(const dsc_group *g, dsc_plan *plan)
 {
-    size_t most = 0;
-    for (int i = 0; i < g->nparams; i++) {
-        size_t need = normuon_need(dsc_group_param_const(g, i));
-        if (need > most) most = need;
-    }
-    plan->scratch_bytes = most * sizeof(float);
+    dsc_plan_scratch_max(g, plan, normuon_need);
 }
 
 static dsc_status normuon_plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
@@ -337,12 +327,7 @@ static size_t moonlight_need(const dsc_param *p) { return p->ndim == 2 ? muon_ne
 
 static void moonlight_plan_group(const dsc_group *g, dsc_plan *plan)
 {
-    size_t most = 0;
-    for (int i = 0; i < g->nparams; i++) {
-        size_t need = moonlight_need(dsc_group_param_const(g, i));
-        if (need > most) most = need;
-    }
-    plan->scratch_bytes = most * sizeof(float);
+    dsc_plan_scratch_max(g, plan, moonlight_need);
 }
 
 static dsc_status moonlight_plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan,

@@ -36,12 +36,7 @@ static size_t need(const dsc_param *p)
 
 static void plan_group(const dsc_group *g, dsc_plan *plan)
 {
-    size_t most = 0;
-    for (int i = 0; i < g->nparams; i++) {
-        size_t n = need(dsc_group_param_const(g, i));
-        if (n > most) most = n;
-    }
-    plan->scratch_bytes = most * sizeof(float);
+    dsc_plan_scratch_max(g, plan, need);
 }
 
 static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan, char *err,
