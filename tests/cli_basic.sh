@@ -2,23 +2,7 @@
 # cli_basic.sh DESCENT - the command's help, exit codes and bad input.
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; count=0
-expect() { # expect CODE DESCRIPTION -- command...
-    local want=$1 what=$2; shift 3
-    count=$((count + 1))
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" != "$want" ]; then
-        fails=$((fails + 1))
-        echo "FAILED: $what: exit $got, expected $want"; cat "$tmp/err"
-    fi
-}
-contains() { # contains FILE TEXT DESCRIPTION
-    count=$((count + 1))
-    if ! grep -q -- "$2" "$1"; then fails=$((fails + 1)); echo "FAILED: $3 (no \"$2\")"; fi
-}
+. "$(dirname "$0")/lib/cli_check.sh"
 
 expect 0 "--help" -- "$bin" --help
 contains "$tmp/out" "replay" "--help lists replay"
@@ -58,5 +42,4 @@ sed 's/^hyper lr .*/hyper lr nan/' "$golden" >"$tmp/nan.golden"
 expect 1 "replay a NaN hyperparameter" -- "$bin" replay "$tmp/nan.golden"
 contains "$tmp/err" "lr" "NaN hyperparameter named"
 
-echo "cli_basic: $((count - fails)) passed, $fails failed"
-[ "$fails" = 0 ]
+cli_report cli_basic

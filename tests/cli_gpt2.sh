@@ -4,23 +4,7 @@
 # metrics and checkpoints, resume, sample, bench. No network, no data/ folder.
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; count=0
-expect() { # expect CODE DESCRIPTION -- command...
-    local want=$1 what=$2; shift 3
-    count=$((count + 1))
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" != "$want" ]; then
-        fails=$((fails + 1))
-        echo "FAILED: $what: exit $got, expected $want"; cat "$tmp/err"
-    fi
-}
-contains() { # contains FILE TEXT DESCRIPTION
-    count=$((count + 1))
-    if ! grep -q -- "$2" "$1"; then fails=$((fails + 1)); echo "FAILED: $3 (no \"$2\")"; fi
-}
+. "$(dirname "$0")/lib/cli_check.sh"
 
 expect 0 "gpt2 --help" -- "$bin" gpt2 --help
 contains "$tmp/out" "compare" "gpt2 --help lists compare"
@@ -74,5 +58,4 @@ expect 0 "bench" -- "$bin" gpt2 bench --layers 1 --channels 32 --heads 2 -B 1 -T
     --steps 1 --threads 1
 contains "$tmp/out" "tokens/s" "bench prints tokens/s"
 
-echo "cli_gpt2: $count checks, $fails failed"
-[ "$fails" = 0 ]
+cli_report cli_gpt2
