@@ -220,6 +220,25 @@ int dsc_threads(void);           /* threads a parallel loop may use */
 int dsc_env_reference(void);     /* DESCENT_KERNELS=ref */
 #define DSC_PAR_MIN 32768        /* below this many elements loops stay serial */
 
+/* Element-wise kernels run as plain functions over a range [lo, hi): one
+ * contiguous range per thread (boundaries on 64-byte multiples, so no two
+ * threads write the same cache line), serial below DSC_PAR_MIN. The kernel
+ * body lives outside the OpenMP region on purpose: inside an outlined
+ * function GCC loses `restrict` and may unswitch flags into a scalar loop;
+ * a plain function with local restrict pointers and compile-time flags
+ * vectorizes every variant. Element-wise results do not depend on how the
+ * range is cut, so any thread count gives the same bits. */
+typedef void (*dsc_range_fn)(const void *ctx, size_t lo, size_t hi);
+/* For the per-variant bodies of such kernels: a body written once with its
+ * flags as parameters, inlined into one call per flag combination, so each
+ * combination is its own branch-free loop. */
+#if defined(__GNUC__) || defined(__clang__)
+#define DSC_BODY static inline __attribute__((always_inline))
+#else
+#define DSC_BODY static inline
+#endif
+void dsc_parallel_ranges(size_t n, dsc_range_fn fn, const void *ctx);
+
 /* Reductions with a fixed blocking (DSC_RED_BLOCK elements per partial, in
  * double, partials added in index order): the same bits for any thread count. */
 #define DSC_RED_BLOCK 4096

@@ -28,6 +28,30 @@ int dsc_threads(void)
 #endif
 }
 
+void dsc_parallel_ranges(size_t n, dsc_range_fn fn, const void *ctx)
+{
+    int nt = dsc_threads();
+    if (n < DSC_PAR_MIN || nt <= 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        /* The team may be smaller than asked (nesting, thread limits): cut by
+         * the threads that really run. */
+        size_t t = 0, team = 1;
+#ifdef _OPENMP
+        t = (size_t)omp_get_thread_num();
+        team = (size_t)omp_get_num_threads();
+#endif
+        /* Per-thread share rounded up to 16 floats (one cache line). */
+        size_t share = (n + team - 1) / team;
+        share = (share + 15) & ~(size_t)15;
+        size_t lo = t * share < n ? t * share : n, hi = lo + share < n ? lo + share : n;
+        if (lo < hi) fn(ctx, lo, hi);
+    }
+}
+
 int dsc_env_reference(void)
 {
     const char *k = getenv("DESCENT_KERNELS");

@@ -94,48 +94,62 @@ static void adam_step_ref(float *p, const float *g, float *m, float *v, float *v
     }
 }
 
-/* Fast: the same float operations in the same order, fused into one pass;
- * the flags are loop invariants (the compiler unswitches them). The build's
- * -fno-math-errno lets sqrtf vectorize (sqrtps gives the same bits). */
-static void adam_step_fast(float *restrict p, const float *restrict g, float *restrict m,
-                           float *restrict v, float *restrict vmax, size_t n, adam_scalars s)
+/* Fast: the same float operations in the same order, fused into one pass
+ * and cut into per-thread ranges. The body is written once; each flag
+ * combination (L2 term, amsgrad) is inlined as its own loop, so every
+ * variant vectorizes (sqrtps and divps give the bits of sqrtf and /; the
+ * build's -fno-math-errno lets sqrtf vectorize). AdamW's decay is a
+ * multiply by `decay`, exactly 1 for Adam (x * 1 == x bit for bit). */
+typedef struct {
+    float *p, *m, *v, *vmax;
+    const float *g;
+    adam_scalars s;
+} adam_job;
+
+DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use_l2,
+                        const int amsgrad)
 {
-    /* Branch-free body: AdamW's decay is a multiply by `decay` (exactly 1
-     * for Adam, and x * 1 == x bit for bit, signed zeros included); the L2
-     * term is a select, not an add of 0 (which would turn -0 into +0). One
-     * straight-line body vectorizes inside the OpenMP-outlined function,
-     * where the flags are run-time values. */
+    float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v,
+          *restrict vmax = job->vmax;
+    const float *restrict g = job->g;
+    const adam_scalars s = job->s;
     const float sign = s.sign, l2 = s.l2, decay = s.decoupled ? s.decay : 1.0f,
                 b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2,
                 bc2 = s.bc2_sqrt, step = s.step_size, eps = s.eps;
-    const int use_l2 = !s.decoupled && s.l2 != 0.0f;
-    if (s.amsgrad) {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) {
-            float pi = p[i] * decay, gi = sign * g[i];
-            float gl = gi + l2 * pi;
-            gi = use_l2 ? gl : gi;
-            float mi = b1 * m[i] + c1 * gi;
-            float vi = b2 * v[i] + c2 * gi * gi;
-            float ui = vmax[i] > vi ? vmax[i] : vi;
-            m[i] = mi;
-            v[i] = vi;
+    for (size_t i = lo; i < hi; i++) {
+        float pi = p[i] * decay, gi = sign * g[i];
+        if (use_l2) gi = gi + l2 * pi;
+        float mi = b1 * m[i] + c1 * gi;
+        float vi = b2 * v[i] + c2 * gi * gi;
+        float ui = vi;
+        if (amsgrad) {
+            ui = vmax[i] > vi ? vmax[i] : vi;
             vmax[i] = ui;
-            p[i] = pi - step * (mi / (sqrtf(ui) / bc2 + eps));
         }
-    } else {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) {
-            float pi = p[i] * decay, gi = sign * g[i];
-            float gl = gi + l2 * pi;
-            gi = use_l2 ? gl : gi;
-            float mi = b1 * m[i] + c1 * gi;
-            float vi = b2 * v[i] + c2 * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            p[i] = pi - step * (mi / (sqrtf(vi) / bc2 + eps));
-        }
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - step * (mi / (sqrtf(ui) / bc2 + eps));
     }
+}
+
+static void adam_range(const void *ctx, size_t lo, size_t hi)
+{
+    const adam_job *job = ctx;
+    int use_l2 = !job->s.decoupled && job->s.l2 != 0.0f;
+    if (job->s.amsgrad) {
+        if (use_l2) adam_body(job, lo, hi, 1, 1);
+        else adam_body(job, lo, hi, 0, 1);
+    } else {
+        if (use_l2) adam_body(job, lo, hi, 1, 0);
+        else adam_body(job, lo, hi, 0, 0);
+    }
+}
+
+static void adam_step_fast(float *p, const float *g, float *m, float *v, float *vmax, size_t n,
+                           adam_scalars s)
+{
+    adam_job job = {.p = p, .m = m, .v = v, .vmax = vmax, .g = g, .s = s};
+    dsc_parallel_ranges(n, adam_range, &job);
 }
 
 static dsc_status step_common(dsc_group *grp, const dsc_step_ctx *ctx, int decoupled)
