@@ -247,6 +247,12 @@ void dsc_parallel_ranges(size_t n, dsc_range_fn fn, const void *ctx);
 typedef double (*dsc_block_sum_fn)(const void *ctx, size_t start, size_t len);
 double dsc_reduce_blocks(size_t n, int parallel, dsc_block_sum_fn block, const void *ctx);
 double dsc_vec_sumsq(const float *x, size_t n);
+/* The block sum itself: DSC_DOT_LANES interleaved double lanes added in lane
+ * order, then the tail (see vec.c); and the whole blocked dot run serially,
+ * bit for bit what dsc_vec_dot gives, for reference paths and per-row sums. */
+#define DSC_DOT_LANES 8
+double dsc_dot_serial(const float *x, const float *y, size_t n);
+double dsc_vec_dot_serial(const float *x, const float *y, size_t n);
 double dsc_vec_dot(const float *x, const float *y, size_t n);
 double dsc_vec_sumabs(const float *x, size_t n);
 float dsc_vec_absmax(const float *x, size_t n);

@@ -213,12 +213,35 @@ typedef struct {
     const float *x, *y;
 } dot_ctx;
 
+/* One block's dot product in its fixed order: DSC_DOT_LANES interleaved
+ * double accumulators (lane j takes elements j, j + L, j + 2L, ...), added
+ * in lane order, then the tail in order. One accumulator would serialize on
+ * the add latency (about 1 ns per element); independent lanes vectorize and
+ * keep up with memory. The order is part of the definition: the reference
+ * paths call this same function. */
+double dsc_dot_serial(const float *restrict x, const float *restrict y, size_t n)
+{
+    double lane[DSC_DOT_LANES] = {0};
+    size_t i = 0;
+    for (; i + DSC_DOT_LANES <= n; i += DSC_DOT_LANES)
+        for (int j = 0; j < DSC_DOT_LANES; j++)
+            lane[j] += (double)x[i + (size_t)j] * (double)y[i + (size_t)j];
+    double s = 0.0;
+    for (int j = 0; j < DSC_DOT_LANES; j++) s += lane[j];
+    for (; i < n; i++) s += (double)x[i] * (double)y[i];
+    return s;
+}
+
 static double dot_block(const void *ctx, size_t start, size_t len)
 {
     const dot_ctx *c = ctx;
-    double s = 0.0;
-    for (size_t i = 0; i < len; i++) s += (double)c->x[start + i] * (double)c->y[start + i];
-    return s;
+    return dsc_dot_serial(c->x + start, c->y + start, len);
+}
+
+double dsc_vec_dot_serial(const float *x, const float *y, size_t n)
+{
+    dot_ctx c = {x, y};
+    return dsc_reduce_blocks(n, 0, dot_block, &c);
 }
 
 double dsc_vec_dot(const float *x, const float *y, size_t n)

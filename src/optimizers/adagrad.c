@@ -43,19 +43,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Sum of squares in the order of dsc_vec_sumsq (blocks of DSC_RED_BLOCK
- * summed serially in double, block sums added in index order), serial. */
-static double sumsq_fixed(const float *x, size_t n)
-{
-    double total = 0.0;
-    for (size_t b = 0; b < n; b += DSC_RED_BLOCK) {
-        size_t len = n - b < DSC_RED_BLOCK ? n - b : DSC_RED_BLOCK;
-        double s = 0.0;
-        for (size_t i = 0; i < len; i++) s += (double)x[b + i] * (double)x[b + i];
-        total += s;
-    }
-    return total;
-}
+/* Sum of squares in the order of dsc_vec_sumsq (fixed blocks and lanes,
+ * see vec.c), serial: what the reference path and per-row sums use. */
+static double sumsq_fixed(const float *x, size_t n) { return dsc_vec_dot_serial(x, x, n); }
 
 static void fill(float *x, size_t n, float value)
 {
@@ -105,19 +95,39 @@ static void adagrad_step_ref(float *p, const float *g, float *s, size_t n, adagr
     }
 }
 
-static void adagrad_step_fast(float *restrict p, const float *restrict g, float *restrict s,
-                              size_t n, adagrad_scalars c)
+/* Fast: per-thread ranges; the L2 flag is inlined as two loops so both
+ * vectorize (a run-time flag inside an OpenMP loop can leave it scalar). */
+typedef struct {
+    float *p, *s;
+    const float *g;
+    adagrad_scalars c;
+} adagrad_job;
+
+DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const int l2)
 {
-    const float sign = c.sign, wd = c.wd, clr = c.clr, eps = c.eps;
-    const int l2 = c.wd != 0.0f;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    float *restrict p = job->p, *restrict s = job->s;
+    const float *restrict g = job->g;
+    const float sign = job->c.sign, wd = job->c.wd, clr = job->c.clr, eps = job->c.eps;
+    for (size_t i = lo; i < hi; i++) {
         float pi = p[i], gi = sign * g[i];
         if (l2) gi = gi + wd * pi;
         float si = s[i] + gi * gi;
         s[i] = si;
         p[i] = pi - clr * (gi / (sqrtf(si) + eps));
     }
+}
+
+static void adagrad_range(const void *ctx, size_t lo, size_t hi)
+{
+    const adagrad_job *job = ctx;
+    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1);
+    else adagrad_body(job, lo, hi, 0);
+}
+
+static void adagrad_step_fast(float *p, const float *g, float *s, size_t n, adagrad_scalars c)
+{
+    adagrad_job job = {.p = p, .s = s, .g = g, .c = c};
+    dsc_parallel_ranges(n, adagrad_range, &job);
 }
 
 static dsc_status adagrad_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -214,24 +224,66 @@ typedef struct {
     int momentum, decay; /* momentum > 0, weight_decay != 0 */
 } agn_scalars;
 
-/* One coordinate given its denominator: the update of steps 4-5. */
-static inline float agn_update(float p, float g, float *buf, float den, agn_scalars s)
+/* One coordinate given its denominator: the update of steps 4-5. The flags
+ * come as separate arguments so that the fast loops can pass constants
+ * (one loop per combination, each vectorized). */
+DSC_BODY float agn_update_f(float p, float g, float *buf, float den, agn_scalars s,
+                            const int momentum, const int decay)
 {
     float d = g;
-    if (s.momentum) {
+    if (momentum) {
         *buf = s.mu * *buf + s.one_minus_mu * g;
         d = *buf;
     }
     p = p - s.clr * (d / den);
-    if (s.decay) p = p - s.cw * g;
+    if (decay) p = p - s.cw * g;
     return p;
 }
 
-static void agn_span_fast(float *restrict p, const float *restrict g, float *restrict buf,
-                          size_t n, float den, agn_scalars s)
+static inline float agn_update(float p, float g, float *buf, float den, agn_scalars s)
 {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) p[i] = agn_update(p[i], g[i], &buf[i], den, s);
+    return agn_update_f(p, g, buf, den, s, s.momentum, s.decay);
+}
+
+/* A span under one scalar denominator (global mode, or one row). */
+DSC_BODY void agn_span_body(float *restrict p, const float *restrict g, float *restrict buf,
+                            size_t lo, size_t hi, float den, agn_scalars s, const int momentum,
+                            const int decay)
+{
+    for (size_t i = lo; i < hi; i++)
+        p[i] = agn_update_f(p[i], g[i], &buf[i], den, s, momentum, decay);
+}
+
+static void agn_span_serial(float *p, const float *g, float *buf, size_t lo, size_t hi,
+                            float den, agn_scalars s)
+{
+    if (s.momentum) {
+        if (s.decay) agn_span_body(p, g, buf, lo, hi, den, s, 1, 1);
+        else agn_span_body(p, g, buf, lo, hi, den, s, 1, 0);
+    } else {
+        if (s.decay) agn_span_body(p, g, buf, lo, hi, den, s, 0, 1);
+        else agn_span_body(p, g, buf, lo, hi, den, s, 0, 0);
+    }
+}
+
+typedef struct {
+    float *p, *buf;
+    const float *g;
+    float den;
+    agn_scalars s;
+} agn_span_job;
+
+static void agn_span_range(const void *ctx, size_t lo, size_t hi)
+{
+    const agn_span_job *job = ctx;
+    agn_span_serial(job->p, job->g, job->buf, lo, hi, job->den, job->s);
+}
+
+static void agn_span_fast(float *p, const float *g, float *buf, size_t n, float den,
+                          agn_scalars s)
+{
+    agn_span_job job = {.p = p, .buf = buf, .g = g, .den = den, .s = s};
+    dsc_parallel_ranges(n, agn_span_range, &job);
 }
 
 /* Row-wise, one 2-D/4-D parameter: row sums into r, accumulators A. */
@@ -261,15 +313,11 @@ static void agn_rows_fast(dsc_param *p, float *A, float *buf, double *r, agn_sca
     }
 #pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (R * C >= DSC_PAR_MIN)
     for (size_t i = 0; i < R; i++) {
-        const float *restrict g = grad + i * C;
-        float *restrict x = data + i * C;
-        float *restrict b = buf + i * C;
-        r[i] = sumsq_fixed(g, C);
+        r[i] = sumsq_fixed(grad + i * C, C);
         float a = A[i] + (float)r[i];
         A[i] = a;
-        const float den = sqrtf(a) + s.eps;
-#pragma omp simd
-        for (size_t j = 0; j < C; j++) x[j] = agn_update(x[j], g[j], &b[j], den, s);
+        /* The row's update: a plain call, so its loops vectorize. */
+        agn_span_serial(data + i * C, grad + i * C, buf + i * C, 0, C, sqrtf(a) + s.eps, s);
     }
 }
 
@@ -294,21 +342,52 @@ static void agn_vec_ref(dsc_param *p, float *A, float *buf, const double *r, siz
     }
 }
 
-static void agn_vec_fast(dsc_param *p, float *restrict A, float *restrict buf,
-                         const double *restrict r, size_t K, agn_scalars s)
+/* Fast: per-thread ranges, one inlined loop per flag combination. */
+typedef struct {
+    float *p, *A, *buf;
+    const float *g;
+    const double *r;
+    size_t K;
+    agn_scalars s;
+} agn_vec_job;
+
+DSC_BODY void agn_vec_body(const agn_vec_job *job, size_t lo, size_t hi, const int coupled,
+                           const int momentum, const int decay)
 {
-    const size_t n = p->numel;
-    const float *restrict grad = p->grad;
-    float *restrict data = p->data;
-    const float eps = s.eps;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    float *restrict data = job->p, *restrict A = job->A, *restrict buf = job->buf;
+    const float *restrict grad = job->g;
+    const double *restrict r = job->r;
+    const size_t K = job->K;
+    const agn_scalars s = job->s;
+    for (size_t i = lo; i < hi; i++) {
         float g = grad[i], a = A[i];
-        if (r) a = a + agn_coupled(r, K, i);
+        if (coupled) a = a + agn_coupled(r, K, i);
         a = a + g * g;
         A[i] = a;
-        data[i] = agn_update(data[i], g, &buf[i], sqrtf(a) + eps, s);
+        data[i] = agn_update_f(data[i], g, &buf[i], sqrtf(a) + s.eps, s, momentum, decay);
     }
+}
+
+static void agn_vec_range(const void *ctx, size_t lo, size_t hi)
+{
+    const agn_vec_job *job = ctx;
+    const int m = job->s.momentum, d = job->s.decay;
+    if (job->r) {
+        agn_vec_body(job, lo, hi, 1, m, d); /* small vectors (biases): no variants */
+    } else if (m) {
+        if (d) agn_vec_body(job, lo, hi, 0, 1, 1);
+        else agn_vec_body(job, lo, hi, 0, 1, 0);
+    } else {
+        if (d) agn_vec_body(job, lo, hi, 0, 0, 1);
+        else agn_vec_body(job, lo, hi, 0, 0, 0);
+    }
+}
+
+static void agn_vec_fast(dsc_param *p, float *A, float *buf, const double *r, size_t K,
+                         agn_scalars s)
+{
+    agn_vec_job job = {.p = p->data, .A = A, .buf = buf, .g = p->grad, .r = r, .K = K, .s = s};
+    dsc_parallel_ranges(p->numel, agn_vec_range, &job);
 }
 
 static agn_scalars agn_make(const double *hp, int64_t t)

@@ -110,19 +110,40 @@ static void signum_step_ref(float *p, const float *g, float *m, size_t n, signum
     }
 }
 
-static void signum_step_fast(float *restrict p, const float *restrict g, float *restrict m,
-                             size_t n, signum_scalars s)
+/* Fast: per-thread ranges of one fused loop, the L2 flag inlined as two
+ * loops (a flag tested inside an OpenMP loop left it scalar). */
+typedef struct {
+    float *p, *m;
+    const float *g;
+    signum_scalars s;
+} signum_job;
+
+DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int l2)
 {
-    const float lr = s.lr, mu = s.mu, c = s.one_minus_mu, wd = s.wd, decay = s.decay;
-    const int l2 = s.wd != 0.0f;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    float *restrict p = job->p, *restrict m = job->m;
+    const float *restrict g = job->g;
+    const float lr = job->s.lr, mu = job->s.mu, c = job->s.one_minus_mu, wd = job->s.wd,
+                decay = job->s.decay;
+    for (size_t i = lo; i < hi; i++) {
         float pi = p[i], gi = g[i];
         if (l2) gi = gi + wd * pi;
         float mi = mu * m[i] + c * gi;
         m[i] = mi;
         p[i] = decay * pi - lr * dsc_signf(mi);
     }
+}
+
+static void signum_range(const void *ctx, size_t lo, size_t hi)
+{
+    const signum_job *job = ctx;
+    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1);
+    else signum_body(job, lo, hi, 0);
+}
+
+static void signum_step_fast(float *p, const float *g, float *m, size_t n, signum_scalars s)
+{
+    signum_job job = {.p = p, .m = m, .g = g, .s = s};
+    dsc_parallel_ranges(n, signum_range, &job);
 }
 
 static dsc_status signum_step(dsc_group *grp, const dsc_step_ctx *ctx)

@@ -185,43 +185,79 @@ static void spam_step_ref(float *p, const float *g, float *m, float *v, const ui
     }
 }
 
-/* Fast: one fused pass; reset and clip become selects, not branches (the
- * build's -fno-math-errno lets the sqrtf loop vectorize). */
-static void spam_step_fast(float *restrict p, const float *restrict g, float *restrict m,
-                           float *restrict v, const uint8_t *restrict mask, size_t n,
-                           spam_scalars s)
+/* Fast: one fused pass over per-thread ranges. The body is written once;
+ * clipping, weight decay and the mask are inlined as constants (one loop
+ * per combination, each vectorized); the rare reset (once every delta_t
+ * steps) is its own zeroing pass before the update. Masked
+ * entries are computed and then not stored (a select instead of a branch),
+ * which leaves them exactly as they were. */
+typedef struct {
+    float *p, *m, *v;
+    const float *g;
+    const uint8_t *mask;
+    spam_scalars s;
+} spam_job;
+
+DSC_BODY void spam_body(const spam_job *job, size_t lo, size_t hi, const int clip,
+                        const int decay, const int masked)
 {
-    const float b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2,
-                eps = s.eps, step = s.step, thr = s.threshold;
-    const int reset = s.reset, clip = s.clip;
-    if (mask) {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) {
-            if (!mask[i]) continue;
-            float mi = reset ? 0.0f : m[i], vi = reset ? 0.0f : v[i], gi = g[i];
-            if (clip && gi * gi > thr * vi) gi = dsc_signf(gi) * sqrtf(thr * vi);
-            mi = b1 * mi + c1 * gi;
-            vi = b2 * vi + c2 * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            p[i] = p[i] - step * (mi / (sqrtf(vi) + eps));
+    float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v;
+    const float *restrict g = job->g;
+    const uint8_t *restrict mask = job->mask;
+    const float b1 = job->s.beta1, c1 = job->s.one_minus_beta1, b2 = job->s.beta2,
+                c2 = job->s.one_minus_beta2, eps = job->s.eps, step = job->s.step,
+                thr = job->s.threshold, wd = job->s.wd_step;
+    for (size_t i = lo; i < hi; i++) {
+        float m0 = m[i], v0 = v[i], p0 = p[i];
+        float mi = m0, vi = v0, gi = g[i];
+        if (clip) {
+            float lim = sqrtf(thr * vi);
+            gi = gi * gi > thr * vi ? dsc_signf(gi) * lim : gi;
         }
-        return;
-    }
-    const float wd = s.wd_step;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float mi = reset ? 0.0f : m[i], vi = reset ? 0.0f : v[i], gi = g[i];
-        float lim = sqrtf(thr * vi);
-        gi = (clip && gi * gi > thr * vi) ? dsc_signf(gi) * lim : gi;
         mi = b1 * mi + c1 * gi;
         vi = b2 * vi + c2 * gi * gi;
+        float pi = p0 - step * (mi / (sqrtf(vi) + eps));
+        if (decay) pi = pi - wd * pi;
+        if (masked) {
+            int on = mask[i] != 0;
+            mi = on ? mi : m0;
+            vi = on ? vi : v0;
+            pi = on ? pi : p0;
+        }
         m[i] = mi;
         v[i] = vi;
-        float pi = p[i] - step * (mi / (sqrtf(vi) + eps));
-        if (wd != 0.0f) pi = pi - wd * pi;
         p[i] = pi;
     }
+}
+
+static void spam_range(const void *ctx, size_t lo, size_t hi)
+{
+    const spam_job *job = ctx;
+    const int clip = job->s.clip;
+    if (job->mask) { /* sparse parameters take no weight decay */
+        if (clip) spam_body(job, lo, hi, 1, 0, 1);
+        else spam_body(job, lo, hi, 0, 0, 1);
+    } else if (job->s.wd_step != 0.0f) {
+        if (clip) spam_body(job, lo, hi, 1, 1, 0);
+        else spam_body(job, lo, hi, 0, 1, 0);
+    } else {
+        if (clip) spam_body(job, lo, hi, 1, 0, 0);
+        else spam_body(job, lo, hi, 0, 0, 0);
+    }
+}
+
+static void spam_step_fast(float *p, const float *g, float *m, float *v, const uint8_t *mask,
+                           size_t n, spam_scalars s)
+{
+    if (s.reset) { /* 2.1: the moments of the entries this step updates */
+        for (size_t i = 0; i < n; i++) {
+            if (mask && !mask[i]) continue;
+            m[i] = 0.0f;
+            v[i] = 0.0f;
+        }
+    }
+    spam_job job = {.p = p, .m = m, .v = v, .g = g, .mask = mask, .s = s};
+    dsc_parallel_ranges(n, spam_range, &job);
 }
 
 static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
