@@ -254,12 +254,39 @@ double dsc_vec_sumsq(const float *x, size_t n) { return dsc_vec_dot(x, x, n); }
 
 double dsc_vec_sumabs(const float *x, size_t n) { return dsc_vec_scan(x, n).sumabs; }
 
+/* max |x| over one span: independent lanes so the loop vectorizes. NaN
+ * entries never win a comparison, so they are ignored whatever the order;
+ * the maximum of the rest does not depend on the order either, so any
+ * blocking and any thread count give the same value. */
+static float absmax_span(const float *restrict x, size_t n)
+{
+    float lane[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            float a = fabsf(x[i + (size_t)j]);
+            lane[j] = a > lane[j] ? a : lane[j];
+        }
+    float m = 0.0f;
+    for (int j = 0; j < 16; j++) m = lane[j] > m ? lane[j] : m;
+    for (; i < n; i++) {
+        float a = fabsf(x[i]);
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
 float dsc_vec_absmax(const float *x, size_t n)
 {
+    const size_t span = 1u << 16;
+    long nspans = (long)((n + span - 1) / span);
     float m = 0.0f;
-    for (size_t i = 0; i < n; i++) {
-        float a = fabsf(x[i]);
-        if (a > m) m = a;
+#pragma omp parallel for schedule(static) reduction(max : m) num_threads(dsc_threads()) \
+    if (n >= DSC_PAR_MIN)
+    for (long b = 0; b < nspans; b++) {
+        size_t start = (size_t)b * span, len = n - start < span ? n - start : span;
+        float a = absmax_span(x + start, len);
+        m = a > m ? a : m;
     }
     return m;
 }

@@ -116,12 +116,25 @@ typedef struct {
     float mxh, gmax;
 } clipped_ctx;
 
+/* One block in the fixed order of dsc_dot_serial: DSC_DOT_LANES interleaved
+ * double lanes added in lane order, then the tail (a single accumulator
+ * would serialize on the add latency). The reference uses it too. */
 static double clipped_block(const void *ctx, size_t start, size_t len)
 {
     const clipped_ctx *c = ctx;
+    const float *restrict g = c->g + start;
+    const float mxh = c->mxh, gmax = c->gmax;
+    double lane[DSC_DOT_LANES] = {0};
+    size_t i = 0;
+    for (; i + DSC_DOT_LANES <= len; i += DSC_DOT_LANES)
+        for (int j = 0; j < DSC_DOT_LANES; j++) {
+            double x = (double)clip_max(g[i + (size_t)j], mxh, gmax);
+            lane[j] += x * x;
+        }
     double s = 0.0;
-    for (size_t i = start; i < start + len; i++) {
-        double x = (double)clip_max(c->g[i], c->mxh, c->gmax);
+    for (int j = 0; j < DSC_DOT_LANES; j++) s += lane[j];
+    for (; i < len; i++) {
+        double x = (double)clip_max(g[i], mxh, gmax);
         s += x * x;
     }
     return s;
@@ -133,11 +146,11 @@ static double clipped_sumsq(const float *g, size_t n, float mxh, float gmax, int
     return dsc_reduce_blocks(n, par, clipped_block, &c);
 }
 
+/* max |g|: the same value in any order (serial for the reference). */
 static float absmax(const float *g, size_t n, int par)
 {
+    if (par) return dsc_vec_absmax(g, n);
     float mx = 0.0f;
-#pragma omp parallel for reduction(max : mx) schedule(static) num_threads(dsc_threads()) \
-    if (par && n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float a = fabsf(g[i]);
         if (a > mx) mx = a;
@@ -180,16 +193,27 @@ static void sspam_step_ref(float *p, const float *g, float *m, float *v, float *
     }
 }
 
-/* Fast: the same float operations fused in one pass, flags as selects. */
-static void sspam_step_fast(float *restrict p, const float *restrict g, float *restrict m,
-                            float *restrict v, float *restrict vmax, size_t n, sspam_scalars s)
+/* Fast: the same float operations fused in one pass over per-thread
+ * ranges; normalization and amsgrad are inlined as constants (one loop per
+ * combination), the reset is a select. */
+typedef struct {
+    float *p, *m, *v, *vmax;
+    const float *g;
+    sspam_scalars s;
+} sspam_job;
+
+DSC_BODY void sspam_body(const sspam_job *job, size_t lo, size_t hi, const int normalize,
+                         const int amsgrad)
 {
+    float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v,
+          *restrict vmax = job->vmax;
+    const float *restrict g = job->g;
+    const sspam_scalars s = job->s;
     const float decay = s.decay, mxh = s.mxh, gmax = s.gmax, norm = s.norm, cn = s.cn,
                 b1 = s.b1, c1 = s.one_minus_b1, b2 = s.beta2, c2 = s.one_minus_beta2,
                 sbc2 = s.sbc2, step = s.step, eps = s.eps;
-    const int normalize = s.normalize, reset = s.reset, amsgrad = s.amsgrad;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    const int reset = s.reset;
+    for (size_t i = lo; i < hi; i++) {
         float pi = p[i] * decay;
         float gi = clip_max(g[i], mxh, gmax);
         if (normalize) gi = gi / norm * cn;
@@ -204,6 +228,25 @@ static void sspam_step_fast(float *restrict p, const float *restrict g, float *r
         }
         p[i] = pi - step * (mi / (sqrtf(u) / sbc2 + eps));
     }
+}
+
+static void sspam_range(const void *ctx, size_t lo, size_t hi)
+{
+    const sspam_job *job = ctx;
+    if (job->s.amsgrad) {
+        if (job->s.normalize) sspam_body(job, lo, hi, 1, 1);
+        else sspam_body(job, lo, hi, 0, 1);
+    } else {
+        if (job->s.normalize) sspam_body(job, lo, hi, 1, 0);
+        else sspam_body(job, lo, hi, 0, 0);
+    }
+}
+
+static void sspam_step_fast(float *p, const float *g, float *m, float *v, float *vmax,
+                            size_t n, sspam_scalars s)
+{
+    sspam_job job = {.p = p, .m = m, .v = v, .vmax = vmax, .g = g, .s = s};
+    dsc_parallel_ranges(n, sspam_range, &job);
 }
 
 static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
