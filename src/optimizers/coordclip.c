@@ -154,15 +154,30 @@ float dsc_coordclip_tau(dsc_group *grp, double c, double scale, int wd_key, int 
     return (float)((double)tau * scale);
 }
 
-/* out = clip(in) elementwise (in may equal out). */
+/* out = clip(in) elementwise (in may equal out, so no restrict here). */
+typedef struct {
+    float *out;
+    const float *in;
+    float tau;
+} clip_job;
+
+static void clip_range(const void *ctx, size_t lo, size_t hi)
+{
+    const clip_job *job = ctx;
+    float *out = job->out;
+    const float *in = job->in;
+    const float tau = job->tau;
+    for (size_t i = lo; i < hi; i++) out[i] = clip_tau(in[i], tau);
+}
+
 static void clip_into(float *out, const float *in, size_t n, float tau, int reference)
 {
     if (reference) {
         for (size_t i = 0; i < n; i++) out[i] = clip_tau(in[i], tau);
         return;
     }
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) out[i] = clip_tau(in[i], tau);
+    clip_job job = {out, in, tau};
+    dsc_parallel_ranges(n, clip_range, &job);
 }
 
 void dsc_coordclip_apply(dsc_group *grp, int reference)
@@ -276,12 +291,25 @@ typedef struct {
     float tau;
 } clipped_ctx;
 
+/* One block in the fixed order of dsc_dot_serial (DSC_DOT_LANES interleaved
+ * double lanes, added in lane order, then the tail); the reference runs the
+ * same blocks serially. */
 static double clipped_block(const void *ctx, size_t start, size_t len)
 {
     const clipped_ctx *c = ctx;
+    const float *restrict g = c->g + start;
+    const float tau = c->tau;
+    double lane[DSC_DOT_LANES] = {0};
+    size_t i = 0;
+    for (; i + DSC_DOT_LANES <= len; i += DSC_DOT_LANES)
+        for (int j = 0; j < DSC_DOT_LANES; j++) {
+            double x = (double)clip_tau(g[i + (size_t)j], tau);
+            lane[j] += x * x;
+        }
     double s = 0.0;
-    for (size_t i = start; i < start + len; i++) {
-        double x = (double)clip_tau(c->g[i], c->tau);
+    for (int j = 0; j < DSC_DOT_LANES; j++) s += lane[j];
+    for (; i < len; i++) {
+        double x = (double)clip_tau(g[i], tau);
         s += x * x;
     }
     return s;
@@ -359,26 +387,59 @@ static void sgd_clip_step_ref(float *p, const float *g, float *b, size_t n,
     }
 }
 
-static void sgd_clip_step_fast(float *restrict p, const float *restrict g, float *restrict b,
-                               size_t n, sgd_clip_scalars s)
+/* Fast: per-thread ranges; L2 and the momentum form are inlined as
+ * constants (one loop each), normalization and the first step are selects. */
+typedef struct {
+    float *p, *b;
+    const float *g;
+    sgd_clip_scalars s;
+} sgd_clip_job;
+
+enum { SC_PLAIN, SC_HEAVY_BALL, SC_NESTEROV_FORM };
+
+DSC_BODY void sgd_clip_body(const sgd_clip_job *job, size_t lo, size_t hi, const int l2,
+                            const int form)
 {
+    float *restrict p = job->p, *restrict b = job->b;
+    const float *restrict g = job->g;
+    const sgd_clip_scalars s = job->s;
     const float tau = s.tau, f = s.factor, lr = s.lr, mu = s.mu, keep = s.keep, wd = s.wd;
-    const int normalize = s.normalize, momentum = s.momentum, first = s.first,
-              nesterov = s.nesterov;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    const int normalize = s.normalize, first = s.first;
+    for (size_t i = lo; i < hi; i++) {
         float pi = p[i];
         float gi = clip_tau(g[i], tau);
-        if (normalize) gi = gi * f;
-        if (wd != 0.0f) gi = gi + wd * pi;
+        gi = normalize ? gi * f : gi;
+        if (l2) gi = gi + wd * pi;
         float d = gi;
-        if (momentum) {
+        if (form != SC_PLAIN) {
             float bi = first ? gi : mu * b[i] + keep * gi;
             b[i] = bi;
-            d = nesterov ? gi + mu * bi : bi;
+            d = form == SC_NESTEROV_FORM ? gi + mu * bi : bi;
         }
         p[i] = pi - lr * d;
     }
+}
+
+static void sgd_clip_range(const void *ctx, size_t lo, size_t hi)
+{
+    const sgd_clip_job *job = ctx;
+    int form = !job->s.momentum ? SC_PLAIN : job->s.nesterov ? SC_NESTEROV_FORM : SC_HEAVY_BALL;
+    if (job->s.wd != 0.0f) {
+        if (form == SC_PLAIN) sgd_clip_body(job, lo, hi, 1, SC_PLAIN);
+        else if (form == SC_HEAVY_BALL) sgd_clip_body(job, lo, hi, 1, SC_HEAVY_BALL);
+        else sgd_clip_body(job, lo, hi, 1, SC_NESTEROV_FORM);
+    } else {
+        if (form == SC_PLAIN) sgd_clip_body(job, lo, hi, 0, SC_PLAIN);
+        else if (form == SC_HEAVY_BALL) sgd_clip_body(job, lo, hi, 0, SC_HEAVY_BALL);
+        else sgd_clip_body(job, lo, hi, 0, SC_NESTEROV_FORM);
+    }
+}
+
+static void sgd_clip_step_fast(float *p, const float *g, float *b, size_t n,
+                               sgd_clip_scalars s)
+{
+    sgd_clip_job job = {.p = p, .b = b, .g = g, .s = s};
+    dsc_parallel_ranges(n, sgd_clip_range, &job);
 }
 
 static dsc_status sgd_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -462,21 +523,43 @@ static void adam_clip_step_ref(float *p, const float *g, float *m, float *v, siz
     }
 }
 
-static void adam_clip_step_fast(float *restrict p, const float *restrict g, float *restrict m,
-                                float *restrict v, size_t n, adam_clip_scalars s)
+/* Fast: per-thread ranges, the L2 term inlined as a constant. */
+typedef struct {
+    float *p, *m, *v;
+    const float *g;
+    adam_clip_scalars s;
+} adam_clip_job;
+
+DSC_BODY void adam_clip_body(const adam_clip_job *job, size_t lo, size_t hi, const int l2)
 {
+    float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v;
+    const float *restrict g = job->g;
+    const adam_clip_scalars s = job->s;
     const float tau = s.tau, wd = s.wd, b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2,
                 c2 = s.one_minus_beta2, sbc2 = s.sbc2, step = s.step, eps = s.eps;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float pi = p[i];
-        float gi = wd != 0.0f ? g[i] + wd * pi : g[i];
+        float gi = l2 ? g[i] + wd * pi : g[i];
         float mi = b1 * m[i] + c1 * clip_tau(gi, tau);
         float vi = b2 * v[i] + c2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
         p[i] = pi - step * (mi / (sqrtf(vi) / sbc2 + eps));
     }
+}
+
+static void adam_clip_range(const void *ctx, size_t lo, size_t hi)
+{
+    const adam_clip_job *job = ctx;
+    if (job->s.wd != 0.0f) adam_clip_body(job, lo, hi, 1);
+    else adam_clip_body(job, lo, hi, 0);
+}
+
+static void adam_clip_step_fast(float *p, const float *g, float *m, float *v, size_t n,
+                                adam_clip_scalars s)
+{
+    adam_clip_job job = {.p = p, .m = m, .v = v, .g = g, .s = s};
+    dsc_parallel_ranges(n, adam_clip_range, &job);
 }
 
 static dsc_status adam_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
