@@ -69,44 +69,68 @@ static void sgd_step_ref(float *p, const float *g, float *b, size_t n, sgd_scala
     }
 }
 
-/* Fast: the same arithmetic, branch-free inner loops, split over threads. */
-static void sgd_step_fast(float *restrict p, const float *restrict g, float *restrict b,
-                          size_t n, sgd_scalars s)
+/* Fast: the same arithmetic over per-thread ranges. The L2 flag and the
+ * momentum form are inlined as constants, one loop per combination (a flag
+ * tested inside an OpenMP loop can leave GCC's loop scalar). As in the
+ * reference, wd * p is added only when wd != 0: -g + 0 * p would turn a
+ * -0.0 into +0.0 and the momentum buffer's bits would differ. */
+typedef struct {
+    float *p, *b;
+    const float *g;
+    sgd_scalars s;
+} sgd_job;
+
+enum { PLAIN, FIRST, HEAVY_BALL, NESTEROV_FIRST, NESTEROV_FORM };
+
+DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, const int form)
 {
-    const float lr = s.lr, mu = s.mu, wd = s.wd, sign = s.sign, keep = 1.0f - s.damp;
-    /* As in the reference, add wd * p only when wd != 0: -g + 0 * p would turn
-     * a -0.0 into +0.0 and the momentum buffer's bits would differ. */
-    const int l2 = s.wd != 0.0f;
-    if (!s.momentum) {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) {
-            float gi = sign * g[i];
-            if (l2) gi = gi + wd * p[i];
-            p[i] = p[i] - lr * gi;
-        }
-        return;
-    }
-    const int nesterov = s.nesterov;
-    if (s.first) {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) {
-            float gi = sign * g[i];
-            if (l2) gi = gi + wd * p[i];
+    float *restrict p = job->p, *restrict b = job->b;
+    const float *restrict g = job->g;
+    const float lr = job->s.lr, mu = job->s.mu, wd = job->s.wd, sign = job->s.sign,
+                keep = 1.0f - job->s.damp;
+    for (size_t i = lo; i < hi; i++) {
+        float gi = sign * g[i];
+        if (l2) gi = gi + wd * p[i];
+        float d = gi;
+        if (form == FIRST || form == NESTEROV_FIRST) { /* the buffer starts as g */
             b[i] = gi;
-            float d = s.nesterov ? gi + mu * gi : gi;
-            p[i] = p[i] - lr * d;
-        }
-    } else {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) {
-            float gi = sign * g[i];
-            if (l2) gi = gi + wd * p[i];
+            d = form == NESTEROV_FIRST ? gi + mu * gi : gi;
+        } else if (form != PLAIN) {
             float bi = mu * b[i] + keep * gi;
             b[i] = bi;
-            float d = nesterov ? gi + mu * bi : bi; /* no 0 * bi: bi may be inf */
-            p[i] = p[i] - lr * d;
+            d = form == NESTEROV_FORM ? gi + mu * bi : bi; /* no 0 * bi: bi may be inf */
         }
+        p[i] = p[i] - lr * d;
     }
+}
+
+static void sgd_range(const void *ctx, size_t lo, size_t hi)
+{
+    const sgd_job *job = ctx;
+    const sgd_scalars s = job->s;
+    int form = !s.momentum ? PLAIN
+               : s.first   ? (s.nesterov ? NESTEROV_FIRST : FIRST)
+                           : (s.nesterov ? NESTEROV_FORM : HEAVY_BALL);
+    const int l2 = s.wd != 0.0f;
+    switch (form) {
+    case PLAIN: l2 ? sgd_body(job, lo, hi, 1, PLAIN) : sgd_body(job, lo, hi, 0, PLAIN); break;
+    case FIRST: l2 ? sgd_body(job, lo, hi, 1, FIRST) : sgd_body(job, lo, hi, 0, FIRST); break;
+    case NESTEROV_FIRST:
+        l2 ? sgd_body(job, lo, hi, 1, NESTEROV_FIRST) : sgd_body(job, lo, hi, 0, NESTEROV_FIRST);
+        break;
+    case HEAVY_BALL:
+        l2 ? sgd_body(job, lo, hi, 1, HEAVY_BALL) : sgd_body(job, lo, hi, 0, HEAVY_BALL);
+        break;
+    default:
+        l2 ? sgd_body(job, lo, hi, 1, NESTEROV_FORM) : sgd_body(job, lo, hi, 0, NESTEROV_FORM);
+        break;
+    }
+}
+
+static void sgd_step_fast(float *p, const float *g, float *b, size_t n, sgd_scalars s)
+{
+    sgd_job job = {.p = p, .b = b, .g = g, .s = s};
+    dsc_parallel_ranges(n, sgd_range, &job);
 }
 
 static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
