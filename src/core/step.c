@@ -98,19 +98,46 @@ static void finish_mean(float *restrict out, float *restrict acc, const float *r
     }
 }
 
-/* out = f(in) for the transforms of step 3 and 4 (in may equal out). */
+/* out = f(in) for the transforms of step 3 and 4 (in may equal out). Per
+ * thread ranges of a plain loop; in place and out of place are separate
+ * loops, because a compiler that cannot rule out a partial overlap keeps a
+ * scalar fallback that equal pointers would select. */
+typedef struct {
+    float *out;
+    const float *in;
+    float scale, clamp;
+    int zero_bad;
+} transform_job;
+
+DSC_BODY float transform_one(float v, int zero_bad, float scale, float clamp)
+{
+    if (zero_bad) v = isfinite(v) ? v : 0.0f;
+    v *= scale;
+    v = v > clamp ? clamp : v;
+    v = v < -clamp ? -clamp : v;
+    return v;
+}
+
+static void transform_range(const void *ctx, size_t lo, size_t hi)
+{
+    const transform_job *job = ctx;
+    const float scale = job->scale, clamp = job->clamp;
+    const int zero_bad = job->zero_bad;
+    if (job->out == job->in) {
+        float *x = job->out;
+        for (size_t i = lo; i < hi; i++) x[i] = transform_one(x[i], zero_bad, scale, clamp);
+    } else {
+        float *restrict out = job->out;
+        const float *restrict in = job->in;
+        for (size_t i = lo; i < hi; i++) out[i] = transform_one(in[i], zero_bad, scale, clamp);
+    }
+}
+
 static void transform(float *out, const float *in, size_t n, int zero_bad, float scale,
                       float clamp)
 {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float v = in[i];
-        if (zero_bad && !isfinite(v)) v = 0.0f;
-        v *= scale;
-        if (v > clamp) v = clamp;
-        if (v < -clamp) v = -clamp;
-        out[i] = v;
-    }
+    transform_job job = {out, in, scale, clamp, zero_bad};
+    dsc_parallel_ranges(n, transform_range, &job);
 }
 
 dsc_status dsc_optimizer_step(dsc_optimizer *opt)

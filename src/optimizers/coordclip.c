@@ -164,10 +164,15 @@ typedef struct {
 static void clip_range(const void *ctx, size_t lo, size_t hi)
 {
     const clip_job *job = ctx;
-    float *out = job->out;
-    const float *in = job->in;
     const float tau = job->tau;
-    for (size_t i = lo; i < hi; i++) out[i] = clip_tau(in[i], tau);
+    if (job->out == job->in) { /* in place: its own loop (see step.c's transform) */
+        float *x = job->out;
+        for (size_t i = lo; i < hi; i++) x[i] = clip_tau(x[i], tau);
+    } else {
+        float *restrict out = job->out;
+        const float *restrict in = job->in;
+        for (size_t i = lo; i < hi; i++) out[i] = clip_tau(in[i], tau);
+    }
 }
 
 static void clip_into(float *out, const float *in, size_t n, float tau, int reference)
