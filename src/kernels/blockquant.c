@@ -225,6 +225,25 @@ static void build_table(dsc_qtable *t, int is_signed)
         if (run > most) most = run;
     }
     t->max_per_bucket = most;
+    /* The encoder's tables. The sign fix on this path: a negative x (or -0)
+     * has a code <= 127 and QS[127] = +0 has no sign bit, so 127 becomes
+     * 126 and nothing else moves: negative buckets take min(base, 126),
+     * and the step from 126 up to 127 (threshold up[126], only negative x
+     * reach code 126) never happens. A positive x has a code >= 127 and
+     * keeps it, but a positive NaN has code 0 and becomes 0 - 1 = 255. A
+     * negative NaN keeps 0 (x >= up[0] is false for it). */
+    memcpy(t->enc_base, t->base, sizeof t->enc_base);
+    memcpy(t->enc_up, t->up, sizeof t->enc_up);
+    if (is_signed) {
+        for (uint32_t b = 0; b < 65536; b++) {
+            if (b & 0x8000u) {
+                if (t->enc_base[b] > 126) t->enc_base[b] = 126;
+            } else if (b > 0x7F80u) { /* NaN (+Inf is in bucket 0x7F80) */
+                t->enc_base[b] = 255;
+            }
+        }
+        t->enc_up[126] = NAN;
+    }
 }
 
 static void build_unsigned(void) { build_table(&tables[0], 0); }
@@ -253,6 +272,14 @@ void dsc_bq_encode_ref(const float *s, int n, float absmax, int is_signed, uint8
     }
 }
 
+static inline uint8_t enc_code(const uint8_t *eb, const float *eu, float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    unsigned c = eb[bits >> 16];
+    return (uint8_t)(c + (x >= eu[c]));
+}
+
 void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, float absmax,
                         uint8_t *restrict codes)
 {
@@ -268,25 +295,19 @@ void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, flo
         const float *si = s + i0;
         uint8_t *ci = codes + i0;
         for (int i = 0; i < m; i++) x[i] = si[i] / absmax; /* vectorized */
+        /* Scalar table lookups, four independent per trip (the portable
+         * build has no gather instructions). The sign fix comes with the
+         * table: a second pass over the codes cost a fifth of the lookups. */
+        const uint8_t *restrict eb = t->enc_base;
+        const float *restrict eu = t->enc_up;
         int i = 0;
-        for (; i + 4 <= m; i += 4) { /* scalar lookups, four independent per trip */
-            ci[i] = dsc_qtable_code(t, x[i]);
-            ci[i + 1] = dsc_qtable_code(t, x[i + 1]);
-            ci[i + 2] = dsc_qtable_code(t, x[i + 2]);
-            ci[i + 3] = dsc_qtable_code(t, x[i + 3]);
+        for (; i + 4 <= m; i += 4) {
+            ci[i] = enc_code(eb, eu, x[i]);
+            ci[i + 1] = enc_code(eb, eu, x[i + 1]);
+            ci[i + 2] = enc_code(eb, eu, x[i + 2]);
+            ci[i + 3] = enc_code(eb, eu, x[i + 3]);
         }
-        for (; i < m; i++) ci[i] = dsc_qtable_code(t, x[i]);
-        if (!t->is_signed) continue;
-        /* Sign fix, vectorized. QS[c] < 0 exactly for c < 127 (QS[127] is
-         * +0). On this path the fix always moves down: a positive s has
-         * x > 0 and a code >= 127, so when the signs differ s > 0 is false
-         * (a NaN s without sign bit gets 0 - 1 = 255, as the reference). */
-        for (i = 0; i < m; i++) {
-            uint32_t bits;
-            memcpy(&bits, &si[i], sizeof bits);
-            unsigned c = ci[i];
-            ci[i] = (uint8_t)(c - ((c < 127u) != (bits >> 31)));
-        }
+        for (; i < m; i++) ci[i] = enc_code(eb, eu, x[i]);
     }
 }
 

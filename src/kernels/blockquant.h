@@ -47,6 +47,12 @@ uint8_t dsc_qsearch(int is_signed, float x);
 typedef struct {
     float up[256];
     uint8_t base[65536];
+    /* The encoder's copy, with the signed map's sign fix (14.2 step 3)
+     * folded in: enc_base[b] + (x >= enc_up[c]) is the fixed code of x
+     * (the sign of x = s / absmax is the sign of s). For the unsigned map
+     * a plain copy of base and up. */
+    uint8_t enc_base[65536];
+    float enc_up[256];
     int max_per_bucket; /* thresholds in the most crowded bucket (1) */
     int is_signed;
 } dsc_qtable;

@@ -173,21 +173,82 @@ static inline float select_mask(uint32_t mask, float a, float b)
 
 static float amax_of(float m, float x) { return x > m ? x : m; } /* fmaxf for x >= 0, m never NaN */
 
-/* max(-FLT_MAX, max |x[i]|) over the non-NaN x[i], as the reference's
- * running fmaxf, but as an integer max over the bit patterns (|x| >= +0
- * orders like its bits; a NaN maps to -1, below every pattern) so that
- * GCC and clang vectorize it. */
-static float block_absmax(const float *restrict x, int n)
+/* ------------------------------------------------------ the fast 8-bit path
+ *
+ * The fast steps go one quantization block at a time, in parallel over
+ * blocks: dsc_parallel_ranges hands each thread a range of elements and the
+ * thread takes the blocks that start inside it (q8_blocks), so every block
+ * is done whole by one thread and the bits do not depend on the thread
+ * count. Per block, one fused loop dequantizes, updates the state and the
+ * parameter (both need only the new state, not the new absmax) and keeps
+ * the absmax as an integer max over bit patterns; then the block's stack
+ * copy of the new state is encoded (dsc_bq_encode_fast). The map lookups
+ * stay scalar loads (plain x86-64 has no gather), which GCC interleaves
+ * with the packed arithmetic; they and the code search are most of the
+ * time.
+ *
+ * The bodies are DSC_BODY functions with restrict parameters (restrict
+ * locals were not enough: GCC gave up on the gathered loads from the maps
+ * as possible aliases of p), called with nb = DSC_QBLOCK for full blocks
+ * (a constant trip count) or the length of a partial last block, and once
+ * per flag combination, so no loop tests a run-time flag. The flag
+ * `checked` is 0 for a full block whose gradients (and whatever else the
+ * update reads) and old absmax are finite, which is nearly every block:
+ * then no new state can be NaN (each term is finite, or an infinity after
+ * an overflow, and no two infinities of opposite signs meet), so the loop
+ * needs neither the NaN-gradient selects nor a NaN test in the absmax. */
+typedef struct {
+    float *p;
+    const float *g;
+    uint8_t *c1, *c2;       /* codes of state1, state2 (Adam) */
+    float *a1, *a2;         /* absmax per block */
+    size_t n;
+    q8_scalars s;
+    const dsc_qtable *ts, *tu;
+} q8_job;
+
+/* Blocks [*j0, *j1) for the element range [lo, hi): those starting in it.
+ * Neighbouring ranges share their boundary, so the blocks are cut exactly. */
+static void q8_blocks(size_t lo, size_t hi, size_t *j0, size_t *j1)
 {
-    int32_t best = -1;
-    for (int i = 0; i < n; i++) {
+    *j0 = (lo + DSC_QBLOCK - 1) / DSC_QBLOCK;
+    *j1 = (hi + DSC_QBLOCK - 1) / DSC_QBLOCK;
+}
+
+/* |x| as an integer key for the block max: the bits of |x| (ordered as
+ * |x| for non-NaN x), -1 for a NaN, which the reference's fmaxf skips. */
+static inline int32_t absmax_key(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    b &= 0x7FFFFFFFu;
+    return b > 0x7F800000u ? -1 : (int32_t)b;
+}
+
+/* The same for a value known not to be NaN. */
+static inline int32_t abs_bits(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return (int32_t)(b & 0x7FFFFFFFu);
+}
+
+/* Whether a full block of gradients is finite: one vectorized pass (it
+ * also brings the block into the cache for the update). */
+static int all_finite(const float *restrict g)
+{
+    uint32_t bad = 0;
+    for (int i = 0; i < DSC_QBLOCK; i++) {
         uint32_t b;
-        memcpy(&b, &x[i], sizeof b);
-        b &= 0x7FFFFFFFu;
-        int32_t k = b > 0x7F800000u ? -1 : (int32_t)b;
-        best = k > best ? k : best;
+        memcpy(&b, &g[i], sizeof b);
+        bad |= (b & 0x7F800000u) == 0x7F800000u;
     }
-    if (best < 0) return -FLT_MAX;
+    return !bad;
+}
+
+static inline float absmax_of_key(int32_t best)
+{
+    if (best < 0) return -FLT_MAX; /* only NaN: the reference's start value */
     float r;
     memcpy(&r, &best, sizeof r);
     return r;
@@ -241,30 +302,40 @@ static void adam8_ref(float *p, const float *g, uint8_t *c1, uint8_t *c2, float 
     }
 }
 
-/* Fast: one block in one pass over p, g and the codes, in loops the
- * compiler can vectorize (the code lookups stay scalar). */
-static void adam8_block(float *restrict p, const float *restrict g, uint8_t *restrict c1,
-                        uint8_t *restrict c2, float *restrict a1, float *restrict a2, int nb,
-                        const q8_scalars *sc, const dsc_qtable *ts, const dsc_qtable *tu)
+/* Fast: one block, the float operations of the reference in its order.
+ * Unchecked (see above) when the gradients and both old absmax are finite.
+ * Without weight decay `dec` is 1 (x*1 == x: the same bits). */
+DSC_BODY void adam8_body(const q8_job *job, size_t j, float *restrict p,
+                         const float *restrict g, uint8_t *restrict c1, uint8_t *restrict c2,
+                         const int nb, const int checked)
 {
     float m[DSC_QBLOCK], v[DSC_QBLOCK];
-    const float old1 = *a1, old2 = *a2;
+    const float old1 = job->a1[j], old2 = job->a2[j];
+    const q8_scalars *sc = &job->s;
     const float b1 = sc->beta1, b2 = sc->beta2, omb1 = sc->omb1, omb2 = sc->omb2;
     const float ss = sc->step_size, c2eps = sc->c2eps;
-    const float dec = sc->has_wd ? sc->decay : 1.0f; /* x*1 == x: same bits as no decay */
-    for (int i = 0; i < nb; i++) { /* the map lookups stay scalar */
-        m[i] = QS[c1[i]];
-        v[i] = QU[c2[i]];
-    }
+    const float dec = sc->has_wd ? sc->decay : 1.0f;
+    int32_t best1 = -1, best2 = -1;
     for (int i = 0; i < nb; i++) {
         float gi = g[i];
-        float vi = (v[i] * old2) * b2 + omb2 * gi * gi;
-        float mi = (m[i] * old1) * b1 + omb1 * gi;
-        uint32_t ok = finite_mask(gi);
-        v[i] = select_mask(ok, vi, 0.0f);
-        m[i] = select_mask(ok, mi, 0.0f);
+        float vi = (QU[c2[i]] * old2) * b2 + omb2 * gi * gi;
+        float mi = (QS[c1[i]] * old1) * b1 + omb1 * gi;
+        float pi = (p[i] + ss * (mi / (sqrtf(vi) + c2eps))) * dec;
+        if (checked) {
+            uint32_t ok = finite_mask(gi);
+            vi = select_mask(ok, vi, 0.0f);
+            mi = select_mask(ok, mi, 0.0f);
+            pi = select_mask(ok, pi, p[i]);
+        }
+        p[i] = pi;
+        m[i] = mi;
+        v[i] = vi;
+        int32_t k1 = checked ? absmax_key(mi) : abs_bits(mi);
+        int32_t k2 = checked ? absmax_key(vi) : abs_bits(vi);
+        best1 = k1 > best1 ? k1 : best1;
+        best2 = k2 > best2 ? k2 : best2;
     }
-    float max1 = block_absmax(m, nb), max2 = block_absmax(v, nb);
+    float max1 = absmax_of_key(best1), max2 = absmax_of_key(best2);
     if (nb < DSC_QBLOCK) {
         float pm = QS[128] * old1, pv = QU[0] * old2;
         pm = pm * b1 + omb1 * 0.0f;
@@ -272,27 +343,36 @@ static void adam8_block(float *restrict p, const float *restrict g, uint8_t *res
         max1 = amax_of(max1, fabsf(pm));
         max2 = amax_of(max2, fabsf(pv));
     }
-    *a1 = max1;
-    *a2 = max2;
-    for (int k = 0; k < nb; k++) { /* vectorizes: the build has -fno-math-errno */
-        float pk = (p[k] + ss * (m[k] / (sqrtf(v[k]) + c2eps))) * dec;
-        p[k] = select_mask(finite_mask(g[k]), pk, p[k]);
+    job->a1[j] = max1;
+    job->a2[j] = max2;
+    dsc_bq_encode_fast(job->ts, m, nb, max1, c1);
+    dsc_bq_encode_fast(job->tu, v, nb, max2, c2);
+}
+
+static void adam8_range(const void *ctx, size_t lo, size_t hi)
+{
+    const q8_job *job = ctx;
+    size_t j0, j1;
+    q8_blocks(lo, hi, &j0, &j1);
+    for (size_t j = j0; j < j1; j++) {
+        size_t b0 = j * DSC_QBLOCK, left = job->n - b0;
+        float *p = job->p + b0;
+        const float *g = job->g + b0;
+        uint8_t *c1 = job->c1 + b0, *c2 = job->c2 + b0;
+        int nb = left < DSC_QBLOCK ? (int)left : DSC_QBLOCK;
+        int plain = nb == DSC_QBLOCK && is_finite(job->a1[j]) && is_finite(job->a2[j]) &&
+                    all_finite(g);
+        if (plain) adam8_body(job, j, p, g, c1, c2, DSC_QBLOCK, 0);
+        else adam8_body(job, j, p, g, c1, c2, nb, 1);
     }
-    dsc_bq_encode_fast(ts, m, nb, max1, c1);
-    dsc_bq_encode_fast(tu, v, nb, max2, c2);
 }
 
 static void adam8_fast(float *p, const float *g, uint8_t *c1, uint8_t *c2, float *a1,
                        float *a2, size_t n, const q8_scalars *s)
 {
-    const dsc_qtable *ts = dsc_qtable_get(1), *tu = dsc_qtable_get(0);
-    size_t nblocks = (n + DSC_QBLOCK - 1) / DSC_QBLOCK;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t j = 0; j < nblocks; j++) {
-        size_t b0 = j * DSC_QBLOCK;
-        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
-        adam8_block(p + b0, g + b0, c1 + b0, c2 + b0, a1 + j, a2 + j, nb, s, ts, tu);
-    }
+    q8_job job = {.p = p, .g = g, .c1 = c1, .c2 = c2, .a1 = a1, .a2 = a2, .n = n, .s = *s,
+                  .ts = dsc_qtable_get(1), .tu = dsc_qtable_get(0)};
+    dsc_parallel_ranges(n, adam8_range, &job);
 }
 
 /* 32-bit states (kOptimizer32bit2State): note (1-beta2)*(g*g) here, while
@@ -313,13 +393,23 @@ static void adam32_ref(float *p, const float *g, float *m, float *v, size_t n,
     }
 }
 
-static void adam32_fast(float *restrict p, const float *restrict g, float *restrict m,
-                        float *restrict v, size_t n, const q8_scalars *s)
+/* The float32-state kernels: per-thread ranges (dsc_parallel_ranges), flags
+ * as constants of one loop per combination. */
+typedef struct {
+    float *p, *s1, *s2; /* parameter; state1, state2 (Adam) */
+    const float *g;
+    q8_scalars s;
+} f32_job;
+
+static void adam32_range(const void *ctx, size_t lo, size_t hi)
 {
+    const f32_job *job = ctx;
+    float *restrict p = job->p, *restrict m = job->s1, *restrict v = job->s2;
+    const float *restrict g = job->g;
+    const q8_scalars *s = &job->s;
     const float b1 = s->beta1, b2 = s->beta2, omb1 = s->omb1, omb2 = s->omb2;
     const float ss = s->step_size, c2eps = s->c2eps, dec = s->has_wd ? s->decay : 1.0f;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i];
         uint32_t ok = finite_mask(gi);
         float mi = m[i] * b1 + omb1 * gi;
@@ -329,6 +419,13 @@ static void adam32_fast(float *restrict p, const float *restrict g, float *restr
         v[i] = select_mask(ok, vi, 0.0f);
         p[i] = select_mask(ok, pi, p[i]);
     }
+}
+
+static void adam32_fast(float *p, const float *g, float *m, float *v, size_t n,
+                        const q8_scalars *s)
+{
+    f32_job job = {.p = p, .s1 = m, .s2 = v, .g = g, .s = *s};
+    dsc_parallel_ranges(n, adam32_range, &job);
 }
 
 static dsc_status step_adam(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -397,46 +494,77 @@ static void sgd8_ref(float *p, const float *g, uint8_t *c, float *a, size_t n,
     }
 }
 
-static void sgd8_block(float *restrict p, const float *restrict g, uint8_t *restrict c,
-                       float *restrict a, int nb, const q8_scalars *sc, const dsc_qtable *ts)
+/* Fast: one block. Unchecked when the gradients, the old absmax and, with
+ * the L2 term, the parameters are finite (a NaN parameter would make the
+ * buffer NaN). */
+DSC_BODY void sgd8_body(const q8_job *job, size_t j, float *restrict p, const float *restrict g,
+                        uint8_t *restrict c, const int nb, const int has_wd, const int first,
+                        const int checked)
 {
     float b[DSC_QBLOCK];
-    const float old = *a, mu = sc->beta1, lr = sc->lr;
-    const float wd = sc->has_wd ? sc->wd : 0.0f;
-    const int first = sc->first;
-    for (int i = 0; i < nb; i++) b[i] = QS[c[i]]; /* scaled by old below */
+    const float old = job->a1[j], mu = job->s.beta1, lr = job->s.lr, wd = job->s.wd;
+    int32_t best = -1;
     for (int i = 0; i < nb; i++) {
         float gi = g[i];
         /* gi + p*0 could turn -0 into +0 (and p = Inf into NaN): add only with decay */
-        float gw = sc->has_wd ? gi + p[i] * wd : gi;
-        float bi = first ? gw : (b[i] * old) * mu + gw;
-        b[i] = select_mask(finite_mask(gi), bi, 0.0f);
+        if (has_wd) gi = gi + p[i] * wd;
+        float bi = first ? gi : (QS[c[i]] * old) * mu + gi;
+        float pi = p[i] - lr * bi;
+        if (checked) {
+            uint32_t ok = finite_mask(g[i]);
+            bi = select_mask(ok, bi, 0.0f);
+            pi = select_mask(ok, pi, p[i]);
+        }
+        p[i] = pi;
+        b[i] = bi;
+        int32_t k = checked ? absmax_key(bi) : abs_bits(bi);
+        best = k > best ? k : best;
     }
-    float max1 = block_absmax(b, nb);
+    float max1 = absmax_of_key(best);
     if (nb < DSC_QBLOCK) {
         float pb = QS[128] * old;
         pb = first ? 0.0f : pb * mu + 0.0f;
         max1 = amax_of(max1, fabsf(pb));
     }
-    *a = max1;
-    for (int k = 0; k < nb; k++) {
-        float pk = p[k] - lr * b[k];
-        p[k] = select_mask(finite_mask(g[k]), pk, p[k]);
+    job->a1[j] = max1;
+    dsc_bq_encode_fast(job->ts, b, nb, max1, c);
+}
+
+DSC_BODY void sgd8_blocks(const q8_job *job, size_t j0, size_t j1, const int has_wd,
+                          const int first)
+{
+    for (size_t j = j0; j < j1; j++) {
+        size_t b0 = j * DSC_QBLOCK, left = job->n - b0;
+        float *p = job->p + b0;
+        const float *g = job->g + b0;
+        uint8_t *c = job->c1 + b0;
+        int nb = left < DSC_QBLOCK ? (int)left : DSC_QBLOCK;
+        int plain = nb == DSC_QBLOCK && is_finite(job->a1[j]) && all_finite(g) &&
+                    (!has_wd || all_finite(p));
+        if (plain) sgd8_body(job, j, p, g, c, DSC_QBLOCK, has_wd, first, 0);
+        else sgd8_body(job, j, p, g, c, nb, has_wd, first, 1);
     }
-    dsc_bq_encode_fast(ts, b, nb, max1, c);
+}
+
+static void sgd8_range(const void *ctx, size_t lo, size_t hi)
+{
+    const q8_job *job = ctx;
+    size_t j0, j1;
+    q8_blocks(lo, hi, &j0, &j1);
+    if (job->s.has_wd) {
+        if (job->s.first) sgd8_blocks(job, j0, j1, 1, 1);
+        else sgd8_blocks(job, j0, j1, 1, 0);
+    } else {
+        if (job->s.first) sgd8_blocks(job, j0, j1, 0, 1);
+        else sgd8_blocks(job, j0, j1, 0, 0);
+    }
 }
 
 static void sgd8_fast(float *p, const float *g, uint8_t *c, float *a, size_t n,
                       const q8_scalars *s)
 {
-    const dsc_qtable *ts = dsc_qtable_get(1);
-    size_t nblocks = (n + DSC_QBLOCK - 1) / DSC_QBLOCK;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t j = 0; j < nblocks; j++) {
-        size_t b0 = j * DSC_QBLOCK;
-        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
-        sgd8_block(p + b0, g + b0, c + b0, a + j, nb, s, ts);
-    }
+    q8_job job = {.p = p, .g = g, .c1 = c, .a1 = a, .n = n, .s = *s, .ts = dsc_qtable_get(1)};
+    dsc_parallel_ranges(n, sgd8_range, &job);
 }
 
 /* kOptimizer32bit1State, MOMENTUM: p + (-lr*b) has the bits of p - lr*b. */
@@ -454,13 +582,13 @@ static void sgd32_ref(float *p, const float *g, float *b, size_t n, const q8_sca
     }
 }
 
-static void sgd32_fast(float *restrict p, const float *restrict g, float *restrict b,
-                       size_t n, const q8_scalars *s)
+DSC_BODY void sgd32_body(const f32_job *job, size_t lo, size_t hi, const int has_wd,
+                        const int first)
 {
-    const float mu = s->beta1, lr = s->lr, wd = s->wd;
-    const int first = s->first, has_wd = s->has_wd;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    float *restrict p = job->p, *restrict b = job->s1;
+    const float *restrict g = job->g;
+    const float mu = job->s.beta1, lr = job->s.lr, wd = job->s.wd;
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i];
         uint32_t ok = finite_mask(gi);
         float gw = has_wd ? gi + p[i] * wd : gi;
@@ -469,6 +597,24 @@ static void sgd32_fast(float *restrict p, const float *restrict g, float *restri
         b[i] = select_mask(ok, bi, 0.0f);
         p[i] = select_mask(ok, pi, p[i]);
     }
+}
+
+static void sgd32_range(const void *ctx, size_t lo, size_t hi)
+{
+    const f32_job *job = ctx;
+    if (job->s.has_wd) {
+        if (job->s.first) sgd32_body(job, lo, hi, 1, 1);
+        else sgd32_body(job, lo, hi, 1, 0);
+    } else {
+        if (job->s.first) sgd32_body(job, lo, hi, 0, 1);
+        else sgd32_body(job, lo, hi, 0, 0);
+    }
+}
+
+static void sgd32_fast(float *p, const float *g, float *b, size_t n, const q8_scalars *s)
+{
+    f32_job job = {.p = p, .s1 = b, .g = g, .s = *s};
+    dsc_parallel_ranges(n, sgd32_range, &job);
 }
 
 static dsc_status step_sgd(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -529,42 +675,62 @@ static void lion8_ref(float *p, const float *g, uint8_t *c, float *a, size_t n,
     }
 }
 
-static void lion8_block(float *restrict p, const float *restrict g, uint8_t *restrict c,
-                        float *restrict a, int nb, const q8_scalars *sc, const dsc_qtable *ts)
+/* Fast: one block. Unchecked when the gradients and the old absmax are
+ * finite; the decay multiplies by 1 without weight decay (same bits). */
+DSC_BODY void lion8_body(const q8_job *job, size_t j, float *restrict p, const float *restrict g,
+                         uint8_t *restrict c, const int nb, const int checked)
 {
     float m[DSC_QBLOCK];
-    const float old = *a, b1 = sc->beta1, b2 = sc->beta2, omb1 = sc->omb1, omb2 = sc->omb2;
-    const float lr = sc->lr, dec = sc->has_wd ? sc->decay : 1.0f;
-    for (int i = 0; i < nb; i++) m[i] = QS[c[i]]; /* scaled by old below */
+    const q8_scalars *sc = &job->s;
+    const float old = job->a1[j], b1 = sc->beta1, b2 = sc->beta2, omb1 = sc->omb1,
+                omb2 = sc->omb2, lr = sc->lr, dec = sc->has_wd ? sc->decay : 1.0f;
+    int32_t best = -1;
     for (int i = 0; i < nb; i++) {
-        float gi = g[i], mo = m[i] * old;
-        uint32_t ok = finite_mask(gi);
+        float gi = g[i], mo = QS[c[i]] * old;
         float pi = p[i] * dec - lr * dsc_signf(mo * b1 + omb1 * gi);
         float mi = mo * b2 + omb2 * gi;
-        m[i] = select_mask(ok, mi, 0.0f);
-        p[i] = select_mask(ok, pi, p[i]);
+        if (checked) {
+            uint32_t ok = finite_mask(gi);
+            mi = select_mask(ok, mi, 0.0f);
+            pi = select_mask(ok, pi, p[i]);
+        }
+        p[i] = pi;
+        m[i] = mi;
+        int32_t k = checked ? absmax_key(mi) : abs_bits(mi);
+        best = k > best ? k : best;
     }
-    float max1 = block_absmax(m, nb);
+    float max1 = absmax_of_key(best);
     if (nb < DSC_QBLOCK) {
         float pm = QS[128] * old;
         pm = pm * b2 + omb2 * 0.0f;
         max1 = amax_of(max1, fabsf(pm));
     }
-    *a = max1;
-    dsc_bq_encode_fast(ts, m, nb, max1, c);
+    job->a1[j] = max1;
+    dsc_bq_encode_fast(job->ts, m, nb, max1, c);
+}
+
+static void lion8_range(const void *ctx, size_t lo, size_t hi)
+{
+    const q8_job *job = ctx;
+    size_t j0, j1;
+    q8_blocks(lo, hi, &j0, &j1);
+    for (size_t j = j0; j < j1; j++) {
+        size_t b0 = j * DSC_QBLOCK, left = job->n - b0;
+        float *p = job->p + b0;
+        const float *g = job->g + b0;
+        uint8_t *c = job->c1 + b0;
+        int nb = left < DSC_QBLOCK ? (int)left : DSC_QBLOCK;
+        if (nb == DSC_QBLOCK && is_finite(job->a1[j]) && all_finite(g))
+            lion8_body(job, j, p, g, c, DSC_QBLOCK, 0);
+        else lion8_body(job, j, p, g, c, nb, 1);
+    }
 }
 
 static void lion8_fast(float *p, const float *g, uint8_t *c, float *a, size_t n,
                        const q8_scalars *s)
 {
-    const dsc_qtable *ts = dsc_qtable_get(1);
-    size_t nblocks = (n + DSC_QBLOCK - 1) / DSC_QBLOCK;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t j = 0; j < nblocks; j++) {
-        size_t b0 = j * DSC_QBLOCK;
-        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
-        lion8_block(p + b0, g + b0, c + b0, a + j, nb, s, ts);
-    }
+    q8_job job = {.p = p, .g = g, .c1 = c, .a1 = a, .n = n, .s = *s, .ts = dsc_qtable_get(1)};
+    dsc_parallel_ranges(n, lion8_range, &job);
 }
 
 /* kOptimizer32bit1State, LION (decoupled decay in this snapshot, 14.8). */
@@ -582,13 +748,15 @@ static void lion32_ref(float *p, const float *g, float *m, size_t n, const q8_sc
     }
 }
 
-static void lion32_fast(float *restrict p, const float *restrict g, float *restrict m,
-                        size_t n, const q8_scalars *s)
+static void lion32_range(const void *ctx, size_t lo, size_t hi)
 {
+    const f32_job *job = ctx;
+    float *restrict p = job->p, *restrict m = job->s1;
+    const float *restrict g = job->g;
+    const q8_scalars *s = &job->s;
     const float b1 = s->beta1, b2 = s->beta2, omb1 = s->omb1, omb2 = s->omb2, lr = s->lr;
     const float dec = s->has_wd ? s->decay : 1.0f;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i], mo = m[i];
         uint32_t ok = finite_mask(gi);
         float pi = p[i] * dec - lr * dsc_signf(mo * b1 + omb1 * gi);
@@ -596,6 +764,12 @@ static void lion32_fast(float *restrict p, const float *restrict g, float *restr
         m[i] = select_mask(ok, mi, 0.0f);
         p[i] = select_mask(ok, pi, p[i]);
     }
+}
+
+static void lion32_fast(float *p, const float *g, float *m, size_t n, const q8_scalars *s)
+{
+    f32_job job = {.p = p, .s1 = m, .g = g, .s = *s};
+    dsc_parallel_ranges(n, lion32_range, &job);
 }
 
 static dsc_status step_lion(dsc_group *grp, const dsc_step_ctx *ctx)
