@@ -26,7 +26,16 @@
  *   7. no allocation inside dsc_optimizer_step (counting allocator);
  *   8. checkpoint round trip of 8-bit states (codes, absmax, step) bit for bit;
  *   9. bytes of state on GPT-2 small's 148 tensors (124,439,808 parameters):
- *      adam8bit < 2.1 bytes/param, adam 8 bytes/param. */
+ *      adam8bit < 2.1 bytes/param, adam 8 bytes/param;
+ *  10. the AVX-512 kernels (blockquant_avx512.c), where the CPU has them:
+ *      the encoder against dsc_bq_encode_ref on every 1031st float bit
+ *      pattern, both signs of every threshold +-3 floats and every special
+ *      class (zeros, denormals, FLT_MIN/MAX, infinities, quiet and signaling
+ *      NaNs of both signs), under absmax 1 (x = s exactly) and odd absmax
+ *      values (0, Inf, NaN, denormal); `--exhaustive` adds all 2^32 patterns;
+ *      the dequantizer on every code; and 5 and 6 run twice, AVX-512 and
+ *      portable, each at 1 and 2 threads: both equal to the reference, so
+ *      to each other. Without AVX-512 the test says so and runs portable. */
 #include "descent.h"
 #include "core/internal.h"
 #include "kernels/blockquant.h"
@@ -670,6 +679,139 @@ static void test_keys(void)
     dsc_optimizer_free(o);
 }
 
+/* ------------------------------------------------------- 10. AVX-512 */
+
+#ifdef DSC_HAVE_AVX512_KERNELS
+/* Codes of s[0..n) (n <= DSC_QBLOCK) from both encoders; mismatches. */
+static long encode_mismatches(int sgn, const float *s, int n, float absmax)
+{
+    uint8_t r[DSC_QBLOCK], v[DSC_QBLOCK];
+    dsc_bq_encode_ref(s, n, absmax, sgn, r);
+    dsc_bq_encode_avx512(sgn, s, n, absmax, v);
+    long bad = 0;
+    for (int i = 0; i < n; i++)
+        if (r[i] != v[i]) {
+            if (bad < 5)
+                fprintf(stderr, "avx512 encode: map %d s=%08x absmax=%08x ref %d avx %d\n", sgn,
+                        (unsigned)to_bits(s[i]), (unsigned)to_bits(absmax), r[i], v[i]);
+            bad++;
+        }
+    return bad;
+}
+
+/* Bit patterns from..to by stride, in blocks, under absmax 1. */
+static long sweep_mismatches(int sgn, uint64_t from, uint64_t to, uint64_t stride)
+{
+    float s[DSC_QBLOCK];
+    long bad = 0;
+    int k = 0;
+    for (uint64_t b = from; b < to; b += stride) {
+        s[k++] = from_bits((uint32_t)b);
+        if (k == DSC_QBLOCK) {
+            bad += encode_mismatches(sgn, s, k, 1.0f);
+            k = 0;
+        }
+    }
+    if (k) bad += encode_mismatches(sgn, s, k, 1.0f);
+    return bad;
+}
+
+static void test_avx512_kernels(int exhaustive)
+{
+    static const uint32_t special[] = {
+        0x00000000u, 0x80000000u, 0x00000001u, 0x80000001u, 0x007FFFFFu, 0x807FFFFFu,
+        0x00800000u, 0x80800000u, 0x7F7FFFFFu, 0xFF7FFFFFu, 0x7F800000u, 0xFF800000u,
+        0x7FC00000u, 0xFFC00000u, 0x7FFFFFFFu, 0xFFFFFFFFu, 0x7F800001u, 0xFF800001u,
+        0x7FBFFFFFu, 0xFFBFFFFFu, 0x7F80FFFFu, 0x3F800000u, 0xBF800000u, 0x3F7FFFFFu,
+        0xBF7FFFFFu, 0x34000000u, 0xB4000000u, 0x3F800001u, 0xBF800001u};
+    const int nspecial = (int)(sizeof special / sizeof special[0]);
+    for (int sgn = 0; sgn < 2; sgn++) {
+        const dsc_qtable *t = dsc_qtable_get(sgn);
+        long bad = 0;
+        float s[DSC_QBLOCK];
+        /* Specials, with every length 1..nspecial (the masked tail). */
+        for (int i = 0; i < nspecial; i++) s[i] = from_bits(special[i]);
+        for (int n = 1; n <= nspecial; n++) bad += encode_mismatches(sgn, s, n, 1.0f);
+        /* Thresholds of both maps, both signs, +-3 floats. */
+        for (int map = 0; map < 2; map++) {
+            const float *up = dsc_qtable_get(map)->up;
+            int k = 0;
+            for (int j = 0; j < 255; j++)
+                for (int sign = 0; sign < 2; sign++) {
+                    float x = sign ? -up[j] : up[j];
+                    for (int d = 0; d < 3; d++) x = nextafterf(x, -INFINITY);
+                    for (int d = 0; d < 7; d++, x = nextafterf(x, INFINITY)) {
+                        s[k++] = x;
+                        if (k == DSC_QBLOCK) {
+                            bad += encode_mismatches(sgn, s, k, 1.0f);
+                            k = 0;
+                        }
+                    }
+                }
+            if (k) bad += encode_mismatches(sgn, s, k, 1.0f);
+        }
+        (void)t;
+        /* Odd absmax values: 0, -0, Inf, NaN, denormal, ordinary; random
+         * blocks with zeros, tiny values and NaNs. */
+        const float absmaxes[] = {0.0f, -0.0f, INFINITY, NAN, FLT_TRUE_MIN, 3e-39f, 0.37f,
+                                  1e-30f, 1e30f, FLT_MAX};
+        for (size_t a = 0; a < sizeof absmaxes / sizeof absmaxes[0]; a++)
+            for (int rep = 0; rep < 20; rep++) {
+                int n = 1 + (int)(next_u64() % DSC_QBLOCK);
+                for (int i = 0; i < n; i++) {
+                    uint64_t kind = next_u64() % 6;
+                    s[i] = kind == 0 ? 0.0f : kind == 1 ? -0.0f : kind == 2 ? uniform() * 1e-8f
+                         : kind == 3 ? from_bits((uint32_t)next_u64()) : uniform() * absmaxes[a];
+                }
+                bad += encode_mismatches(sgn, s, n, absmaxes[a]);
+            }
+        /* The bit-pattern sweep. */
+        bad += sweep_mismatches(sgn, 0, 1ull << 32, exhaustive ? 1 : 1031);
+        CHECK_EQ_INT(bad, 0);
+        /* Dequantize: every code under a few absmax values. */
+        uint8_t codes[DSC_QBLOCK];
+        float out[DSC_QBLOCK];
+        for (int c = 0; c < DSC_QBLOCK; c++) codes[c] = (uint8_t)c;
+        const float scales[] = {1.0f, 0.0f, -0.0f, 3.5e-3f, INFINITY, NAN, FLT_TRUE_MIN};
+        long dbad = 0;
+        for (size_t a = 0; a < sizeof scales / sizeof scales[0]; a++)
+            for (int n = 200; n <= DSC_QBLOCK; n += 56) {
+                dsc_bq_decode_avx512(sgn, codes, n, scales[a], out);
+                for (int c = 0; c < n; c++)
+                    if (to_bits(out[c]) != to_bits(dsc_qmap(sgn)[c] * scales[a])) dbad++;
+            }
+        CHECK_EQ_INT(dbad, 0);
+    }
+}
+#endif
+
+/* 5 and 6 for each kernel set: AVX-512 (where the CPU has it) and the
+ * portable one, each at 1 and 2 threads; both against the reference. */
+static void test_kernel_sets(int exhaustive)
+{
+    int have = dsc_bq_avx512_allow(1);
+#ifdef DSC_HAVE_AVX512_KERNELS
+    if (have) test_avx512_kernels(exhaustive);
+#else
+    (void)exhaustive;
+#endif
+    if (!have)
+        printf("AVX-512 kernels not in use (CPU without AVX-512F/BW/VL/DQ, another compiler "
+               "or DESCENT_KERNELS=portable): testing portable vs reference only\n");
+    for (int set = have ? 1 : 0; set >= 0; set--) {
+        CHECK(dsc_bq_avx512_allow(set) == set);
+        printf("kernels %s: fast vs reference at 1 and 2 threads\n", set ? "avx512" : "portable");
+        for (int threads = 1; threads <= 2; threads++) {
+            dsc_set_num_threads(threads);
+            test_fast_vs_ref();
+            test_nonfinite();
+        }
+        dsc_set_num_threads(0);
+        test_threads();
+    }
+    dsc_bq_avx512_allow(1);
+}
+
 int main(int argc, char **argv)
 {
     int exhaustive = argc > 1 && !strcmp(argv[1], "--exhaustive");
@@ -678,9 +820,7 @@ int main(int argc, char **argv)
     test_table(exhaustive);
     test_sign_fix();
     test_round_trip();
-    test_fast_vs_ref();
-    test_nonfinite();
-    test_threads();
+    test_kernel_sets(exhaustive);
     test_no_alloc();
     test_checkpoint();
     test_memory();

@@ -5,6 +5,7 @@
  * order. Threads only decide who computes which block, so the result has
  * the same bits for 1, 2 or 64 threads. */
 #include "../core/internal.h"
+#include "blockquant.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -73,7 +74,9 @@ dsc_build_info_t dsc_build_info(void)
     b.openmp = 0;
 #endif
     b.max_threads = dsc_threads();
-    b.kernels = dsc_env_reference() ? "ref" : "portable";
+    b.kernels = dsc_env_reference() ? "ref"
+                : dsc_bq_avx512()   ? "portable, avx512 for 8-bit states"
+                                    : "portable";
     return b;
 }
 

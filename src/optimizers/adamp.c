@@ -24,21 +24,42 @@
  * Golden files: adamp_channel_8x3, adamp_layer_nesterov_4x6, adamp_noproj_3x5,
  * sgdp_channel_momentum_8x3, sgdp_layer_nesterov_4x6.
  *
- * Reductions. Every row is cut into blocks of DSC_RED_BLOCK elements, each
- * block summed in double, block sums added in order (as dsc_vec_dot does); the
- * layer sums are the row sums added in row order. Threads only decide who
- * computes which block, so the projection decision and its coefficients have
- * the same bits for any thread count. <u_k,d_k>u_k is applied as
- * p_k * (<p_k,d_k> / (|p_k| + eps)^2), the same value in exact arithmetic.
+ * Reductions. Every row is cut into blocks of DSC_RED_BLOCK elements. A block
+ * is summed in double by LANES interleaved accumulators (lane j takes the
+ * elements j, j + LANES, ...), the lanes added in lane order, then the tail in
+ * order; a row's block sums are added in block order; the layer sums are the
+ * row sums added in row order. block_sums3 (block_pp: its pp alone) and
+ * block_pd are that definition and both paths call them, so fast and
+ * reference agree bit for bit, and threads only decide who computes which
+ * block: the projection decision and its coefficients have the same bits for
+ * any thread count. (One accumulator per block would wait on the add
+ * latency, about 1 ns per element; eight lanes vectorize.) <u_k,d_k>u_k is
+ * applied as p_k * (<p_k,d_k>/(|p_k| + eps)^2), the same value in exact
+ * arithmetic.
  *
- * Memory: d is never stored; the passes that need it recompute it from the
- * state (same float operations, same bits). Per-parameter scratch holds the
- * block partials and one coefficient per row. */
+ * Memory. The fast path makes as few sweeps as the data flow allows. The
+ * decision is global and needs the pre-step p and g, so sweep 1 only reads p
+ * and g; it computes the row sums in float with error bounds (the decision
+ * filter, above decide_sure), and the exact double sums are computed only
+ * when those bounds cannot settle the decision. Then, when no view projects,
+ * one fused sweep does the moments and the update. When the channel view
+ * projects and a row fits in L2, each row takes its moments, |p_k|^2 and
+ * <p_k,d_k>, then its update while it is still in cache: still one sweep over
+ * memory. Only the layer view (its coefficient needs every row) and very long
+ * rows take a third sweep. d is never stored; it is recomputed from the state
+ * (same float operations, same bits). Per-parameter scratch holds the block
+ * partials and one coefficient per row.
+ *
+ * The fast kernels are plain functions over element ranges run by
+ * dsc_parallel_ranges (see internal.h: inside an OpenMP-outlined loop GCC
+ * drops restrict and unswitches run-time flags into scalar code), each body
+ * written once and inlined per flag combination. Block and row passes take
+ * the blocks (rows) that START in their range, so each is done by exactly one
+ * thread. */
 #include "../core/internal.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 /* ------------------------------------------------------------------ keys */
 
@@ -129,27 +150,95 @@ static inline float dir_at(const dir_src *s, size_t i)
     return d;
 }
 
-/* gg, pp, gp over elements [i0, i0 + n) in one serial block. */
-static void block_sums3(const float *p, const float *g, size_t i0, size_t n, double *out)
+/* Accumulators of one block sum (see "Reductions" above). */
+#define LANES 8
+
+/* gg, pp, gp of the n elements at p and g, in the fixed order; with_g 0
+ * computes pp alone (its lanes are the same operations, so the same bits). */
+DSC_BODY void sums_body(const float *restrict p, const float *restrict g, size_t n,
+                        double *out, const int with_g)
 {
-    double gg = 0.0, pp = 0.0, gp = 0.0;
-    for (size_t i = i0; i < i0 + n; i++) {
-        double gi = (double)g[i], pi = (double)p[i];
-        gg += gi * gi;
-        pp += pi * pi;
-        gp += gi * pi;
+    double gg[LANES] = {0}, pp[LANES] = {0}, gp[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        for (int j = 0; j < LANES; j++) {
+            double pi = (double)p[i + (size_t)j];
+            pp[j] += pi * pi;
+            if (with_g) {
+                double gi = (double)g[i + (size_t)j];
+                gg[j] += gi * gi;
+                gp[j] += gi * pi;
+            }
+        }
     }
-    out[0] = gg;
-    out[1] = pp;
-    out[2] = gp;
+    double sgg = 0.0, spp = 0.0, sgp = 0.0;
+    for (int j = 0; j < LANES; j++) {
+        sgg += gg[j];
+        spp += pp[j];
+        sgp += gp[j];
+    }
+    for (; i < n; i++) {
+        double pi = (double)p[i];
+        spp += pi * pi;
+        if (with_g) {
+            double gi = (double)g[i];
+            sgg += gi * gi;
+            sgp += gi * pi;
+        }
+    }
+    out[0] = sgg;
+    out[1] = spp;
+    out[2] = sgp;
 }
 
-/* <p, d> over [i0, i0 + n), serial. */
+/* gg, pp, gp of one block. Both paths use it: it defines the bits of the
+ * row sums. */
+static void block_sums3(const float *p, const float *g, size_t n, double *out)
+{
+    sums_body(p, g, n, out, 1);
+}
+
+/* pp alone, bit for bit block_sums3's out[1]. */
+static double block_pp(const float *p, size_t n)
+{
+    double out[3];
+    sums_body(p, NULL, n, out, 0);
+    return out[1];
+}
+
+/* <p, d> over [i0, i0 + n) in the same order, d computed as dir_at does
+ * (has_v: the adamp denominator). */
+DSC_BODY double pd_body(const float *restrict p, const dir_src *s, size_t i0, size_t n,
+                        const int has_v)
+{
+    const float *restrict m = s->m + i0, *restrict g = s->g + i0;
+    const float *restrict v = has_v ? s->v + i0 : NULL;
+    const float *restrict x = p + i0;
+    const float a = s->a, c = s->c, sbc2 = s->sbc2, eps = s->eps;
+    double lane[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        for (int j = 0; j < LANES; j++) {
+            size_t e = i + (size_t)j;
+            float d = a * m[e] + c * g[e];
+            if (has_v) d = d / (sqrtf(v[e]) / sbc2 + eps);
+            lane[j] += (double)x[e] * (double)d;
+        }
+    }
+    double sum = 0.0;
+    for (int j = 0; j < LANES; j++) sum += lane[j];
+    for (; i < n; i++) {
+        float d = a * m[i] + c * g[i];
+        if (has_v) d = d / (sqrtf(v[i]) / sbc2 + eps);
+        sum += (double)x[i] * (double)d;
+    }
+    return sum;
+}
+
+/* <p, d> of one block; both paths use it. */
 static double block_pd(const float *p, const dir_src *d, size_t i0, size_t n)
 {
-    double s = 0.0;
-    for (size_t i = i0; i < i0 + n; i++) s += (double)p[i] * (double)dir_at(d, i);
-    return s;
+    return d->v ? pd_body(p, d, i0, n, 1) : pd_body(p, d, i0, n, 0);
 }
 
 /* Element range of block j. */
@@ -159,6 +248,15 @@ static void block_range(const pview *v, size_t j, size_t *i0, size_t *n)
     size_t off = blk * DSC_RED_BLOCK;
     *i0 = row * v->cols + off;
     *n = v->cols - off < DSC_RED_BLOCK ? v->cols - off : DSC_RED_BLOCK;
+}
+
+/* The first block that starts at or after element e (blocks never straddle
+ * rows); e = numel gives nb. */
+static size_t first_block(const pview *v, size_t e)
+{
+    size_t r = e / v->cols, off = e - r * v->cols;
+    size_t b = (off + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
+    return b >= v->bpr ? (r + 1) * v->bpr : r * v->bpr + b;
 }
 
 /* Row sums from block partials (k partials per block), in block order. */
@@ -193,22 +291,137 @@ static int proj_decide(const pview *v, const double *rowsum, double eps, double 
     return VIEW_NONE;
 }
 
+/* The decision filter (fast path only). On the baseline ISA the exact sums
+ * are bound by arithmetic (per element a float -> double conversion of p and
+ * of g, three multiplies and three adds in double, two per instruction): about
+ * 0.45 ns per element on one core, twice what reading p and g from memory
+ * takes. The decision needs only where each
+ * cosine lies relative to its threshold, so the fast path first computes the
+ * sums in float (four per instruction, no conversion) and keeps bounds on
+ * how far they can be from the reference's double sums. When the bounds put
+ * every cosine on a known side of its threshold, that IS the reference's
+ * decision; otherwise (a cosine too near its threshold, non-finite or
+ * overflowing sums) the exact sums decide. The filter never feeds a value
+ * into the update, so it changes no bits, only how soon they are known.
+ *
+ * Bounds, for a set of N elements (a row, or the whole tensor) with exact
+ * G = sum g^2, P = sum p^2, X = sum g*p and S = sum |g*p| <= sqrt(G*P):
+ * a float chunk of k <= FCHUNK products, summed in any order, is within
+ * gamma_k*S' + k*2^-126 of exact (S' = G, P or S; 2^-126 bounds what a
+ * product loses to underflow, even flushed to zero), gamma_k = k*2^-24/(1 -
+ * k*2^-24); the double sums of the chunks (filter) and of the exact products
+ * (reference) each add at most about N*2^-53 relative. So with
+ * e = 2*(1.01*FCHUNK*2^-24 + 2.02*N*2^-53) and A = N*2^-125, G_ref lies in
+ * [(G~ - A)/(1 + e), (G~ + A)/(1 - e)] (P_ref likewise) and
+ * |X~ - X_ref| <= e*sqrt(G_hi*P_hi) + A. The cosine is
+ * monotone in each sum, which gives [lo, hi]; a relative 2^-40 more covers
+ * the roundings of both cosine computations. */
+
+/* Elements per float chunk: small enough that gamma_k (about 4e-6) leaves
+ * the layer threshold (delta/sqrt(numel)) decidable for real tensors. */
+#define FCHUNK 64
+
+/* The filter pays only where `omp simd` lets the compiler reassociate its
+ * float sums into vector lanes; a serial float loop would be slower than the
+ * exact sums, so builds without OpenMP decide exactly every time. */
+#ifdef _OPENMP
+#define FILTER_ON 1
+#else
+#define FILTER_ON 0
+#endif
+
+/* Filter sums of one block: gg, pp, gp in float over chunks of FCHUNK
+ * elements, in whatever order `omp simd` picks (the bound holds for any),
+ * the chunk sums added in double. */
+static void approx_sums3(const float *restrict p, const float *restrict g, size_t n,
+                         double *out)
+{
+    double sgg = 0.0, spp = 0.0, sgp = 0.0;
+    for (size_t i0 = 0; i0 < n; i0 += FCHUNK) {
+        size_t i1 = n - i0 < FCHUNK ? n : i0 + FCHUNK;
+        float gg = 0.0f, pp = 0.0f, gp = 0.0f;
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : gg, pp, gp)
+#endif
+        for (size_t i = i0; i < i1; i++) {
+            float gi = g[i], pi = p[i];
+            gg += gi * gi;
+            pp += pi * pi;
+            gp += gi * pi;
+        }
+        sgg += (double)gg;
+        spp += (double)pp;
+        sgp += (double)gp;
+    }
+    out[0] = sgg;
+    out[1] = spp;
+    out[2] = sgp;
+}
+
+/* Bounds [lo, hi] on the reference's cosine |X|/(max(sqrt G,eps)*max(sqrt P,eps))
+ * over n elements, from the filter sums (see above). 0 when unusable. */
+static int cos_bounds(double G, double P, double X, double n, double eps, double *lo,
+                      double *hi)
+{
+    if (!(isfinite(G) && isfinite(P) && isfinite(X))) return 0;
+    double e = 2.0 * (1.01 * FCHUNK * 0x1p-24 + 2.02 * n * 0x1p-53);
+    if (!(e < 0.25)) return 0;
+    double A = n * 0x1p-125;
+    double Ghi = (G + A) / (1.0 - e), Phi = (P + A) / (1.0 - e);
+    double Glo = fmax(0.0, (G - A) / (1.0 + e)), Plo = fmax(0.0, (P - A) / (1.0 + e));
+    double dX = e * sqrt(Ghi * Phi) + A;
+    double Xlo = fmax(0.0, fabs(X) - dX), Xhi = fabs(X) + dX;
+    *lo = Xlo / (fmax(sqrt(Ghi), eps) * fmax(sqrt(Phi), eps)) * (1.0 - 0x1p-40);
+    *hi = Xhi / (fmax(sqrt(Glo), eps) * fmax(sqrt(Plo), eps)) * (1.0 + 0x1p-40);
+    return 1;
+}
+
+/* The view proj_decide picks from the exact sums, when the filter row sums
+ * (gg, pp, gp per row) prove it; -1 when they cannot. Every comparison is
+ * written so that a NaN bound proves nothing. */
+static int decide_sure(const pview *v, const double *rowsum, double eps, double delta)
+{
+    const double thr = delta / sqrt((double)v->cols);
+    int all_below = 1, some_above = 0;
+    double GG = 0.0, PP = 0.0, GP = 0.0, lo, hi;
+    for (size_t r = 0; r < v->rows; r++) {
+        const double *s = rowsum + 3 * r;
+        if (!cos_bounds(s[0], s[1], s[2], (double)v->cols, eps, &lo, &hi)) return -1;
+        if (!(hi < thr)) all_below = 0;
+        if (lo >= thr) some_above = 1;
+        GG += s[0];
+        PP += s[1];
+        GP += s[2];
+    }
+    if (all_below) return VIEW_CHANNEL; /* every cosine below: cmax < thr */
+    if (!some_above) return -1;         /* cmax may be on either side */
+    const double n = (double)(v->rows * v->cols);
+    if (!cos_bounds(GG, PP, GP, n, eps, &lo, &hi)) return -1;
+    if (hi < delta / sqrt(n)) return VIEW_LAYER;
+    if (lo >= delta / sqrt(n)) return VIEW_NONE;
+    return -1;
+}
+
+/* The channel coefficient of one row: <p,d> / (|p| + eps)^2 as a float. */
+static float chan_coef(double pp, double pd, double eps)
+{
+    double nrm = sqrt(pp) + eps;
+    return (float)(pd / (nrm * nrm));
+}
+
 /* coef[r] = <p_r,d_r> / (|p_r| + eps)^2 (channel) or the layer value for every
- * row, from the row sums pp (stride 3 in rowsum) and pd. */
-static void proj_coefs(const pview *v, int view, const double *rowsum, const double *pd,
-                       double eps, float *coef)
+ * row, from the row sums pp[r * sp] and pd[r * sd]. */
+static void proj_coefs(const pview *v, int view, const double *pp, size_t sp, const double *pd,
+                       size_t sd, double eps, float *coef)
 {
     if (view == VIEW_CHANNEL) {
-        for (size_t r = 0; r < v->rows; r++) {
-            double nrm = sqrt(rowsum[3 * r + 1]) + eps;
-            coef[r] = (float)(pd[r] / (nrm * nrm));
-        }
+        for (size_t r = 0; r < v->rows; r++) coef[r] = chan_coef(pp[r * sp], pd[r * sd], eps);
         return;
     }
     double PP = 0.0, PD = 0.0;
     for (size_t r = 0; r < v->rows; r++) {
-        PP += rowsum[3 * r + 1];
-        PD += pd[r];
+        PP += pp[r * sp];
+        PD += pd[r * sd];
     }
     double nrm = sqrt(PP) + eps;
     float c = view == VIEW_LAYER ? (float)(PD / (nrm * nrm)) : 0.0f;
@@ -231,9 +444,7 @@ static proj_work work_of(const dsc_param *p, const pview *v)
     return w;
 }
 
-/* One step of either family for a tensor of ndim > 1, after the state update
- * (m, v for adamp; b for sgdp) was done by `update` inside the first pass.
- * Everything the families differ in is in these fields. */
+/* What the families differ in for the projection and the update. */
 typedef struct {
     float lr_step;   /* adamp: lr/(1-b1^t); sgdp: lr */
     float decay;     /* p multiplier without projection: 1 - lr*wd*factor */
@@ -241,19 +452,6 @@ typedef struct {
     double eps, delta;
     int store_dir;   /* sgdp without nesterov: projected d replaces b (m) */
 } proj_step;
-
-/* ------------------------------------------------------------------ adamp */
-
-typedef struct {
-    float beta1, one_minus_beta1, beta2, one_minus_beta2;
-    float sbc2, eps, a, c;
-} adamp_moments;
-
-static dir_src adamp_dir(const float *m, const float *v, const float *g, adamp_moments s)
-{
-    dir_src d = {m, v, g, s.a, s.c, s.sbc2, s.eps};
-    return d;
-}
 
 /* Reference projection (adamp step 4, sgdp step 3), shared by both: the
  * row sums of g.g, p.p and g.p, the channel-then-layer decision, and the
@@ -268,10 +466,15 @@ static float projection_ref(dsc_param *p, const dir_src *d, proj_step ps, const 
     pview pv = view_of(p);
     proj_work w = work_of(p, &pv);
     for (size_t r = 0; r < pv.rows; r++) {
-        const float *gr = g + r * pv.cols, *xr = x + r * pv.cols;
-        w.rowsum[3 * r] = dsc_vec_dot(gr, gr, pv.cols);
-        w.rowsum[3 * r + 1] = dsc_vec_dot(xr, xr, pv.cols);
-        w.rowsum[3 * r + 2] = dsc_vec_dot(gr, xr, pv.cols);
+        double *s = w.rowsum + 3 * r;
+        s[0] = s[1] = s[2] = 0.0;
+        for (size_t b = 0; b < pv.bpr; b++) {
+            size_t i0, len;
+            double blk[3];
+            block_range(&pv, r * pv.bpr + b, &i0, &len);
+            block_sums3(x + i0, g + i0, len, blk);
+            for (int q = 0; q < 3; q++) s[q] += blk[q];
+        }
     }
     int view = proj_decide(&pv, w.rowsum, ps.eps, ps.delta);
     for (size_t r = 0; r < pv.rows; r++) {
@@ -283,10 +486,235 @@ static float projection_ref(dsc_param *p, const dir_src *d, proj_step ps, const 
         }
         w.pd[r] = s2;
     }
-    proj_coefs(&pv, view, w.rowsum, w.pd, ps.eps, w.coef);
+    proj_coefs(&pv, view, w.rowsum + 1, 3, w.pd, 1, ps.eps, w.coef);
     *coef = w.coef;
     *cols = pv.cols;
     return view != VIEW_NONE ? ps.decay_proj : ps.decay;
+}
+
+/* ------------------------------------------------------ fast kernels (both) */
+
+/* One fast step of either family. adamp: m, v the moments, (b1, c1, b2, c2)
+ * = (beta1, 1-beta1, beta2, 1-beta2). sgdp: m the buffer b, v NULL,
+ * (b1, c1) = (mu, 1-dampening); store: the (projected) d replaces b. */
+typedef struct {
+    float *x, *m, *v;
+    const float *g;
+    float b1, c1, b2, c2;
+    dir_src d;          /* the direction, read from the updated state */
+    float lr, decay;
+    int adam, store;
+    pview pv;
+    proj_work w;
+    double eps;
+    int view;
+} step_job;
+
+/* The update of [lo, hi): moments first when `moments` (else they are done),
+ * d, minus p*k when `proj`, then p <- p*decay - lr*d: the reference's float
+ * operations in its order. k = 0 still subtracts (x*0 is what the reference
+ * subtracts when no view projects: it keeps -0 and NaN bits identical). */
+DSC_BODY void update_body(const step_job *J, size_t lo, size_t hi, const float k,
+                          const int adam, const int store, const int moments, const int proj)
+{
+    float *restrict x = J->x, *restrict m = J->m, *restrict v = J->v;
+    const float *restrict g = J->g;
+    const float b1 = J->b1, c1 = J->c1, b2 = J->b2, c2 = J->c2, a = J->d.a, c = J->d.c,
+                sbc2 = J->d.sbc2, eps = J->d.eps, lr = J->lr, decay = J->decay;
+    for (size_t i = lo; i < hi; i++) {
+        float gi = g[i], mi = m[i];
+        if (moments) {
+            mi = b1 * mi + c1 * gi;
+            if (!store) m[i] = mi;
+        }
+        float di = a * mi + c * gi;
+        if (adam) {
+            float vi = v[i];
+            if (moments) {
+                vi = b2 * vi + c2 * gi * gi;
+                v[i] = vi;
+            }
+            di = di / (sqrtf(vi) / sbc2 + eps);
+        }
+        float xi = x[i];
+        if (proj) di = di - xi * k;
+        if (store) m[i] = di;
+        xi = xi * decay;
+        x[i] = xi - lr * di;
+    }
+}
+
+/* One variant per family and storage mode; moments and proj are constants
+ * at every call site. */
+DSC_BODY void update_any(const step_job *J, size_t lo, size_t hi, float k, const int moments,
+                         const int proj)
+{
+    if (J->adam) update_body(J, lo, hi, k, 1, 0, moments, proj);
+    else if (J->store) update_body(J, lo, hi, k, 0, 1, moments, proj);
+    else update_body(J, lo, hi, k, 0, 0, moments, proj);
+}
+
+/* The moments alone (the passes that need <p,d> before the update). */
+DSC_BODY void moments_body(const step_job *J, size_t lo, size_t hi, const int adam)
+{
+    float *restrict m = J->m, *restrict v = J->v;
+    const float *restrict g = J->g;
+    const float b1 = J->b1, c1 = J->c1, b2 = J->b2, c2 = J->c2;
+    for (size_t i = lo; i < hi; i++) {
+        float gi = g[i];
+        m[i] = b1 * m[i] + c1 * gi;
+        if (adam) v[i] = b2 * v[i] + c2 * gi * gi;
+    }
+}
+
+static void moments_any(const step_job *J, size_t lo, size_t hi)
+{
+    if (J->adam) moments_body(J, lo, hi, 1);
+    else moments_body(J, lo, hi, 0);
+}
+
+/* ndim <= 1: no projection, one sweep. */
+static void range_plain(const void *ctx, size_t lo, size_t hi)
+{
+    update_any(ctx, lo, hi, 0.0f, 1, 0);
+}
+
+/* No view projects: one sweep, coefficient 0. */
+static void range_noproj(const void *ctx, size_t lo, size_t hi)
+{
+    update_any(ctx, lo, hi, 0.0f, 1, 1);
+}
+
+/* Sweep 1: the filter partials (gg, pp, gp) of the blocks starting in
+ * [lo, hi). */
+static void range_filter(const void *ctx, size_t lo, size_t hi)
+{
+    const step_job *J = ctx;
+    for (size_t j = first_block(&J->pv, lo), je = first_block(&J->pv, hi); j < je; j++) {
+        size_t i0, len;
+        block_range(&J->pv, j, &i0, &len);
+        approx_sums3(J->x + i0, J->g + i0, len, J->w.part + 3 * j);
+    }
+}
+
+/* When the filter cannot decide: the exact partials, as the reference. */
+static void range_sums(const void *ctx, size_t lo, size_t hi)
+{
+    const step_job *J = ctx;
+    for (size_t j = first_block(&J->pv, lo), je = first_block(&J->pv, hi); j < je; j++) {
+        size_t i0, len;
+        block_range(&J->pv, j, &i0, &len);
+        block_sums3(J->x + i0, J->g + i0, len, J->w.part + 3 * j);
+    }
+}
+
+/* Channel view, rows that fit in cache: for each row starting in [lo, hi),
+ * block by block its moments, <p_k,d_k> and |p_k|^2 (p is still the pre-step
+ * p), then its coefficient and its update while the row is in cache. The
+ * same block sums added in the same order as the reference's, so the same
+ * coefficient. */
+static void range_rows(const void *ctx, size_t lo, size_t hi)
+{
+    const step_job *J = ctx;
+    const size_t cols = J->pv.cols, bpr = J->pv.bpr;
+    for (size_t r = (lo + cols - 1) / cols, r1 = (hi + cols - 1) / cols; r < r1; r++) {
+        double pp = 0.0, pd = 0.0;
+        for (size_t b = 0; b < bpr; b++) {
+            size_t i0, len;
+            block_range(&J->pv, r * bpr + b, &i0, &len);
+            moments_any(J, i0, i0 + len);
+            pp += block_pp(J->x + i0, len);
+            pd += block_pd(J->x, &J->d, i0, len);
+        }
+        float k = chan_coef(pp, pd, J->eps);
+        update_any(J, r * cols, (r + 1) * cols, k, 0, 1);
+    }
+}
+
+/* Layer view or long rows: the moments, then the partials |p|^2 and <p,d>
+ * of every block starting in [lo, hi). */
+static void range_moments_pd(const void *ctx, size_t lo, size_t hi)
+{
+    const step_job *J = ctx;
+    for (size_t j = first_block(&J->pv, lo), je = first_block(&J->pv, hi); j < je; j++) {
+        size_t i0, len;
+        block_range(&J->pv, j, &i0, &len);
+        moments_any(J, i0, i0 + len);
+        J->w.part[2 * j] = block_pp(J->x + i0, len);
+        J->w.part[2 * j + 1] = block_pd(J->x, &J->d, i0, len);
+    }
+}
+
+/* ... then the update with the coefficients: one for the layer, one per row
+ * segment for the channel view. */
+static void range_apply(const void *ctx, size_t lo, size_t hi)
+{
+    const step_job *J = ctx;
+    if (J->view != VIEW_CHANNEL) {
+        update_any(J, lo, hi, J->w.coef[0], 0, 1);
+        return;
+    }
+    const size_t cols = J->pv.cols;
+    while (lo < hi) {
+        size_t r = lo / cols, end = (r + 1) * cols < hi ? (r + 1) * cols : hi;
+        update_any(J, lo, end, J->w.coef[r], 0, 1);
+        lo = end;
+    }
+}
+
+/* Rows up to this many elements are projected row by row in cache (a row of
+ * adamp's four arrays is then at most 256 KiB, well inside L2). */
+#define FUSE_COLS 16384
+
+static void step_fast(const dsc_param *p, step_job *J, proj_step ps)
+{
+    const size_t n = p->numel;
+    if (p->ndim <= 1) {
+        J->decay = ps.decay;
+        dsc_parallel_ranges(n, range_plain, J);
+        return;
+    }
+    J->pv = view_of(p);
+    J->w = work_of(p, &J->pv);
+    J->eps = ps.eps;
+    /* The decision: from the filter when it proves one, else exactly. */
+    int view = -1;
+    if (FILTER_ON) {
+        dsc_parallel_ranges(n, range_filter, J);
+        rows_from_blocks(&J->pv, J->w.part, 3, J->w.rowsum);
+        view = decide_sure(&J->pv, J->w.rowsum, ps.eps, ps.delta);
+    }
+    if (view < 0) {
+        dsc_parallel_ranges(n, range_sums, J);
+        rows_from_blocks(&J->pv, J->w.part, 3, J->w.rowsum);
+        view = proj_decide(&J->pv, J->w.rowsum, ps.eps, ps.delta);
+    }
+    J->view = view;
+    J->decay = view != VIEW_NONE ? ps.decay_proj : ps.decay;
+    /* The rest computes the exact |p_k|^2 it needs itself. */
+    if (view == VIEW_NONE) {
+        dsc_parallel_ranges(n, range_noproj, J);
+    } else if (view == VIEW_CHANNEL && J->pv.cols <= FUSE_COLS) {
+        dsc_parallel_ranges(n, range_rows, J);
+    } else {
+        dsc_parallel_ranges(n, range_moments_pd, J);
+        rows_from_blocks(&J->pv, J->w.part, 2, J->w.rowsum); /* (pp, pd) per row */
+        proj_coefs(&J->pv, view, J->w.rowsum, 2, J->w.rowsum + 1, 2, ps.eps, J->w.coef);
+        dsc_parallel_ranges(n, range_apply, J);
+    }
+}
+
+/* ------------------------------------------------------------------ adamp */
+
+typedef struct {
+    float beta1, one_minus_beta1, beta2, one_minus_beta2;
+    float sbc2, eps, a, c;
+} adamp_moments;
+
+static dir_src adamp_dir(const float *m, const float *v, const float *g, adamp_moments s)
+{
+    dir_src d = {m, v, g, s.a, s.c, s.sbc2, s.eps};
+    return d;
 }
 
 /* Reference: the spec's steps in order, one plain loop each. */
@@ -311,73 +739,14 @@ static void adamp_step_ref(dsc_param *p, float *m, float *v, adamp_moments s, pr
     }
 }
 
-/* Fast: the moments and the projection sums in one pass over blocks, the
- * update in a second (a third only when a projection triggers). */
-static void adamp_step_fast(dsc_param *p, float *restrict m, float *restrict v,
-                            adamp_moments s, proj_step ps)
+static void adamp_step_fast(dsc_param *p, float *m, float *v, adamp_moments s, proj_step ps)
 {
-    float *restrict x = p->data;
-    const float *restrict g = p->grad;
-    const size_t n = p->numel;
-    const float b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2;
-    const float a = s.a, c = s.c, sbc2 = s.sbc2, eps = s.eps, lr = ps.lr_step;
-    if (p->ndim <= 1) {
-        const float decay = ps.decay;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) {
-            float gi = g[i];
-            float mi = b1 * m[i] + c1 * gi;
-            float vi = b2 * v[i] + c2 * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            float di = (a * mi + c * gi) / (sqrtf(vi) / sbc2 + eps);
-            float xi = x[i] * decay;
-            x[i] = xi - lr * di;
-        }
-        return;
-    }
-    pview pv = view_of(p);
-    proj_work w = work_of(p, &pv);
-    const long nb = (long)pv.nb;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (long j = 0; j < nb; j++) {
-        size_t i0, len;
-        block_range(&pv, (size_t)j, &i0, &len);
-        for (size_t i = i0; i < i0 + len; i++) {
-            float gi = g[i];
-            m[i] = b1 * m[i] + c1 * gi;
-            v[i] = b2 * v[i] + c2 * gi * gi;
-        }
-        block_sums3(x, g, i0, len, w.part + 3 * (size_t)j);
-    }
-    rows_from_blocks(&pv, w.part, 3, w.rowsum);
-    int view = proj_decide(&pv, w.rowsum, ps.eps, ps.delta);
-    dir_src d = adamp_dir(m, v, g, s);
-    if (view != VIEW_NONE) {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (long j = 0; j < nb; j++) {
-            size_t i0, len;
-            block_range(&pv, (size_t)j, &i0, &len);
-            w.part[j] = block_pd(x, &d, i0, len);
-        }
-        rows_from_blocks(&pv, w.part, 1, w.pd);
-    } else {
-        memset(w.pd, 0, pv.rows * sizeof(double));
-    }
-    proj_coefs(&pv, view, w.rowsum, w.pd, ps.eps, w.coef);
-    const float decay = view != VIEW_NONE ? ps.decay_proj : ps.decay;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (long j = 0; j < nb; j++) {
-        size_t i0, len;
-        block_range(&pv, (size_t)j, &i0, &len);
-        const float k = w.coef[(size_t)j / pv.bpr];
-        for (size_t i = i0; i < i0 + len; i++) {
-            float xi = x[i];
-            float di = (a * m[i] + c * g[i]) / (sqrtf(v[i]) / sbc2 + eps) - xi * k;
-            xi = xi * decay;
-            x[i] = xi - lr * di;
-        }
-    }
+    step_job job = {
+        .x = p->data, .m = m, .v = v, .g = p->grad,
+        .b1 = s.beta1, .c1 = s.one_minus_beta1, .b2 = s.beta2, .c2 = s.one_minus_beta2,
+        .d = adamp_dir(m, v, p->grad, s), .lr = ps.lr_step, .adam = 1, .store = 0,
+    };
+    step_fast(p, &job, ps);
 }
 
 static dsc_status adamp_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
@@ -446,65 +815,14 @@ static void sgdp_step_ref(dsc_param *p, float *b, sgdp_scalars s, proj_step ps)
     }
 }
 
-static void sgdp_step_fast(dsc_param *p, float *restrict b, sgdp_scalars s, proj_step ps)
+static void sgdp_step_fast(dsc_param *p, float *b, sgdp_scalars s, proj_step ps)
 {
-    float *restrict x = p->data;
-    const float *restrict g = p->grad;
-    const size_t n = p->numel;
-    const float mu = s.mu, keep = s.keep, a = s.a, c = s.c, lr = ps.lr_step;
-    const int store = ps.store_dir;
-    if (p->ndim <= 1) {
-        const float decay = ps.decay;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) {
-            float gi = g[i];
-            float bi = mu * b[i] + keep * gi;
-            b[i] = bi;
-            float di = a * bi + c * gi;
-            float xi = x[i] * decay;
-            x[i] = xi - lr * di;
-        }
-        return;
-    }
-    pview pv = view_of(p);
-    proj_work w = work_of(p, &pv);
-    const long nb = (long)pv.nb;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (long j = 0; j < nb; j++) {
-        size_t i0, len;
-        block_range(&pv, (size_t)j, &i0, &len);
-        for (size_t i = i0; i < i0 + len; i++) b[i] = mu * b[i] + keep * g[i];
-        block_sums3(x, g, i0, len, w.part + 3 * (size_t)j);
-    }
-    rows_from_blocks(&pv, w.part, 3, w.rowsum);
-    int view = proj_decide(&pv, w.rowsum, ps.eps, ps.delta);
-    dir_src d = {b, NULL, g, a, c, 1.0f, 0.0f};
-    if (view != VIEW_NONE) {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (long j = 0; j < nb; j++) {
-            size_t i0, len;
-            block_range(&pv, (size_t)j, &i0, &len);
-            w.part[j] = block_pd(x, &d, i0, len);
-        }
-        rows_from_blocks(&pv, w.part, 1, w.pd);
-    } else {
-        memset(w.pd, 0, pv.rows * sizeof(double));
-    }
-    proj_coefs(&pv, view, w.rowsum, w.pd, ps.eps, w.coef);
-    const float decay = view != VIEW_NONE ? ps.decay_proj : ps.decay;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (long j = 0; j < nb; j++) {
-        size_t i0, len;
-        block_range(&pv, (size_t)j, &i0, &len);
-        const float k = w.coef[(size_t)j / pv.bpr];
-        for (size_t i = i0; i < i0 + len; i++) {
-            float xi = x[i];
-            float di = (a * b[i] + c * g[i]) - xi * k;
-            if (store) b[i] = di;
-            xi = xi * decay;
-            x[i] = xi - lr * di;
-        }
-    }
+    step_job job = {
+        .x = p->data, .m = b, .v = NULL, .g = p->grad, .b1 = s.mu, .c1 = s.keep,
+        .d = {b, NULL, p->grad, s.a, s.c, 1.0f, 0.0f}, .lr = ps.lr_step, .adam = 0,
+        .store = ps.store_dir,
+    };
+    step_fast(p, &job, ps);
 }
 
 static dsc_status sgdp_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,

@@ -185,7 +185,9 @@ static float amax_of(float m, float x) { return x > m ? x : m; } /* fmaxf for x 
  * copy of the new state is encoded (dsc_bq_encode_fast). The map lookups
  * stay scalar loads (plain x86-64 has no gather), which GCC interleaves
  * with the packed arithmetic; they and the code search are most of the
- * time.
+ * time. On CPUs with AVX-512 the same blocks go to blockquant_avx512.c
+ * instead (q8_run_avx512), where lookups and search are register
+ * permutes; the bodies below stay the portable path and its definition.
  *
  * The bodies are DSC_BODY functions with restrict parameters (restrict
  * locals were not enough: GCC gave up on the gathered loads from the maps
@@ -205,6 +207,7 @@ typedef struct {
     size_t n;
     q8_scalars s;
     const dsc_qtable *ts, *tu;
+    dsc_bq_coef k;          /* the scalars again, for the AVX-512 kernels */
 } q8_job;
 
 /* Blocks [*j0, *j1) for the element range [lo, hi): those starting in it.
@@ -213,6 +216,65 @@ static void q8_blocks(size_t lo, size_t hi, size_t *j0, size_t *j1)
 {
     *j0 = (lo + DSC_QBLOCK - 1) / DSC_QBLOCK;
     *j1 = (hi + DSC_QBLOCK - 1) / DSC_QBLOCK;
+}
+
+/* The AVX-512 kernels (blockquant_avx512.c) do the same blocks with the
+ * same bits, when the CPU has them and DESCENT_KERNELS does not say
+ * "portable": dsc_bq_avx512() decides once. They take the scalars as
+ * dsc_bq_coef; dec is exactly 1 without weight decay, as in the bodies. */
+static dsc_bq_coef q8_coef(const q8_scalars *s)
+{
+    dsc_bq_coef k = {
+        .beta1 = s->beta1, .beta2 = s->beta2, .omb1 = s->omb1, .omb2 = s->omb2,
+        .step_size = s->step_size, .c2eps = s->c2eps, .lr = s->lr, .wd = s->wd,
+        .dec = s->has_wd ? s->decay : 1.0f, .has_wd = s->has_wd, .first = s->first,
+    };
+    return k;
+}
+
+#ifdef DSC_HAVE_AVX512_KERNELS
+static void adam8_range_avx512(const void *ctx, size_t lo, size_t hi)
+{
+    const q8_job *job = ctx;
+    size_t j0, j1;
+    q8_blocks(lo, hi, &j0, &j1);
+    dsc_bq_adam8_avx512(&job->k, job->p, job->g, job->c1, job->c2, job->a1, job->a2, job->n,
+                        j0, j1);
+}
+
+static void sgd8_range_avx512(const void *ctx, size_t lo, size_t hi)
+{
+    const q8_job *job = ctx;
+    size_t j0, j1;
+    q8_blocks(lo, hi, &j0, &j1);
+    dsc_bq_sgd8_avx512(&job->k, job->p, job->g, job->c1, job->a1, job->n, j0, j1);
+}
+
+static void lion8_range_avx512(const void *ctx, size_t lo, size_t hi)
+{
+    const q8_job *job = ctx;
+    size_t j0, j1;
+    q8_blocks(lo, hi, &j0, &j1);
+    dsc_bq_lion8_avx512(&job->k, job->p, job->g, job->c1, job->a1, job->n, j0, j1);
+}
+#endif
+
+/* Runs the AVX-512 range kernel when it is chosen; 0 otherwise. */
+static int q8_run_avx512(q8_job *job, int which)
+{
+#ifdef DSC_HAVE_AVX512_KERNELS
+    static const dsc_range_fn fns[3] = {adam8_range_avx512, sgd8_range_avx512,
+                                        lion8_range_avx512};
+    if (!dsc_bq_avx512()) return 0;
+    job->k = q8_coef(&job->s);
+    dsc_parallel_ranges(job->n, fns[which], job);
+    return 1;
+#else
+    (void)job;
+    (void)which;
+    (void)q8_coef;
+    return 0;
+#endif
 }
 
 /* |x| as an integer key for the block max: the bits of |x| (ordered as
@@ -372,6 +434,7 @@ static void adam8_fast(float *p, const float *g, uint8_t *c1, uint8_t *c2, float
 {
     q8_job job = {.p = p, .g = g, .c1 = c1, .c2 = c2, .a1 = a1, .a2 = a2, .n = n, .s = *s,
                   .ts = dsc_qtable_get(1), .tu = dsc_qtable_get(0)};
+    if (q8_run_avx512(&job, 0)) return;
     dsc_parallel_ranges(n, adam8_range, &job);
 }
 
@@ -564,6 +627,7 @@ static void sgd8_fast(float *p, const float *g, uint8_t *c, float *a, size_t n,
                       const q8_scalars *s)
 {
     q8_job job = {.p = p, .g = g, .c1 = c, .a1 = a, .n = n, .s = *s, .ts = dsc_qtable_get(1)};
+    if (q8_run_avx512(&job, 1)) return;
     dsc_parallel_ranges(n, sgd8_range, &job);
 }
 
@@ -730,6 +794,7 @@ static void lion8_fast(float *p, const float *g, uint8_t *c, float *a, size_t n,
                        const q8_scalars *s)
 {
     q8_job job = {.p = p, .g = g, .c1 = c, .a1 = a, .n = n, .s = *s, .ts = dsc_qtable_get(1)};
+    if (q8_run_avx512(&job, 2)) return;
     dsc_parallel_ranges(n, lion8_range, &job);
 }
 

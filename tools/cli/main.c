@@ -103,7 +103,8 @@ static void overview(FILE *out)
     for (int i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`descent help COMMAND` or `descent COMMAND --help` explains one.\n"
-                 "Environment: OMP_NUM_THREADS (threads), DESCENT_KERNELS=ref (reference loops).\n");
+                 "Environment: OMP_NUM_THREADS (threads), DESCENT_KERNELS=ref (reference loops) or\n"
+                 "  DESCENT_KERNELS=portable (no AVX-512 path for 8-bit states).\n");
 }
 
 int cmd_help(int argc, char **argv)
