@@ -257,26 +257,36 @@ double dsc_vec_sumsq(const float *x, size_t n) { return dsc_vec_dot(x, x, n); }
 
 double dsc_vec_sumabs(const float *x, size_t n) { return dsc_vec_scan(x, n).sumabs; }
 
-/* max |x| over one span: independent lanes so the loop vectorizes. NaN
- * entries never win a comparison, so they are ignored whatever the order;
- * the maximum of the rest does not depend on the order either, so any
- * blocking and any thread count give the same value. */
+/* max |x| over one span, on the bit patterns: a non-negative float orders
+ * like its bits read as an integer, so |x| is the bits without the sign and
+ * the maximum is an integer maximum, which vectorizes (a float `a > m ? a : m`
+ * is not a max to GCC, because of NaN). NaN patterns (above 0x7f800000)
+ * count as 0, as a NaN never wins `a > m` in the plain loop; the maximum
+ * does not depend on the order, so any blocking and thread count agree. */
 static float absmax_span(const float *restrict x, size_t n)
 {
-    float lane[16] = {0};
+    int32_t lane[16] = {0};
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
         for (int j = 0; j < 16; j++) {
-            float a = fabsf(x[i + (size_t)j]);
-            lane[j] = a > lane[j] ? a : lane[j];
+            int32_t u;
+            memcpy(&u, &x[i + (size_t)j], sizeof u);
+            u &= 0x7fffffff;
+            u = u > 0x7f800000 ? 0 : u;
+            lane[j] = u > lane[j] ? u : lane[j];
         }
-    float m = 0.0f;
+    int32_t m = 0;
     for (int j = 0; j < 16; j++) m = lane[j] > m ? lane[j] : m;
     for (; i < n; i++) {
-        float a = fabsf(x[i]);
-        m = a > m ? a : m;
+        int32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        u &= 0x7fffffff;
+        u = u > 0x7f800000 ? 0 : u;
+        m = u > m ? u : m;
     }
-    return m;
+    float r;
+    memcpy(&r, &m, sizeof r);
+    return r;
 }
 
 float dsc_vec_absmax(const float *x, size_t n)
