@@ -232,6 +232,19 @@ typedef void (*dsc_range_fn)(const void *ctx, size_t lo, size_t hi);
 /* For the per-variant bodies of such kernels: a body written once with its
  * flags as parameters, inlined into one call per flag combination, so each
  * combination is its own branch-free loop. */
+/* DSC_WIDE on a range function compiles it twice, for AVX2 and for the
+ * baseline, and picks one when the program loads (GCC function multi-
+ * versioning on x86-64 with glibc's ifunc). The two give the same bits: the
+ * build is ISO C, so GCC never contracts a*b+c into an FMA, and AVX2 alone
+ * has no FMA anyway; divides and square roots are IEEE at any width. It
+ * matters for steps with several divides per element, which the baseline's
+ * 4-wide SSE2 leaves compute-bound. Elsewhere it is empty. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(DESCENT_NO_CLONES)
+#define DSC_WIDE __attribute__((target_clones("avx2", "default")))
+#else
+#define DSC_WIDE
+#endif
 #if defined(__GNUC__) || defined(__clang__)
 #define DSC_BODY static inline __attribute__((always_inline))
 #else

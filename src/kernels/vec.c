@@ -222,7 +222,7 @@ typedef struct {
  * the add latency (about 1 ns per element); independent lanes vectorize and
  * keep up with memory. The order is part of the definition: the reference
  * paths call this same function. */
-double dsc_dot_serial(const float *restrict x, const float *restrict y, size_t n)
+DSC_WIDE double dsc_dot_serial(const float *restrict x, const float *restrict y, size_t n)
 {
     double lane[DSC_DOT_LANES] = {0};
     size_t i = 0;
@@ -263,7 +263,7 @@ double dsc_vec_sumabs(const float *x, size_t n) { return dsc_vec_scan(x, n).suma
  * is not a max to GCC, because of NaN). NaN patterns (above 0x7f800000)
  * count as 0, as a NaN never wins `a > m` in the plain loop; the maximum
  * does not depend on the order, so any blocking and thread count agree. */
-static float absmax_span(const float *restrict x, size_t n)
+DSC_WIDE static float absmax_span(const float *restrict x, size_t n)
 {
     int32_t lane[16] = {0};
     size_t i = 0;

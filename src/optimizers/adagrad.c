@@ -117,7 +117,7 @@ DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const i
     }
 }
 
-static void adagrad_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adagrad_range(const void *ctx, size_t lo, size_t hi)
 {
     const adagrad_job *job = ctx;
     if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1);
@@ -273,7 +273,7 @@ typedef struct {
     agn_scalars s;
 } agn_span_job;
 
-static void agn_span_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void agn_span_range(const void *ctx, size_t lo, size_t hi)
 {
     const agn_span_job *job = ctx;
     agn_span_serial(job->p, job->g, job->buf, lo, hi, job->den, job->s);
@@ -368,7 +368,7 @@ DSC_BODY void agn_vec_body(const agn_vec_job *job, size_t lo, size_t hi, const i
     }
 }
 
-static void agn_vec_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void agn_vec_range(const void *ctx, size_t lo, size_t hi)
 {
     const agn_vec_job *job = ctx;
     const int m = job->s.momentum, d = job->s.decay;

@@ -132,7 +132,7 @@ DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use
     }
 }
 
-static void adam_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adam_range(const void *ctx, size_t lo, size_t hi)
 {
     const adam_job *job = ctx;
     int use_l2 = !job->s.decoupled && job->s.l2 != 0.0f;

@@ -574,20 +574,20 @@ static void moments_any(const step_job *J, size_t lo, size_t hi)
 }
 
 /* ndim <= 1: no projection, one sweep. */
-static void range_plain(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void range_plain(const void *ctx, size_t lo, size_t hi)
 {
     update_any(ctx, lo, hi, 0.0f, 1, 0);
 }
 
 /* No view projects: one sweep, coefficient 0. */
-static void range_noproj(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void range_noproj(const void *ctx, size_t lo, size_t hi)
 {
     update_any(ctx, lo, hi, 0.0f, 1, 1);
 }
 
 /* Sweep 1: the filter partials (gg, pp, gp) of the blocks starting in
  * [lo, hi). */
-static void range_filter(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void range_filter(const void *ctx, size_t lo, size_t hi)
 {
     const step_job *J = ctx;
     for (size_t j = first_block(&J->pv, lo), je = first_block(&J->pv, hi); j < je; j++) {
@@ -598,7 +598,7 @@ static void range_filter(const void *ctx, size_t lo, size_t hi)
 }
 
 /* When the filter cannot decide: the exact partials, as the reference. */
-static void range_sums(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void range_sums(const void *ctx, size_t lo, size_t hi)
 {
     const step_job *J = ctx;
     for (size_t j = first_block(&J->pv, lo), je = first_block(&J->pv, hi); j < je; j++) {
@@ -613,7 +613,7 @@ static void range_sums(const void *ctx, size_t lo, size_t hi)
  * p), then its coefficient and its update while the row is in cache. The
  * same block sums added in the same order as the reference's, so the same
  * coefficient. */
-static void range_rows(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void range_rows(const void *ctx, size_t lo, size_t hi)
 {
     const step_job *J = ctx;
     const size_t cols = J->pv.cols, bpr = J->pv.bpr;
@@ -633,7 +633,7 @@ static void range_rows(const void *ctx, size_t lo, size_t hi)
 
 /* Layer view or long rows: the moments, then the partials |p|^2 and <p,d>
  * of every block starting in [lo, hi). */
-static void range_moments_pd(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void range_moments_pd(const void *ctx, size_t lo, size_t hi)
 {
     const step_job *J = ctx;
     for (size_t j = first_block(&J->pv, lo), je = first_block(&J->pv, hi); j < je; j++) {
@@ -647,7 +647,7 @@ static void range_moments_pd(const void *ctx, size_t lo, size_t hi)
 
 /* ... then the update with the coefficients: one for the layer, one per row
  * segment for the channel view. */
-static void range_apply(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void range_apply(const void *ctx, size_t lo, size_t hi)
 {
     const step_job *J = ctx;
     if (J->view != VIEW_CHANNEL) {

@@ -299,7 +299,7 @@ typedef struct {
 /* One block in the fixed order of dsc_dot_serial (DSC_DOT_LANES interleaved
  * double lanes, added in lane order, then the tail); the reference runs the
  * same blocks serially. */
-static double clipped_block(const void *ctx, size_t start, size_t len)
+DSC_WIDE static double clipped_block(const void *ctx, size_t start, size_t len)
 {
     const clipped_ctx *c = ctx;
     const float *restrict g = c->g + start;
@@ -553,7 +553,7 @@ DSC_BODY void adam_clip_body(const adam_clip_job *job, size_t lo, size_t hi, con
     }
 }
 
-static void adam_clip_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adam_clip_range(const void *ctx, size_t lo, size_t hi)
 {
     const adam_clip_job *job = ctx;
     if (job->s.wd != 0.0f) adam_clip_body(job, lo, hi, 1);

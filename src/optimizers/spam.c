@@ -230,7 +230,7 @@ DSC_BODY void spam_body(const spam_job *job, size_t lo, size_t hi, const int cli
     }
 }
 
-static void spam_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void spam_range(const void *ctx, size_t lo, size_t hi)
 {
     const spam_job *job = ctx;
     const int clip = job->s.clip;

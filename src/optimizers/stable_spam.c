@@ -119,7 +119,7 @@ typedef struct {
 /* One block in the fixed order of dsc_dot_serial: DSC_DOT_LANES interleaved
  * double lanes added in lane order, then the tail (a single accumulator
  * would serialize on the add latency). The reference uses it too. */
-static double clipped_block(const void *ctx, size_t start, size_t len)
+DSC_WIDE static double clipped_block(const void *ctx, size_t start, size_t len)
 {
     const clipped_ctx *c = ctx;
     const float *restrict g = c->g + start;
@@ -230,7 +230,7 @@ DSC_BODY void sspam_body(const sspam_job *job, size_t lo, size_t hi, const int n
     }
 }
 
-static void sspam_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void sspam_range(const void *ctx, size_t lo, size_t hi)
 {
     const sspam_job *job = ctx;
     if (job->s.amsgrad) {
