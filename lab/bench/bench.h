@@ -11,6 +11,8 @@ double bench_now(void);
 /* Best of `reps` STREAM triads a = b + s*c over n floats at `threads`
  * threads, in GB/s (3 arrays counted, as STREAM does); 0 if out of memory. */
 double bench_triad_gbs(size_t n, int threads, int reps);
+/* In-place a <- a + s*b, GB/s: the limit for steps that update in place. */
+double bench_update_gbs(size_t n, int threads, int reps);
 
 /* Element-wise optimizer steps against a STREAM-style triad. */
 int bench_elementwise_main(int argc, char **argv);
