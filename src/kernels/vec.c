@@ -80,9 +80,14 @@ dsc_build_info_t dsc_build_info(void)
     return b;
 }
 
-/* Block sums land in a small stack array; longer vectors are reduced in
- * chunks of PARTIALS blocks so no allocation is needed. */
-#define PARTIALS 256
+/* Block sums land in a stack array; longer vectors are reduced in chunks of
+ * PARTIALS blocks so no allocation is needed. The partials are added in
+ * block order across chunks, so the chunk length does not change the bits,
+ * only how many parallel regions a long vector costs (one per chunk: 2048
+ * blocks are 8M elements, 16 KB of doubles; the gradient scan keeps 4
+ * numbers per block, so it takes chunks of SCAN_PARTIALS). */
+#define PARTIALS 2048
+#define SCAN_PARTIALS 512
 
 typedef struct {
     double a, b, c;
@@ -160,9 +165,9 @@ dsc_grad_scan dsc_vec_scan(const float *x, size_t n)
 {
     dsc_grad_scan out = {0, 0, 0, 0};
     size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
-    quad part[PARTIALS];
-    for (size_t b0 = 0; b0 < nblocks; b0 += PARTIALS) {
-        long nb = (long)(nblocks - b0 < PARTIALS ? nblocks - b0 : PARTIALS);
+    quad part[SCAN_PARTIALS];
+    for (size_t b0 = 0; b0 < nblocks; b0 += SCAN_PARTIALS) {
+        long nb = (long)(nblocks - b0 < SCAN_PARTIALS ? nblocks - b0 : SCAN_PARTIALS);
 #pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
         for (long b = 0; b < nb; b++) {
             size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
