@@ -161,18 +161,28 @@ static quad scan_block(const float *restrict x, size_t n)
     return q;
 }
 
+static void scan_blocks(const float *x, size_t n, size_t b0, long nb, quad *part)
+{
+    for (long b = 0; b < nb; b++) {
+        size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
+        size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
+        part[b] = scan_block(x + start, len);
+    }
+}
+
 dsc_grad_scan dsc_vec_scan(const float *x, size_t n)
 {
     dsc_grad_scan out = {0, 0, 0, 0};
     size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
+    const int par = n >= DSC_PAR_MIN && dsc_threads() > 1; /* no region for small work */
     quad part[SCAN_PARTIALS];
     for (size_t b0 = 0; b0 < nblocks; b0 += SCAN_PARTIALS) {
         long nb = (long)(nblocks - b0 < SCAN_PARTIALS ? nblocks - b0 : SCAN_PARTIALS);
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (long b = 0; b < nb; b++) {
-            size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
-            size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
-            part[b] = scan_block(x + start, len);
+        if (par) {
+#pragma omp parallel for schedule(static) num_threads(dsc_threads())
+            for (long b = 0; b < nb; b++) scan_blocks(x, n, b0 + (size_t)b, 1, &part[b]);
+        } else {
+            scan_blocks(x, n, b0, nb, part);
         }
         for (long b = 0; b < nb; b++) {
             out.sumsq += part[b].a;
@@ -184,13 +194,11 @@ dsc_grad_scan dsc_vec_scan(const float *x, size_t n)
     return out;
 }
 
-size_t dsc_vec_count_nonfinite(const float *x, size_t n)
+/* Exponent bits all ones: Inf or NaN. Integer work only, so it vectorizes
+ * and runs at memory speed; an integer sum has no order. */
+DSC_WIDE static size_t count_nonfinite_span(const float *restrict x, size_t n)
 {
-    /* Exponent bits all ones: Inf or NaN. Integer work only, so it
-     * vectorizes and runs at memory speed; an integer sum has no order. */
     size_t bad = 0;
-#pragma omp parallel for schedule(static) reduction(+ : bad) num_threads(dsc_threads()) \
-    if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], sizeof u);
@@ -199,14 +207,38 @@ size_t dsc_vec_count_nonfinite(const float *x, size_t n)
     return bad;
 }
 
+size_t dsc_vec_count_nonfinite(const float *x, size_t n)
+{
+    if (n < DSC_PAR_MIN || dsc_threads() == 1) return count_nonfinite_span(x, n);
+    const size_t span = 1u << 16;
+    long nspans = (long)((n + span - 1) / span);
+    size_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad) num_threads(dsc_threads())
+    for (long b = 0; b < nspans; b++) {
+        size_t start = (size_t)b * span, len = n - start < span ? n - start : span;
+        bad += count_nonfinite_span(x + start, len);
+    }
+    return bad;
+}
+
 double dsc_reduce_blocks(size_t n, int parallel, dsc_block_sum_fn block, const void *ctx)
 {
     size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
     double part[PARTIALS], total = 0.0;
+    if (!parallel || n < DSC_PAR_MIN || dsc_threads() == 1) {
+        /* Serial callers (reference paths, per-row sums inside a parallel
+         * loop) must not open a parallel region per call: even a region of
+         * one thread costs a fork and a barrier in the OpenMP runtime. */
+        for (size_t b = 0; b < nblocks; b++) {
+            size_t start = b * DSC_RED_BLOCK;
+            size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
+            total += block(ctx, start, len);
+        }
+        return total;
+    }
     for (size_t b0 = 0; b0 < nblocks; b0 += PARTIALS) {
         long nb = (long)(nblocks - b0 < PARTIALS ? nblocks - b0 : PARTIALS);
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) \
-    if (parallel && n >= DSC_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(dsc_threads())
         for (long b = 0; b < nb; b++) {
             size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
             size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
@@ -296,11 +328,11 @@ DSC_WIDE static float absmax_span(const float *restrict x, size_t n)
 
 float dsc_vec_absmax(const float *x, size_t n)
 {
+    if (n < DSC_PAR_MIN || dsc_threads() == 1) return absmax_span(x, n);
     const size_t span = 1u << 16;
     long nspans = (long)((n + span - 1) / span);
     float m = 0.0f;
-#pragma omp parallel for schedule(static) reduction(max : m) num_threads(dsc_threads()) \
-    if (n >= DSC_PAR_MIN)
+#pragma omp parallel for schedule(static) reduction(max : m) num_threads(dsc_threads())
     for (long b = 0; b < nspans; b++) {
         size_t start = (size_t)b * span, len = n - start < span ? n - start : span;
         float a = absmax_span(x + start, len);
