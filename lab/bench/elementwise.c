@@ -1,14 +1,17 @@
 /* elementwise.c - how close each element-wise optimizer step runs to
  * this machine's memory bandwidth.
  *
- * First a STREAM-style triad (a = b + s*c) measures the bandwidth the
- * machine actually delivers at 1 and 2 threads. Then every registered
- * non-matrix optimizer takes full dsc_optimizer_step()s on 1M and 100M
+ * First a STREAM-style triad (a = b + s*c) and an in-place update
+ * (a = a + s*b) measure the bandwidth the machine actually delivers at 1
+ * and 2 threads. Then every registered
+ * non-matrix optimizer (and a few modes its default spec leaves out, such as
+ * row-wise AdaGrad-Norm) takes full dsc_optimizer_step()s on 1M and 100M
  * parameters; bytes moved per parameter are counted from what the step
  * really touches: the parameter read and written (8), the gradient read by
  * the driver's finite/norm scan and by the kernel (4 + 4), and every state
  * slot read and written (2 x state bytes). Printed: ns per parameter, GB/s,
- * and the fraction of the triad bandwidth at the same thread count.
+ * and the fractions of the triad and update bandwidths at the same thread
+ * count.
  *
  * usage: descent bench elementwise [--quick] [--only NAME]
  *        (or build/bench_elementwise with the same options)
@@ -23,13 +26,16 @@
 #include <time.h>
 
 /* A spec that the family accepts: lr, momentum where the family has it (so
- * SGD-like steps really carry a buffer), keys some families require. */
-static dsc_optimizer *make(const char *name, float *w, float *g, int64_t rows, int64_t cols)
+ * SGD-like steps really carry a buffer), keys some families require; or,
+ * for a variant row, lr and exactly the given extra keys. */
+static dsc_optimizer *make(const char *name, const char *extra, float *w, float *g,
+                           int64_t rows, int64_t cols)
 {
     const char *extras[] = {",momentum=0.9", "", ",rank=4"};
-    for (size_t e = 0; e < sizeof extras / sizeof extras[0]; e++) {
-        char spec[128];
-        snprintf(spec, sizeof spec, "%s:lr=0.001%s", name, extras[e]);
+    size_t nextras = sizeof extras / sizeof extras[0];
+    for (size_t e = 0; e < (extra ? 1 : nextras); e++) {
+        char spec[160];
+        snprintf(spec, sizeof spec, "%s:lr=0.001%s", name, extra ? extra : extras[e]);
         dsc_optimizer *opt = dsc_optimizer_new();
         int64_t shape[2] = {rows, cols};
         if (dsc_optimizer_add_group(opt, "g", spec) == DSC_OK &&
@@ -38,6 +44,54 @@ static dsc_optimizer *make(const char *name, float *w, float *g, int64_t rows, i
         dsc_optimizer_free(opt);
     }
     return NULL;
+}
+
+/* Modes the default spec leaves out, each timed as its own row. */
+static const struct {
+    const char *family, *label, *extra;
+} variants[] = {
+    {"adagradnorm", "adagradnorm/row", ",rowwise=1"},
+    {"spam", "spam/sparse", ",density=0.25"},
+    {"adam_clip", "adam_clip/0.1", ",coordinate_clip=0.1"},
+};
+
+typedef struct {
+    float *w, *g;
+    size_t n;
+    int64_t rows, cols;
+    const double *triad, *update;
+} bench_data;
+
+/* One table row per thread count: full steps, best of a few. */
+static void bench_rows(const bench_data *d, const char *name, const char *label,
+                       const char *extra)
+{
+    static const int threads[2] = {1, 2};
+    for (int t = 0; t < 2; t++) {
+        dsc_set_num_threads(threads[t]);
+        dsc_optimizer *opt = make(name, extra, d->w, d->g, d->rows, d->cols);
+        if (!opt) {
+            printf("%-15s (skipped: the spec was refused)\n", label);
+            return;
+        }
+        size_t n = d->n;
+        double state = (double)dsc_optimizer_state_bytes(opt) / (double)n;
+        double bytes = 8.0 + 4.0 + 4.0 + 2.0 * state;
+        dsc_optimizer_step(opt); /* first touch of state, first-step branches */
+        int reps = n > 10000000 ? 3 : 20;
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t0 = bench_now();
+            dsc_optimizer_step(opt);
+            double dt = bench_now() - t0;
+            if (dt < best) best = dt;
+        }
+        double gbs = bytes * (double)n / best / 1e9;
+        printf("%-15s %10zu %3d %8.1f %10.3f %8.2f %8.0f%% %9.0f%%\n", label, n, threads[t],
+               bytes, best / (double)n * 1e9, gbs, 100.0 * gbs / d->triad[t],
+               100.0 * gbs / d->update[t]);
+        dsc_optimizer_free(opt);
+    }
 }
 
 int bench_elementwise_main(int argc, char **argv)
@@ -67,7 +121,7 @@ int bench_elementwise_main(int argc, char **argv)
     }
     printf("(a triad's destination is read before it is written, so a step that updates in\n"
            " place can pass 100%% of triad; the in-place update is its real ceiling)\n");
-    printf("\n%-14s %10s %3s %8s %10s %8s %9s %10s\n", "optimizer", "params", "thr", "B/param",
+    printf("\n%-15s %10s %3s %8s %10s %8s %9s %10s\n", "optimizer", "params", "thr", "B/param",
            "ns/param", "GB/s", "of triad", "of update");
     for (int s = 0; s < nsizes; s++) {
         size_t n = sizes[s];
@@ -82,34 +136,15 @@ int bench_elementwise_main(int argc, char **argv)
             w[i] = 0.01f * (float)((i * 2654435761u) % 1000) - 5.0f;
             g[i] = 0.001f * (float)((i * 40503u) % 2000) - 1.0f;
         }
+        bench_data d = {w, g, n, rows, cols, triad, update};
         for (int k = 0; k < dsc_optimizer_kind_count(); k++) {
             const dsc_optimizer_info *info = dsc_optimizer_kind(k);
             if (info->matrix || (only && strcmp(only, info->name))) continue;
-            for (int t = 0; t < 2; t++) {
-                dsc_set_num_threads(threads[t]);
-                dsc_optimizer *opt = make(info->name, w, g, rows, cols);
-                if (!opt) {
-                    printf("%-14s (skipped: no spec with lr alone)\n", info->name);
-                    break;
-                }
-                double state = (double)dsc_optimizer_state_bytes(opt) / (double)n;
-                double bytes = 8.0 + 4.0 + 4.0 + 2.0 * state;
-                dsc_optimizer_step(opt); /* first touch of state, first-step branches */
-                int reps = n > 10000000 ? 3 : 20;
-                double best = 1e30;
-                for (int r = 0; r < reps; r++) {
-                    double t0 = bench_now();
-                    dsc_optimizer_step(opt);
-                    double dt = bench_now() - t0;
-                    if (dt < best) best = dt;
-                }
-                double gbs = bytes * (double)n / best / 1e9;
-                printf("%-14s %10zu %3d %8.1f %10.3f %8.2f %8.0f%% %9.0f%%\n", info->name, n,
-                       threads[t], bytes, best / (double)n * 1e9, gbs, 100.0 * gbs / triad[t],
-                       100.0 * gbs / update[t]);
-                dsc_optimizer_free(opt);
-            }
+            bench_rows(&d, info->name, info->name, NULL);
         }
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
+            if (!only || !strcmp(only, variants[v].family))
+                bench_rows(&d, variants[v].family, variants[v].label, variants[v].extra);
         free(w);
         free(g);
     }

@@ -64,11 +64,13 @@ static const cli_command commands[] = {
      cmd_demo_usage, cmd_demo},
     {"bench", "measure optimizer steps against this machine's memory bandwidth",
      "usage: descent bench elementwise [--quick] [--only NAME]\n"
-     "  Measures a STREAM-style triad at 1 and 2 threads, then every element-wise\n"
-     "  optimizer's full step on 1M and 100M parameters (--quick: 1M only):\n"
+     "  Measures a STREAM-style triad and an in-place update stream at 1 and 2\n"
+     "  threads, then every element-wise optimizer's full step (plus a few modes:\n"
+     "  row-wise AdaGrad-Norm, sparse SPAM, coordinate clipping) on 1M and 100M\n"
+     "  parameters (--quick: 1M only; --only NAME: one family and its modes):\n"
      "  ns per parameter, GB/s from the bytes the step really moves (parameter\n"
      "  read+write, gradient read by the scan and the kernel, state read+write)\n"
-     "  and the fraction of the triad bandwidth. `make bench` also runs the\n"
+     "  and the fractions of both bandwidths. `make bench` also runs the\n"
      "  Newton-Schulz/Muon, 8-bit and low-rank benchmarks; `descent gpt2 bench`\n"
      "  times the GPT-2 trainer.\n",
      cmd_bench},
