@@ -116,28 +116,18 @@ typedef struct {
     float mxh, gmax;
 } clipped_ctx;
 
-/* One block in the fixed order of dsc_dot_serial: DSC_DOT_LANES interleaved
- * double lanes added in lane order, then the tail (a single accumulator
- * would serialize on the add latency). The reference uses it too. */
+/* One block: the clipped values into a block-sized stack buffer (L1),
+ * then the fixed-order block sum every reduction uses (dsc_dot_serial), so
+ * the lanes are written once, and the reference, which runs the same
+ * blocks serially, gets the same bits. */
 DSC_WIDE static double clipped_block(const void *ctx, size_t start, size_t len)
 {
     const clipped_ctx *c = ctx;
     const float *restrict g = c->g + start;
     const float mxh = c->mxh, gmax = c->gmax;
-    double lane[DSC_DOT_LANES] = {0};
-    size_t i = 0;
-    for (; i + DSC_DOT_LANES <= len; i += DSC_DOT_LANES)
-        for (int j = 0; j < DSC_DOT_LANES; j++) {
-            double x = (double)clip_max(g[i + (size_t)j], mxh, gmax);
-            lane[j] += x * x;
-        }
-    double s = 0.0;
-    for (int j = 0; j < DSC_DOT_LANES; j++) s += lane[j];
-    for (; i < len; i++) {
-        double x = (double)clip_max(g[i], mxh, gmax);
-        s += x * x;
-    }
-    return s;
+    float clipped[DSC_RED_BLOCK];
+    for (size_t i = 0; i < len; i++) clipped[i] = clip_max(g[i], mxh, gmax);
+    return dsc_dot_serial(clipped, clipped, len);
 }
 
 static double clipped_sumsq(const float *g, size_t n, float mxh, float gmax, int par)
