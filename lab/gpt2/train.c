@@ -627,6 +627,10 @@ int gpt2_train(const gpt2_train_opts *o, gpt2_train_result *r, char *err, size_t
             r->nphi++;
             metrics_phi(&c, step, tokens, phi);
         }
+        if (o->hook && !resumed_here &&
+            (step == 0 || step == o->steps || (o->hook_every > 0 && step % o->hook_every == 0)))
+            if (o->hook(o->hook_user, step, &c.model, c.train, c.val, o->B, o->T, err, errlen))
+                goto fail;
         int do_eval = !resumed_here && (step == o->steps || step == 0 ||
                                         (o->eval_every > 0 && step % o->eval_every == 0));
         if (do_eval) {

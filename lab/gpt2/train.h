@@ -29,6 +29,8 @@
 
 #include "gpt2/model.h"
 
+struct gpt2_loader;
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +73,17 @@ typedef struct {
                                      terminal; 0: about 20 lines per run */
     int plot;                     /* 1: write the loss plot (default) */
     const char *label;            /* prefix of the progress line */
+    /* measurement hook (the study's phi per layer type, study.h): called
+     * between updates at step 0, every `hook_every` updates and at the
+     * end (never at the step a resumed run starts from, which its first
+     * part already measured). It may run forward and backward passes on
+     * the model and the loaders (m->grads and activations are free
+     * between updates) but must not change the parameters. A nonzero
+     * return stops the run with an error (message in err). */
+    int (*hook)(void *user, int step, gpt2_model *m, struct gpt2_loader *train,
+                struct gpt2_loader *val, int B, int T, char *err, size_t errlen);
+    void *hook_user;
+    int hook_every;               /* 0: start and end only */
 } gpt2_train_opts;
 
 /* Defaults: a 4-layer, 64-channel, 4-head model, B=8, T=64, adamw, 200 steps. */
