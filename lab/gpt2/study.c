@@ -15,9 +15,10 @@
  *   so the first is reached by every method that did not diverge and the
  *   last by the best one.
  * - phi trend: per run, the least-squares slope of ln phi against the
- *   fraction of training done (points after step 0 and the start point);
- *   "falls" when every seed's slope is below 0, "rises" when every one is
- *   above, else "mixed". The table shows the median and range over seeds.
+ *   fraction of training done (every measurement, step 0 included). The
+ *   claim "phi falls" (slope < 0) gets lab_verdict_of's rule with the range
+ *   over seeds as the interval: "falls" when every seed's slope is below
+ *   0, "does not fall" when none is, else "mixed".
  * - Prediction: the noise term of the bounds gives SGD/SignSGD = 1/phi
  *   (d ||sigma||_2^2 / ||sigma||_1^2); it is set beside the measured ratio
  *   of tokens (SGD's tokens to reach the loss SignSGD has at a point,
@@ -31,6 +32,7 @@
 #include "descent.h"
 #include "labfile.h"
 #include "plot.h"
+#include "stats.h"
 #include "tune.h"
 
 #include <errno.h>
@@ -58,14 +60,17 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* lr0: the first grid's centre (a decade around it, then extended), from
+ * the ranges these rules usually take on small transformers at short
+ * budgets; the tuner moves past them when they are wrong. */
 const study_method study_methods[] = {
-    {"sgd", "SGD", "sgd:lr=%g", 0, 0.3},
-    {"sgdm", "SGD (momentum 0.9)", "sgd:lr=%g,momentum=0.9", 0, 0.1},
-    {"signsgd", "SignSGD", "signsgd:lr=%g", 0, 1e-3},
-    {"signum", "Signum (momentum 0.9)", "signum:lr=%g,momentum=0.9", 0, 1e-3},
-    {"lion", "Lion", "lion:lr=%g,beta1=0.9,beta2=0.99", 0, 3e-4},
-    {"adamw", "AdamW", "adamw:lr=%g,beta1=0.9,beta2=0.95,weight_decay=0", 0, 3e-3},
-    {"muon", "Muon + AdamW", "muon:lr=%g", 1, 0.02},
+    {"sgd", "SGD", "sgd:lr=%g", 0, 1.0},
+    {"sgdm", "SGD (momentum 0.9)", "sgd:lr=%g,momentum=0.9", 0, 0.3},
+    {"signsgd", "SignSGD", "signsgd:lr=%g", 0, 3e-3},
+    {"signum", "Signum (momentum 0.9)", "signum:lr=%g,momentum=0.9", 0, 3e-3},
+    {"lion", "Lion", "lion:lr=%g,beta1=0.9,beta2=0.99", 0, 1e-3},
+    {"adamw", "AdamW", "adamw:lr=%g,beta1=0.9,beta2=0.95,weight_decay=0", 0, 5e-3},
+    {"muon", "Muon + AdamW", "muon:lr=%g", 1, 0.03},
 };
 const int study_nmethods = (int)(sizeof study_methods / sizeof study_methods[0]);
 
@@ -178,6 +183,22 @@ int study_phi_groups(const float *const *grads, int k, size_t d, const study_seg
 
 /* ------------------------------------------------------------ run files */
 
+static const char *git_commit(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    FILE *p = popen("git describe --always --dirty --abbrev=12 2>/dev/null", "r");
+    if (!p) return buf;
+    char line[64];
+    if (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (line[0]) snprintf(buf, n, "%s", line);
+    }
+    pclose(p);
+    return buf;
+}
+
+
+
 static int write_run(const char *dir, const study_task *t, const study_job *job,
                      const study_curve *c, char *err, size_t errlen)
 {
@@ -203,9 +224,11 @@ static int write_run(const char *dir, const study_task *t, const study_job *job,
     /* run.txt last: it marks the run as finished */
     snprintf(path, sizeof path, "%s/run.txt", dir);
     if (lab_file_open(&f, path)) goto io;
-    fprintf(f.fp, "format descent-study-run 1\nspec %s\nmatrix_spec %s\nlr %.17g\nseed %llu\n"
+    char commit[64];
+    git_commit(commit, sizeof commit);
+    fprintf(f.fp, "format descent-study-run 1\ncommit %s\nspec %s\nmatrix_spec %s\nlr %.17g\nseed %llu\n"
             "steps %d\nfinal_val %.17g\nextra %.17g\ndiverged %d\nwall_s %.6f\n"
-            "units_per_s %.6f\n", job->spec, job->matrix_spec ? job->matrix_spec : "-",
+            "units_per_s %.6f\n", commit, job->spec, job->matrix_spec ? job->matrix_spec : "-",
             job->lr, (unsigned long long)job->seed, job->steps, c->final_val, c->extra,
             c->diverged, c->wall_s, c->units_per_s);
     if (lab_file_commit(&f)) goto io;
@@ -241,6 +264,7 @@ static int read_run(const char *dir, const study_task *t, const study_job *job, 
         else if (!strcmp(k, "diverged")) c->diverged = atoi(v);
         else if (!strcmp(k, "wall_s")) c->wall_s = strtod(v, NULL);
         else if (!strcmp(k, "units_per_s")) c->units_per_s = strtod(v, NULL);
+        else if (!strcmp(k, "commit")) snprintf(c->commit, sizeof c->commit, "%.20s", v);
     }
     fclose(f);
     if (strcmp(spec, job->spec) || steps != job->steps) {
@@ -306,6 +330,7 @@ static int do_job(const study_task *t, const study_job *job, study_curve *c, int
     if (!(c->wall_s > 0)) c->wall_s = now_s() - t0;
     if (c->diverged) c->final_val = NAN;
     *ran = 1;
+    git_commit(c->commit, sizeof c->commit);
     return write_run(job->dir, t, job, c, err, errlen);
 }
 
@@ -422,11 +447,14 @@ typedef struct {
     double *ran_wall;
 } tune_ctx;
 
-/* The tuner's objective: final validation loss of a short run at lr. */
-static double tune_objective(double lr, void *user)
+/* The tuner's objective: final validation loss of a short run at lr
+ * (+inf when it diverged). Runs are never cut short at `bound`: a finished
+ * tuning run is kept on disk whole, so a resumed study reads the same
+ * numbers back. */
+static int tune_objective(double lr, double bound, void *user, double *score)
 {
+    (void)bound;
     tune_ctx *tc = user;
-    if (tc->failed) return INFINITY;
     method_state *ms = tc->ms;
     char dir[1200], label[96], spec[512], mspec[512];
     resolve(ms->m, lr, tc->adamw_lr, spec, sizeof spec, mspec, sizeof mspec);
@@ -434,46 +462,46 @@ static double tune_objective(double lr, void *user)
     snprintf(label, sizeof label, "tune %s lr=%.4g", ms->m->name, lr);
     /* spec: every parameter, or the rest of the split; matrix_spec: hidden matrices */
     study_job job = {spec, mspec[0] ? mspec : NULL, lr, tc->o->seed0, tc->o->tune_steps, dir,
-                     label};
+                     label, 1};
     study_curve c;
     int ran = 0;
     if (do_job(tc->t, &job, &c, &ran, tc->err, tc->errlen)) {
         tc->failed = 1;
-        return INFINITY;
+        return -1;
     }
     *tc->ran_wall += c.wall_s; /* every tuning run's wall time, earlier invocations too */
-    double loss = c.diverged || !isfinite(c.final_val) ? INFINITY : c.final_val;
-    if (ms->ntune < 32) {
-        ms->tune_lr[ms->ntune] = lr;
-        ms->tune_loss[ms->ntune] = loss;
-        ms->ntune++;
-    }
+    *score = c.diverged || !isfinite(c.final_val) ? INFINITY : c.final_val;
     if (tc->o->progress)
-        fprintf(stderr, "[%s] final val loss %.4f%s\n", label, loss, ran ? "" : " (done before)");
-    return loss;
+        fprintf(stderr, "[%s] final val loss %.4f%s\n", label, *score,
+                ran ? "" : " (done before)");
+    return 0;
 }
 
+/* The method's first grid: lr0 and one decade around it (both ends kept:
+ * lab_tune extends it while the best sits on an end). */
 static int tune_method(const study_task *t, const study_opts *o, method_state *ms,
                        double adamw_lr, double *ran_wall, char *err, size_t errlen)
 {
     tune_ctx tc = {t, o, ms, adamw_lr, err, errlen, 0, ran_wall};
-    tune_spec ts;
-    tune_spec_default(&ts);
-    ts.center = ms->m->lr0;
-    ts.per_decade = o->per_decade;
-    ts.max_evals = o->max_tune_runs;
-    tune_result tr;
-    if (tune_lr(&ts, tune_objective, &tc, &tr) || tc.failed) {
-        if (!tc.failed) set_err(err, errlen, "tuning %s: the tuner failed", ms->m->name);
+    lab_tune_opts to = lab_tune_defaults();
+    to.lr_lo = ms->m->lr0 / sqrt(10.0);
+    to.lr_hi = ms->m->lr0 * sqrt(10.0);
+    to.per_decade = o->per_decade;
+    to.max_evals = o->max_tune_runs;
+    lab_tune_result tr;
+    if (lab_tune(&to, tune_objective, &tc, &tr, err, (int)errlen)) {
+        if (!tc.failed && !err[0]) set_err(err, errlen, "tuning %s failed", ms->m->name);
         return -1;
     }
-    ms->best = -1;
-    ms->edge_lo = tr.edge_low;
-    ms->edge_hi = tr.edge_high;
-    if (!isfinite(tr.best_value)) return 0;
-    ms->lr = tr.best_lr;
-    for (int i = 0; i < ms->ntune; i++)
-        if (ms->tune_lr[i] == tr.best_lr) ms->best = i;
+    ms->ntune = tr.n < 32 ? tr.n : 32;
+    for (int i = 0; i < ms->ntune; i++) {
+        ms->tune_lr[i] = tr.lr[i];
+        ms->tune_loss[i] = tr.score[i];
+    }
+    ms->best = tr.best < 32 ? tr.best : -1;
+    ms->edge_lo = (tr.edge & LAB_TUNE_EDGE_LOW) != 0;
+    ms->edge_hi = (tr.edge & LAB_TUNE_EDGE_HIGH) != 0;
+    ms->lr = tr.best >= 0 ? tr.best_lr : ms->m->lr0;
     return 0;
 }
 
@@ -519,20 +547,6 @@ static int max_phi_points(const method_state *ms)
     for (int s = 0; s < ms->nseeds; s++)
         if (ms->runs[s].nphi > n) n = ms->runs[s].nphi;
     return n;
-}
-
-static const char *git_commit(char *buf, size_t n)
-{
-    snprintf(buf, n, "unknown");
-    FILE *p = popen("git rev-parse --short=12 HEAD 2>/dev/null", "r");
-    if (!p) return buf;
-    char line[64];
-    if (fgets(line, sizeof line, p)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (line[0]) snprintf(buf, n, "%s", line);
-    }
-    pclose(p);
-    return buf;
 }
 
 static void fmt_units(double u, char *buf, size_t n)
@@ -627,7 +641,14 @@ static int report(const study_task *t, const study_opts *o, method_state *ms, in
             }
             slope_n[i][g] = n;
             slope_med[i][g] = med_range(v, n, &slope_lo[i][g], &slope_hi[i][g]);
-            verdict[i][g] = n == 0 ? "no data" : neg == n ? "falls" : pos == n ? "rises" : "mixed";
+            /* the claim "phi falls" (slope < 0) against the range over seeds */
+            lab_ci ci = {slope_med[i][g], slope_lo[i][g], slope_hi[i][g]};
+            lab_verdict vd = n >= 2 ? lab_verdict_of(LAB_CLAIM_BELOW, 0, 0, ci) : LAB_INCONCLUSIVE;
+            verdict[i][g] = n == 0 ? "no data"
+                            : vd == LAB_SUPPORTED    ? "falls"
+                            : vd == LAB_CONTRADICTED ? "does not fall"
+                                                    : "mixed";
+            (void)neg, (void)pos;
         }
     if (lab_file_commit(&f)) goto io;
 
@@ -757,9 +778,19 @@ static int report(const study_task *t, const study_opts *o, method_state *ms, in
             o->steps, total_units, t->unit, o->seeds, (unsigned long long)o->seed0 + 1,
             (unsigned long long)o->seed0 + (unsigned long long)o->seeds, o->tune_steps,
             (unsigned long long)o->seed0, o->per_decade);
-    fprintf(m, "Command: `%s`  \nCommit: `%s`  \nWall time: %.0f s for the runs (sum of "
+    char runs_at[256] = "";
+    for (int i = 0; i < nm; i++)
+        for (int r = 0; r < ms[i].nseeds; r++) {
+            const char *cm = ms[i].runs[r].commit[0] ? ms[i].runs[r].commit : "unknown";
+            if (!strstr(runs_at, cm) && strlen(runs_at) + strlen(cm) + 8 < sizeof runs_at)
+                snprintf(runs_at + strlen(runs_at), sizeof runs_at - strlen(runs_at), "%s`%s`",
+                         runs_at[0] ? ", " : "", cm);
+        }
+    fprintf(m, "Final runs made at commit %s; report written at commit `%s`.  \n", runs_at,
+            commit);
+    fprintf(m, "Command: `%s`  \nWall time: %.0f s for the runs (sum of "
             "every run's wall time, tuning included), %.0f s in this invocation.\n\n",
-            o->command ? o->command : "?", commit, wall_runs, wall_this);
+            o->command ? o->command : "?", wall_runs, wall_this);
     fprintf(m, "## Final validation loss (median and range over seeds)\n\n"
             "| optimizer | tuned lr | final val loss, median [min, max] |");
     if (t->extra_name) fprintf(m, " %s, median [min, max] |", t->extra_name);
@@ -878,8 +909,9 @@ static int report(const study_task *t, const study_opts *o, method_state *ms, in
             "phi = ||sigma||_1^2 / (d ||sigma||_2^2) over K mini-batch gradients on held-out "
             "batches, measured every few updates (plots `phi_<group>.png`). Trend: least-squares "
             "slope of ln phi against the fraction of training done, per seed; median [min, max] "
-            "over seeds; \"falls\" when every seed's slope is below 0, \"rises\" when every one "
-            "is above, else \"mixed\".\n\n| optimizer |");
+            "over seeds; verdict on the claim \"phi falls\" (slope < 0) from that range: \"falls\" "
+            "when every seed's slope is below 0, \"does not fall\" when none is, else "
+            "\"mixed\".\n\n| optimizer |");
     for (int g = 0; g < t->ngroups; g++) fprintf(m, " %s: start -> end, slope, verdict |", t->groups[g]);
     fprintf(m, "\n|---|");
     for (int g = 0; g < t->ngroups; g++) fprintf(m, "---|");
@@ -895,14 +927,14 @@ static int report(const study_task *t, const study_opts *o, method_state *ms, in
                     slope_lo[i][g], slope_hi[i][g], verdict[i][g]);
             if (g == 0) {
                 nfall += !strcmp(verdict[i][g], "falls");
-                nrise += !strcmp(verdict[i][g], "rises");
+                nrise += !strcmp(verdict[i][g], "does not fall");
                 nmix += !strcmp(verdict[i][g], "mixed");
             }
         }
         fprintf(m, "\n");
     }
     (void)slope_n;
-    fprintf(m, "\nOverall phi (all parameters): falls for %d, rises for %d, mixed for %d of %d "
+    fprintf(m, "\nOverall phi (all parameters): falls for %d, does not fall for %d, mixed for %d of %d "
             "optimizers.\n\n", nfall, nrise, nmix, nm);
 
     fprintf(m, "## Prediction against outcome: SGD / SignSGD\n\n");
@@ -1055,7 +1087,7 @@ int study_run(const study_task *t, const study_method *methods, int nmethods,
                      (unsigned long long)(o->seed0 + 1 + (uint64_t)s));
             snprintf(label, sizeof label, "%s seed %d/%d", m->m->name, s + 1, o->seeds);
             study_job job = {m->spec, m->matrix_spec[0] ? m->matrix_spec : NULL, m->lr,
-                             o->seed0 + 1 + (uint64_t)s, o->steps, dir, label};
+                             o->seed0 + 1 + (uint64_t)s, o->steps, dir, label, 0};
             int ran = 0;
             rc = do_job(t, &job, &m->runs[s], &ran, err, errlen);
             if (!rc) {

@@ -59,6 +59,7 @@ typedef struct {
     double extra;       /* the task's end metric (accuracy), NAN if none */
     int diverged;
     double wall_s, units_per_s;
+    char commit[24];    /* the commit the run was made at (from run.txt) */
 } study_curve;
 
 /* One run to do. */
@@ -70,6 +71,7 @@ typedef struct {
     int steps;
     const char *dir;          /* run folder (exists); the task may write there */
     const char *label;        /* progress label */
+    int tuning;               /* 1: a tuning run (the task may skip phi) */
 } study_job;
 
 typedef struct {
@@ -79,7 +81,7 @@ typedef struct {
     int ngroups;                  /* <= STUDY_MAX_GROUPS, group 0 = "all" */
     const char *groups[STUDY_MAX_GROUPS];
     const char *extra_name;       /* name of study_curve.extra, or NULL */
-    char setup[512];              /* one paragraph for the report */
+    char setup[1024];             /* one paragraph for the report */
     /* trains one run; 0 on success (also when it diverged), -1 on error */
     int (*run)(void *ctx, const study_job *job, study_curve *out, char *err, size_t errlen);
     void *ctx;
@@ -124,12 +126,15 @@ int study_phi_groups(const float *const *grads, int k, size_t d, const study_seg
                      size_t errlen);
 
 /* GPT-2 on a compact vocabulary: writes DST/train.bin, val.bin with the
- * GPT-2 ids of SRC/{train,val}.bin renumbered 0..V-1 in increasing GPT-2
- * order over the ids that occur in either file, and DST/vocab.txt (one
- * GPT-2 id per line: line i is compact id i). Skips the work when DST is
- * complete and newer. *vocab gets V. 0, or -1 with a message. */
-int study_compact_corpus(const char *src_dir, const char *dst_dir, int *vocab, char *err,
-                         size_t errlen);
+ * GPT-2 ids of SRC/{train,val}.bin renumbered, and DST/vocab.txt (line i:
+ * the GPT-2 id of compact id i). top <= 0: every id that occurs in either
+ * file, 0..V-1 in GPT-2 order. top > 0: the top - 1 most frequent ids of
+ * the training file (ties: smaller id first) in GPT-2 order, and one last
+ * id V - 1 ("rare") for every other token, so V = top. Skips the writing
+ * when DST is complete and newer than SRC. *vocab gets V. 0, or -1 with a
+ * message. */
+int study_compact_corpus(const char *src_dir, const char *dst_dir, int top, int *vocab,
+                         char *err, size_t errlen);
 
 /* `descent gpt2 study` and `descent classify study` */
 int gpt2_cmd_study(int argc, char **argv);

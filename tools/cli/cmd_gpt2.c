@@ -6,6 +6,7 @@
 #include "descent.h"
 #include "gpt2/model.h"
 #include "gpt2/prepare.h"
+#include "gpt2/study.h"
 #include "gpt2/train.h"
 
 #include <math.h>
@@ -27,6 +28,8 @@ const char cmd_gpt2_usage[] =
     "            Muon + AdamW at their best learning rates; table and plot\n"
     "  sample    generate text from a checkpoint\n"
     "  bench     time forward, backward and optimizer step (random tokens, no data)\n"
+    "  study     the optimizer study: tuned lrs, seeds, phi per layer type through\n"
+    "            training, prediction against outcome (SOTU, compact vocabulary)\n"
     "`descent gpt2 SUBCOMMAND --help` explains one.\n";
 
 static const char bench_usage[] =
@@ -35,7 +38,8 @@ static const char bench_usage[] =
     "  and optimizer step, median over --steps after one warm-up step, and prints\n"
     "  ms/step and tokens/s. No data needed.\n"
     "  --steps N            timed steps (default 5)\n"
-    "  --124m, --layers N, --channels N, --heads N, -B N, -T N, --threads N,\n"
+    "  --124m, --layers N, --channels N, --heads N, --vocab-size N, -B N, -T N,\n"
+    "  --threads N,\n"
     "  --optimizer SPEC, --matrix-optimizer SPEC   as for `descent gpt2 train`\n"
     "  Example: descent gpt2 bench --124m -B 4 -T 64 --threads 2\n";
 
@@ -95,6 +99,10 @@ static int cmd_bench(int argc, char **argv)
         dsc_set_num_threads(o.threads);
     }
     gpt2_config cfg = gpt2_config_make(o.layers, o.channels, o.heads, o.max_seq_len);
+    if (o.vocab_size > 0) {
+        cfg.vocab_size = o.vocab_size;
+        cfg.padded_vocab_size = gpt2_pad_vocab(o.vocab_size);
+    }
     gpt2_model m;
     if (gpt2_init(&m, &cfg, o.seed, err, sizeof err)) {
         fprintf(stderr, "descent gpt2 bench: %s\n", err);
@@ -190,6 +198,7 @@ int cmd_gpt2(int argc, char **argv)
         {"compare", gpt2_cmd_compare, gpt2_compare_usage, 1},
         {"sample", gpt2_cmd_sample, gpt2_sample_usage, 0},
         {"bench", cmd_bench, bench_usage, 0},
+        {"study", gpt2_cmd_study, gpt2_study_usage, 0},
     };
     if (argc < 2) {
         fputs(cmd_gpt2_usage, stderr);
