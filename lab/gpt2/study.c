@@ -183,8 +183,16 @@ int study_phi_groups(const float *const *grads, int k, size_t d, const study_seg
 
 /* ------------------------------------------------------------ run files */
 
+/* The commit of the working tree when the study started (runs record it;
+ * a binary copied aside keeps reporting the tree it was started from). */
+static char start_commit[64];
+
 static const char *git_commit(char *buf, size_t n)
 {
+    if (start_commit[0]) {
+        snprintf(buf, n, "%s", start_commit);
+        return buf;
+    }
     snprintf(buf, n, "unknown");
     FILE *p = popen("git describe --always --dirty --abbrev=12 2>/dev/null", "r");
     if (!p) return buf;
@@ -1057,6 +1065,8 @@ int study_run(const study_task *t, const study_method *methods, int nmethods,
         set_err(err, errlen, "study: --methods selects no optimizer");
         return -1;
     }
+    start_commit[0] = 0;
+    git_commit(start_commit, sizeof start_commit);
     double t0 = now_s(), ran_wall = 0, all_wall = 0;
     double adamw_lr = 3e-3; /* the split's rest when adamw is not in the study */
     int rc = 0;
