@@ -20,6 +20,8 @@ int cmd_demo(int argc, char **argv);
 extern const char cmd_demo_usage[];
 int cmd_theory(int argc, char **argv);
 extern const char cmd_theory_usage[];
+int cmd_classify(int argc, char **argv);
+extern const char cmd_classify_usage[];
 
 static const cli_command commands[] = {
     {"list", "list the optimizers with their keys, defaults and papers",
@@ -62,6 +64,8 @@ static const cli_command commands[] = {
      cmd_gpt2_usage, cmd_gpt2},
     {"demo", "the main job: GPT-2 on Moby-Dick with six optimizers, table and plot",
      cmd_demo_usage, cmd_demo},
+    {"classify", "Fashion-MNIST: the optimizer study with phi per layer type",
+     cmd_classify_usage, cmd_classify},
     {"bench", "measure optimizer steps against this machine's memory bandwidth",
      "usage: descent bench elementwise [--quick] [--only NAME]\n"
      "  Measures a STREAM-style triad and an in-place update stream at 1 and 2\n"
@@ -150,7 +154,8 @@ int main(int argc, char **argv)
         return CLI_USAGE;
     }
     /* gpt2 explains its subcommands itself */
-    if (c->run != cmd_help && c->run != cmd_gpt2 && cli_wants_help(argc - 1, argv + 1)) {
+    if (c->run != cmd_help && c->run != cmd_gpt2 && c->run != cmd_classify &&
+        cli_wants_help(argc - 1, argv + 1)) {
         cli_print_usage(stdout, c);
         return CLI_OK;
     }
