@@ -12,7 +12,7 @@ expect 0 "help gpt2" -- "$bin" help gpt2
 expect 2 "gpt2 alone" -- "$bin" gpt2
 expect 2 "gpt2 unknown subcommand" -- "$bin" gpt2 frob
 contains "$tmp/err" "frob" "unknown subcommand is named"
-for sub in prepare encode train compare sample bench; do
+for sub in prepare encode train compare sample bench study; do
     expect 0 "gpt2 $sub --help" -- "$bin" gpt2 $sub --help
     contains "$tmp/out" "usage: descent gpt2 $sub" "gpt2 $sub --help"
 done
@@ -20,6 +20,19 @@ expect 0 "gpt2 train --help lists the shared flags" -- "$bin" gpt2 train --help
 contains "$tmp/out" "--matrix-optimizer" "train help names --matrix-optimizer"
 expect 0 "demo --help" -- "$bin" demo --help
 contains "$tmp/out" "moby-dick" "demo help names the corpus"
+expect 0 "classify study --help" -- "$bin" classify study --help
+contains "$tmp/out" "usage: descent classify study" "classify study --help"
+expect 2 "classify alone" -- "$bin" classify
+expect 2 "classify study bad flag" -- "$bin" classify study --frob
+expect 2 "classify study bad hidden" -- "$bin" classify study --hidden 0,3
+expect 1 "classify study without data" -- "$bin" classify study --data "$tmp/none" --quiet
+contains "$tmp/err" "dataset-fashion-mnist" "missing Fashion-MNIST names the package"
+expect 2 "study bad preset" -- "$bin" gpt2 study --preset huge
+expect 2 "study bad seeds" -- "$bin" gpt2 study --seeds 0
+expect 2 "study per-decade below 3" -- "$bin" gpt2 study --per-decade 2
+expect 2 "study stray argument" -- "$bin" gpt2 study extra
+expect 2 "demo bad flag" -- "$bin" demo --frob
+expect 2 "bench bad flag" -- "$bin" gpt2 bench --frob
 expect 2 "train bad flag" -- "$bin" gpt2 train --frob
 expect 2 "train bad value" -- "$bin" gpt2 train --steps -3
 expect 2 "train bad metrics" -- "$bin" gpt2 train --metrics xml

@@ -126,7 +126,8 @@ static void write_outputs(const char *out, const gpt2_train_opts *base, outcome 
             outcome *o = &res[i];
             fprintf(md.fp, "| %s | ", o->m->label);
             if (o->best >= 0)
-                fprintf(md.fp, "%g | %.4f | %.0f | %.3f / %.3f / %.3f | ", o->lr[o->best],
+                fprintf(md.fp, "%g%s | %.4f | %.0f | %.3f / %.3f / %.3f | ", o->lr[o->best],
+                        o->best == 0 || o->best == o->m->nlr - 1 ? " (grid edge)" : "",
                         o->final[o->best], o->best_r.tokens_per_s, o->best_r.phi[0],
                         o->best_r.phi[1], o->best_r.phi[2]);
             else
@@ -135,7 +136,10 @@ static void write_outputs(const char *out, const gpt2_train_opts *base, outcome 
                 fprintf(md.fp, "%s%g: %.4f", k ? ", " : "", o->lr[k], o->final[k]);
             fprintf(md.fp, " |\n");
         }
-        fprintf(md.fp, "\nwall time %.1f s\n", wall);
+        fprintf(md.fp, "\nwall time %.1f s. One seed and a %d-point grid per optimizer: a "
+                "quick demonstration, not evidence; the study with tuned lrs, seeds and "
+                "intervals is `descent gpt2 study` (committed in docs/results/gpt2/).\n",
+                wall, nres ? res[0].m->nlr : 0);
         lab_file_commit(&md);
     }
     snprintf(path, sizeof path, "%s/summary.csv", out);
@@ -310,19 +314,31 @@ int gpt2_cmd_compare(int argc, char **argv)
         printf("\nGPT-2 L=%d C=%d H=%d, B=%d T=%d, %d steps = %.0f tokens per run\n",
                base.layers, base.channels, base.heads, base.B, base.T, base.steps,
                (double)base.steps * base.B * base.T * base.accum);
-        printf("%-22s %9s %15s %10s  %s\n", "optimizer", "best lr", "final val loss",
+        printf("%-22s %9s  %15s %10s  %s\n", "optimizer", "best lr", "final val loss",
                "tokens/s", "phi start/mid/end");
         for (int i = 0; i < nres; i++) {
             outcome *o = &res[i];
             const double *phi = o->best_r.phi;
             if (o->best >= 0)
-                printf("%-22s %9g %15.4f %10.0f  %.3f/%.3f/%.3f\n", o->m->label,
-                       o->lr[o->best], o->final[o->best], o->best_r.tokens_per_s, phi[0],
-                       phi[1], phi[2]);
+                printf("%-22s %9g%s %15.4f %10.0f  %.3f/%.3f/%.3f\n", o->m->label,
+                       o->lr[o->best],
+                       o->best == 0 || o->best == o->m->nlr - 1 ? "*" : " ",
+                       o->final[o->best], o->best_r.tokens_per_s, phi[0], phi[1], phi[2]);
             else
-                printf("%-22s %9s %15s %10s\n", o->m->label, "-", "diverged", "-");
+                printf("%-22s %9s  %15s %10s\n", o->m->label, "-", "diverged", "-");
         }
+        int edges = 0;
+        for (int i = 0; i < nres; i++)
+            edges += res[i].best >= 0 && (res[i].best == 0 || res[i].best == res[i].m->nlr - 1);
         printf("wall time %.1f s; table in %s/summary.md\n", wall, out);
+        printf("\nWhat this is: a %zu-parameter model, %.0f tokens per run, ONE seed, each "
+               "lr the best\nof a %d-point grid (%d of %d best lrs on a grid edge, marked *). The "
+               "differences above are\nwithin what another seed can change. For tuned lrs, "
+               "3 seeds, intervals and phi\nthrough training see the committed study: "
+               "docs/results/gpt2/summary.md\n(`descent gpt2 study`).\n",
+               nres && res[0].best >= 0 ? res[0].best_r.num_params : (size_t)0,
+               (double)base.steps * base.B * base.T * base.accum, nres ? res[0].m->nlr : 0,
+               edges, nres);
         write_outputs(out, &base, res, nres, wall);
     }
     for (int i = 0; i < nres; i++)

@@ -9,6 +9,7 @@
 #include "gpt2/study.h"
 #include "gpt2/train.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,8 @@ static const char bench_usage[] =
     "  and optimizer step, median over --steps after one warm-up step, and prints\n"
     "  ms/step and tokens/s. No data needed.\n"
     "  --steps N            timed steps (default 5)\n"
-    "  --124m, --layers N, --channels N, --heads N, --vocab-size N, -B N, -T N,\n"
-    "  --threads N,\n"
+    "  --124m, --layers N, --channels N, --heads N, --vocab-size N, --max-seq-len N,\n"
+    "  -B N, -T N, --threads N, --seed N,\n"
     "  --optimizer SPEC, --matrix-optimizer SPEC   as for `descent gpt2 train`\n"
     "  Example: descent gpt2 bench --124m -B 4 -T 64 --threads 2\n";
 
@@ -77,22 +78,55 @@ static int cmd_bench(int argc, char **argv)
     gpt2_train_opts_default(&o);
     int steps = 5;
     char err[1024] = "";
-    for (int i = 1; i < argc;) {
-        if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
-            steps = atoi(argv[i + 1]);
-            if (steps < 1 || steps > 10000) {
+    /* bench's own --steps; the model flags go through the trainer's parser
+     * (gpt2_parse_flag), one flag and its value at a time */
+    enum { B_STEPS = 256, B_124M, B_LAYERS, B_CHANNELS, B_HEADS, B_VOCAB, B_SEQ, B_THREADS,
+           B_OPT, B_MOPT, B_SEED };
+    static const struct option lo[] = {
+        {"steps", required_argument, 0, B_STEPS},
+        {"124m", no_argument, 0, B_124M},
+        {"layers", required_argument, 0, B_LAYERS},
+        {"channels", required_argument, 0, B_CHANNELS},
+        {"heads", required_argument, 0, B_HEADS},
+        {"vocab-size", required_argument, 0, B_VOCAB},
+        {"max-seq-len", required_argument, 0, B_SEQ},
+        {"threads", required_argument, 0, B_THREADS},
+        {"optimizer", required_argument, 0, B_OPT},
+        {"matrix-optimizer", required_argument, 0, B_MOPT},
+        {"seed", required_argument, 0, B_SEED},
+        {0, 0, 0, 0}};
+    optind = 0;
+    opterr = 0;
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, "B:T:", lo, &li)) != -1) {
+        if (c == B_STEPS) {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 1 || v > 10000) {
                 fprintf(stderr, "descent gpt2 bench: --steps: expected 1..10000\n");
                 return CLI_USAGE;
             }
-            i += 2;
+            steps = (int)v;
             continue;
         }
-        int k = gpt2_parse_flag(argc, argv, &i, &o, err, sizeof err);
-        if (k <= 0) {
-            if (k == 0) fprintf(stderr, "descent gpt2 bench: unknown argument \"%s\"\n", argv[i]);
-            else fprintf(stderr, "descent gpt2 bench: %s\n", err);
+        if (c == '?' || c == ':') {
+            fprintf(stderr, "descent gpt2 bench: unknown or incomplete argument \"%s\"\n",
+                    argv[optind - 1]);
             return CLI_USAGE;
         }
+        char flag[40];
+        if (c == 'B' || c == 'T') snprintf(flag, sizeof flag, "-%c", c);
+        else snprintf(flag, sizeof flag, "--%s", lo[c - B_STEPS].name);
+        char *pair[3] = {flag, optarg, NULL};
+        int i = 0;
+        if (gpt2_parse_flag(optarg ? 2 : 1, pair, &i, &o, err, sizeof err) <= 0) {
+            fprintf(stderr, "descent gpt2 bench: %s\n", err);
+            return CLI_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "descent gpt2 bench: unexpected argument \"%s\"\n", argv[optind]);
+        return CLI_USAGE;
     }
     if (o.threads > 0) {
         gpt2_set_threads(o.threads);
