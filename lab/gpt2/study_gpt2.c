@@ -299,8 +299,8 @@ typedef struct {
 static const preset presets[] = {
     {"full", 4, 128, 4, 16, 128, 500, 125, 8, 50, 16, 3, 0,
      "4 layers, 128 channels, B=16, T=128: 500 updates = 1,024,000 tokens per run"},
-    {"small", 2, 128, 4, 8, 128, 200, 50, 6, 20, 8, 3, 4096,
-     "2 layers, 128 channels, B=8, T=128: 200 updates = 204,800 tokens per run"},
+    {"small", 2, 128, 4, 8, 128, 100, 50, 4, 20, 8, 3, 4096,
+     "2 layers, 128 channels, B=8, T=128: 100 updates = 102,400 tokens per run"},
     {"tiny", 1, 16, 2, 2, 16, 12, 4, 4, 4, 2, 2, 0, "1 layer, 16 channels (tests)"},
 };
 
@@ -318,8 +318,9 @@ const char gpt2_study_usage[] =
     "  (written to DATA/<corpus>-compact/); the corpus is prepared when missing.\n"
     "  --preset NAME        full (default: 4 layers, 128 channels, B=16, T=128,\n"
     "                       500 updates = 1.02M tokens per run, tuning on 125),\n"
-    "                       small (2 layers, B=8, 300 updates = 307k tokens, tuning\n"
-    "                       on 75: the committed results), tiny (tests)\n"
+    "                       small (2 layers, B=8, 4,096-token output vocabulary, 100\n"
+    "                       updates = 102k tokens, tuning on 50, phi K=4 every 20:\n"
+    "                       the committed results), tiny (tests)\n"
     "  --out DIR            output folder (default out/study-gpt2)\n"
     "  --seeds N            final runs per optimizer (default 3)\n"
     "  --steps N            updates per final run; --tune-steps N per tuning run\n"
