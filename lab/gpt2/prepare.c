@@ -17,6 +17,8 @@
 #include "sha256.h"
 #include "tokenizer.h"
 
+#include "../datadir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -78,8 +80,8 @@ const char gpt2_prepare_usage[] =
 const char gpt2_encode_usage[] =
     "usage: descent gpt2 encode [--vocab FILE] [--data DIR] TEXT\n"
     "  Prints the GPT-2 token ids of TEXT (\"-\": read standard input) on one line.\n"
-    "  --vocab FILE  vocab.bpe (default: DIR/tokenizer/vocab.bpe, else\n"
-    "                tests/data/gpt2_vocab.bpe)\n";
+    "  --vocab FILE  vocab.bpe (default: DIR/tokenizer/vocab.bpe, else the copy\n"
+    "                installed in share/descent/gpt2, or tests/data in a clone)\n";
 
 /* ----------------------------------------------------------------- helpers */
 
@@ -513,8 +515,11 @@ const char *gpt2_data_dir(const char *opt)
 const char *gpt2_default_vocab(const char *data_dir, char *buf, size_t n)
 {
     snprintf(buf, n, "%s/tokenizer/vocab.bpe", gpt2_data_dir(data_dir));
-    if (!file_exists(buf) && file_exists("tests/data/gpt2_vocab.bpe"))
-        snprintf(buf, n, "%s", "tests/data/gpt2_vocab.bpe");
+    if (file_exists(buf)) return buf;
+    /* The copy installed with descent, or the clone's (lab/datadir.h). */
+    char shipped[PATH_LEN];
+    if (lab_data_path("gpt2/vocab.bpe", "tests/data/gpt2_vocab.bpe", shipped, sizeof shipped) == 0)
+        snprintf(buf, n, "%s", shipped);
     return buf;
 }
 

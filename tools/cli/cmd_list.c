@@ -1,5 +1,6 @@
 /* cmd_list.c - `descent list`: optimizers, keys, defaults, papers. */
 #include "cli.h"
+#include "opts.h"
 
 #include "descent.h"
 
@@ -56,20 +57,21 @@ static void print_markdown(void)
 
 int cmd_list(int argc, char **argv)
 {
-    int memory = 0, named = 0, rc = CLI_OK;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--markdown")) {
-            print_markdown();
-            return CLI_OK;
-        }
-        if (!strcmp(argv[i], "--memory")) memory = 1;
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "descent list: unknown option \"%s\"\n", argv[i]);
-            return CLI_USAGE;
-        }
+    static const struct option longs[] = {{"memory", no_argument, 0, 'm'},
+                                          {"markdown", no_argument, 0, 'd'},
+                                          {0, 0, 0, 0}};
+    int memory = 0, markdown = 0, named = 0, rc = CLI_OK, c;
+    cli_opts_begin();
+    while ((c = cli_opts_next("list", argc, argv, longs)) != -1) {
+        if (c == 'm') memory = 1;
+        else if (c == 'd') markdown = 1;
+        else return CLI_USAGE;
     }
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-') continue;
+    if (markdown) {
+        print_markdown();
+        return CLI_OK;
+    }
+    for (int i = optind; i < argc; i++) {
         named = 1;
         const dsc_optimizer_info *o = dsc_optimizer_kind_find(argv[i]);
         if (!o) {

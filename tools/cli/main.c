@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "descent.h"
+#include "datadir.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -75,7 +76,11 @@ static const cli_command commands[] = {
      "  times the GPT-2 trainer.\n",
      cmd_bench},
     {"version", "print the version and build configuration",
-     "usage: descent version\n", cmd_version},
+     "usage: descent version\n"
+     "  Prints the version, the build configuration (BLAS, OpenMP, threads,\n"
+     "  kernels) and the folder of shipped data in use (digits, GPT-2\n"
+     "  vocabulary, golden files): PREFIX/share/descent once installed,\n"
+     "  DESCENT_DATADIR if set.\n", cmd_version},
     {"help", "explain a command", "usage: descent help [COMMAND]\n", cmd_help},
 };
 
@@ -124,12 +129,18 @@ int cmd_help(int argc, char **argv)
     return CLI_OK;
 }
 
+/* `descent --version` prints one line (what help2man reads); `descent
+ * version` adds which copy of the shipped data this command reads. */
 int cmd_version(int argc, char **argv)
 {
-    (void)argc; (void)argv;
+    (void)argv;
     dsc_build_info_t b = dsc_build_info();
     printf("descent %s (blas: %s, openmp: %s, threads: %d, kernels: %s)\n", b.version, b.blas,
            b.openmp ? "yes" : "no", b.max_threads, b.kernels);
+    if (argc > 0) {
+        const char *data = lab_data_dir(); /* lab/datadir.h */
+        printf("data: %s\n", data ? data : "the source tree");
+    }
     return CLI_OK;
 }
 
