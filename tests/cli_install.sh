@@ -26,6 +26,11 @@ libdir=${libdir%/}
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 bin=$prefix/bin/descent
 
+# `make install PREFIX=DIR` hands DIR to CMake (dry run: nothing is built).
+expect 0 "make install PREFIX= (dry run)" -- make -n -C "$repo" install BUILD="$build" \
+    PREFIX="$tmp/elsewhere"
+contains "$tmp/out" "cmake --install .* --prefix \"$tmp/elsewhere\"" "make install passes PREFIX"
+
 # ------------------------------------------------------- 1. link the example
 # The README says: `cc app.c $(pkg-config --cflags --libs descent)`.
 line=$(grep -o 'cc app\.c \$(pkg-config [^)]*)' README.md | head -1)

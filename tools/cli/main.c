@@ -24,12 +24,13 @@ extern const char cmd_theory_usage[];
 
 static const cli_command commands[] = {
     {"list", "list the optimizers with their keys, defaults and papers",
-     "usage: descent list [NAME...] [--memory]\n"
+     "usage: descent list [NAME...] [--memory] [--markdown]\n"
      "  Prints every optimizer (or the named ones) with its hyperparameter keys,\n"
      "  defaults, valid ranges, paper and the official code it follows.\n"
      "  --memory    add the bytes of optimizer state per parameter (for a\n"
      "              4096x4096 matrix, i.e. large tensors)\n"
-     "  --markdown  one Markdown table of all optimizers (name, summary, paper, code)\n",
+     "  --markdown  one Markdown table of all optimizers (name, summary, paper, code);\n"
+     "              with NAMEs, a table of each one's keys (docs/optimizers.md)\n",
      cmd_list},
     {"replay", "replay golden trajectory files and compare",
      "usage: descent replay [--ref] FILE...\n"
