@@ -8,6 +8,24 @@ bin=$1
 lib="$(dirname "$bin")/libdescent.so"
 py=/usr/bin/python3
 
+# descent list: shell patterns, wrappers and the keys any optimizer accepts.
+expect 0 "list 'adam*'" -- "$bin" list 'adam*'
+contains "$tmp/out" "^adamw  -" "adam* lists adamw"
+contains "$tmp/out" "^adam8bit  -" "adam* lists adam8bit"
+if grep -q "^lion  -" "$tmp/out"; then fails=$((fails + 1)); echo "FAILED: adam* lists lion"; fi
+expect 0 "list '*8bit' '[s]gd'" -- "$bin" list '*8bit' '[s]gd'
+contains "$tmp/out" "^lion8bit  -" "*8bit lists lion8bit"
+contains "$tmp/out" "decoupled_weight_decay" "sgd lists decoupled_weight_decay"
+expect 0 "list ema lookahead any" -- "$bin" list ema lookahead any
+contains "$tmp/out" "warmup_power" "ema keys listed"
+contains "$tmp/out" "alpha" "lookahead keys listed"
+contains "$tmp/out" "layer_decay" "layer_decay listed"
+contains "$tmp/out" "maximize" "maximize listed"
+expect 2 "list a pattern matching nothing" -- "$bin" list 'zz*'
+contains "$tmp/err" "zz\*" "the pattern is named"
+expect 0 "full list has the wrappers" -- "$bin" list
+contains "$tmp/out" "^lookahead  -" "full list has lookahead"
+
 if [ ! -f "$lib" ]; then
     echo "SKIP torch checks: no shared library at $lib"
 elif ldd "$lib" 2>/dev/null | grep -q 'libasan\|libubsan'; then
