@@ -28,7 +28,6 @@
 #include "internal.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,32 +84,9 @@ const dsc_optimizer_info *dsc_wrapper_info(int i)
 
 /* ---------------------------------------------------------------- parsing */
 
-static int key_index(const dsc_optimizer_info *w, const char *k, size_t klen)
-{
-    for (int i = 0; i < w->nkeys; i++)
-        if (strlen(w->keys[i].name) == klen && !strncmp(w->keys[i].name, k, klen)) return i;
-    return -1;
-}
-
-/* A number or true/false in [v, v + vlen). */
-static int parse_number(const char *v, size_t vlen, double *out)
-{
-    char buf[64];
-    if (vlen == 0 || vlen >= sizeof buf) return 0;
-    memcpy(buf, v, vlen);
-    buf[vlen] = '\0';
-    if (!strcmp(buf, "true") || !strcmp(buf, "True")) { *out = 1; return 1; }
-    if (!strcmp(buf, "false") || !strcmp(buf, "False")) { *out = 0; return 1; }
-    char *end = NULL;
-    errno = 0;
-    double x = strtod(buf, &end);
-    if (end != buf + vlen || errno == ERANGE) return 0;
-    *out = x;
-    return 1;
-}
-
-static dsc_status check_value(const dsc_optimizer_info *w, int k, double x, char *err,
-                              size_t errlen)
+/* A value against a key of a wrapper table (type and range). */
+static dsc_status check_value(const dsc_optimizer_info *w, int k, double x, size_t at,
+                              char *err, size_t errlen)
 {
     const dsc_key_info *key = &w->keys[k];
     int bad = !isfinite(x);
@@ -122,82 +98,88 @@ static dsc_status check_value(const dsc_optimizer_info *w, int k, double x, char
         bad = below || above;
     }
     if (bad) {
-        snprintf(err, errlen, "%s: %s = %g is out of range %c%g, %g%c (%s)", w->name, key->name, x,
-                 key->min_open ? '(' : '[', key->min_value, key->max_value,
-                 key->max_open ? ')' : ']',
+        snprintf(err, errlen, "%s: %s = %g is out of range %c%g, %g%c (%s) (at character %zu)",
+                 w->name, key->name, x, key->min_open ? '(' : '[', key->min_value,
+                 key->max_value, key->max_open ? ')' : ']',
                  key->type == DSC_KEY_BOOL ? "0 or 1" : key->type == DSC_KEY_INT ? "integer"
-                                                                                 : "number");
+                                                                                 : "number",
+                 at + 1);
         return DSC_OUT_OF_RANGE;
     }
     return DSC_OK;
 }
 
-/* Parse "k=v,k=v" in [s, e) against w's keys into vals (defaults set by caller). */
-static dsc_status parse_args(const dsc_optimizer_info *w, const char *s, const char *e,
+static int key_index(const dsc_optimizer_info *w, const char *k)
+{
+    for (int i = 0; i < w->nkeys; i++)
+        if (!strcmp(w->keys[i].name, k)) return i;
+    return -1;
+}
+
+static void key_list(const dsc_optimizer_info *w, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < w->nkeys && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", w->keys[i].name);
+}
+
+/* The arguments "k=v,k=v" of a wrapper, through the one strict tokenizer
+ * (as "NAME:args"), into vals (defaults set by the caller). */
+static dsc_status parse_args(const dsc_optimizer_info *w, const char *args, size_t len,
                              double *vals, char *err, size_t errlen)
 {
-    while (s < e) {
-        while (s < e && (isspace((unsigned char)*s) || *s == ',')) s++;
-        if (s >= e) break;
-        const char *comma = s;
-        while (comma < e && *comma != ',') comma++;
-        const char *eq = s;
-        while (eq < comma && *eq != '=') eq++;
-        if (eq == comma) {
-            snprintf(err, errlen, "%s: expected key=value, got \"%.*s\"", w->name,
-                     (int)(comma - s), s);
-            return DSC_PARSE;
-        }
-        size_t klen = (size_t)(eq - s);
-        while (klen && isspace((unsigned char)s[klen - 1])) klen--;
-        int k = key_index(w, s, klen);
+    char text[512];
+    if (len + strlen(w->name) + 2 > sizeof text) {
+        snprintf(err, errlen, "%s: arguments longer than %zu characters", w->name,
+                 sizeof text - strlen(w->name) - 2);
+        return DSC_PARSE;
+    }
+    snprintf(text, sizeof text, "%s:%.*s", w->name, (int)len, args);
+    int blank = 1;
+    for (size_t i = 0; i < len; i++) blank &= isspace((unsigned char)args[i]) != 0;
+    if (blank) return DSC_OK; /* "ema()" */
+    dsc_spec_tokens t;
+    dsc_status st = dsc_spec_tokenize(w->name, text, &t, err, errlen);
+    if (st != DSC_OK) return st;
+    for (int j = 0; j < t.nitems; j++) {
+        int k = key_index(w, t.item[j].key);
         if (k < 0) {
             char keys[256];
-            size_t used = 0;
-            keys[0] = '\0';
-            for (int i = 0; i < w->nkeys && used < sizeof keys; i++)
-                used += (size_t)snprintf(keys + used, sizeof keys - used, "%s%s", i ? ", " : "",
-                                         w->keys[i].name);
-            snprintf(err, errlen, "%s: unknown key \"%.*s\" (keys: %s)", w->name, (int)klen, s,
+            key_list(w, keys, sizeof keys);
+            snprintf(err, errlen, "%s: unknown key \"%s\" (keys: %s)", w->name, t.item[j].key,
                      keys);
             return DSC_UNKNOWN_KEY;
         }
-        const char *v = eq + 1;
-        while (v < comma && isspace((unsigned char)*v)) v++;
-        size_t vlen = (size_t)(comma - v);
-        while (vlen && isspace((unsigned char)v[vlen - 1])) vlen--;
-        double x;
-        if (!parse_number(v, vlen, &x)) {
-            snprintf(err, errlen, "%s: %s: \"%.*s\" is not a number", w->name, w->keys[k].name,
-                     (int)vlen, v);
-            return DSC_PARSE;
-        }
-        dsc_status st = check_value(w, k, x, err, errlen);
+        st = check_value(w, k, t.item[j].value, t.item[j].value_at, err, errlen);
         if (st != DSC_OK) return st;
-        vals[k] = x;
-        s = comma;
+        vals[k] = t.item[j].value;
     }
     return DSC_OK;
 }
 
-static int is_word(const char *s, size_t n, const char *w)
-{
-    return strlen(w) == n && !strncmp(s, w, n);
-}
-
-dsc_status dsc_wrap_parse(const char *spec, char *out, struct dsc_group_opts *o, char *err,
-                          size_t errlen)
+static void opts_default(struct dsc_group_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->layer_decay = 1.0;
-    strcpy(out, spec);
+}
+
+dsc_status dsc_wrap_take_prefix(const char *spec, const char **inner, struct dsc_group_opts *o,
+                                char *err, size_t errlen)
+{
+    opts_default(o);
+    *inner = spec;
+    if (!spec) return DSC_OK; /* the spec parser reports it */
     const char *s = spec;
-    /* 1. Wrapper prefixes: NAME(args): or NAME: where NAME is ema or lookahead. */
+    /* NAME(args): or NAME: where NAME is ema or lookahead (no family has
+     * these names, so "ema:adam" is never an optimizer called ema). */
     for (;;) {
         while (isspace((unsigned char)*s)) s++;
         size_t n = 0;
         while (isalnum((unsigned char)s[n]) || s[n] == '_') n++;
-        int w = is_word(s, n, "ema") ? 0 : is_word(s, n, "lookahead") ? 1 : -1;
+        int w = (n == 3 && !strncmp(s, "ema", 3))         ? 0
+                : (n == 9 && !strncmp(s, "lookahead", 9)) ? 1
+                                                          : -1;
         if (w < 0) break;
         const char *p = s + n, *args = NULL, *args_end = NULL;
         while (isspace((unsigned char)*p)) p++;
@@ -220,10 +202,11 @@ dsc_status dsc_wrap_parse(const char *spec, char *out, struct dsc_group_opts *o,
             snprintf(err, errlen, "%s: given twice in \"%s\"", wrappers[w].name, spec);
             return DSC_PARSE;
         }
-        double vals[4];
+        double vals[4]; /* the most keys of a wrapper (ema) */
         for (int i = 0; i < wrappers[w].nkeys; i++) vals[i] = wrappers[w].keys[i].default_value;
         if (args) {
-            dsc_status st = parse_args(&wrappers[w], args, args_end, vals, err, errlen);
+            dsc_status st =
+                parse_args(&wrappers[w], args, (size_t)(args_end - args), vals, err, errlen);
             if (st != DSC_OK) return st;
         }
         if (w == 0) {
@@ -239,55 +222,28 @@ dsc_status dsc_wrap_parse(const char *spec, char *out, struct dsc_group_opts *o,
         }
         s = p + 1;
     }
-    strcpy(out, s);
-    /* 2. Group keys, taken out of the inner spec where its family lacks them. */
-    char *colon = strchr(out, ':');
-    if (!colon) return DSC_OK;
-    char name[64];
-    const char *n0 = out;
-    while (isspace((unsigned char)*n0)) n0++;
-    size_t nlen = colon > n0 ? (size_t)(colon - n0) : 0;
-    while (nlen && isspace((unsigned char)n0[nlen - 1])) nlen--;
-    if (nlen == 0 || nlen >= sizeof name) return DSC_OK; /* the spec parser reports it */
-    memcpy(name, n0, nlen);
-    name[nlen] = '\0';
-    const dsc_family *f = dsc_family_find(name);
-    if (!f) return DSC_OK;
-    double vals[G_NKEYS] = {0, 1};
-    char *dst = colon + 1, *q = colon + 1;
-    int kept = 0;
-    while (*q) {
-        char *comma = strchr(q, ',');
-        if (!comma) comma = q + strlen(q);
-        const char *k0 = q;
-        while (k0 < comma && isspace((unsigned char)*k0)) k0++;
-        const char *eq = k0;
-        while (eq < comma && *eq != '=') eq++;
-        size_t klen = (size_t)(eq - k0);
-        while (klen && isspace((unsigned char)k0[klen - 1])) klen--;
-        int k = eq < comma ? key_index(&wrappers[2], k0, klen) : -1;
-        if (k >= 0 && dsc_family_key(f, wrappers[2].keys[k].name) >= 0) k = -1;
-        if (k >= 0) {
-            char one[96];
-            size_t len = (size_t)(comma - q);
-            if (len >= sizeof one) len = sizeof one - 1;
-            memcpy(one, q, len);
-            one[len] = '\0';
-            dsc_status st = parse_args(&wrappers[2], one, one + len, vals, err, errlen);
-            if (st != DSC_OK) return st;
-        } else if (comma > q) {
-            size_t len = (size_t)(comma - q);
-            if (kept) *dst++ = ',';
-            memmove(dst, q, len);
-            dst += len;
-            kept = 1;
-        }
-        q = *comma ? comma + 1 : comma;
+    *inner = s;
+    return DSC_OK;
+}
+
+dsc_status dsc_wrap_take_keys(dsc_spec_tokens *t, struct dsc_group_opts *o, char *err,
+                              size_t errlen)
+{
+    const dsc_family *f = dsc_family_find(t->name);
+    if (!f) return DSC_OK; /* the spec parser reports it */
+    const dsc_optimizer_info *w = &wrappers[2];
+    for (int j = 0; j < t->nitems; j++) {
+        dsc_spec_item *it = &t->item[j];
+        if (!it->key[0]) continue;
+        int k = key_index(w, it->key);
+        /* A family's own key (sgd's maximize) is the family's. */
+        if (k < 0 || dsc_family_key(f, it->key) >= 0) continue;
+        dsc_status st = check_value(w, k, it->value, it->value_at, err, errlen);
+        if (st != DSC_OK) return st;
+        if (k == G_MAXIMIZE) o->maximize = it->value != 0;
+        else o->layer_decay = it->value;
+        it->key[0] = '\0'; /* taken */
     }
-    *dst = '\0';
-    if (!kept) *colon = '\0'; /* "adam:maximize=1" -> "adam" */
-    o->maximize = vals[G_MAXIMIZE] != 0;
-    o->layer_decay = vals[G_LAYER_DECAY];
     if (o->layer_decay != 1.0 && dsc_family_key(f, "lr") < 0) {
         snprintf(err, errlen, "%s: layer_decay scales lr, and %s has no lr key", f->info.name,
                  f->info.name);
