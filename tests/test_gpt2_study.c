@@ -324,6 +324,13 @@ static void test_gpt2_study(void)
             }
     CHECK_EQ_INT(redone, 2);
     CHECK_EQ_INT(same, nb - 2);
+    /* the split alone (another process's share of the work) reads AdamW's
+     * tuning back for its rest, so it finds its own runs as they are */
+    char *argv1[] = {"study", "--preset", "tiny", "--train", t, "--val", v, "--out", out,
+                     "--methods", "muon", "--threads", "1", "--quiet", NULL};
+    CHECK_EQ_INT(run_cmd(gpt2_cmd_study, argv1), 0);
+    na = count_runs(out, after, ma, 256);
+    CHECK_EQ_INT(na, nb);
     /* a run folder made by another setup is refused, not mixed in */
     char *argv2[] = {"study", "--preset", "tiny", "--train", t, "--val", v, "--out", out,
                      "--steps", "10", "--threads", "1", "--quiet", NULL};

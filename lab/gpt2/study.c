@@ -1068,8 +1068,25 @@ int study_run(const study_task *t, const study_method *methods, int nmethods,
     start_commit[0] = 0;
     git_commit(start_commit, sizeof start_commit);
     double t0 = now_s(), ran_wall = 0, all_wall = 0;
-    double adamw_lr = 3e-3; /* the split's rest when adamw is not in the study */
+    double adamw_lr = 3e-3; /* the split's rest when the study has no adamw */
     int rc = 0;
+    /* a split selected without adamw (--methods muon) still takes AdamW's
+     * tuned rate for its rest: tune adamw (or read its tuning back) first,
+     * without its final runs */
+    int need_adamw = 0, have_adamw = 0, adamw_at = -1;
+    for (int i = 0; i < nm; i++) {
+        need_adamw |= ms[i].m->matrix;
+        have_adamw |= !strcmp(ms[i].m->name, "adamw");
+    }
+    for (int i = 0; i < nmethods; i++)
+        if (!strcmp(methods[i].name, "adamw")) adamw_at = i;
+    if (need_adamw && !have_adamw && adamw_at >= 0) {
+        method_state a;
+        memset(&a, 0, sizeof a);
+        a.m = &methods[adamw_at];
+        rc = tune_method(t, o, &a, adamw_lr, &ran_wall, err, errlen);
+        if (!rc && a.best >= 0) adamw_lr = a.lr;
+    }
     /* tuning, in order (AdamW before the split that uses its rate) */
     for (int i = 0; i < nm && !rc; i++) {
         rc = tune_method(t, o, &ms[i], adamw_lr, &ran_wall, err, errlen);

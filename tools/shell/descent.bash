@@ -36,8 +36,8 @@ _descent()
     local cmd=${COMP_WORDS[1]}
     if [[ $cur == -* ]]; then
         local help
-        if [ "$cmd" = gpt2 ] && [ "$COMP_CWORD" -gt 2 ]; then
-            help=$("$bin" gpt2 "${COMP_WORDS[2]}" --help 2>/dev/null)
+        if { [ "$cmd" = gpt2 ] || [ "$cmd" = classify ]; } && [ "$COMP_CWORD" -gt 2 ]; then
+            help=$("$bin" "$cmd" "${COMP_WORDS[2]}" --help 2>/dev/null)
         else
             help=$("$bin" help "$cmd" 2>/dev/null)
         fi
@@ -52,7 +52,7 @@ _descent()
     list)
         COMPREPLY=($(compgen -W "$("$bin" list --markdown 2>/dev/null |
                      sed -n 's/^| `\([a-z0-9_]*\)`.*/\1/p')" -- "$cur")) ;;
-    gpt2 | theory)
+    gpt2 | theory | classify)
         if [ "$COMP_CWORD" -eq 2 ] || [ "$cmd" = theory ]; then
             COMPREPLY=($(compgen -W "$(_descent_subwords "$bin" "$cmd")" -- "$cur"))
         else
