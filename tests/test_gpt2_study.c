@@ -331,6 +331,17 @@ static void test_gpt2_study(void)
     CHECK_EQ_INT(run_cmd(gpt2_cmd_study, argv1), 0);
     na = count_runs(out, after, ma, 256);
     CHECK_EQ_INT(na, nb);
+    /* one seed's share: nothing left to do, no report written */
+    unlink(p);
+    char *argv6[] = {"study", "--preset", "tiny", "--train", t, "--val", v, "--out", out,
+                     "--methods", "sgd,lion", "--only-seed", "2", "--threads", "1", "--quiet",
+                     NULL};
+    CHECK_EQ_INT(run_cmd(gpt2_cmd_study, argv6), 0);
+    CHECK(!exists(p));
+    na = count_runs(out, after, ma, 256);
+    CHECK_EQ_INT(na, nb);
+    char *argv7[] = {"study", "--preset", "tiny", "--only-seed", "3", NULL};
+    CHECK_EQ_INT(run_cmd(gpt2_cmd_study, argv7), 2);
     /* a run folder made by another setup is refused, not mixed in */
     char *argv2[] = {"study", "--preset", "tiny", "--train", t, "--val", v, "--out", out,
                      "--steps", "10", "--threads", "1", "--quiet", NULL};

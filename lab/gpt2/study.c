@@ -1109,6 +1109,7 @@ int study_run(const study_task *t, const study_method *methods, int nmethods,
         for (int i = 0; i < nm && !rc; i++) {
             method_state *m = &ms[i];
             if (m->best < 0) continue;
+            if (o->only_seed > 0 && s + 1 != o->only_seed) continue;
             char dir[1200], label[96];
             snprintf(dir, sizeof dir, "%s/runs/%s/seed_%llu", o->out, m->m->name,
                      (unsigned long long)(o->seed0 + 1 + (uint64_t)s));
@@ -1124,6 +1125,11 @@ int study_run(const study_task *t, const study_method *methods, int nmethods,
                             m->runs[s].final_val, ran ? "" : " (done before)");
             }
         }
+    if (!rc && o->only_seed > 0) {
+        /* a share of the runs: the report needs all of them */
+        for (int i = 0; i < nm; i++) free(ms[i].runs);
+        return 0;
+    }
     if (!rc) {
         for (int i = 0; i < nm; i++) {
             method_state *m = &ms[i];

@@ -95,6 +95,8 @@ typedef struct {
     int per_decade;         /* tuning grid points per decade (>= 3) */
     int max_tune_runs;      /* per method, extensions included */
     const char *methods;    /* comma list, NULL: all */
+    int only_seed;          /* > 0: only final seed number only_seed (1..seeds) and
+                               no report (to share the runs among processes) */
     int ntargets;           /* loss targets; 0: automatic (see study.c) */
     double targets[4];
     int progress;

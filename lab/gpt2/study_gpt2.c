@@ -327,6 +327,8 @@ const char gpt2_study_usage[] =
     "  --per-decade N       tuning grid points per decade (default 3, >= 3)\n"
     "  --max-tune-runs N    tuning runs per optimizer at most (default 9)\n"
     "  --methods LIST       subset of sgd,sgdm,signsgd,signum,lion,adamw,muon\n"
+    "  --only-seed N        only the N-th final seed, no report: to share the runs\n"
+    "                       among processes (--methods too); then run without it\n"
     "  --phi K              gradients per phi measurement (default 8, >= 2)\n"
     "  --phi-every N        updates between phi measurements and evaluations\n"
     "  --targets A,B,..     validation-loss targets (default: automatic)\n"
@@ -361,7 +363,7 @@ int gpt2_cmd_study(int argc, char **argv)
 {
     enum { O_PRESET = 256, O_OUT, O_SEEDS, O_STEPS, O_TUNE, O_PERDEC, O_MAXTUNE, O_METHODS,
            O_PHI, O_PHIEVERY, O_TARGETS, O_LAYERS, O_CHANNELS, O_HEADS, O_EVALB, O_DATA,
-           O_CORPUS, O_TRAIN, O_VAL, O_THREADS, O_QUIET, O_HELP, O_VTOP };
+           O_CORPUS, O_TRAIN, O_VAL, O_THREADS, O_QUIET, O_HELP, O_VTOP, O_ONLY };
     static const struct option lo[] = {
         {"preset", required_argument, 0, O_PRESET}, {"out", required_argument, 0, O_OUT},
         {"seeds", required_argument, 0, O_SEEDS}, {"steps", required_argument, 0, O_STEPS},
@@ -377,7 +379,8 @@ int gpt2_cmd_study(int argc, char **argv)
         {"eval-batches", required_argument, 0, O_EVALB}, {"data", required_argument, 0, O_DATA},
         {"corpus", required_argument, 0, O_CORPUS}, {"train", required_argument, 0, O_TRAIN},
         {"val", required_argument, 0, O_VAL}, {"threads", required_argument, 0, O_THREADS},
-        {"vocab-top", required_argument, 0, O_VTOP}, {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, O_HELP},
+        {"vocab-top", required_argument, 0, O_VTOP},
+        {"only-seed", required_argument, 0, O_ONLY}, {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     /* first pass: the preset, so explicit flags override it wherever they are */
     const preset *pr = &presets[0];
@@ -463,6 +466,7 @@ int gpt2_cmd_study(int argc, char **argv)
         case O_THREADS: rc = to_int("--threads", optarg, 1, &b->threads); break;
         case O_QUIET: b->progress = 0, so.progress = 0; break;
         case O_VTOP: rc = to_int("--vocab-top", optarg, 0, &vtop); break;
+        case O_ONLY: rc = to_int("--only-seed", optarg, 1, &so.only_seed); break;
         case O_HELP: fputs(gpt2_study_usage, stdout); return 0;
         default:
             fprintf(stderr, "descent gpt2 study: unknown or incomplete argument \"%s\" (see "
@@ -473,6 +477,11 @@ int gpt2_cmd_study(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "descent gpt2 study: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    if (so.only_seed > so.seeds) {
+        fprintf(stderr, "descent gpt2 study: --only-seed %d: only %d seeds\n", so.only_seed,
+                so.seeds);
         return 2;
     }
     if (!train != !val) {
@@ -608,6 +617,7 @@ int gpt2_cmd_study(int argc, char **argv)
         fprintf(stderr, "descent gpt2 study: %s\n", err);
         return 1;
     }
-    printf("study done: %s/summary.md\n", so.out);
+    if (so.only_seed) printf("seed %d done in %s\n", so.only_seed, so.out);
+    else printf("study done: %s/summary.md\n", so.out);
     return 0;
 }
