@@ -307,6 +307,7 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
     if (!path) return dsc_fail(opt, DSC_NULL_POINTER, "save: path is NULL");
+    if (opt->shard) return dsc_shard_save(opt, path); /* one file per rank (shard.c) */
     if (!host_is_little_endian())
         return dsc_fail(opt, DSC_UNSUPPORTED, "save: big-endian hosts are not supported");
     if (opt->micro > 0)
@@ -575,6 +576,7 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
     if (!path) return dsc_fail(opt, DSC_NULL_POINTER, "load: path is NULL");
+    if (opt->shard || dsc_shard_is_manifest(path)) return dsc_shard_load(opt, path);
     if (!host_is_little_endian())
         return dsc_fail(opt, DSC_UNSUPPORTED, "load: big-endian hosts are not supported");
     FILE *f = fopen(path, "rb");
