@@ -281,6 +281,13 @@ static void cut_group(const dsc_optimizer *opt, const dsc_group *g, int size, si
 static dsc_status build(dsc_optimizer *opt, struct dsc_shard *s)
 {
     int n = opt->nparams, N = s->size;
+    /* The ema / lookahead wrappers (wrap.c) keep averaged weights that
+     * dsc_optimizer_average hands out whole: not sharded yet. */
+    for (int gi = 0; gi < opt->ngroups; gi++)
+        if (opt->groups[gi]->wrap.ema || opt->groups[gi]->wrap.lookahead)
+            return dsc_fail(opt, DSC_UNSUPPORTED, "set_comm: group \"%s\" has an ema or "
+                            "lookahead wrapper, which a sharded optimizer does not support yet",
+                            opt->groups[gi]->name);
     s->kind = dsc_calloc((size_t)n, sizeof *s->kind);
     s->owner = dsc_calloc((size_t)n, sizeof *s->owner);
     s->scan_owner = dsc_calloc((size_t)n, sizeof *s->scan_owner);

@@ -309,6 +309,15 @@ static void test_setup_errors(void)
     dsc_optimizer_add_param(d, "x", w, g, 1, shr, DSC_ROLE_AUTO, NULL);
     if (size > 1) CHECK_STATUS(dsc_optimizer_set_comm(d, comm), DSC_MISMATCH, d);
     dsc_optimizer_free(d);
+    /* wrappers keep whole averaged weights: refused, on every rank */
+    dsc_optimizer *e = dsc_optimizer_new();
+    dsc_optimizer_add_group(e, "all", "ema(decay=0.9):adamw:lr=1e-3");
+    dsc_optimizer_add_param(e, "x", w, g, 1, sh, DSC_ROLE_AUTO, NULL);
+    CHECK_STATUS(dsc_optimizer_set_comm(e, comm), DSC_UNSUPPORTED, e);
+    dsc_optimizer_free(e);
+    /* maximize and layer_decay act on the gradient and lr: sharded as usual */
+    run_equal("adamw maximize layer_decay", NULL,
+              "adamw:lr=1e-2,maximize=1,layer_decay=0.8", 4, 1);
     model_free(&a);
 }
 
