@@ -136,7 +136,10 @@ int cmd_help(int argc, char **argv)
  * version` adds which copy of the shipped data this command reads. */
 int cmd_version(int argc, char **argv)
 {
-    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "descent version: unexpected argument \"%s\"\n", argv[1]);
+        return CLI_USAGE;
+    }
     dsc_build_info_t b = dsc_build_info();
     printf("descent %s (blas: %s, openmp: %s, threads: %d, kernels: %s)\n", b.version, b.blas,
            b.openmp ? "yes" : "no", b.max_threads, b.kernels);
