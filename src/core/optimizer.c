@@ -53,6 +53,7 @@ static void free_group(dsc_group *g)
 void dsc_optimizer_free(dsc_optimizer *opt)
 {
     if (!opt) return;
+    dsc_shard_free(opt->shard);
     for (int i = 0; i < opt->nparams; i++) free_param(opt->params[i]);
     for (int i = 0; i < opt->ngroups; i++) free_group(opt->groups[i]);
     for (int i = 0; i < opt->nrules; i++) dsc_free(opt->rules[i].pattern);
@@ -148,6 +149,8 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, group, "group name");
     CHECK_NULL(opt, spec, "optimizer spec");
     if (!valid_name(group))
@@ -409,6 +412,8 @@ static dsc_status add_param(dsc_optimizer *opt, const char *name, float *data,
                             int bf16, int ndim, const int64_t *shape, dsc_role role,
                             const char *group)
 {
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "add_param: not after dsc_optimizer_set_comm");
     CHECK_NULL(opt, name, "parameter name");
     CHECK_NULL(opt, shape, "shape");
     if (!valid_name(name))
@@ -523,6 +528,8 @@ dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name, const 
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, name, "parameter name");
     CHECK_NULL(opt, group, "group name");
     if (opt->step > 0 || opt->micro > 0)
@@ -681,7 +688,7 @@ dsc_status dsc_optimizer_param_info(const dsc_optimizer *opt, int i, dsc_param_i
     for (int d = 0; d < p->ndim; d++) info->shape[d] = p->shape[d];
     info->numel = p->numel;
     info->no_decay = p->no_decay;
-    info->state_bytes = param_state_bytes(p);
+    info->state_bytes = opt->shard ? dsc_shard_param_state_bytes(opt, i) : param_state_bytes(p);
     info->bf16 = p->bf16;
     info->work_bytes = (p->work ? p->numel * sizeof(float) : 0) +
                        (p->accum ? p->numel * sizeof(float) : 0) +
@@ -695,6 +702,7 @@ size_t dsc_optimizer_state_bytes(const dsc_optimizer *opt)
 {
     size_t b = 0;
     if (!opt) return 0;
+    if (opt->shard) return dsc_shard_state_bytes(opt); /* this rank's */
     for (int i = 0; i < opt->nparams; i++) b += param_state_bytes(opt->params[i]);
     for (int i = 0; i < opt->ngroups; i++)
         for (int s = 0; s < opt->groups[i]->nslots; s++)
