@@ -719,7 +719,7 @@ static int report(const study_task *t, const study_opts *o, method_state *ms, in
         if (!strcmp(ms[i].m->name, "sgd")) isgd = i;
         if (!strcmp(ms[i].m->name, "signsgd")) isign = i;
     }
-    int npred = 0, rank_ok = 0, size_ok = 0, nmeasured = 0;
+    int npred = 0, rank_ok = 0, size_ok = 0, nmeasured = 0, ncensored = 0, size_no = 0;
     double pr_u[STUDY_MAX_POINTS], pr_pred[STUDY_MAX_POINTS], pr_meas[STUDY_MAX_POINTS],
         pr_gap[STUDY_MAX_POINTS], pr_phi[STUDY_MAX_POINTS], pr_lo[STUDY_MAX_POINTS],
         pr_hi[STUDY_MAX_POINTS], pr_snr[STUDY_MAX_POINTS];
@@ -762,6 +762,13 @@ static int report(const study_task *t, const study_opts *o, method_state *ms, in
                 rank_ok += (pr_meas[npred] > 1) == (pr_pred[npred] > 1);
                 double q = pr_meas[npred] / pr_pred[npred];
                 size_ok += q >= 0.5 && q <= 2;
+            } else if (isfinite(pr_pred[npred]) && isfinite(Lb)) {
+                /* SGD never reached SignSGD's loss: the ratio is only known to
+                 * exceed the budget over u, so SignSGD is ahead */
+                double lb = total_units / u;
+                ncensored++;
+                rank_ok += pr_pred[npred] > 1;
+                size_no += lb > 2 * pr_pred[npred];
             }
             npred++;
         }
@@ -964,15 +971,21 @@ static int report(const study_task *t, const study_opts *o, method_state *ms, in
             char mb[48];
             if (isfinite(pr_meas[i])) snprintf(mb, sizeof mb, "%.3g", pr_meas[i]);
             else snprintf(mb, sizeof mb, "> %.3g (SGD never got there)", total_units / pr_u[i]);
+            double lb = total_units / pr_u[i];
             fprintf(m, "| %.0f | %.3g | %.3g [%.3g, %.3g] | %s | %+.3f | %.3g | %s | %s |\n",
                     pr_u[i], pr_phi[i], pr_pred[i], pr_lo[i], pr_hi[i], mb, pr_gap[i],
                     pr_snr[i], have ? ((pr_meas[i] > 1) == (pr_pred[i] > 1) ? "yes" : "no")
                                     : (pr_pred[i] > 1 ? "yes" : "no"),
-                    have ? (q >= 0.5 && q <= 2 ? "yes" : "no") : "-");
+                    have ? (q >= 0.5 && q <= 2 ? "yes" : "no")
+                         : lb > 2 * pr_pred[i] ? "no (too small)" : "undecided");
         }
-        fprintf(m, "\nAt %d of %d points both are measured: the prediction ranks SGD and "
-                "SignSGD right at %d and gets the size within a factor of 2 at %d.\n",
-                nmeasured, npred, rank_ok, size_ok);
+        fprintf(m, "\nThe prediction ranks SGD and SignSGD right at %d of %d points. The "
+                "measured ratio is known at %d of them: the predicted size is within a "
+                "factor of 2 at %d of those. At the other %d SGD never reached SignSGD's loss "
+                "within the budget, so the ratio is only a lower bound (budget / %s): the "
+                "prediction is too small at %d of them and undecided at the rest.\n",
+                rank_ok, nmeasured + ncensored, nmeasured, size_ok, ncensored, t->unit,
+                size_no);
     }
     if (lab_file_commit(&f)) goto io;
 
