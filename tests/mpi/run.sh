@@ -22,6 +22,8 @@ fail=0
 export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_plm_rsh_agent=
 export OMP_NUM_THREADS=1
+# Waiting ranks yield the core (the tests oversubscribe small machines).
+export OMPI_MCA_mpi_yield_when_idle=1
 # OpenMPI's own allocations are not descent's leaks.
 export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 run=("$mpiexec" --oversubscribe)
