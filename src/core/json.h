@@ -2,7 +2,8 @@
  * objects, arrays, strings with escapes, numbers, true/false/null). The
  * core library keeps its dependencies to libc/libm, so it carries this
  * instead of a JSON library. Not for untrusted multi-megabyte documents of
- * deep nesting: depth is limited to 32. */
+ * deep nesting: depth is limited to 32. Strict: duplicate object keys,
+ * non-finite or malformed numbers and \\u0000 are refused. */
 #ifndef DESCENT_JSON_H
 #define DESCENT_JSON_H
 
