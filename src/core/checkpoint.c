@@ -306,16 +306,15 @@ static int write_all(int fd, const void *data, size_t n)
     return 1;
 }
 
-static void fsync_dir_of(const char *path)
+/* `copy` is a scratch copy of the path (dirname writes into it), taken
+ * before the rename so that nothing can fail for want of memory after it. */
+static void fsync_dir_of(char *copy)
 {
-    char *copy = dsc_strdup(path);
-    if (!copy) return;
     int fd = open(dirname(copy), O_RDONLY);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-    dsc_free(copy);
 }
 
 dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
@@ -379,7 +378,9 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
 
     size_t plen = strlen(path);
     char *tmp = dsc_malloc(plen + 32);
-    if (!tmp) {
+    char *dircopy = tmp ? dsc_strdup(path) : NULL;
+    if (!dircopy) {
+        dsc_free(tmp);
         st = dsc_fail(opt, DSC_NO_MEMORY, "save: out of memory");
         goto done;
     }
@@ -388,6 +389,7 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
     if (fd < 0) {
         st = dsc_fail(opt, DSC_IO, "save: cannot create \"%s\": %s", tmp, strerror(errno));
         dsc_free(tmp);
+        dsc_free(dircopy);
         goto done;
     }
     unsigned char len8[8];
@@ -420,9 +422,10 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
         st = dsc_fail(opt, DSC_IO, "save: writing \"%s\" failed: %s (the previous file, if "
                       "any, is unchanged)", path, strerror(saved_errno));
     } else {
-        fsync_dir_of(path);
+        fsync_dir_of(dircopy);
     }
     dsc_free(tmp);
+    dsc_free(dircopy);
 done:
     dsc_free(config.buf);
     dsc_free(h.buf);
@@ -757,7 +760,12 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     }
 
     char err[DSC_ERR_MAX];
-    root = json_parse(header, (size_t)hl, err, sizeof err);
+    int oom = 0;
+    root = json_parse(header, (size_t)hl, err, sizeof err, &oom);
+    if (oom) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory reading the header");
+        goto done;
+    }
     if (!root || root->type != JSON_OBJECT) {
         st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": header is not valid JSON (%s)", path,
                       root ? "not an object" : err);
@@ -812,7 +820,11 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         goto done;
     }
     const char *cfg_text = meta_string(meta, "config");
-    cfg = cfg_text ? json_parse(cfg_text, strlen(cfg_text), err, sizeof err) : NULL;
+    cfg = cfg_text ? json_parse(cfg_text, strlen(cfg_text), err, sizeof err, &oom) : NULL;
+    if (!cfg && oom) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory reading the configuration");
+        goto done;
+    }
     if (!cfg) {
         st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": configuration unreadable (%s)", path,
                       cfg_text ? err : "absent");

@@ -14,10 +14,12 @@ typedef struct {
     char *err;
     size_t errlen;
     int depth;
+    int oom; /* an allocation failed (not a syntax error) */
 } parser;
 
 static int fail(parser *p, const char *what)
 {
+    if (!strcmp(what, "out of memory")) p->oom = 1;
     snprintf(p->err, p->errlen, "JSON: %s at byte %ld", what, (long)(p->s - p->start));
     return 0;
 }
@@ -249,15 +251,18 @@ static int parse_value(parser *p, json_value *v)
     return fail(p, "unexpected character");
 }
 
-json_value *json_parse(const char *text, size_t len, char *err, size_t errlen)
+json_value *json_parse(const char *text, size_t len, char *err, size_t errlen, int *oom)
 {
-    parser p = {text, text, text + len, err, errlen, 0};
+    parser p = {text, text, text + len, err, errlen, 0, 0};
+    if (oom) *oom = 0;
     json_value *v = dsc_calloc(1, sizeof *v);
     if (!v) {
         snprintf(err, errlen, "JSON: out of memory");
+        if (oom) *oom = 1;
         return NULL;
     }
     if (!parse_value(&p, v)) {
+        if (oom) *oom = p.oom;
         json_free(v);
         return NULL;
     }
