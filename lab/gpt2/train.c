@@ -225,7 +225,12 @@ static int check_trainer_txt(const run_ctx *c, const char *dir, int *step, char 
         *sp = 0;
         const char *key = line, *val = sp + 1;
         char mine[1024] = "";
-        if (!strcmp(key, "step")) got_step = atoi(val);
+        if (!strcmp(key, "step")) { /* strtol: atoi is undefined on overflow */
+            char *end;
+            errno = 0;
+            long v = strtol(val, &end, 10);
+            got_step = errno || *end || end == val || v < 0 || v > INT_MAX ? -1 : (int)v;
+        }
         else if (!strcmp(key, "seed")) snprintf(mine, sizeof mine, "%llu", (unsigned long long)o->seed);
         else if (!strcmp(key, "B")) snprintf(mine, sizeof mine, "%d", o->B);
         else if (!strcmp(key, "T")) snprintf(mine, sizeof mine, "%d", o->T);
