@@ -400,7 +400,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     FILE *f = lab_open_input(path, "vocabulary", why, sizeof why);
     if (!f) {
         set_err(err, errlen, "%s; run `descent gpt2 prepare` to fetch vocab.bpe, or use "
-                "tests/data/gpt2_vocab.bpe", why);
+                "the copy installed in share/descent/gpt2 (tests/data in a clone)", why);
         return NULL;
     }
     size_t cap = 1 << 20, n = 0, got;

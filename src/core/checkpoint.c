@@ -326,6 +326,10 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
     struct stat target;
     if (stat(path, &target) == 0 && S_ISDIR(target.st_mode))
         return dsc_fail(opt, DSC_IO, "save: \"%s\" is a directory; give a file name", path);
+    if (opt->swapped || opt->in_hook)
+        return dsc_fail(opt, DSC_STATE, "save: %s", opt->in_hook ? "not from inside a step hook"
+                        : "averaged weights are swapped in; swap them back first");
+    if (opt->shard) return dsc_shard_save(opt, path); /* one file per rank (shard.c) */
     if (!host_is_little_endian())
         return dsc_fail(opt, DSC_UNSUPPORTED, "save: big-endian hosts are not supported");
     if (opt->micro > 0)
@@ -680,6 +684,10 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     dsc_clear_error(opt);
     if (!path) return dsc_fail(opt, DSC_NULL_POINTER, "load: path is NULL");
     if (!path[0]) return dsc_fail(opt, DSC_INVALID_ARGUMENT, "load: the path is empty");
+    if (opt->swapped || opt->in_hook)
+        return dsc_fail(opt, DSC_STATE, "load: %s", opt->in_hook ? "not from inside a step hook"
+                        : "averaged weights are swapped in; swap them back first");
+    if (opt->shard || dsc_shard_is_manifest(path)) return dsc_shard_load(opt, path);
     if (!host_is_little_endian())
         return dsc_fail(opt, DSC_UNSUPPORTED, "load: big-endian hosts are not supported");
     FILE *f = fopen(path, "rb");

@@ -37,6 +37,7 @@ static void free_param(dsc_param *p)
     dsc_free(p->scratch);
     dsc_free(p->work);
     dsc_free(p->accum);
+    dsc_free(p->prev);
     dsc_free(p);
 }
 
@@ -51,12 +52,14 @@ static void free_group(dsc_group *g)
 void dsc_optimizer_free(dsc_optimizer *opt)
 {
     if (!opt) return;
+    dsc_shard_free(opt->shard);
     for (int i = 0; i < opt->nparams; i++) free_param(opt->params[i]);
     for (int i = 0; i < opt->ngroups; i++) free_group(opt->groups[i]);
     for (int i = 0; i < opt->nrules; i++) dsc_free(opt->rules[i].pattern);
     dsc_free(opt->rules);
     dsc_free(opt->groups);
     dsc_free(opt->params);
+    dsc_free(opt->hooks);
     dsc_free(opt);
 }
 
@@ -145,6 +148,8 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, group, "group name");
     CHECK_NULL(opt, spec, "optimizer spec");
     if (!valid_name(group))
@@ -159,8 +164,12 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
     char err[DSC_ERR_MAX];
     /* Group-level keys any family accepts (coordclip.c) are taken out first. */
     double cclip = 0.0, cclip_scale = 1.0;
+    struct dsc_group_opts wrap; /* wrappers and group keys (wrap.c) */
+    const char *inner = spec;
     dsc_spec_tokens tok;
-    dsc_status st = dsc_spec_tokenize("optimizer spec", spec, &tok, err, sizeof err);
+    dsc_status st = dsc_wrap_take_prefix(spec, &inner, &wrap, err, sizeof err);
+    if (st == DSC_OK) st = dsc_spec_tokenize("optimizer spec", inner, &tok, err, sizeof err);
+    if (st == DSC_OK) st = dsc_wrap_take_keys(&tok, &wrap, err, sizeof err);
     if (st == DSC_OK) st = dsc_coordclip_take_keys(&tok, &cclip, &cclip_scale, err, sizeof err);
     if (st == DSC_OK) st = dsc_spec_parse_tokens(&tok, &f, hp, err, sizeof err);
     if (st != DSC_OK) return dsc_fail(opt, st, "group \"%s\": %s", group, err);
@@ -173,6 +182,7 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
     g->opt = opt;
     g->coord_clip = cclip;
     g->coord_clip_scale = cclip_scale;
+    g->wrap = wrap;
     memcpy(g->base, hp, sizeof hp);
     memcpy(g->init, hp, sizeof hp);
     memcpy(g->cur, hp, sizeof hp);
@@ -187,9 +197,9 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
         g->nslots = plan.nslots;
     }
     opt->groups[opt->ngroups++] = g;
-    if (cclip > 0) { /* work buffers for the clip */
+    if (cclip > 0 || dsc_wrap_needs_work(g)) { /* work buffers for the clip / negation */
         st = dsc_optimizer_ensure_buffers(opt);
-        if (st != DSC_OK) free_group(opt->groups[--opt->ngroups]);
+        if (st != DSC_OK) free_group(opt->groups[--opt->ngroups]); /* changes nothing */
         return st;
     }
     return DSC_OK;
@@ -281,7 +291,8 @@ static dsc_role infer_role(const char *name, int ndim)
 static int param_needs_work(const dsc_optimizer *opt)
 {
     for (int i = 0; i < opt->ngroups; i++)
-        if (opt->groups[i]->coord_clip > 0) return 1; /* coordclip.c writes p->work */
+        if (opt->groups[i]->coord_clip > 0 || dsc_wrap_needs_work(opt->groups[i]))
+            return 1; /* coordclip.c and maximize (wrap.c) write p->work */
     return opt->accumulation > 1 || opt->clip_kind != DSC_CLIP_NONE ||
            opt->nonfinite == DSC_NONFINITE_ZERO;
 }
@@ -295,6 +306,10 @@ static dsc_status param_buffers(dsc_optimizer *opt, dsc_param *p)
     if (opt->accumulation > 1 && !p->accum) {
         p->accum = dsc_calloc(p->numel, sizeof(float));
         if (!p->accum) goto oom;
+    }
+    if (opt->want_stats && !p->prev) { /* update_l2 */
+        p->prev = dsc_calloc(p->numel, sizeof(float));
+        if (!p->prev) goto oom;
     }
     return DSC_OK;
 oom:
@@ -320,6 +335,8 @@ static dsc_status attach_param(dsc_optimizer *opt, dsc_param *p, dsc_group *g)
     dsc_status st = g->family->plan_param(g, p, &plan, err, sizeof err);
     if (st != DSC_OK)
         return dsc_fail(opt, st, "parameter \"%s\" in group \"%s\": %s", p->name, g->name, err);
+    int wrap_slot = plan.nslots;
+    dsc_wrap_plan(g, p, &plan); /* the wrappers' slots after the family's */
     dsc_slot slots[DSC_MAX_SLOTS];
     if (!alloc_slots(&plan, slots)) goto oom;
     void *scratch = NULL;
@@ -334,6 +351,7 @@ static dsc_status attach_param(dsc_optimizer *opt, dsc_param *p, dsc_group *g)
     }
     memcpy(p->slots, slots, sizeof slots);
     p->nslots = plan.nslots;
+    p->wrap_slot = wrap_slot;
     p->scratch = scratch;
     p->scratch_bytes = plan.scratch_bytes;
     p->group = group_index(opt, g);
@@ -354,6 +372,8 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name, float *
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, name, "parameter name");
     CHECK_NULL(opt, data, "data");
     CHECK_NULL(opt, grad, "grad");
@@ -389,6 +409,7 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name, float *
     p->rows = (size_t)(ndim == 1 ? 1 : shape[0]);
     p->cols = numel / p->rows;
     p->role = role == DSC_ROLE_AUTO ? infer_role(name, ndim) : role;
+    p->layer = -1;
 
     dsc_group *g = NULL;
     if (group) {
@@ -458,6 +479,8 @@ dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name, const 
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, name, "parameter name");
     CHECK_NULL(opt, group, "group name");
     if (opt->step > 0 || opt->micro > 0)
@@ -575,6 +598,8 @@ void dsc_optimizer_resolve_hypers(dsc_optimizer *opt)
                 }
             }
             if (p->no_decay && wd >= 0 && !(p->override_mask & (1ull << wd))) p->hp[wd] = 0.0;
+            if (g->wrap.layer_decay != 1.0) /* layer_decay (wrap.c); the key exists */
+                p->hp[dsc_family_key(g->family, "lr")] *= dsc_wrap_layer_scale(g, p);
         }
     }
 }
@@ -614,7 +639,7 @@ dsc_status dsc_optimizer_param_info(const dsc_optimizer *opt, int i, dsc_param_i
     for (int d = 0; d < p->ndim; d++) info->shape[d] = p->shape[d];
     info->numel = p->numel;
     info->no_decay = p->no_decay;
-    info->state_bytes = param_state_bytes(p);
+    info->state_bytes = opt->shard ? dsc_shard_param_state_bytes(opt, i) : param_state_bytes(p);
     return DSC_OK;
 }
 
@@ -622,6 +647,7 @@ size_t dsc_optimizer_state_bytes(const dsc_optimizer *opt)
 {
     size_t b = 0;
     if (!opt) return 0;
+    if (opt->shard) return dsc_shard_state_bytes(opt); /* this rank's */
     for (int i = 0; i < opt->nparams; i++) b += param_state_bytes(opt->params[i]);
     for (int i = 0; i < opt->ngroups; i++)
         for (int s = 0; s < opt->groups[i]->nslots; s++)
