@@ -86,7 +86,7 @@ FILE *lab_open_input(const char *path, const char *what, char *err, size_t errle
     /* O_NONBLOCK: opening a FIFO for reading would wait for a writer. */
     int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) {
-        snprintf(err, errlen, "%s \"%s\": %s", what, path, strerror(errno));
+        snprintf(err, errlen, "%s \"%s\": cannot open: %s", what, path, strerror(errno));
         return NULL;
     }
     struct stat st;
