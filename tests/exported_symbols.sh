@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# exported_symbols.sh LIBDESCENT_SO HEADER CC - the shared library exports
+# exactly the functions that descent.h declares, both ways:
+#   * every function the header declares carries DSC_API and is exported;
+#   * every dynamic symbol the library defines is one of them (internal
+#     functions, the JSON reader and the kernels stay hidden).
+# The header's declarations come from the compiler's preprocessor, with
+# DSC_API replaced by a marker, so comments and macros cannot fool the
+# parse; the exports come from `nm -D --defined-only`.
+set -eu
+lib=$1 header=$2 cc=${3:-cc}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# One declaration per line: the preprocessed header joined and cut at ';'.
+"$cc" -E -P -DDSC_API=__dsc_api_marker__ -x c "$header" | tr '\n' ' ' | tr ';' '\n' >"$tmp/decls"
+# Keep the first name of each declaration (the function; later ones are
+# parameter types such as size_t in a function pointer).
+: >"$tmp/declared"
+: >"$tmp/unmarked"
+while IFS= read -r line; do
+    case $line in *typedef*) continue ;; esac
+    name=$(printf '%s\n' "$line" | grep -o '\b[A-Za-z_][A-Za-z0-9_]*[[:space:]]*(' | head -1 |
+        sed 's/[[:space:]]*($//')
+    [ -n "$name" ] || continue
+    case $name in __attribute__ | __dsc_api_marker__) continue ;; esac
+    echo "$name" >>"$tmp/declared"
+    case $line in *__dsc_api_marker__*) ;; *) echo "$name" >>"$tmp/unmarked" ;; esac
+done <"$tmp/decls"
+sort -u -o "$tmp/declared" "$tmp/declared"
+
+# Defined dynamic symbols, less what the toolchain adds to every object.
+nm -D --defined-only "$lib" | awk '{print $NF}' | sed 's/@.*//' |
+    grep -v '^_init$\|^_fini$\|^_edata$\|^_end$\|^__bss_start$\|^__odr_asan\|^__asan\|^__ubsan\|^__sanitizer' |
+    sort -u >"$tmp/exported"
+
+fail=0
+if [ -s "$tmp/unmarked" ]; then
+    echo "declared in $header without DSC_API:"; sed 's/^/  /' "$tmp/unmarked"; fail=1
+fi
+comm -23 "$tmp/declared" "$tmp/exported" >"$tmp/missing"
+comm -13 "$tmp/declared" "$tmp/exported" >"$tmp/extra"
+if [ -s "$tmp/missing" ]; then
+    echo "declared in $header but not exported by $lib:"; sed 's/^/  /' "$tmp/missing"; fail=1
+fi
+if [ -s "$tmp/extra" ]; then
+    echo "exported by $lib but not declared in $header:"; sed 's/^/  /' "$tmp/extra"; fail=1
+fi
+ndecl=$(wc -l <"$tmp/declared")
+if [ "$ndecl" -lt 10 ]; then
+    echo "only $ndecl declarations parsed from $header: the parse is broken"; fail=1
+fi
+[ $fail -eq 0 ] || exit 1
+echo "exported_symbols: $ndecl functions declared, the same $ndecl exported"
