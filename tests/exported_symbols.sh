@@ -16,17 +16,16 @@ trap 'rm -rf "$tmp"' EXIT
 "$cc" -E -P -DDSC_API=__dsc_api_marker__ -x c "$header" | tr '\n' ' ' | tr ';' '\n' >"$tmp/decls"
 # Keep the first name of each declaration (the function; later ones are
 # parameter types such as size_t in a function pointer).
-: >"$tmp/declared"
-: >"$tmp/unmarked"
-while IFS= read -r line; do
-    case $line in *typedef*) continue ;; esac
-    name=$(printf '%s\n' "$line" | grep -o '\b[A-Za-z_][A-Za-z0-9_]*[[:space:]]*(' | head -1 |
-        sed 's/[[:space:]]*($//')
-    [ -n "$name" ] || continue
-    case $name in __attribute__ | __dsc_api_marker__) continue ;; esac
-    echo "$name" >>"$tmp/declared"
-    case $line in *__dsc_api_marker__*) ;; *) echo "$name" >>"$tmp/unmarked" ;; esac
-done <"$tmp/decls"
+awk -v declared="$tmp/declared" -v unmarked="$tmp/unmarked" '
+    /typedef/ { next }
+    match($0, /[A-Za-z_][A-Za-z0-9_]*[ \t]*\(/) {
+        name = substr($0, RSTART, RLENGTH)
+        sub(/[ \t]*\($/, "", name)
+        if (name == "__attribute__") next
+        print name > declared
+        if ($0 !~ /__dsc_api_marker__/) print name > unmarked
+    }' "$tmp/decls"
+touch "$tmp/declared" "$tmp/unmarked"
 sort -u -o "$tmp/declared" "$tmp/declared"
 
 # Defined dynamic symbols, less what the toolchain adds to every object.

@@ -140,8 +140,14 @@ typedef struct dsc_family {
     void (*plan_group)(const dsc_group *g, dsc_plan *plan);
     /* Fill freshly allocated (zeroed) state, e.g. AdaGrad's initial sum. May be NULL. */
     void (*init_param)(dsc_group *g, dsc_param *p);
-    /* One update of every parameter of the group, reading p->grad and
-     * p->hp. Must not allocate. */
+    /* The first phase of a step: checks of this step's values (p->hp, as
+     * set_hyper and the schedules left them) that the update depends on.
+     * The driver runs it for every group before any group writes, so a
+     * failed step changes nothing. Must not write. May be NULL. */
+    dsc_status (*validate)(const dsc_group *g);
+    /* The second phase: one update of every parameter of the group, reading
+     * p->grad and p->hp. Must not allocate and must not fail (whatever can
+     * fail belongs in validate). */
     dsc_status (*step)(dsc_group *g, const dsc_step_ctx *ctx);
 } dsc_family;
 

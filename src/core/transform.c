@@ -55,29 +55,44 @@ static float param_wd(const dsc_param *p, int wd_key)
 #define RADIX_BINS 2048
 
 /* hist[digit] += count of entries whose bits above `shift + width` equal
- * `prefix`, digit = the `width` bits from `shift`. */
+ * `prefix`, digit = the `width` bits from `shift`. Each thread counts its
+ * range into a local histogram and adds it to the shared one with atomic
+ * adds: integer counts, so the order of the adds does not matter. */
+typedef struct {
+    const float *g, *x;
+    float wd;
+    int shift, pshift;
+    uint32_t dmask, prefix;
+    size_t *hist;
+} hist_job;
+
+static void hist_range(const void *ctx, size_t lo, size_t hi)
+{
+    const hist_job *j = ctx;
+    const int shift = j->shift, pshift = j->pshift;
+    const uint32_t dmask = j->dmask, prefix = j->prefix;
+    size_t local[RADIX_BINS];
+    memset(local, 0, (dmask + 1) * sizeof local[0]);
+    for (size_t i = lo; i < hi; i++) {
+        uint32_t u = abs_bits(src_at(j->g, j->x, j->wd, i));
+        if ((pshift >= 32 ? 0u : u >> pshift) == prefix) local[(u >> shift) & dmask]++;
+    }
+    size_t *hist = j->hist;
+    for (uint32_t b = 0; b <= dmask; b++) {
+        if (!local[b]) continue;
+#pragma omp atomic
+        hist[b] += local[b];
+    }
+}
+
 static void radix_hist(dsc_group *grp, int wd_key, int shift, int width, uint32_t prefix,
                        size_t *hist)
 {
-    const int pshift = shift + width;
-    const uint32_t dmask = (1u << width) - 1u;
     for (int k = 0; k < grp->nparams; k++) {
         const dsc_param *p = dsc_group_param(grp, k);
-        const float *g = p->grad, *x = p->data;
-        const float wd = param_wd(p, wd_key);
-        const size_t n = p->numel;
-#pragma omp parallel num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        {
-            size_t local[RADIX_BINS];
-            memset(local, 0, sizeof local);
-#pragma omp for schedule(static) nowait
-            for (size_t i = 0; i < n; i++) {
-                uint32_t u = abs_bits(src_at(g, x, wd, i));
-                if ((pshift >= 32 ? 0u : u >> pshift) == prefix) local[(u >> shift) & dmask]++;
-            }
-#pragma omp critical(dsc_coordclip_hist)
-            for (uint32_t b = 0; b <= dmask; b++) hist[b] += local[b];
-        }
+        hist_job job = {p->grad, p->data, param_wd(p, wd_key), shift, shift + width,
+                        (1u << width) - 1u, prefix, hist};
+        dsc_parallel_ranges(p->numel, hist_range, &job);
     }
 }
 

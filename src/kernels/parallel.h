@@ -53,7 +53,9 @@ void dsc_parallel_items(size_t n, int parallel, dsc_range_fn fn, const void *ctx
  * build is ISO C, so GCC never contracts a*b+c into an FMA, and AVX2 alone
  * has no FMA anyway; divides and square roots are IEEE at any width. It
  * matters for steps with several divides per element, which the baseline's
- * 4-wide SSE2 leaves compute-bound. Elsewhere it is empty. */
+ * 4-wide SSE2 leaves compute-bound. Elsewhere it is empty. Put it on
+ * static functions only: GCC exports the dispatcher of a non-static clone
+ * whatever the visibility, and libdescent exports nothing but its API. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(DESCENT_NO_CLONES)
 #define DSC_WIDE __attribute__((target_clones("avx2", "default")))

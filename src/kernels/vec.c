@@ -189,7 +189,7 @@ typedef struct {
  * the add latency (about 1 ns per element); independent lanes vectorize and
  * keep up with memory. The order is part of the definition: the reference
  * paths call this same function. */
-DSC_WIDE double dsc_dot_serial(const float *restrict x, const float *restrict y, size_t n)
+DSC_WIDE static double dot_lanes(const float *restrict x, const float *restrict y, size_t n)
 {
     double lane[DSC_DOT_LANES] = {0};
     size_t i = 0;
@@ -202,10 +202,12 @@ DSC_WIDE double dsc_dot_serial(const float *restrict x, const float *restrict y,
     return s;
 }
 
+double dsc_dot_serial(const float *x, const float *y, size_t n) { return dot_lanes(x, y, n); }
+
 static double dot_block(const void *ctx, size_t start, size_t len)
 {
     const dot_ctx *c = ctx;
-    return dsc_dot_serial(c->x + start, c->y + start, len);
+    return dot_lanes(c->x + start, c->y + start, len);
 }
 
 double dsc_vec_dot_serial(const float *x, const float *y, size_t n)
