@@ -28,9 +28,12 @@ awk -v declared="$tmp/declared" -v unmarked="$tmp/unmarked" '
 touch "$tmp/declared" "$tmp/unmarked"
 sort -u -o "$tmp/declared" "$tmp/declared"
 
-# Defined dynamic symbols, less what the toolchain adds to every object.
+# Defined dynamic symbols, less what the toolchain adds: the linker's
+# section markers, the sanitizers' globals, and names that are not C
+# identifiers (clang's OpenMP reductions export a lock named
+# ".gomp_critical_user_.reduction.var", which no program can refer to).
 nm -D --defined-only "$lib" | awk '{print $NF}' | sed 's/@.*//' |
-    grep -v '^_init$\|^_fini$\|^_edata$\|^_end$\|^__bss_start$\|^__odr_asan\|^__asan\|^__ubsan\|^__sanitizer' |
+    grep -v '^_init$\|^_fini$\|^_edata$\|^_end$\|^__bss_start$\|^__odr_asan\|^__asan\|^__ubsan\|^__sanitizer\|^\.' |
     sort -u >"$tmp/exported"
 
 fail=0
