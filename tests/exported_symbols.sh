@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# exported_symbols.sh LIBDESCENT_SO HEADER CC - the shared library exports
+# exported_symbols.sh LIBDESCENT_SO HEADER CC [CPPFLAGS...] - the shared library exports
 # exactly the functions that descent.h declares, both ways:
 #   * every function the header declares carries DSC_API and is exported;
 #   * every dynamic symbol the library defines is one of them (internal
@@ -7,13 +7,14 @@
 # The header's declarations come from the compiler's preprocessor, with
 # DSC_API replaced by a marker, so comments and macros cannot fool the
 # parse; the exports come from `nm -D --defined-only`.
-set -eu
+set -euo pipefail
 lib=$1 header=$2 cc=${3:-cc}
+shift 3 || shift $#
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # One declaration per line: the preprocessed header joined and cut at ';'.
-"$cc" -E -P -DDSC_API=__dsc_api_marker__ -x c "$header" | tr '\n' ' ' | tr ';' '\n' >"$tmp/decls"
+"$cc" -E -P "$@" -DDSC_API=__dsc_api_marker__ -x c "$header" | tr '\n' ' ' | tr ';' '\n' >"$tmp/decls"
 # Keep the first name of each declaration (the function; later ones are
 # parameter types such as size_t in a function pointer).
 awk -v declared="$tmp/declared" -v unmarked="$tmp/unmarked" '
