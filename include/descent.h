@@ -425,7 +425,7 @@ typedef struct {
  * Parameters, groups, and the communicator cannot change afterwards
  * (DSC_STATE). A failing collective gives DSC_IO: the ranks may then
  * disagree, and the run should stop. */
-dsc_status dsc_optimizer_set_comm(dsc_optimizer *opt, const dsc_comm *comm);
+DSC_API dsc_status dsc_optimizer_set_comm(dsc_optimizer *opt, const dsc_comm *comm);
 /* ------------------------------------- wrappers, averages, hooks, layers */
 
 /* A group's spec may start with wrappers and carry keys every optimizer
