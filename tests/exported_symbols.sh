@@ -15,13 +15,13 @@ trap 'rm -rf "$tmp"' EXIT
 
 # One declaration per line: the preprocessed header joined and cut at ';'.
 "$cc" -E -P "$@" -DDSC_API=__dsc_api_marker__ -x c "$header" | tr '\n' ' ' | tr ';' '\n' >"$tmp/decls"
-# Keep the first name of each declaration (the function; later ones are
-# parameter types such as size_t in a function pointer).
+# Keep the first name followed by "(" (not "(*": that is a function pointer,
+# a struct member or a parameter) of each declaration: the function.
 awk -v declared="$tmp/declared" -v unmarked="$tmp/unmarked" '
     /typedef/ { next }
-    match($0, /[A-Za-z_][A-Za-z0-9_]*[ \t]*\(/) {
+    match($0, /[A-Za-z_][A-Za-z0-9_]*[ \t]*\([^*]/) {
         name = substr($0, RSTART, RLENGTH)
-        sub(/[ \t]*\($/, "", name)
+        sub(/[ \t]*\(.$/, "", name)
         if (name == "__attribute__") next
         print name > declared
         if ($0 !~ /__dsc_api_marker__/) print name > unmarked
