@@ -217,6 +217,31 @@ DSC_API dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name,
                                            const int64_t *shape, dsc_role role,
                                            const char *group);
 
+/* bfloat16 parameters (the top 16 bits of a float32, as torch.bfloat16):
+ * `data` and `grad` hold numel uint16_t each; the group's optimizer runs
+ * in float32 as for any parameter.
+ *   DSC_BF16_MASTER      descent keeps a float32 master copy (state slot
+ *                        "master", checkpointed; taken from `data` here); each
+ *                        update changes the master and writes it to `data`
+ *                        rounded to nearest even (4 more bytes of state per
+ *                        parameter).
+ *   DSC_BF16_STOCHASTIC  no master: each update starts from `data` widened to
+ *                        float32 and rounds the result stochastically (up with
+ *                        probability equal to the distance from the lower
+ *                        neighbour over the gap: unbiased), with random bits
+ *                        from a hash of (seed, step, parameter, element): the
+ *                        same bits for any thread count. Seed:
+ *                        dsc_optimizer_set_seed (not in checkpoints).
+ * Either way descent owns a float32 gradient buffer (and, stochastic, a
+ * float32 work copy of the parameter): 4 (8) bytes per parameter outside the
+ * checkpointed state, reported as work_bytes by dsc_optimizer_param_info. */
+typedef enum { DSC_BF16_MASTER = 0, DSC_BF16_STOCHASTIC } dsc_bf16_mode;
+DSC_API dsc_status dsc_optimizer_add_param_bf16(dsc_optimizer *opt, const char *name,
+                                                uint16_t *data, const uint16_t *grad, int ndim,
+                                                const int64_t *shape, dsc_role role,
+                                                const char *group, dsc_bf16_mode mode);
+DSC_API dsc_status dsc_optimizer_set_seed(dsc_optimizer *opt, uint64_t seed);
+
 /* Point an existing parameter at new buffers (same shape). */
 DSC_API dsc_status dsc_optimizer_rebind(dsc_optimizer *opt, const char *name,
                                         float *data, const float *grad);
@@ -245,6 +270,9 @@ typedef struct {
     size_t numel;
     int no_decay;
     size_t state_bytes;
+    int bf16;             /* 0 float32; 1 + dsc_bf16_mode for bf16 parameters */
+    size_t work_bytes;    /* buffers descent owns beside the state (bf16: the
+                             float32 gradient and work copy; stats, accumulation) */
 } dsc_param_info;
 
 DSC_API int dsc_optimizer_param_count(const dsc_optimizer *opt);
