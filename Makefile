@@ -30,7 +30,7 @@ bench: all
 	@for b in $(BUILD)/bench_*; do echo "== $$b"; $$b || exit 1; done
 
 install: all
-	cmake --install $(BUILD)
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DDESCENT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
