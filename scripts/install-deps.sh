@@ -5,14 +5,17 @@
 #   BLAS:   libopenblas-dev (the library's optional CBLAS), liblapacke-dev
 #           (exact SVDs in tests and diagnostics)
 #   tests:  clang + libomp-dev (second compiler in CI)
+#   python: python3-numpy, python3-torch, python3-sklearn, python3-pytest (the
+#           python package's tests; they skip, visibly, without them)
 #   lab:    zlib1g-dev (gzip data), gnuplot-nox (plots), npm (fetches the GPT-2 vocabulary and corpora)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev gnuplot-nox)
 case "${1:-}" in
-    --ci) pkgs+=(clang libomp-dev) ;;
+    --ci) pkgs+=(clang libomp-dev python3-numpy python3-torch python3-sklearn python3-pytest) ;;
+    --python) pkgs+=(python3-numpy python3-torch python3-sklearn python3-pytest) ;;
     --lab) pkgs+=(npm) ;;
     "") ;;
-    *) echo "usage: install-deps.sh [--ci|--lab]" >&2; exit 2 ;;
+    *) echo "usage: install-deps.sh [--ci|--lab|--python]" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system; install by hand: ${pkgs[*]}" >&2

@@ -119,6 +119,7 @@ class Optimizer(_torch.optim.Optimizer):
         self._grads = []       # descent index -> the .grad tensor bound last
         self._gptr = []
         self._dptr = []
+        self._numel = []
         self._prebuilt = None  # split(): {id(tensor): descent group} already registered
         self._split_specs = hyper.pop("_split", None)
         if self._split_specs is not None:
@@ -168,6 +169,10 @@ class Optimizer(_torch.optim.Optimizer):
         self._grads.append(None)
         self._gptr.append(None)
         self._dptr.append(t.data_ptr())
+        self._numel.append(t.numel())
+        n = len(self._dptr)
+        self._darr = (ctypes.c_void_p * n)(*self._dptr)
+        self._garr = (ctypes.c_void_p * n)(*[x or 0 for x in self._gptr])
 
     def add_param_group(self, param_group):
         """Add a group (a dict with "params" and optionally "spec", "name" and
@@ -267,11 +272,18 @@ class Optimizer(_torch.optim.Optimizer):
     # --------------------------------------------------------- stepping
     def _bind(self):
         """Point libdescent at the current .grad (and data) of every parameter.
-        Returns False when no parameter has a gradient."""
+        Returns False when no parameter has a gradient.
+
+        The hot path: torch itself refuses a .grad of another shape, dtype or
+        device, so a gradient tensor seen for the first time needs only the
+        checks torch does not make (dense, contiguous, CPU); its address goes
+        into a ctypes array kept between steps, and one rebind_all call hands
+        the whole array to libdescent when anything changed."""
         changed = False
         missing = None
         have = 0
-        grads, gptr = self._grads, self._gptr
+        grads, gptr, garr = self._grads, self._gptr, self._garr
+        f32 = _torch.float32
         for i, p in enumerate(self._tensors):
             g = p.grad
             if g is None:
@@ -279,17 +291,18 @@ class Optimizer(_torch.optim.Optimizer):
                 continue
             have += 1
             if g is not grads[i] or g.data_ptr() != gptr[i]:
-                name = self._names[i]
-                _check_tensor(name, g, "gradient of")
-                if g.shape != p.shape:
+                if not (g.is_cpu and g.dtype is f32 and not g.is_sparse and g.is_contiguous()):
+                    _check_tensor(self._names[i], g, "gradient of")
+                if g.numel() != self._numel[i]:  # torch checks shapes; resize_ is possible
                     raise Error("gradient of \"%s\" has shape %s, the parameter %s"
-                                % (name, tuple(g.shape), tuple(p.shape)), "DSC_SHAPE")
+                                % (self._names[i], tuple(g.shape), tuple(p.shape)),
+                                "DSC_SHAPE")
                 grads[i] = g
-                gptr[i] = g.data_ptr()
+                gptr[i] = garr[i] = g.data_ptr()
                 changed = True
             if p.data_ptr() != self._dptr[i]:
                 _check_tensor(self._names[i], p)
-                self._dptr[i] = p.data_ptr()
+                self._dptr[i] = self._darr[i] = p.data_ptr()
                 changed = True
         if have == 0:
             return False
@@ -298,10 +311,8 @@ class Optimizer(_torch.optim.Optimizer):
                         "have one; descent steps all its parameters together: leave "
                         "frozen parameters out of the optimizer" % self._names[missing])
         if changed:
-            n = len(self._tensors)
             d = self._dsc
-            d._ck(_lib.rebind_all(d._h, n, (ctypes.c_void_p * n)(*self._dptr),
-                                  (ctypes.c_void_p * n)(*gptr)))
+            d._ck(_lib.rebind_all(d._h, len(garr), self._darr, garr))
         return True
 
     @_torch.no_grad()
