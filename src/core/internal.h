@@ -149,10 +149,39 @@ const dsc_family *dsc_family_find(const char *name);
 /* Index of a key in a family's table, or -1. */
 int dsc_family_key(const dsc_family *f, const char *key);
 
+/* The tokenizer of "name:key=value,..." texts shared by optimizer specs and
+ * schedules (spec.c: grammar and what it refuses). Offsets are 0-based
+ * into `text`; messages give them 1-based as "at character N". */
+#define DSC_SPEC_MAX_ITEMS 32
+#define DSC_SPEC_NAME_MAX 64
+typedef struct {
+    char key[DSC_SPEC_NAME_MAX];
+    double value;
+    int is_bool;     /* written true/false */
+    size_t key_at, value_at;
+} dsc_spec_item;
+typedef struct {
+    const char *text;
+    char name[DSC_SPEC_NAME_MAX];
+    size_t name_at, name_len;
+    int nitems;
+    dsc_spec_item item[DSC_SPEC_MAX_ITEMS];
+} dsc_spec_tokens;
+/* `what` names the text in messages ("optimizer spec", "schedule"). */
+dsc_status dsc_spec_tokenize(const char *what, const char *text, dsc_spec_tokens *t,
+                             char *err, size_t errlen);
+/* An integer item: refuses fractional values and values outside
+ * [min, max] (checked in double before converting), naming key and range. */
+dsc_status dsc_spec_int(const dsc_spec_tokens *t, const dsc_spec_item *it, const char *what,
+                        double min, double max, int64_t *out, char *err, size_t errlen);
+
 /* Parse "name:key=value,..." into a family and a full hp array (defaults
  * filled in, ranges and required keys checked). */
 dsc_status dsc_spec_parse(const char *spec, const dsc_family **family, double *hp,
                           char *err, size_t errlen);
+/* The same from tokens (items already taken by the caller have key[0] = 0). */
+dsc_status dsc_spec_parse_tokens(const dsc_spec_tokens *t, const dsc_family **family,
+                                 double *hp, char *err, size_t errlen);
 /* Check one value against a key's type and range. */
 dsc_status dsc_key_check(const dsc_family *f, int key, double value, char *err,
                          size_t errlen);
@@ -209,9 +238,10 @@ void dsc_optimizer_resolve_hypers(dsc_optimizer *opt);
 float dsc_coordclip_tau(dsc_group *g, double c, double scale, int wd_key, int reference);
 /* The group option: clip every gradient of g into p->work, p->grad = p->work. */
 void dsc_coordclip_apply(dsc_group *g, int reference);
-/* Take coordinate_clip / coordinate_clip_scale out of `spec` where its family
- * does not define them (out: room for strlen(spec) + 1; defaults 0 and 1). */
-dsc_status dsc_coordclip_take_keys(const char *spec, char *out, double *c, double *scale,
+/* Take coordinate_clip / coordinate_clip_scale out of the tokens of a spec
+ * where its family does not define them (their key[0] set to 0; defaults
+ * 0 and 1). */
+dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
                                    char *err, size_t errlen);
 
 /* ------------------------------------------------------ threads, kernels */

@@ -40,17 +40,19 @@ static void free_param(dsc_param *p)
     dsc_free(p);
 }
 
+static void free_group(dsc_group *g)
+{
+    free_slots(g->slots, g->nslots);
+    dsc_free(g->scratch);
+    dsc_free(g->params);
+    dsc_free(g);
+}
+
 void dsc_optimizer_free(dsc_optimizer *opt)
 {
     if (!opt) return;
     for (int i = 0; i < opt->nparams; i++) free_param(opt->params[i]);
-    for (int i = 0; i < opt->ngroups; i++) {
-        dsc_group *g = opt->groups[i];
-        free_slots(g->slots, g->nslots);
-        dsc_free(g->scratch);
-        dsc_free(g->params);
-        dsc_free(g);
-    }
+    for (int i = 0; i < opt->ngroups; i++) free_group(opt->groups[i]);
     for (int i = 0; i < opt->nrules; i++) dsc_free(opt->rules[i].pattern);
     dsc_free(opt->rules);
     dsc_free(opt->groups);
@@ -157,11 +159,10 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
     char err[DSC_ERR_MAX];
     /* Group-level keys any family accepts (coordclip.c) are taken out first. */
     double cclip = 0.0, cclip_scale = 1.0;
-    char *rest = dsc_malloc(strlen(spec) + 1);
-    if (!rest) return dsc_fail(opt, DSC_NO_MEMORY, "add_group: out of memory");
-    dsc_status st = dsc_coordclip_take_keys(spec, rest, &cclip, &cclip_scale, err, sizeof err);
-    if (st == DSC_OK) st = dsc_spec_parse(rest, &f, hp, err, sizeof err);
-    dsc_free(rest);
+    dsc_spec_tokens tok;
+    dsc_status st = dsc_spec_tokenize("optimizer spec", spec, &tok, err, sizeof err);
+    if (st == DSC_OK) st = dsc_coordclip_take_keys(&tok, &cclip, &cclip_scale, err, sizeof err);
+    if (st == DSC_OK) st = dsc_spec_parse_tokens(&tok, &f, hp, err, sizeof err);
     if (st != DSC_OK) return dsc_fail(opt, st, "group \"%s\": %s", group, err);
     if (!grow((void **)&opt->groups, &opt->cap_groups, opt->ngroups + 1, sizeof(dsc_group *)))
         return dsc_fail(opt, DSC_NO_MEMORY, "add_group: out of memory");
@@ -226,18 +227,23 @@ dsc_status dsc_optimizer_use_split(dsc_optimizer *opt, const char *matrix_spec,
                                    const char *fallback_spec)
 {
     if (!opt) return DSC_NULL_POINTER;
-    dsc_status st = dsc_optimizer_add_group(opt, "matrix", matrix_spec);
-    if (st != DSC_OK) return st;
-    st = dsc_optimizer_add_group(opt, "fallback", fallback_spec);
-    if (st != DSC_OK) return st;
+    /* A failed call changes nothing: when the second spec is bad or memory
+     * runs out halfway, the groups and rules added here are taken back. */
+    int ngroups = opt->ngroups, nrules = opt->nrules;
+    dsc_status st;
     /* Hidden matrices and conv filters to the matrix optimizer; embeddings,
      * the head and vectors to the fallback, vectors without weight decay
      * (the KellerJordan/Muon README split). */
-    if ((st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_MATRIX, "matrix", 0)) ||
+    if ((st = dsc_optimizer_add_group(opt, "matrix", matrix_spec)) ||
+        (st = dsc_optimizer_add_group(opt, "fallback", fallback_spec)) ||
+        (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_MATRIX, "matrix", 0)) ||
         (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_CONV, "matrix", 0)) ||
         (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_VECTOR, "fallback", 1)) ||
-        (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_AUTO, "fallback", 0)))
+        (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_AUTO, "fallback", 0))) {
+        while (opt->ngroups > ngroups) free_group(opt->groups[--opt->ngroups]);
+        while (opt->nrules > nrules) dsc_free(opt->rules[--opt->nrules].pattern);
         return st;
+    }
     return DSC_OK;
 }
 
@@ -619,7 +625,14 @@ dsc_status dsc_state_bytes(const char *spec, int ndim, const int64_t *shape, siz
     dsc_optimizer *opt = dsc_optimizer_new();
     if (!opt) return DSC_NO_MEMORY;
     size_t numel = 1;
-    for (int i = 0; i < ndim && i < DSC_MAX_NDIM; i++) numel *= (size_t)(shape[i] > 0 ? shape[i] : 1);
+    for (int i = 0; i < ndim && i < DSC_MAX_NDIM; i++) {
+        size_t d = (size_t)(shape[i] > 0 ? shape[i] : 1);
+        if (numel > SIZE_MAX / d) { /* the product would wrap */
+            dsc_optimizer_free(opt);
+            return DSC_SHAPE;
+        }
+        numel *= d;
+    }
     /* The plan is all we need, but a real parameter keeps one code path. */
     float *buf = dsc_calloc(numel, sizeof(float));
     dsc_status st = buf ? dsc_optimizer_add_group(opt, "g", spec) : DSC_NO_MEMORY;
