@@ -68,18 +68,24 @@ def _spec_value(key, v):
 
 
 def _compose(spec, hyper):
-    """spec "adamw:lr=1e-3" plus {"weight_decay": 0.1, "betas": (0.9, 0.95)}."""
+    """spec "adamw:lr=1e-3" plus {"weight_decay": 0.1, "betas": (0.9, 0.95)}: keyword
+    arguments replace the spec's value of the same key (libdescent refuses a
+    key given twice)."""
     head, _, tail = spec.partition(":")
-    items = [t for t in tail.split(",") if t] if tail else []
+    items = {}
+    for t in (tail.split(",") if tail else []):
+        k, eq, v = t.partition("=")
+        items[k.strip() if eq else t] = v if eq else None
     for k, v in hyper.items():
         if k in _TORCH_ONLY:
             continue
         if k == "betas":
             b1, b2 = v
-            items += ["beta1=" + _spec_value(k, b1), "beta2=" + _spec_value(k, b2)]
+            items["beta1"], items["beta2"] = _spec_value(k, b1), _spec_value(k, b2)
         else:
-            items.append("%s=%s" % (k, _spec_value(k, v)))
-    return head + (":" + ",".join(items) if items else "")
+            items[k] = _spec_value(k, v)
+    text = ",".join(k if v is None else "%s=%s" % (k, v) for k, v in items.items())
+    return head + (":" + text if items else "")
 
 
 def _named(params, start):
