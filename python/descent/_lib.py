@@ -88,7 +88,8 @@ class StepStats(ctypes.Structure):
     _fields_ = [("step", c_int64), ("applied", c_int), ("skipped", c_int),
                 ("grad_l2", c_double), ("grad_l1", c_double), ("grad_linf", c_double),
                 ("clip_scale", c_double), ("nonfinite", c_size_t),
-                ("skipped_total", c_int64), ("zeroed_total", c_int64), ("lr", c_double)]
+                ("skipped_total", c_int64), ("zeroed_total", c_int64), ("lr", c_double),
+                ("update_l2", c_double), ("clipped_total", c_int64)]
 
 
 class SlotInfo(ctypes.Structure):

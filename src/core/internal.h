@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DSC_MAX_SLOTS 8
+#define DSC_MAX_SLOTS 12 /* a family's slots plus the wrappers' (wrap.c) */
 #define DSC_MAX_KEYS 32
 #define DSC_SLOT_NAME_MAX 32
 #define DSC_ERR_MAX 512
@@ -85,6 +85,9 @@ typedef struct dsc_param {
     dsc_slot slots[DSC_MAX_SLOTS];
     void *scratch;
     size_t scratch_bytes;
+    int wrap_slot;          /* index of the first wrapper slot (wrap.c), -1: none */
+    int layer;              /* layer index for layer_decay (-1: from the name) */
+    float *prev;            /* copy before the update, for update_l2 (stats on) */
 } dsc_param;
 
 /* ---------------------------------------------------------------- groups */
@@ -110,6 +113,16 @@ typedef struct dsc_group {
     /* Group-level coordinate-wise clipping (coordclip.c; spec keys
      * coordinate_clip, coordinate_clip_scale): 0 = off. */
     double coord_clip, coord_clip_scale;
+    /* Group-level options any family accepts and the ema / lookahead
+     * wrappers around it (wrap.c). */
+    struct dsc_group_opts {
+        int maximize;              /* negate the gradient (family without the key) */
+        double layer_decay;        /* lr * layer_decay^(depth from the top); 1 = off */
+        int ema, ema_warmup;       /* shadow weights; timm's warmup of the decay */
+        double ema_decay, ema_gamma, ema_power;
+        int lookahead, la_k;       /* slow weights, synced every la_k steps */
+        double la_alpha;
+    } wrap;
 } dsc_group;
 
 /* The i-th parameter of a group. */
@@ -212,6 +225,15 @@ struct dsc_optimizer {
     int want_stats;        /* compute l2/l1/l-inf norms every step */
     dsc_step_stats stats;
     char error[DSC_ERR_MAX];
+    /* Step hooks (wrap.c): pre hooks may refuse a step; post hooks see its stats. */
+    struct dsc_hook {
+        int id, post;
+        int (*pre_fn)(dsc_optimizer *, void *);
+        void (*post_fn)(dsc_optimizer *, const dsc_step_stats *, void *);
+        void *user;
+    } *hooks;
+    int nhooks, cap_hooks, next_hook_id, in_hook;
+    int swapped; /* 1 + dsc_average_kind while averaged weights are swapped in */
 };
 
 /* Record an error on the handle and return `s`. */
@@ -231,7 +253,7 @@ dsc_status dsc_optimizer_ensure_buffers(dsc_optimizer *opt);
 /* Fill p->hp for every parameter from group values, schedules and overrides. */
 void dsc_optimizer_resolve_hypers(dsc_optimizer *opt);
 
-/* Coordinate-wise clipping (src/optimizers/coordclip.c, elementwise.md 13).
+/* Coordinate-wise clipping (src/optimizers/coordclip.c; docs/optimizers.md, sgd_clip).
  * tau over every parameter of g: the floor(N*c)-th largest |x| (0-based) of
  * x = grad (+ hp[wd_key]*data when wd_key >= 0), times scale; 0 when c >= 1.
  * Allocates nothing; the same value for any thread count. */
@@ -243,6 +265,33 @@ void dsc_coordclip_apply(dsc_group *g, int reference);
  * 0 and 1). */
 dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
                                    char *err, size_t errlen);
+
+/* Wrappers and group-level options (wrap.c). */
+/* Take the ema(...) / lookahead(...) prefixes off `spec` into *o (defaults
+ * for the rest); *inner points at the optimizer spec after them. */
+dsc_status dsc_wrap_take_prefix(const char *spec, const char **inner, struct dsc_group_opts *o,
+                                char *err, size_t errlen);
+/* Take the group keys maximize and layer_decay out of the tokens where the
+ * family lacks them (items taken get key[0] = 0). */
+dsc_status dsc_wrap_take_keys(dsc_spec_tokens *t, struct dsc_group_opts *o, char *err,
+                              size_t errlen);
+/* Add the wrapper slots of group g to a parameter's plan (set p->wrap_slot
+ * to the plan's slot count first). */
+void dsc_wrap_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan);
+/* The gradient transform of the group keys (maximize), into p->work. */
+void dsc_wrap_pre(dsc_group *g);
+/* Before the family's update (Lookahead's first slow weights) and after it
+ * (Lookahead sync, then the EMA). */
+void dsc_wrap_before(dsc_group *g);
+void dsc_wrap_post(dsc_group *g, int reference);
+/* Run the hooks: pre returns the id of a hook that refused, or 0. */
+int dsc_wrap_run_pre_hooks(dsc_optimizer *opt);
+void dsc_wrap_run_post_hooks(dsc_optimizer *opt);
+/* lr multiplier of parameter p under its group's layer_decay. */
+double dsc_wrap_layer_scale(const dsc_group *g, const dsc_param *p);
+int dsc_wrap_needs_work(const dsc_group *g);
+/* Sum of (x - y)^2 in double, fixed blocking (the update norm). */
+double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 
 /* ------------------------------------------------------ threads, kernels */
 
