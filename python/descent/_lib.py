@@ -76,7 +76,8 @@ class OptimizerInfo(ctypes.Structure):
 class ParamInfo(ctypes.Structure):
     _fields_ = [("name", c_char_p), ("group", c_char_p), ("optimizer", c_char_p),
                 ("role", c_int), ("ndim", c_int), ("shape", c_int64 * MAX_NDIM),
-                ("numel", c_size_t), ("no_decay", c_int), ("state_bytes", c_size_t)]
+                ("numel", c_size_t), ("no_decay", c_int), ("state_bytes", c_size_t),
+                ("_spare", ctypes.c_char * 256)]
 
 
 class Schedule(ctypes.Structure):
@@ -89,12 +90,19 @@ class StepStats(ctypes.Structure):
                 ("grad_l2", c_double), ("grad_l1", c_double), ("grad_linf", c_double),
                 ("clip_scale", c_double), ("nonfinite", c_size_t),
                 ("skipped_total", c_int64), ("zeroed_total", c_int64), ("lr", c_double),
-                ("update_l2", c_double), ("clipped_total", c_int64)]
+                ("update_l2", c_double), ("clipped_total", c_int64),
+                ("_spare", ctypes.c_char * 256)]
 
 
 class SlotInfo(ctypes.Structure):
     _fields_ = [("name", c_char_p), ("dtype", c_char_p), ("ndim", c_int),
-                ("shape", c_int64 * MAX_NDIM), ("count", c_size_t), ("bytes", c_size_t)]
+                ("shape", c_int64 * MAX_NDIM), ("count", c_size_t), ("bytes", c_size_t),
+                ("_spare", ctypes.c_char * 256)]
+
+
+# Structures that libdescent fills through a pointer end with spare room, so
+# that a library newer than this file (a field added at the end) cannot write
+# past them; tests/python/test_numpy.py checks the fields against the header.
 
 
 def _fn(name, restype, *argtypes):

@@ -71,7 +71,11 @@ def _compose(spec, hyper):
     """spec "adamw:lr=1e-3" plus {"weight_decay": 0.1, "betas": (0.9, 0.95)}: keyword
     arguments replace the spec's value of the same key (libdescent refuses a
     key given twice)."""
-    head, _, tail = spec.partition(":")
+    # The keys are the last ':' section when it holds '=' ("ema(decay=0.99):
+    # adamw:lr=1e-3"); wrappers and the optimizer's name come before it.
+    head, _, tail = spec.rpartition(":")
+    if "=" not in tail or "(" in tail or not head:
+        head, tail = spec, ""
     items = {}
     for t in (tail.split(",") if tail else []):
         k, eq, v = t.partition("=")

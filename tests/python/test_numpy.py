@@ -179,3 +179,34 @@ def test_kinds_lists_every_optimizer():
     assert {"sgd", "adam", "adamw", "adagrad", "lion", "muon"} <= names
     adamw = descent.kind("adamw")
     assert [k["name"] for k in adamw["keys"]][:2] == ["lr", "beta1"]
+
+
+def _header_fields(struct):
+    """Field names of `typedef struct {...} struct;` in include/descent.h."""
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = open(os.path.join(root, "include", "descent.h")).read()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    m = re.search(r"typedef struct \{([^{}]*)\}\s*%s;" % struct, text)
+    assert m, struct
+    names = []
+    for decl in m.group(1).split(";"):
+        decl = decl.strip()
+        if not decl:
+            continue
+        decl = re.sub(r"\[[^\]]*\]", "", decl)
+        first, *rest = decl.split(",")
+        names.append(re.findall(r"\w+", first)[-1])
+        names += [r.strip() for r in rest]
+    return names
+
+
+@pytest.mark.parametrize("struct,cls", [
+    ("dsc_build_info_t", "BuildInfo"), ("dsc_key_info", "KeyInfo"),
+    ("dsc_optimizer_info", "OptimizerInfo"), ("dsc_param_info", "ParamInfo"),
+    ("dsc_schedule", "Schedule"), ("dsc_step_stats", "StepStats"),
+    ("dsc_slot_info", "SlotInfo")])
+def test_ctypes_structures_match_header(struct, cls):
+    from descent import _lib
+    fields = [f[0] for f in getattr(_lib, cls)._fields_ if f[0] != "_spare"]
+    assert fields == _header_fields(struct)

@@ -433,3 +433,14 @@ def test_every_optimizer_steps_and_round_trips(k):
         step(a, oa)
         step(b, ob)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters())), k["name"]
+
+
+def test_wrapped_spec_with_keywords():
+    """Wrappers (ema, lookahead) stay in front; keywords replace the optimizer's keys."""
+    x, y = data()
+    net = model()
+    opt = dt.Optimizer(net.named_parameters(), "ema(decay=0.9):adamw:lr=1", lr=1e-2)
+    assert opt.param_groups[0]["lr"] == 1e-2 and opt.param_groups[0]["spec"] == "adamw"
+    run(net, opt, x, y, 3)
+    st = opt.state_dict()["state"][0]
+    assert "ema" in st and st["ema"].shape == net.fc1.weight.shape
