@@ -167,6 +167,16 @@ class Optimizer:
             _lib.free(h)
             self._h = None
 
+    def __reduce__(self):
+        # Two Python objects over one C handle would free it twice.
+        raise TypeError("a descent optimizer holds a C handle and cannot be copied or "
+                        "pickled; save() its checkpoint (or its state_dict) instead")
+
+    def __deepcopy__(self, memo):
+        self.__reduce__()
+
+    __copy__ = __reduce__
+
     def _ck(self, st, what=None):
         _check(self._h, st, what)
 

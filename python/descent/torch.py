@@ -141,6 +141,16 @@ class Optimizer(_torch.optim.Optimizer):
             self.defaults = {k: v for k, v in self.param_groups[0].items()
                              if k not in _GROUP_META}
 
+    def __reduce_ex__(self, protocol):
+        raise TypeError("descent.torch.Optimizer holds a C handle and cannot be copied or "
+                        "pickled; save its state_dict() (or save()) instead")
+
+    def __deepcopy__(self, memo):
+        self.__reduce_ex__(2)
+
+    def __copy__(self):
+        self.__reduce_ex__(2)
+
     # ---------------------------------------------------------- groups
     def _prebuild(self, named):
         matrix, rest = self._split_specs

@@ -210,3 +210,18 @@ def test_ctypes_structures_match_header(struct, cls):
     from descent import _lib
     fields = [f[0] for f in getattr(_lib, cls)._fields_ if f[0] != "_spare"]
     assert fields == _header_fields(struct)
+
+
+def test_copy_and_pickle_refused():
+    import copy
+    import pickle
+    w, g = quad()
+    opt = descent.Optimizer()
+    opt.add_group("main", "sgd:lr=0.1")
+    opt.add_param("w", w, g, group="main")
+    for f in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match="C handle"):
+            f(opt)
+    g[:] = 1
+    opt.step()  # still usable, handle intact
+    assert np.allclose(w, quad()[0] - 0.1)

@@ -444,3 +444,11 @@ def test_wrapped_spec_with_keywords():
     run(net, opt, x, y, 3)
     st = opt.state_dict()["state"][0]
     assert "ema" in st and st["ema"].shape == net.fc1.weight.shape
+
+
+def test_copy_and_pickle_refused():
+    import pickle
+    opt = dt.AdamW(model().named_parameters())
+    for f in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match="C handle"):
+            f(opt)
