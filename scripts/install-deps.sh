@@ -8,9 +8,11 @@
 #           python3-torch, python3-numpy (independent references, tests/torch_*.py)
 #   python: python3-sklearn, python3-pytest too (the python package's tests,
 #           tests/python; they skip, visibly, without them)
+#   MPI:    openmpi-bin, libopenmpi-dev (libdescent_mpi, descent-mpi, the mpi test)
 #   lab:    zlib1g-dev (gzip data), gnuplot-nox (plots), npm (fetches the GPT-2 vocabulary and corpora)
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev gnuplot-nox)
+pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev gnuplot-nox
+      openmpi-bin libopenmpi-dev)
 case "${1:-}" in
     --ci) pkgs+=(clang libomp-dev python3-torch python3-numpy help2man python3-sklearn python3-pytest) ;;
     --python) pkgs+=(python3-numpy python3-torch python3-sklearn python3-pytest) ;;

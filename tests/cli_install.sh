@@ -129,7 +129,7 @@ done
 if command -v help2man >/dev/null; then
     count=$((count + 1))
     if [ -f "$share/man/man1/descent.1" ]; then
-        grep -q '^\.TH DESCENT' "$share/man/man1/descent.1" ||
+        grep -q "^\.TH DESCENT .*descent $(sed -n "s/^project(descent VERSION \\([0-9.]*\\).*/\\1/p" CMakeLists.txt)" "$share/man/man1/descent.1" ||
             { fails=$((fails + 1)); echo "FAILED: descent.1 has no .TH header"; }
     else
         fails=$((fails + 1)); echo "FAILED: man page not installed"

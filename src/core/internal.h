@@ -225,6 +225,7 @@ struct dsc_optimizer {
     int want_stats;        /* compute l2/l1/l-inf norms every step */
     dsc_step_stats stats;
     char error[DSC_ERR_MAX];
+    struct dsc_shard *shard; /* set by dsc_optimizer_set_comm (shard.c), else NULL */
     /* Step hooks (wrap.c): pre hooks may refuse a step; post hooks see its stats. */
     struct dsc_hook {
         int id, post;
@@ -266,6 +267,18 @@ void dsc_coordclip_apply(dsc_group *g, int reference);
 dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
                                    char *err, size_t errlen);
 
+/* Sharding over a communicator (shard.c, docs/distributed.md): the driver's
+ * hooks. scan: the gradient scan of step.c with per-parameter results
+ * all-reduced; step: the families on this rank's pieces, then the gather. */
+void dsc_shard_free(struct dsc_shard *s);
+dsc_status dsc_shard_scan(dsc_optimizer *opt, int norms, size_t *bad, const char **first_bad,
+                          double *sumsq, double *sumabs, double *absmax);
+dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx);
+size_t dsc_shard_state_bytes(const dsc_optimizer *opt);
+size_t dsc_shard_param_state_bytes(const dsc_optimizer *opt, int i);
+dsc_status dsc_shard_save(dsc_optimizer *opt, const char *path);
+dsc_status dsc_shard_load(dsc_optimizer *opt, const char *path);
+int dsc_shard_is_manifest(const char *path); /* 1: a sharded checkpoint's manifest */
 /* Wrappers and group-level options (wrap.c). */
 /* Take the ema(...) / lookahead(...) prefixes off `spec` into *o (defaults
  * for the rest); *inner points at the optimizer spec after them. */

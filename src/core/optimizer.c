@@ -52,6 +52,7 @@ static void free_group(dsc_group *g)
 void dsc_optimizer_free(dsc_optimizer *opt)
 {
     if (!opt) return;
+    dsc_shard_free(opt->shard);
     for (int i = 0; i < opt->nparams; i++) free_param(opt->params[i]);
     for (int i = 0; i < opt->ngroups; i++) free_group(opt->groups[i]);
     for (int i = 0; i < opt->nrules; i++) dsc_free(opt->rules[i].pattern);
@@ -147,6 +148,8 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, group, "group name");
     CHECK_NULL(opt, spec, "optimizer spec");
     if (!valid_name(group))
@@ -366,6 +369,8 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name, float *
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, name, "parameter name");
     CHECK_NULL(opt, data, "data");
     CHECK_NULL(opt, grad, "grad");
@@ -465,6 +470,8 @@ dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name, const 
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, name, "parameter name");
     CHECK_NULL(opt, group, "group name");
     if (opt->step > 0 || opt->micro > 0)
@@ -623,7 +630,7 @@ dsc_status dsc_optimizer_param_info(const dsc_optimizer *opt, int i, dsc_param_i
     for (int d = 0; d < p->ndim; d++) info->shape[d] = p->shape[d];
     info->numel = p->numel;
     info->no_decay = p->no_decay;
-    info->state_bytes = param_state_bytes(p);
+    info->state_bytes = opt->shard ? dsc_shard_param_state_bytes(opt, i) : param_state_bytes(p);
     return DSC_OK;
 }
 
@@ -631,6 +638,7 @@ size_t dsc_optimizer_state_bytes(const dsc_optimizer *opt)
 {
     size_t b = 0;
     if (!opt) return 0;
+    if (opt->shard) return dsc_shard_state_bytes(opt); /* this rank's */
     for (int i = 0; i < opt->nparams; i++) b += param_state_bytes(opt->params[i]);
     for (int i = 0; i < opt->ngroups; i++)
         for (int s = 0; s < opt->groups[i]->nslots; s++)

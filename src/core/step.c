@@ -191,22 +191,28 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
      * needed by norm clipping. */
     size_t bad = 0;
     const char *first_bad = NULL;
-    for (int i = 0; i < opt->nparams; i++) {
-        dsc_param *p = opt->params[i];
-        size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
-        if (b && !first_bad) first_bad = p->name;
-        bad += b;
-    }
-    st->grad_l2 = st->grad_l1 = st->grad_linf = NAN;
-    if (opt->want_stats || opt->clip_kind == DSC_CLIP_NORM) {
-        double sumsq = 0, sumabs = 0, absmax = 0;
+    int norms = opt->want_stats || opt->clip_kind == DSC_CLIP_NORM;
+    double sumsq = 0, sumabs = 0, absmax = 0;
+    if (opt->shard) { /* each rank scans its share; the sums are all-reduced (shard.c) */
+        dsc_status s = dsc_shard_scan(opt, norms, &bad, &first_bad, &sumsq, &sumabs, &absmax);
+        if (s != DSC_OK) return s;
+    } else {
         for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
+            if (b && !first_bad) first_bad = p->name;
+            bad += b;
+        }
+        for (int i = 0; i < opt->nparams && norms; i++) {
             dsc_param *p = opt->params[i];
             dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
             sumsq += s.sumsq;
             sumabs += s.sumabs;
             if (s.absmax > absmax) absmax = s.absmax;
         }
+    }
+    st->grad_l2 = st->grad_l1 = st->grad_linf = NAN;
+    if (norms) {
         st->grad_l2 = sqrt(sumsq);
         if (opt->want_stats) {
             st->grad_l1 = sumabs;
@@ -267,7 +273,11 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         for (int i = 0; i < opt->nparams; i++)
             memcpy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel * sizeof(float));
     dsc_step_ctx ctx = {opt->reference, opt->step};
-    for (int gi = 0; gi < opt->ngroups; gi++) {
+    if (opt->shard) { /* this rank's pieces, then the gather (shard.c) */
+        dsc_status s = dsc_shard_step(opt, &ctx);
+        if (s != DSC_OK) return s;
+    }
+    for (int gi = 0; gi < opt->ngroups && !opt->shard; gi++) {
         dsc_group *g = opt->groups[gi];
         if (g->nparams == 0) continue;
         dsc_wrap_before(g);

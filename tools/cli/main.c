@@ -136,7 +136,10 @@ int cmd_help(int argc, char **argv)
  * version` adds which copy of the shipped data this command reads. */
 int cmd_version(int argc, char **argv)
 {
-    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "descent version: unexpected argument \"%s\"\n", argv[1]);
+        return CLI_USAGE;
+    }
     dsc_build_info_t b = dsc_build_info();
     printf("descent %s (blas: %s, openmp: %s, threads: %d, kernels: %s)\n", b.version, b.blas,
            b.openmp ? "yes" : "no", b.max_threads, b.kernels);
@@ -147,7 +150,7 @@ int cmd_version(int argc, char **argv)
     return CLI_OK;
 }
 
-int main(int argc, char **argv)
+static int descent_main(int argc, char **argv)
 {
     if (argc < 2) {
         overview(stderr);
@@ -169,4 +172,18 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     return c->run(argc - 1, argv + 1);
+}
+
+#ifdef DESCENT_CLI_MPI
+/* descent-mpi: the same command inside an MPI job (mpi_glue.c). */
+int cli_mpi_main(int argc, char **argv, int (*run)(int, char **));
+#endif
+
+int main(int argc, char **argv)
+{
+#ifdef DESCENT_CLI_MPI
+    return cli_mpi_main(argc, argv, descent_main);
+#else
+    return descent_main(argc, argv);
+#endif
 }

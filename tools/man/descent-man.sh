@@ -49,7 +49,11 @@ README, LICENSE, NOTICE, CHANGELOG and the documents (optimizers, matrix
 methods, data, provenance of the golden files).
 ROFF
 } >"$tmp/include"
-help2man --no-info --no-discard-stderr --section 1 --source descent \
+# `descent --version` also names the build (BLAS, threads), which is no part
+# of the version: give help2man the number alone.
+version=$("$bin" --version | awk 'NR == 1 {print $2}')
+help2man --no-info --no-discard-stderr --section 1 --source "descent $version" \
+    --version-string "$version" \
     --name "optimizers for neural-network training, and a lab to compare them" \
     --include "$tmp/include" --output "$tmp/descent.1" "$bin"
 mv "$tmp/descent.1" "$out"
