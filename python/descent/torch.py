@@ -491,8 +491,8 @@ def split(model, matrix="muon:lr=0.02", rest="adamw:lr=3e-4", **hyper):
     hidden matrices and conv filters to the group "matrix" run by `matrix`,
     embeddings (names with wte, wpe, embed), the head (lm_head, head,
     classifier) and vectors to the group "fallback" run by `rest`; vectors
-    (biases, gains) get weight_decay 0. opt.descent.params() lists where each
-    tensor went."""
+    (biases, gains) get weight_decay 0. Keyword arguments go to both specs.
+    opt.descent.params() lists where each tensor went."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     return Optimizer(named, _split=(matrix, rest), **hyper)
 
