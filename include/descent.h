@@ -180,7 +180,8 @@ const char *dsc_optimizer_error(const dsc_optimizer *opt);
 
 /* Adds a group named `group` run by the optimizer `spec`:
  * "name" or "name:key=value,key=value". Unknown names and keys, values out
- * of range, NaN and missing required keys are errors. */
+ * of range, fractional values of integer keys, NaN, missing required keys
+ * and malformed text (see dsc_schedule_parse) are errors. */
 dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group,
                                    const char *spec);
 
@@ -206,6 +207,31 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name,
                                    float *data, const float *grad, int ndim,
                                    const int64_t *shape, dsc_role role,
                                    const char *group);
+
+/* bfloat16 parameters (the top 16 bits of a float32, as torch.bfloat16):
+ * `data` and `grad` hold numel uint16_t each; the group's optimizer runs
+ * in float32 as for any parameter.
+ *   DSC_BF16_MASTER      descent keeps a float32 master copy (state slot
+ *                        "master", checkpointed; taken from `data` here); each
+ *                        update changes the master and writes it to `data`
+ *                        rounded to nearest even (4 more bytes of state per
+ *                        parameter).
+ *   DSC_BF16_STOCHASTIC  no master: each update starts from `data` widened to
+ *                        float32 and rounds the result stochastically (up with
+ *                        probability equal to the distance from the lower
+ *                        neighbour over the gap: unbiased), with random bits
+ *                        from a hash of (seed, step, parameter, element): the
+ *                        same bits for any thread count. Seed:
+ *                        dsc_optimizer_set_seed (not in checkpoints).
+ * Either way descent owns a float32 gradient buffer (and, stochastic, a
+ * float32 work copy of the parameter): 4 (8) bytes per parameter outside the
+ * checkpointed state, reported as work_bytes by dsc_optimizer_param_info. */
+typedef enum { DSC_BF16_MASTER = 0, DSC_BF16_STOCHASTIC } dsc_bf16_mode;
+dsc_status dsc_optimizer_add_param_bf16(dsc_optimizer *opt, const char *name,
+                                        uint16_t *data, const uint16_t *grad, int ndim,
+                                        const int64_t *shape, dsc_role role,
+                                        const char *group, dsc_bf16_mode mode);
+dsc_status dsc_optimizer_set_seed(dsc_optimizer *opt, uint64_t seed);
 
 /* Point an existing parameter at new buffers (same shape). */
 dsc_status dsc_optimizer_rebind(dsc_optimizer *opt, const char *name,
@@ -235,6 +261,9 @@ typedef struct {
     size_t numel;
     int no_decay;
     size_t state_bytes;
+    int bf16;             /* 0 float32; 1 + dsc_bf16_mode for bf16 parameters */
+    size_t work_bytes;    /* buffers descent owns beside the state (bf16: the
+                             float32 gradient and work copy; stats, accumulation) */
 } dsc_param_info;
 
 int dsc_optimizer_param_count(const dsc_optimizer *opt);
@@ -272,7 +301,11 @@ typedef struct {
 dsc_schedule dsc_schedule_default(void); /* constant */
 /* "cosine:warmup=100,total=5000,min_ratio=0.1", "wsd:warmup=..,total=..,
  * decay=..", "step:step_size=..,gamma=..", "linear_warmup:warmup=..",
- * "constant". Writes a message to err (may be NULL). */
+ * "constant". Writes a message to err (may be NULL). Step counts are
+ * integers in [0, 2^53]. Specs and schedules share one strict grammar:
+ * decimal numbers or true/false, no duplicate keys, empty items, trailing
+ * commas, hex floats, inf/nan or trailing characters; messages give the
+ * character ("at character N"). */
 dsc_status dsc_schedule_parse(const char *text, dsc_schedule *out, char *err,
                               size_t errlen);
 dsc_status dsc_schedule_validate(const dsc_schedule *s, char *err, size_t errlen);
@@ -338,12 +371,15 @@ void dsc_optimizer_use_reference(dsc_optimizer *opt, int on);
 
 /* Optimizer state as safetensors: tensors "<param>.<slot>", group state
  * "<group>/<slot>", and in __metadata__ the format version, optimizer kinds,
- * hyperparameters, step counts, schedules and a checksum. Written
+ * hyperparameters, step counts, schedules and a checksum over the whole
+ * file (header and data; format version 2, named in the file). Written
  * atomically (temporary file, fsync, rename). */
 dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path);
 /* Loads into an optimizer set up with the same groups and parameters
- * (paired by name). Checks kinds, shapes, sizes and checksum; on any
- * mismatch nothing changes and the message says what differs. */
+ * (paired by name). Checks the checksum first (any edit of the file is
+ * refused), then kinds, shapes, sizes and every value; on any mismatch
+ * nothing changes and the message says what differs. Version 1 files
+ * (data-only checksum) still load. */
 dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
 
 /* ----------------------------------------------------------- communicator */

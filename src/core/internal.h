@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DSC_MAX_SLOTS 12 /* a family's slots plus the wrappers' (wrap.c) */
+#define DSC_MAX_SLOTS 16 /* a family's slots, the wrappers' (wrap.c), a bf16 master */
 #define DSC_MAX_KEYS 32
 #define DSC_SLOT_NAME_MAX 32
 #define DSC_ERR_MAX 512
@@ -88,6 +88,12 @@ typedef struct dsc_param {
     int wrap_slot;          /* index of the first wrapper slot (wrap.c), -1: none */
     int layer;              /* layer index for layer_decay (-1: from the name) */
     float *prev;            /* copy before the update, for update_l2 (stats on) */
+    /* bf16 parameters (bf16.c): the caller's buffers; p->data is then the
+     * master slot or an owned work copy, p->grad_user an owned widened copy. */
+    int bf16;               /* 0, or 1 + dsc_bf16_mode */
+    uint16_t *bf16_data;
+    const uint16_t *bf16_grad;
+    float *bf16_work;       /* owned: gradient, then (stochastic) parameter */
 } dsc_param;
 
 /* ---------------------------------------------------------------- groups */
@@ -235,6 +241,7 @@ struct dsc_optimizer {
     } *hooks;
     int nhooks, cap_hooks, next_hook_id, in_hook;
     int swapped; /* 1 + dsc_average_kind while averaged weights are swapped in */
+    uint64_t seed; /* stochastic rounding of bf16 parameters */
 };
 
 /* Record an error on the handle and return `s`. */
@@ -303,6 +310,13 @@ void dsc_wrap_run_post_hooks(dsc_optimizer *opt);
 /* lr multiplier of parameter p under its group's layer_decay. */
 double dsc_wrap_layer_scale(const dsc_group *g, const dsc_param *p);
 int dsc_wrap_needs_work(const dsc_group *g);
+/* bf16 parameters (bf16.c): widen the gradients (every call), widen the
+ * stochastic-rounding parameters (before an update), write the results back
+ * (after it; and after a swap of averaged weights). */
+void dsc_bf16_widen_grads(dsc_optimizer *opt);
+void dsc_bf16_before(dsc_optimizer *opt);
+void dsc_bf16_after(dsc_optimizer *opt);
+void dsc_bf16_publish(dsc_optimizer *opt); /* round to nearest: after a swap */
 /* Sum of (x - y)^2 in double, fixed blocking (the update norm). */
 double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 

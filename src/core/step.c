@@ -162,6 +162,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         dsc_clear_error(opt);
     }
     dsc_step_stats *st = &opt->stats;
+    dsc_bf16_widen_grads(opt); /* bf16 parameters: float32 gradients (bf16.c) */
     st->applied = 0;
     st->skipped = 0;
 
@@ -269,6 +270,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
 
     /* 6. Families, each followed by its group's wrappers (Lookahead, EMA).
      * With stats on, the parameters are copied first for the update norm. */
+    dsc_bf16_before(opt); /* stochastic-rounding bf16 parameters, widened */
     if (opt->want_stats)
         for (int i = 0; i < opt->nparams; i++)
             memcpy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel * sizeof(float));
@@ -293,6 +295,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
                                         opt->params[i]->numel);
         st->update_l2 = sqrt(sumsq);
     }
+    dsc_bf16_after(opt); /* bf16 parameters: the results rounded back */
     int lr = opt->ngroups ? dsc_family_key(opt->groups[0]->family, "lr") : -1;
     st->lr = lr >= 0 ? opt->groups[0]->cur[lr] : 0.0;
     opt->step++;
