@@ -125,10 +125,36 @@ static void test_rebind_all(void)
     dsc_optimizer_free(opt);
 }
 
+static void test_rebind_all_bf16(void)
+{
+    float a[2] = {1, 1}, ga[2] = {1, 1}, ga2[2] = {2, 2};
+    uint16_t h[2] = {0x3f80, 0x3f80}, gh[2] = {0x3f80, 0x3f80}; /* 1.0 in bf16 */
+    int64_t s2[1] = {2};
+    dsc_optimizer *opt = dsc_optimizer_new();
+    CHECK_STATUS(dsc_optimizer_add_group(opt, "main", "sgd:lr=0.5"), DSC_OK, opt);
+    CHECK_STATUS(dsc_optimizer_add_param(opt, "a", a, ga, 1, s2, DSC_ROLE_AUTO, "main"), DSC_OK,
+                 opt);
+    CHECK_STATUS(dsc_optimizer_add_param_bf16(opt, "h", h, gh, 1, s2, DSC_ROLE_AUTO, "main",
+                                              DSC_BF16_MASTER), DSC_OK, opt);
+    /* A float32 buffer for the bf16 parameter is refused, and the float32
+     * parameter's entry of the same call is not stored either. */
+    const float *bad[2] = {ga2, ga2};
+    CHECK_STATUS(dsc_optimizer_rebind_all(opt, 2, NULL, bad), DSC_STATE, NULL);
+    CHECK(strstr(dsc_optimizer_error(opt), "\"h\"") != NULL);
+    const float *ok[2] = {ga2, NULL};
+    CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt); /* a still reads ga */
+    CHECK_NEAR(a[0], 0.5, 0);
+    CHECK_STATUS(dsc_optimizer_rebind_all(opt, 2, NULL, ok), DSC_OK, opt);
+    CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+    CHECK_NEAR(a[0], 0.5 - 0.5 * 2, 0);
+    dsc_optimizer_free(opt);
+}
+
 int main(void)
 {
     test_slots();
     test_group_slots();
     test_rebind_all();
+    test_rebind_all_bf16();
     return check_report("test_access");
 }

@@ -77,6 +77,7 @@ class ParamInfo(ctypes.Structure):
     _fields_ = [("name", c_char_p), ("group", c_char_p), ("optimizer", c_char_p),
                 ("role", c_int), ("ndim", c_int), ("shape", c_int64 * MAX_NDIM),
                 ("numel", c_size_t), ("no_decay", c_int), ("state_bytes", c_size_t),
+                ("bf16", c_int), ("work_bytes", c_size_t),
                 ("_spare", ctypes.c_char * 256)]
 
 

@@ -112,6 +112,15 @@ dsc_status dsc_optimizer_rebind_all(dsc_optimizer *opt, int n, float *const *dat
     if (n != opt->nparams)
         return dsc_fail(opt, DSC_INVALID_ARGUMENT,
                         "rebind_all: %d buffers given for %d parameters", n, opt->nparams);
+    /* bf16 parameters keep their own buffers (dsc_optimizer_rebind refuses
+     * them too); checked for every entry before anything is stored, so a
+     * failed call changes nothing. */
+    for (int i = 0; i < n; i++) {
+        const dsc_param *p = opt->params[i];
+        if (p->bf16 && ((data && data[i]) || (grad && grad[i])))
+            return dsc_fail(opt, DSC_STATE, "rebind_all \"%s\": a bf16 parameter takes no "
+                            "float32 buffers", p->name);
+    }
     for (int i = 0; i < n; i++) {
         dsc_param *p = opt->params[i];
         if (data && data[i]) p->data = data[i];
