@@ -538,17 +538,20 @@ typedef struct {
 } dsc_slot_info;
 
 /* Number of slots of `owner`; -1 if there is no such parameter or group. */
-int dsc_optimizer_slot_count(const dsc_optimizer *opt, const char *owner, int group_state);
+DSC_API int dsc_optimizer_slot_count(const dsc_optimizer *opt, const char *owner,
+                                     int group_state);
 /* Slot i in [0, count) of `owner`: UNKNOWN_NAME, OUT_OF_RANGE otherwise. */
-dsc_status dsc_optimizer_slot_info(const dsc_optimizer *opt, const char *owner, int group_state,
-                                   int i, dsc_slot_info *info);
+DSC_API dsc_status dsc_optimizer_slot_info(const dsc_optimizer *opt, const char *owner,
+                                           int group_state, int i, dsc_slot_info *info);
 /* Copy a slot out of (read) or into (write) the optimizer; `bytes` must be
  * the slot's size exactly (SHAPE otherwise). Writing replaces the state as
  * a checkpoint load would; the values are the caller's responsibility. */
-dsc_status dsc_optimizer_read_slot(dsc_optimizer *opt, const char *owner, int group_state,
-                                   const char *slot, void *out, size_t bytes);
-dsc_status dsc_optimizer_write_slot(dsc_optimizer *opt, const char *owner, int group_state,
-                                    const char *slot, const void *in, size_t bytes);
+DSC_API dsc_status dsc_optimizer_read_slot(dsc_optimizer *opt, const char *owner,
+                                           int group_state, const char *slot, void *out,
+                                           size_t bytes);
+DSC_API dsc_status dsc_optimizer_write_slot(dsc_optimizer *opt, const char *owner,
+                                            int group_state, const char *slot, const void *in,
+                                            size_t bytes);
 
 /* dsc_optimizer_rebind for every parameter in one call, in the order of
  * dsc_optimizer_param_info: `n` must be the parameter count; a NULL array
@@ -556,8 +559,8 @@ dsc_status dsc_optimizer_write_slot(dsc_optimizer *opt, const char *owner, int g
  * passes buffers of the registered shapes). For frameworks that
  * re-allocate gradient tensors between steps: one call per step instead
  * of one name lookup per parameter, and no copy. */
-dsc_status dsc_optimizer_rebind_all(dsc_optimizer *opt, int n, float *const *data,
-                                    const float *const *grad);
+DSC_API dsc_status dsc_optimizer_rebind_all(dsc_optimizer *opt, int n, float *const *data,
+                                            const float *const *grad);
 
 /* ---------------------------------------------------- adaptive batch size */
 
