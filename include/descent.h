@@ -104,7 +104,7 @@ DSC_API const char *dsc_status_string(dsc_status s);
 /* ------------------------------------------------------------- build info */
 
 typedef struct {
-    const char *version;  /* DSC_VERSION_STRING, e.g. "0.2.0" */
+    const char *version;  /* DSC_VERSION_STRING, e.g. "0.1.0" */
     const char *blas;     /* "openblas", "portable" */
     int openmp;           /* 1 if built with OpenMP */
     int max_threads;      /* omp_get_max_threads() or 1 */
