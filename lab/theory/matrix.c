@@ -372,8 +372,9 @@ int th_run_matrix(const th_ctx *c, th_matrix_result *res)
             for (int nz = 0; nz < NNOISE; nz++) {
                 char cl[240];
                 double pr = res->pred_slope[g][nz];
-                snprintf(cl, sizeof cl, "%s geometry, %s noise: slope in m of SGD/Muon follows the "
-                         "bounds", geo_names[g], noise_names[nz]);
+                snprintf(cl, sizeof cl, "%s geometry, %s: slope in m of SGD/Muon follows the "
+                         "bounds", geo_names[g], nz ? (nz == 1 ? "rank-one noise" : "spread noise")
+                                                    : "no noise");
                 th_claim_add(&V, cl, LAB_CLAIM_WITHIN, pr - 0.25, pr + 0.25, res->slope[g][nz], pr);
                 if (res->slope[g][nz].lo > pr + 0.25)
                     th_say(c, "\nDISAGREEMENT: %s geometry, %s noise: the measured slope %.2f "
