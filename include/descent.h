@@ -312,12 +312,17 @@ typedef struct {
     int64_t skipped_total;   /* steps skipped so far */
     int64_t zeroed_total;    /* entries zeroed so far (ZERO policy) */
     double lr;            /* lr of the first group in the last step */
+    double update_l2;     /* l2 norm of the parameter change of the last
+                             applied update (all parameters, in double); NaN
+                             unless stats are on */
+    int64_t clipped_total;   /* updates whose gradient norm clipping scaled */
 } dsc_step_stats;
 
 /* Gradient norms in dsc_step_stats every step (one more pass over the
- * gradients, in double with a fixed summation order). Off by default: the
- * step then reads each gradient once for the non-finite check and once in
- * the optimizer. */
+ * gradients, in double with a fixed summation order), and the update norm
+ * (a copy of the parameters before the update: 4 bytes per parameter,
+ * allocated here). Off by default: the step then reads each gradient once
+ * for the non-finite check and once in the optimizer. */
 dsc_status dsc_optimizer_set_stats(dsc_optimizer *opt, int on);
 
 /* One step (or micro-step, see accumulation) over every group. */
@@ -340,6 +345,63 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path);
  * (paired by name). Checks kinds, shapes, sizes and checksum; on any
  * mismatch nothing changes and the message says what differs. */
 dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
+
+/* ------------------------------------- wrappers, averages, hooks, layers */
+
+/* A group's spec may start with wrappers and carry keys every optimizer
+ * accepts (src/core/wrap.c):
+ *   "lookahead(k=5,alpha=0.5):adamw:lr=1e-3"     Lookahead (Zhang et al. 2019)
+ *   "ema(decay=0.999,warmup=1):sgd:lr=0.1"        EMA of the weights
+ *   "ema(decay=0.99):lookahead:adam:lr=1e-3"      both (EMA of the final weights)
+ * Lookahead keeps slow weights s (the parameters before the first step); after
+ * every k-th update s <- s + alpha (p - s) and p <- s. The EMA keeps shadow
+ * weights e: after the first update e <- p (as torch.optim.swa_utils.
+ * AveragedModel), after the n-th e <- d e + (1 - d) p with d = decay, or with
+ * warmup (timm ModelEmaV3) d = min(decay, 1 - (1 + n / warmup_gamma)^-warmup_power).
+ * Both are per-parameter state slots ("ema", "ema_count", "lookahead_slow",
+ * "lookahead_step"), checkpointed like any other.
+ * Keys any optimizer accepts: maximize=1 (ascend; families with their own
+ * maximize key keep theirs), layer_decay=D in (0, 1] (the lr of a parameter
+ * at depth i of L is multiplied by D^(L - i): embeddings are depth 0, a name's
+ * first number n gives depth n + 1, other parameters (head, final norm) the
+ * top L = 1 + the deepest numbered depth; dsc_optimizer_set_param_layer sets
+ * a depth explicitly). `descent list` lists them all. */
+int dsc_wrapper_count(void);
+/* ema, lookahead, then the pseudo-entry "any" with the group keys; NULL outside. */
+const dsc_optimizer_info *dsc_wrapper_info(int i);
+
+typedef enum { DSC_AVERAGE_EMA = 0, DSC_AVERAGE_LOOKAHEAD } dsc_average_kind;
+
+/* The EMA (shadow) or Lookahead (slow) weights of a parameter, numel floats,
+ * read only, valid until the handle is freed. Errors: UNKNOWN_NAME, STATE
+ * (its group has no such wrapper, or no update was applied yet). */
+dsc_status dsc_optimizer_average(const dsc_optimizer *opt, const char *param,
+                                 dsc_average_kind kind, const float **data);
+/* Exchange the parameters' values with their EMA or slow weights (for an
+ * evaluation), in every group that has the wrapper; calling it again with
+ * the same kind swaps back. Steps and saves are refused while swapped. */
+dsc_status dsc_optimizer_swap_average(dsc_optimizer *opt, dsc_average_kind kind);
+/* 1 + the kind swapped in, 0 when the live weights are in place. */
+int dsc_optimizer_swapped(const dsc_optimizer *opt);
+
+/* Depth of a parameter for layer_decay (>= 0), or -1 to take it from the
+ * name (the default). */
+dsc_status dsc_optimizer_set_param_layer(dsc_optimizer *opt, const char *param, int layer);
+
+/* Step hooks (torch register_step_pre_hook / register_step_post_hook).
+ * A pre hook runs at the start of each call of dsc_optimizer_step() that
+ * will update the parameters (not on accumulating micro-steps); a non-zero
+ * return refuses the step: the call returns DSC_STATE and changes nothing.
+ * A post hook runs after each update applied or skipped, with its stats.
+ * Hooks run in the order added and may set hyperparameters; they may not
+ * step, load or free the handle. *id (may be NULL) receives a handle for
+ * dsc_optimizer_remove_hook. */
+typedef int (*dsc_pre_hook)(dsc_optimizer *opt, void *user);
+typedef void (*dsc_post_hook)(dsc_optimizer *opt, const dsc_step_stats *stats, void *user);
+dsc_status dsc_optimizer_add_pre_hook(dsc_optimizer *opt, dsc_pre_hook fn, void *user, int *id);
+dsc_status dsc_optimizer_add_post_hook(dsc_optimizer *opt, dsc_post_hook fn, void *user,
+                                       int *id);
+dsc_status dsc_optimizer_remove_hook(dsc_optimizer *opt, int id);
 
 /* ---------------------------------------------------- adaptive batch size */
 

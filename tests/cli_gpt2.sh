@@ -40,6 +40,11 @@ contains "$tmp/out" "final val loss" "train prints a summary"
 contains "$tmp/out" "phi at step 4" "train prints phi"
 contains "$tmp/a/metrics.csv" "^train,4," "metrics has step 4"
 contains "$tmp/a/metrics.csv" "^phi,2," "metrics has phi in the middle"
+contains "$tmp/a/metrics.csv" "phi,update_norm,clipped,skipped$" "csv header has the update norm, clip and skip columns"
+contains "$tmp/a/metrics.csv" "^train,4,.*,,[0-9.e-]*[1-9][0-9.e-]*,0,0$" "train rows: a non-zero update norm, no clip, no skip"
+expect 0 "train with a tiny clip" -- "$bin" gpt2 train "${tiny[@]}" --steps 2 --clip 1e-6 \
+    --metrics jsonl --out "$tmp/c"
+contains "$tmp/c/metrics.jsonl" "\"update_norm\":[0-9.e-]*,\"clipped\":1,\"skipped\":0}" "jsonl rows count the clip"
 contains "$tmp/a/latest" "ckpt_00000004" "latest names the checkpoint"
 expect 0 "train jsonl, stop early" -- "$bin" gpt2 train "${tiny[@]}" --steps 4 \
     --stop-after 2 --metrics jsonl --out "$tmp/b"

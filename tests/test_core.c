@@ -194,7 +194,7 @@ static void test_schedules(void)
     CHECK_STATUS(dsc_schedule_parse("cosine:totl=100", &s, err, sizeof err), DSC_UNKNOWN_KEY, NULL);
     CHECK(strstr(err, "totl") != NULL);
     CHECK_STATUS(dsc_schedule_parse("step:step_size=0", &s, err, sizeof err), DSC_OUT_OF_RANGE, NULL);
-    CHECK_STATUS(dsc_schedule_parse("cosine:total=nan", &s, err, sizeof err), DSC_PARSE, NULL);
+    CHECK_STATUS(dsc_schedule_parse("cosine:total=nan", &s, err, sizeof err), DSC_OUT_OF_RANGE, NULL);
 
     /* Applied to lr: plain SGD on w with g = 1 moves w by exactly -lr(t). */
     dsc_optimizer *opt = dsc_optimizer_new();

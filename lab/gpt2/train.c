@@ -315,7 +315,8 @@ static int open_metrics(run_ctx *c, int resumed, char *err, size_t errlen)
         }
         fclose(old);
     } else if (!c->jsonl) {
-        fprintf(lf.fp, "kind,step,tokens,loss,lr,grad_norm,ms,tokens_per_s,phi\n");
+        fprintf(lf.fp, "kind,step,tokens,loss,lr,grad_norm,ms,tokens_per_s,phi,update_norm,"
+                "clipped,skipped\n");
     }
     if (lab_file_commit(&lf)) {
         set_err(err, errlen, "%s: %s", path, strerror(errno));
@@ -329,17 +330,24 @@ static int open_metrics(run_ctx *c, int resumed, char *err, size_t errlen)
     return 0;
 }
 
-static void metrics_train(run_ctx *c, int step, double tokens, double loss, double lr,
-                          double gnorm, double ms, double tps)
+/* A train row: the step's stats from the library, among them the l2 norm of
+ * the parameter change (update_norm) and whether norm clipping scaled the
+ * gradient (clipped) or a non-finite gradient skipped the update (skipped),
+ * 0 or 1 per update: their running sums are the clip and skip counts, and a
+ * resumed run writes the same rows. */
+static void metrics_train(run_ctx *c, int step, double tokens, double loss,
+                          const dsc_step_stats *st, double ms, double tps)
 {
     if (!c->metrics) return;
+    int clipped = st->clip_scale < 1.0, skipped = st->skipped;
     if (c->jsonl)
         fprintf(c->metrics, "{\"kind\":\"train\",\"step\":%d,\"tokens\":%.0f,\"loss\":%.17g,"
-                "\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tokens_per_s\":%.1f}\n",
-                step, tokens, loss, lr, gnorm, ms, tps);
+                "\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tokens_per_s\":%.1f,"
+                "\"update_norm\":%.9g,\"clipped\":%d,\"skipped\":%d}\n",
+                step, tokens, loss, st->lr, st->grad_l2, ms, tps, st->update_l2, clipped, skipped);
     else
-        fprintf(c->metrics, "train,%d,%.0f,%.17g,%.9g,%.9g,%.3f,%.1f,\n", step, tokens, loss, lr,
-                gnorm, ms, tps);
+        fprintf(c->metrics, "train,%d,%.0f,%.17g,%.9g,%.9g,%.3f,%.1f,,%.9g,%d,%d\n", step, tokens,
+                loss, st->lr, st->grad_l2, ms, tps, st->update_l2, clipped, skipped);
     fflush(c->metrics);
 }
 
@@ -350,7 +358,7 @@ static void metrics_val(run_ctx *c, int step, double tokens, double loss)
         fprintf(c->metrics, "{\"kind\":\"val\",\"step\":%d,\"tokens\":%.0f,\"loss\":%.17g}\n",
                 step, tokens, loss);
     else
-        fprintf(c->metrics, "val,%d,%.0f,%.17g,,,,,\n", step, tokens, loss);
+        fprintf(c->metrics, "val,%d,%.0f,%.17g,,,,,,,,\n", step, tokens, loss);
     fflush(c->metrics);
 }
 
@@ -361,7 +369,7 @@ static void metrics_phi(run_ctx *c, int step, double tokens, double phi)
         fprintf(c->metrics, "{\"kind\":\"phi\",\"step\":%d,\"tokens\":%.0f,\"phi\":%.9g}\n", step,
                 tokens, phi);
     else
-        fprintf(c->metrics, "phi,%d,%.0f,,,,,,%.9g\n", step, tokens, phi);
+        fprintf(c->metrics, "phi,%d,%.0f,,,,,,%.9g,,,\n", step, tokens, phi);
     fflush(c->metrics);
 }
 
@@ -674,8 +682,7 @@ int gpt2_train(const gpt2_train_opts *o, gpt2_train_result *r, char *err, size_t
         dsc_step_stats st;
         dsc_optimizer_stats(c.opt, &st);
         double tps = tok_per_update / dt;
-        metrics_train(&c, step + 1, tokens + tok_per_update, loss, st.lr, st.grad_l2, 1e3 * dt,
-                      tps);
+        metrics_train(&c, step + 1, tokens + tok_per_update, loss, &st, 1e3 * dt, tps);
         if (push(&r->train_step, &r->train_loss, &r->ntrain, step + 1, loss)) goto oom;
         last_loss = loss;
         r->steps_done = step + 1;

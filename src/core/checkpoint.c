@@ -307,6 +307,9 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
     if (!path) return dsc_fail(opt, DSC_NULL_POINTER, "save: path is NULL");
+    if (opt->swapped || opt->in_hook)
+        return dsc_fail(opt, DSC_STATE, "save: %s", opt->in_hook ? "not from inside a step hook"
+                        : "averaged weights are swapped in; swap them back first");
     if (!host_is_little_endian())
         return dsc_fail(opt, DSC_UNSUPPORTED, "save: big-endian hosts are not supported");
     if (opt->micro > 0)
@@ -575,6 +578,9 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
     if (!path) return dsc_fail(opt, DSC_NULL_POINTER, "load: path is NULL");
+    if (opt->swapped || opt->in_hook)
+        return dsc_fail(opt, DSC_STATE, "load: %s", opt->in_hook ? "not from inside a step hook"
+                        : "averaged weights are swapped in; swap them back first");
     if (!host_is_little_endian())
         return dsc_fail(opt, DSC_UNSUPPORTED, "load: big-endian hosts are not supported");
     FILE *f = fopen(path, "rb");

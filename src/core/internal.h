@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DSC_MAX_SLOTS 8
+#define DSC_MAX_SLOTS 12 /* a family's slots plus the wrappers' (wrap.c) */
 #define DSC_MAX_KEYS 32
 #define DSC_SLOT_NAME_MAX 32
 #define DSC_ERR_MAX 512
@@ -85,6 +85,9 @@ typedef struct dsc_param {
     dsc_slot slots[DSC_MAX_SLOTS];
     void *scratch;
     size_t scratch_bytes;
+    int wrap_slot;          /* index of the first wrapper slot (wrap.c), -1: none */
+    int layer;              /* layer index for layer_decay (-1: from the name) */
+    float *prev;            /* copy before the update, for update_l2 (stats on) */
 } dsc_param;
 
 /* ---------------------------------------------------------------- groups */
@@ -110,6 +113,16 @@ typedef struct dsc_group {
     /* Group-level coordinate-wise clipping (coordclip.c; spec keys
      * coordinate_clip, coordinate_clip_scale): 0 = off. */
     double coord_clip, coord_clip_scale;
+    /* Group-level options any family accepts and the ema / lookahead
+     * wrappers around it (wrap.c). */
+    struct dsc_group_opts {
+        int maximize;              /* negate the gradient (family without the key) */
+        double layer_decay;        /* lr * layer_decay^(depth from the top); 1 = off */
+        int ema, ema_warmup;       /* shadow weights; timm's warmup of the decay */
+        double ema_decay, ema_gamma, ema_power;
+        int lookahead, la_k;       /* slow weights, synced every la_k steps */
+        double la_alpha;
+    } wrap;
 } dsc_group;
 
 /* The i-th parameter of a group. */
@@ -149,10 +162,39 @@ const dsc_family *dsc_family_find(const char *name);
 /* Index of a key in a family's table, or -1. */
 int dsc_family_key(const dsc_family *f, const char *key);
 
+/* The tokenizer of "name:key=value,..." texts shared by optimizer specs and
+ * schedules (spec.c: grammar and what it refuses). Offsets are 0-based
+ * into `text`; messages give them 1-based as "at character N". */
+#define DSC_SPEC_MAX_ITEMS 32
+#define DSC_SPEC_NAME_MAX 64
+typedef struct {
+    char key[DSC_SPEC_NAME_MAX];
+    double value;
+    int is_bool;     /* written true/false */
+    size_t key_at, value_at;
+} dsc_spec_item;
+typedef struct {
+    const char *text;
+    char name[DSC_SPEC_NAME_MAX];
+    size_t name_at, name_len;
+    int nitems;
+    dsc_spec_item item[DSC_SPEC_MAX_ITEMS];
+} dsc_spec_tokens;
+/* `what` names the text in messages ("optimizer spec", "schedule"). */
+dsc_status dsc_spec_tokenize(const char *what, const char *text, dsc_spec_tokens *t,
+                             char *err, size_t errlen);
+/* An integer item: refuses fractional values and values outside
+ * [min, max] (checked in double before converting), naming key and range. */
+dsc_status dsc_spec_int(const dsc_spec_tokens *t, const dsc_spec_item *it, const char *what,
+                        double min, double max, int64_t *out, char *err, size_t errlen);
+
 /* Parse "name:key=value,..." into a family and a full hp array (defaults
  * filled in, ranges and required keys checked). */
 dsc_status dsc_spec_parse(const char *spec, const dsc_family **family, double *hp,
                           char *err, size_t errlen);
+/* The same from tokens (items already taken by the caller have key[0] = 0). */
+dsc_status dsc_spec_parse_tokens(const dsc_spec_tokens *t, const dsc_family **family,
+                                 double *hp, char *err, size_t errlen);
 /* Check one value against a key's type and range. */
 dsc_status dsc_key_check(const dsc_family *f, int key, double value, char *err,
                          size_t errlen);
@@ -183,6 +225,15 @@ struct dsc_optimizer {
     int want_stats;        /* compute l2/l1/l-inf norms every step */
     dsc_step_stats stats;
     char error[DSC_ERR_MAX];
+    /* Step hooks (wrap.c): pre hooks may refuse a step; post hooks see its stats. */
+    struct dsc_hook {
+        int id, post;
+        int (*pre_fn)(dsc_optimizer *, void *);
+        void (*post_fn)(dsc_optimizer *, const dsc_step_stats *, void *);
+        void *user;
+    } *hooks;
+    int nhooks, cap_hooks, next_hook_id, in_hook;
+    int swapped; /* 1 + dsc_average_kind while averaged weights are swapped in */
 };
 
 /* Record an error on the handle and return `s`. */
@@ -209,10 +260,38 @@ void dsc_optimizer_resolve_hypers(dsc_optimizer *opt);
 float dsc_coordclip_tau(dsc_group *g, double c, double scale, int wd_key, int reference);
 /* The group option: clip every gradient of g into p->work, p->grad = p->work. */
 void dsc_coordclip_apply(dsc_group *g, int reference);
-/* Take coordinate_clip / coordinate_clip_scale out of `spec` where its family
- * does not define them (out: room for strlen(spec) + 1; defaults 0 and 1). */
-dsc_status dsc_coordclip_take_keys(const char *spec, char *out, double *c, double *scale,
+/* Take coordinate_clip / coordinate_clip_scale out of the tokens of a spec
+ * where its family does not define them (their key[0] set to 0; defaults
+ * 0 and 1). */
+dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
                                    char *err, size_t errlen);
+
+/* Wrappers and group-level options (wrap.c). */
+/* Take the ema(...) / lookahead(...) prefixes off `spec` into *o (defaults
+ * for the rest); *inner points at the optimizer spec after them. */
+dsc_status dsc_wrap_take_prefix(const char *spec, const char **inner, struct dsc_group_opts *o,
+                                char *err, size_t errlen);
+/* Take the group keys maximize and layer_decay out of the tokens where the
+ * family lacks them (items taken get key[0] = 0). */
+dsc_status dsc_wrap_take_keys(dsc_spec_tokens *t, struct dsc_group_opts *o, char *err,
+                              size_t errlen);
+/* Add the wrapper slots of group g to a parameter's plan (set p->wrap_slot
+ * to the plan's slot count first). */
+void dsc_wrap_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan);
+/* The gradient transform of the group keys (maximize), into p->work. */
+void dsc_wrap_pre(dsc_group *g);
+/* Before the family's update (Lookahead's first slow weights) and after it
+ * (Lookahead sync, then the EMA). */
+void dsc_wrap_before(dsc_group *g);
+void dsc_wrap_post(dsc_group *g, int reference);
+/* Run the hooks: pre returns the id of a hook that refused, or 0. */
+int dsc_wrap_run_pre_hooks(dsc_optimizer *opt);
+void dsc_wrap_run_post_hooks(dsc_optimizer *opt);
+/* lr multiplier of parameter p under its group's layer_decay. */
+double dsc_wrap_layer_scale(const dsc_group *g, const dsc_param *p);
+int dsc_wrap_needs_work(const dsc_group *g);
+/* Sum of (x - y)^2 in double, fixed blocking (the update norm). */
+double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 
 /* ------------------------------------------------------ threads, kernels */
 

@@ -37,24 +37,28 @@ static void free_param(dsc_param *p)
     dsc_free(p->scratch);
     dsc_free(p->work);
     dsc_free(p->accum);
+    dsc_free(p->prev);
     dsc_free(p);
+}
+
+static void free_group(dsc_group *g)
+{
+    free_slots(g->slots, g->nslots);
+    dsc_free(g->scratch);
+    dsc_free(g->params);
+    dsc_free(g);
 }
 
 void dsc_optimizer_free(dsc_optimizer *opt)
 {
     if (!opt) return;
     for (int i = 0; i < opt->nparams; i++) free_param(opt->params[i]);
-    for (int i = 0; i < opt->ngroups; i++) {
-        dsc_group *g = opt->groups[i];
-        free_slots(g->slots, g->nslots);
-        dsc_free(g->scratch);
-        dsc_free(g->params);
-        dsc_free(g);
-    }
+    for (int i = 0; i < opt->ngroups; i++) free_group(opt->groups[i]);
     for (int i = 0; i < opt->nrules; i++) dsc_free(opt->rules[i].pattern);
     dsc_free(opt->rules);
     dsc_free(opt->groups);
     dsc_free(opt->params);
+    dsc_free(opt->hooks);
     dsc_free(opt);
 }
 
@@ -157,11 +161,14 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
     char err[DSC_ERR_MAX];
     /* Group-level keys any family accepts (coordclip.c) are taken out first. */
     double cclip = 0.0, cclip_scale = 1.0;
-    char *rest = dsc_malloc(strlen(spec) + 1);
-    if (!rest) return dsc_fail(opt, DSC_NO_MEMORY, "add_group: out of memory");
-    dsc_status st = dsc_coordclip_take_keys(spec, rest, &cclip, &cclip_scale, err, sizeof err);
-    if (st == DSC_OK) st = dsc_spec_parse(rest, &f, hp, err, sizeof err);
-    dsc_free(rest);
+    struct dsc_group_opts wrap; /* wrappers and group keys (wrap.c) */
+    const char *inner = spec;
+    dsc_spec_tokens tok;
+    dsc_status st = dsc_wrap_take_prefix(spec, &inner, &wrap, err, sizeof err);
+    if (st == DSC_OK) st = dsc_spec_tokenize("optimizer spec", inner, &tok, err, sizeof err);
+    if (st == DSC_OK) st = dsc_wrap_take_keys(&tok, &wrap, err, sizeof err);
+    if (st == DSC_OK) st = dsc_coordclip_take_keys(&tok, &cclip, &cclip_scale, err, sizeof err);
+    if (st == DSC_OK) st = dsc_spec_parse_tokens(&tok, &f, hp, err, sizeof err);
     if (st != DSC_OK) return dsc_fail(opt, st, "group \"%s\": %s", group, err);
     if (!grow((void **)&opt->groups, &opt->cap_groups, opt->ngroups + 1, sizeof(dsc_group *)))
         return dsc_fail(opt, DSC_NO_MEMORY, "add_group: out of memory");
@@ -172,6 +179,7 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
     g->opt = opt;
     g->coord_clip = cclip;
     g->coord_clip_scale = cclip_scale;
+    g->wrap = wrap;
     memcpy(g->base, hp, sizeof hp);
     memcpy(g->init, hp, sizeof hp);
     memcpy(g->cur, hp, sizeof hp);
@@ -186,7 +194,8 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
         g->nslots = plan.nslots;
     }
     opt->groups[opt->ngroups++] = g;
-    if (cclip > 0) return dsc_optimizer_ensure_buffers(opt); /* work buffers for the clip */
+    if (cclip > 0 || dsc_wrap_needs_work(g))
+        return dsc_optimizer_ensure_buffers(opt); /* work buffers for the clip / negation */
     return DSC_OK;
 }
 
@@ -226,18 +235,23 @@ dsc_status dsc_optimizer_use_split(dsc_optimizer *opt, const char *matrix_spec,
                                    const char *fallback_spec)
 {
     if (!opt) return DSC_NULL_POINTER;
-    dsc_status st = dsc_optimizer_add_group(opt, "matrix", matrix_spec);
-    if (st != DSC_OK) return st;
-    st = dsc_optimizer_add_group(opt, "fallback", fallback_spec);
-    if (st != DSC_OK) return st;
+    /* A failed call changes nothing: when the second spec is bad or memory
+     * runs out halfway, the groups and rules added here are taken back. */
+    int ngroups = opt->ngroups, nrules = opt->nrules;
+    dsc_status st;
     /* Hidden matrices and conv filters to the matrix optimizer; embeddings,
      * the head and vectors to the fallback, vectors without weight decay
      * (the KellerJordan/Muon README split). */
-    if ((st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_MATRIX, "matrix", 0)) ||
+    if ((st = dsc_optimizer_add_group(opt, "matrix", matrix_spec)) ||
+        (st = dsc_optimizer_add_group(opt, "fallback", fallback_spec)) ||
+        (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_MATRIX, "matrix", 0)) ||
         (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_CONV, "matrix", 0)) ||
         (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_VECTOR, "fallback", 1)) ||
-        (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_AUTO, "fallback", 0)))
+        (st = dsc_optimizer_add_rule(opt, NULL, DSC_ROLE_AUTO, "fallback", 0))) {
+        while (opt->ngroups > ngroups) free_group(opt->groups[--opt->ngroups]);
+        while (opt->nrules > nrules) dsc_free(opt->rules[--opt->nrules].pattern);
         return st;
+    }
     return DSC_OK;
 }
 
@@ -271,7 +285,8 @@ static dsc_role infer_role(const char *name, int ndim)
 static int param_needs_work(const dsc_optimizer *opt)
 {
     for (int i = 0; i < opt->ngroups; i++)
-        if (opt->groups[i]->coord_clip > 0) return 1; /* coordclip.c writes p->work */
+        if (opt->groups[i]->coord_clip > 0 || dsc_wrap_needs_work(opt->groups[i]))
+            return 1; /* coordclip.c and maximize (wrap.c) write p->work */
     return opt->accumulation > 1 || opt->clip_kind != DSC_CLIP_NONE ||
            opt->nonfinite == DSC_NONFINITE_ZERO;
 }
@@ -285,6 +300,10 @@ static dsc_status param_buffers(dsc_optimizer *opt, dsc_param *p)
     if (opt->accumulation > 1 && !p->accum) {
         p->accum = dsc_calloc(p->numel, sizeof(float));
         if (!p->accum) goto oom;
+    }
+    if (opt->want_stats && !p->prev) { /* update_l2 */
+        p->prev = dsc_calloc(p->numel, sizeof(float));
+        if (!p->prev) goto oom;
     }
     return DSC_OK;
 oom:
@@ -310,6 +329,8 @@ static dsc_status attach_param(dsc_optimizer *opt, dsc_param *p, dsc_group *g)
     dsc_status st = g->family->plan_param(g, p, &plan, err, sizeof err);
     if (st != DSC_OK)
         return dsc_fail(opt, st, "parameter \"%s\" in group \"%s\": %s", p->name, g->name, err);
+    int wrap_slot = plan.nslots;
+    dsc_wrap_plan(g, p, &plan); /* the wrappers' slots after the family's */
     dsc_slot slots[DSC_MAX_SLOTS];
     if (!alloc_slots(&plan, slots)) goto oom;
     void *scratch = NULL;
@@ -324,6 +345,7 @@ static dsc_status attach_param(dsc_optimizer *opt, dsc_param *p, dsc_group *g)
     }
     memcpy(p->slots, slots, sizeof slots);
     p->nslots = plan.nslots;
+    p->wrap_slot = wrap_slot;
     p->scratch = scratch;
     p->scratch_bytes = plan.scratch_bytes;
     p->group = group_index(opt, g);
@@ -379,6 +401,7 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name, float *
     p->rows = (size_t)(ndim == 1 ? 1 : shape[0]);
     p->cols = numel / p->rows;
     p->role = role == DSC_ROLE_AUTO ? infer_role(name, ndim) : role;
+    p->layer = -1;
 
     dsc_group *g = NULL;
     if (group) {
@@ -559,6 +582,8 @@ void dsc_optimizer_resolve_hypers(dsc_optimizer *opt)
                 }
             }
             if (p->no_decay && wd >= 0 && !(p->override_mask & (1ull << wd))) p->hp[wd] = 0.0;
+            if (g->wrap.layer_decay != 1.0) /* layer_decay (wrap.c); the key exists */
+                p->hp[dsc_family_key(g->family, "lr")] *= dsc_wrap_layer_scale(g, p);
         }
     }
 }
@@ -619,7 +644,14 @@ dsc_status dsc_state_bytes(const char *spec, int ndim, const int64_t *shape, siz
     dsc_optimizer *opt = dsc_optimizer_new();
     if (!opt) return DSC_NO_MEMORY;
     size_t numel = 1;
-    for (int i = 0; i < ndim && i < DSC_MAX_NDIM; i++) numel *= (size_t)(shape[i] > 0 ? shape[i] : 1);
+    for (int i = 0; i < ndim && i < DSC_MAX_NDIM; i++) {
+        size_t d = (size_t)(shape[i] > 0 ? shape[i] : 1);
+        if (numel > SIZE_MAX / d) { /* the product would wrap */
+            dsc_optimizer_free(opt);
+            return DSC_SHAPE;
+        }
+        numel *= d;
+    }
     /* The plan is all we need, but a real parameter keeps one code path. */
     float *buf = dsc_calloc(numel, sizeof(float));
     dsc_status st = buf ? dsc_optimizer_add_group(opt, "g", spec) : DSC_NO_MEMORY;

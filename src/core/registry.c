@@ -5,8 +5,6 @@
  * the table below. */
 #include "internal.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,106 +117,59 @@ dsc_status dsc_key_check(const dsc_family *f, int key, double v, char *err, size
     return DSC_OK;
 }
 
-/* Parse a number or a boolean word. */
-static int parse_value(const char *s, size_t len, double *out)
+dsc_status dsc_spec_parse_tokens(const dsc_spec_tokens *t, const dsc_family **family,
+                                 double *hp, char *err, size_t errlen)
 {
-    char buf[64];
-    if (len == 0 || len >= sizeof buf) return 0;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    if (!strcmp(buf, "true") || !strcmp(buf, "True")) { *out = 1; return 1; }
-    if (!strcmp(buf, "false") || !strcmp(buf, "False")) { *out = 0; return 1; }
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(buf, &end);
-    if (end != buf + len || errno == ERANGE) return 0;
-    *out = v;
-    return 1;
-}
-
-dsc_status dsc_spec_parse(const char *spec, const dsc_family **family, double *hp,
-                          char *err, size_t errlen)
-{
-    if (!spec) {
-        snprintf(err, errlen, "optimizer spec is NULL");
-        return DSC_NULL_POINTER;
-    }
-    while (isspace((unsigned char)*spec)) spec++;
-    const char *colon = strchr(spec, ':');
-    size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
-    char name[64];
-    while (nlen && isspace((unsigned char)spec[nlen - 1])) nlen--;
-    if (nlen == 0 || nlen >= sizeof name) {
-        snprintf(err, errlen, "optimizer spec \"%s\": missing or too long optimizer name",
-                 spec);
-        return DSC_PARSE;
-    }
-    memcpy(name, spec, nlen);
-    name[nlen] = '\0';
-    const dsc_family *f = dsc_family_find(name);
+    const dsc_family *f = dsc_family_find(t->name);
     if (!f) {
-        size_t used = (size_t)snprintf(err, errlen, "unknown optimizer \"%s\" (known:", name);
+        size_t used = (size_t)snprintf(err, errlen, "unknown optimizer \"%s\" (known:", t->name);
         for (int i = 0; i < NFAMILIES && used < errlen; i++)
             used += (size_t)snprintf(err + used, errlen - used, " %s", families[i]->info.name);
         if (used < errlen) snprintf(err + used, errlen - used, ")");
         return DSC_UNKNOWN_OPTIMIZER;
     }
-    for (int i = 0; i < f->info.nkeys; i++) hp[i] = f->info.keys[i].default_value;
-    const char *s = colon ? colon + 1 : "";
-    while (*s) {
-        while (*s == ' ' || *s == ',') s++;
-        if (!*s) break;
-        const char *eq = strchr(s, '=');
-        const char *comma = strchr(s, ',');
-        if (!comma) comma = s + strlen(s);
-        if (!eq || eq > comma) {
-            snprintf(err, errlen, "%s: expected key=value, got \"%.*s\"", f->info.name,
-                     (int)(comma - s), s);
-            return DSC_PARSE;
-        }
-        char key[64];
-        size_t klen = (size_t)(eq - s);
-        while (klen && s[klen - 1] == ' ') klen--;
-        if (klen == 0 || klen >= sizeof key) {
-            snprintf(err, errlen, "%s: empty or too long key in \"%s\"", f->info.name, spec);
-            return DSC_PARSE;
-        }
-        memcpy(key, s, klen);
-        key[klen] = '\0';
-        int k = dsc_family_key(f, key);
+    double v[DSC_MAX_KEYS];
+    for (int i = 0; i < f->info.nkeys; i++) v[i] = f->info.keys[i].default_value;
+    for (int j = 0; j < t->nitems; j++) {
+        const dsc_spec_item *it = &t->item[j];
+        if (!it->key[0]) continue; /* taken by the caller */
+        int k = dsc_family_key(f, it->key);
         if (k < 0) {
             char keys[512];
             list_keys(f, keys, sizeof keys);
-            snprintf(err, errlen, "%s: unknown key \"%s\" (keys: %s)", f->info.name, key,
-                     keys);
+            snprintf(err, errlen, "%s: unknown key \"%s\" at character %zu (keys: %s)",
+                     f->info.name, it->key, it->key_at + 1, keys);
             return DSC_UNKNOWN_KEY;
         }
-        const char *v = eq + 1;
-        while (*v == ' ') v++;
-        size_t vlen = (size_t)(comma - v);
-        while (vlen && v[vlen - 1] == ' ') vlen--;
-        double value;
-        if (!parse_value(v, vlen, &value)) {
-            snprintf(err, errlen, "%s: %s: \"%.*s\" is not a number", f->info.name, key,
-                     (int)vlen, v);
-            return DSC_PARSE;
+        dsc_status st = dsc_key_check(f, k, it->value, err, errlen);
+        if (st != DSC_OK) {
+            size_t n = strlen(err);
+            if (n < errlen) snprintf(err + n, errlen - n, " (at character %zu)", it->value_at + 1);
+            return st;
         }
-        dsc_status st = dsc_key_check(f, k, value, err, errlen);
-        if (st != DSC_OK) return st;
-        hp[k] = value;
-        s = comma;
+        v[k] = it->value;
     }
     for (int i = 0; i < f->info.nkeys; i++) {
-        if (isnan(hp[i])) {
+        if (isnan(v[i])) {
             snprintf(err, errlen, "%s: key \"%s\" is required (no default)", f->info.name,
                      f->info.keys[i].name);
             return DSC_INVALID_ARGUMENT;
         }
     }
     if (f->check) {
-        dsc_status st = f->check(hp, err, errlen);
+        dsc_status st = f->check(v, err, errlen);
         if (st != DSC_OK) return st;
     }
+    memcpy(hp, v, (size_t)f->info.nkeys * sizeof *hp);
     *family = f;
     return DSC_OK;
+}
+
+dsc_status dsc_spec_parse(const char *spec, const dsc_family **family, double *hp,
+                          char *err, size_t errlen)
+{
+    dsc_spec_tokens t;
+    dsc_status st = dsc_spec_tokenize("optimizer spec", spec, &t, err, errlen);
+    if (st != DSC_OK) return st;
+    return dsc_spec_parse_tokens(&t, family, hp, err, errlen);
 }

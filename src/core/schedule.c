@@ -103,59 +103,46 @@ dsc_status dsc_schedule_parse(const char *text, dsc_schedule *out, char *err, si
         {"warmup", DSC_SCHED_LINEAR_WARMUP}, {"cosine", DSC_SCHED_COSINE},
         {"wsd", DSC_SCHED_WSD}, {"step", DSC_SCHED_STEP},
     };
+    dsc_spec_tokens t;
+    dsc_status st = dsc_spec_tokenize("schedule", text, &t, err, errlen);
+    if (st != DSC_OK) return st;
     dsc_schedule s = dsc_schedule_default();
-    const char *colon = strchr(text, ':');
-    size_t nlen = colon ? (size_t)(colon - text) : strlen(text);
     int found = 0;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strlen(kinds[i].name) == nlen && !strncmp(kinds[i].name, text, nlen)) {
+        if (!strcmp(kinds[i].name, t.name)) {
             s.kind = kinds[i].kind;
             found = 1;
         }
     if (!found) {
-        snprintf(err, errlen, "unknown schedule \"%.*s\" (known: constant, linear_warmup, "
-                 "cosine, wsd, step)", (int)nlen, text);
+        snprintf(err, errlen, "unknown schedule \"%s\" (known: constant, linear_warmup, "
+                 "cosine, wsd, step)", t.name);
         return DSC_UNKNOWN_NAME;
     }
-    const char *p = colon ? colon + 1 : "";
-    while (*p) {
-        while (*p == ',' || *p == ' ') p++;
-        if (!*p) break;
-        const char *eq = strchr(p, '=');
-        const char *end = strchr(p, ',');
-        if (!end) end = p + strlen(p);
-        if (!eq || eq > end) {
-            snprintf(err, errlen, "schedule: expected key=value, got \"%.*s\"", (int)(end - p), p);
-            return DSC_PARSE;
-        }
-        char key[32], val[64];
-        size_t kl = (size_t)(eq - p), vl = (size_t)(end - eq - 1);
-        if (kl >= sizeof key || vl >= sizeof val || vl == 0) {
-            snprintf(err, errlen, "schedule: bad entry \"%.*s\"", (int)(end - p), p);
-            return DSC_PARSE;
-        }
-        memcpy(key, p, kl); key[kl] = '\0';
-        memcpy(val, eq + 1, vl); val[vl] = '\0';
-        char *stop;
-        double v = strtod(val, &stop);
-        if (*stop || isnan(v) || isinf(v)) {
-            snprintf(err, errlen, "schedule: %s: \"%s\" is not a finite number", key, val);
-            return DSC_PARSE;
-        }
-        if (!strcmp(key, "warmup")) s.warmup = (int64_t)v;
-        else if (!strcmp(key, "total")) s.total = (int64_t)v;
-        else if (!strcmp(key, "decay")) s.decay = (int64_t)v;
-        else if (!strcmp(key, "step_size")) s.step_size = (int64_t)v;
-        else if (!strcmp(key, "gamma")) s.gamma = v;
-        else if (!strcmp(key, "min_ratio")) s.min_ratio = v;
-        else {
-            snprintf(err, errlen, "schedule: unknown key \"%s\" (keys: warmup, total, decay, "
-                     "step_size, gamma, min_ratio)", key);
+    /* Step counts are integers in [0, 2^53]: every one of them is exact in
+     * a double, and the range is checked before converting (a double
+     * outside int64_t's range converted to int64_t is undefined behaviour). */
+    const double max_steps = 9007199254740992.0;
+    for (int j = 0; j < t.nitems; j++) {
+        const dsc_spec_item *it = &t.item[j];
+        int64_t *count = !strcmp(it->key, "warmup")      ? &s.warmup
+                         : !strcmp(it->key, "total")     ? &s.total
+                         : !strcmp(it->key, "decay")     ? &s.decay
+                         : !strcmp(it->key, "step_size") ? &s.step_size
+                                                         : NULL;
+        if (count) {
+            st = dsc_spec_int(&t, it, "schedule", 0, max_steps, count, err, errlen);
+            if (st != DSC_OK) return st;
+        } else if (!strcmp(it->key, "gamma")) {
+            s.gamma = it->value;
+        } else if (!strcmp(it->key, "min_ratio")) {
+            s.min_ratio = it->value;
+        } else {
+            snprintf(err, errlen, "schedule: unknown key \"%s\" at character %zu (keys: warmup, "
+                     "total, decay, step_size, gamma, min_ratio)", it->key, it->key_at + 1);
             return DSC_UNKNOWN_KEY;
         }
-        p = end;
     }
-    dsc_status st = dsc_schedule_validate(&s, err, errlen);
+    st = dsc_schedule_validate(&s, err, errlen);
     if (st == DSC_OK) *out = s;
     return st;
 }

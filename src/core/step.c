@@ -69,8 +69,11 @@ dsc_status dsc_optimizer_set_stats(dsc_optimizer *opt, int on)
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    int old = opt->want_stats;
     opt->want_stats = on != 0;
-    return DSC_OK;
+    dsc_status st = dsc_optimizer_ensure_buffers(opt); /* p->prev for update_l2 */
+    if (st != DSC_OK) opt->want_stats = old;
+    return st;
 }
 
 dsc_status dsc_optimizer_stats(const dsc_optimizer *opt, dsc_step_stats *out)
@@ -146,6 +149,18 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     dsc_clear_error(opt);
     if (opt->ngroups == 0 || opt->nparams == 0)
         return dsc_fail(opt, DSC_STATE, "step: the optimizer has no parameters");
+    if (opt->in_hook) return dsc_fail(opt, DSC_STATE, "step: called from a step hook");
+    if (opt->swapped)
+        return dsc_fail(opt, DSC_STATE, "step: averaged weights are swapped in "
+                        "(dsc_optimizer_swap_average again to swap them back)");
+    /* 0. Pre-step hooks, on calls that will update (wrap.c). */
+    if (opt->nhooks && opt->micro + 1 >= opt->accumulation) {
+        int refused = dsc_wrap_run_pre_hooks(opt);
+        if (refused)
+            return dsc_fail(opt, DSC_STATE, "step %lld: pre-step hook %d refused the step; "
+                            "nothing was changed", (long long)opt->step, refused);
+        dsc_clear_error(opt);
+    }
     dsc_step_stats *st = &opt->stats;
     st->applied = 0;
     st->skipped = 0;
@@ -212,6 +227,8 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         if (opt->nonfinite == DSC_NONFINITE_SKIP) {
             st->skipped = 1;
             st->skipped_total++;
+            st->update_l2 = opt->want_stats ? 0.0 : NAN;
+            if (opt->nhooks) dsc_wrap_run_post_hooks(opt);
             return DSC_OK;
         }
         zero_bad = 1;
@@ -224,6 +241,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         /* torch.nn.utils.clip_grad_norm_: max_norm / (total_norm + 1e-6) */
         st->clip_scale = opt->clip_limit / (st->grad_l2 + 1e-6);
         scale = (float)st->clip_scale;
+        st->clipped_total++;
     }
     if (opt->clip_kind == DSC_CLIP_VALUE) clamp = (float)opt->clip_limit;
     if (zero_bad || scale != 1.0f || clamp != INFINITY) {
@@ -237,21 +255,39 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     for (int gi = 0; gi < opt->ngroups; gi++)
         if (opt->groups[gi]->coord_clip > 0) dsc_coordclip_apply(opt->groups[gi], opt->reference);
 
+    /* 4c. maximize for the families without their own key (wrap.c). */
+    for (int gi = 0; gi < opt->ngroups; gi++) dsc_wrap_pre(opt->groups[gi]);
+
     /* 5. Hyperparameters of this step. */
     dsc_optimizer_resolve_hypers(opt);
 
-    /* 6. Families. */
+    /* 6. Families, each followed by its group's wrappers (Lookahead, EMA).
+     * With stats on, the parameters are copied first for the update norm. */
+    if (opt->want_stats)
+        for (int i = 0; i < opt->nparams; i++)
+            memcpy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel * sizeof(float));
     dsc_step_ctx ctx = {opt->reference, opt->step};
     for (int gi = 0; gi < opt->ngroups; gi++) {
         dsc_group *g = opt->groups[gi];
         if (g->nparams == 0) continue;
+        dsc_wrap_before(g);
         dsc_status s = g->family->step(g, &ctx);
         if (s != DSC_OK) return s; /* families validate at add time; this is a bug path */
+        dsc_wrap_post(g, opt->reference);
+    }
+    st->update_l2 = NAN;
+    if (opt->want_stats) {
+        double sumsq = 0;
+        for (int i = 0; i < opt->nparams; i++)
+            sumsq += dsc_vec_diff_sumsq(opt->params[i]->data, opt->params[i]->prev,
+                                        opt->params[i]->numel);
+        st->update_l2 = sqrt(sumsq);
     }
     int lr = opt->ngroups ? dsc_family_key(opt->groups[0]->family, "lr") : -1;
     st->lr = lr >= 0 ? opt->groups[0]->cur[lr] : 0.0;
     opt->step++;
     st->step = opt->step;
     st->applied = 1;
+    if (opt->nhooks) dsc_wrap_run_post_hooks(opt);
     return DSC_OK;
 }

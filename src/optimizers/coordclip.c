@@ -207,81 +207,32 @@ static const struct {
     {"coordinate_clip_scale", 0.0, 1e30, 1.0},
 };
 
-dsc_status dsc_coordclip_take_keys(const char *spec, char *out, double *c, double *scale,
+dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
                                    char *err, size_t errlen)
 {
-    double val[2] = {core_keys[0].def, core_keys[1].def};
-    *c = val[0];
-    *scale = val[1];
-    const char *colon = strchr(spec, ':');
-    strcpy(out, spec);
-    if (!colon) return DSC_OK;
-    char name[64];
-    const char *s0 = spec;
-    while (isspace((unsigned char)*s0)) s0++;
-    size_t nlen = colon > s0 ? (size_t)(colon - s0) : 0;
-    while (nlen && isspace((unsigned char)s0[nlen - 1])) nlen--;
-    if (nlen == 0 || nlen >= sizeof name) return DSC_OK; /* the parser reports it */
-    memcpy(name, s0, nlen);
-    name[nlen] = '\0';
-    const dsc_family *f = dsc_family_find(name);
+    *c = core_keys[0].def;
+    *scale = core_keys[1].def;
+    const dsc_family *f = dsc_family_find(t->name);
     /* sgd_clip and adam_clip define coordinate_clip themselves (with their own
-     * threshold_scale): for them the option does not exist. */
+     * threshold_scale): for them the option does not exist. Unknown names
+     * are reported by the spec parser. */
     if (!f || dsc_family_key(f, core_keys[0].name) >= 0) return DSC_OK;
-    /* Rebuild "name:" + the items that stay. */
-    size_t used = (size_t)(colon - spec) + 1, kept = 0;
-    const char *s = colon + 1;
-    while (*s) {
-        const char *comma = strchr(s, ',');
-        if (!comma) comma = s + strlen(s);
-        const char *k0 = s;
-        while (k0 < comma && isspace((unsigned char)*k0)) k0++;
-        const char *eq = k0;
-        while (eq < comma && *eq != '=') eq++;
-        int which = -1;
-        if (eq < comma) {
-            size_t klen = (size_t)(eq - k0);
-            while (klen && isspace((unsigned char)k0[klen - 1])) klen--;
-            for (int q = 0; q < 2; q++) {
-                if (strlen(core_keys[q].name) == klen && !strncmp(k0, core_keys[q].name, klen))
-                    which = q;
-            }
-        }
-        if (which >= 0) {
-            char buf[64];
-            const char *v = eq + 1;
-            while (v < comma && isspace((unsigned char)*v)) v++;
-            size_t vlen = (size_t)(comma - v);
-            while (vlen && isspace((unsigned char)v[vlen - 1])) vlen--;
-            char *end = NULL;
-            double x = NAN;
-            if (vlen > 0 && vlen < sizeof buf) {
-                memcpy(buf, v, vlen);
-                buf[vlen] = '\0';
-                errno = 0;
-                x = strtod(buf, &end);
-                if (end != buf + vlen || errno == ERANGE) x = NAN;
-            }
-            if (isnan(x)) {
-                snprintf(err, errlen, "%s: %s: \"%.*s\" is not a number", f->info.name,
-                         core_keys[which].name, (int)vlen, v);
-                return DSC_PARSE;
-            }
-            if (!(x >= core_keys[which].min && x <= core_keys[which].max)) {
-                snprintf(err, errlen, "%s: %s = %g is out of range [%g, %g]", f->info.name,
-                         core_keys[which].name, x, core_keys[which].min,
-                         core_keys[which].max);
+    double val[2] = {core_keys[0].def, core_keys[1].def};
+    for (int j = 0; j < t->nitems; j++) {
+        dsc_spec_item *it = &t->item[j];
+        for (int q = 0; q < 2; q++) {
+            if (strcmp(it->key, core_keys[q].name)) continue;
+            double x = it->value;
+            if (!(x >= core_keys[q].min && x <= core_keys[q].max)) {
+                snprintf(err, errlen, "%s: %s = %g is out of range [%g, %g] (at character %zu)",
+                         f->info.name, core_keys[q].name, x, core_keys[q].min,
+                         core_keys[q].max, it->value_at + 1);
                 return DSC_OUT_OF_RANGE;
             }
-            val[which] = x;
-        } else if (comma > k0) {
-            if (kept++) out[used++] = ',';
-            memcpy(out + used, k0, (size_t)(comma - k0));
-            used += (size_t)(comma - k0);
+            val[q] = x;
+            it->key[0] = '\0'; /* taken: the family's parser skips it */
         }
-        s = *comma ? comma + 1 : comma;
     }
-    out[used] = '\0';
     *c = val[0];
     *scale = val[1];
     return DSC_OK;

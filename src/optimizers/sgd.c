@@ -3,6 +3,8 @@
  * Update (spec elementwise.md section 1; torch 1.13.1 single-tensor path):
  *   g <- -g                            if maximize
  *   g <- g + wd * p                    (L2, coupled)
+ *   or, with decoupled_weight_decay = 1 (SGDW, Loshchilov & Hutter 2019, as
+ *   torch's AdamW does it): p <- p * (1 - lr * wd) before the update, g unchanged
  *   b <- g                             at the first step (no dampening)
  *   b <- mu * b + (1 - dampening) * g  later
  *   d <- g + mu * b  (nesterov)  or  d <- b;   d <- g without momentum
@@ -15,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { LR, MOMENTUM, DAMPENING, WEIGHT_DECAY, NESTEROV, MAXIMIZE, NKEYS };
+enum { LR, MOMENTUM, DAMPENING, WEIGHT_DECAY, NESTEROV, MAXIMIZE, DECOUPLED, NKEYS };
 
 static const dsc_key_info keys[NKEYS] = {
     [LR] = {"lr", DSC_KEY_FLOAT, NAN, 0, 1e6, 0, 0, "learning rate (required)"},
@@ -24,6 +26,8 @@ static const dsc_key_info keys[NKEYS] = {
     [WEIGHT_DECAY] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0, "L2 penalty added to the gradient"},
     [NESTEROV] = {"nesterov", DSC_KEY_BOOL, 0, 0, 1, 0, 0, "Nesterov momentum"},
     [MAXIMIZE] = {"maximize", DSC_KEY_BOOL, 0, 0, 1, 0, 0, "maximize the objective"},
+    [DECOUPLED] = {"decoupled_weight_decay", DSC_KEY_BOOL, 0, 0, 1, 0, 0,
+                   "SGDW: p <- p (1 - lr wd) instead of the L2 gradient term"},
 };
 
 /* Slots: the momentum buffer and the per-parameter step counter (torch
@@ -49,8 +53,8 @@ static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *p
 }
 
 typedef struct {
-    float lr, mu, damp, wd, sign;
-    int nesterov, first, momentum;
+    float lr, mu, damp, wd, sign, keep_p; /* keep_p = 1 - lr * wd (decoupled) */
+    int nesterov, first, momentum, decoupled;
 } sgd_scalars;
 
 /* Reference: one element at a time, in the order of the spec. */
@@ -58,7 +62,8 @@ static void sgd_step_ref(float *p, const float *g, float *b, size_t n, sgd_scala
 {
     for (size_t i = 0; i < n; i++) {
         float gi = s.sign * g[i];                  /* 1. maximize */
-        if (s.wd != 0.0f) gi = gi + s.wd * p[i];   /* 2. L2 */
+        if (s.decoupled) p[i] = p[i] * s.keep_p;   /* 2. decoupled decay, or */
+        else if (s.wd != 0.0f) gi = gi + s.wd * p[i]; /*  L2 */
         float d = gi;
         if (s.momentum) {                          /* 3. momentum */
             if (s.first) b[i] = gi;
@@ -87,10 +92,11 @@ DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, c
     float *restrict p = job->p, *restrict b = job->b;
     const float *restrict g = job->g;
     const float lr = job->s.lr, mu = job->s.mu, wd = job->s.wd, sign = job->s.sign,
-                keep = 1.0f - job->s.damp;
+                keep = 1.0f - job->s.damp, keep_p = job->s.keep_p;
     for (size_t i = lo; i < hi; i++) {
         float gi = sign * g[i];
-        if (l2) gi = gi + wd * p[i];
+        if (l2 == 2) p[i] = p[i] * keep_p; /* decoupled */
+        if (l2 == 1) gi = gi + wd * p[i];
         float d = gi;
         if (form == FIRST || form == NESTEROV_FIRST) { /* the buffer starts as g */
             b[i] = gi;
@@ -111,20 +117,19 @@ static void sgd_range(const void *ctx, size_t lo, size_t hi)
     int form = !s.momentum ? PLAIN
                : s.first   ? (s.nesterov ? NESTEROV_FIRST : FIRST)
                            : (s.nesterov ? NESTEROV_FORM : HEAVY_BALL);
-    const int l2 = s.wd != 0.0f;
+    /* 0: no decay, 1: L2, 2: decoupled; each a loop of its own. */
+    const int l2 = s.decoupled ? 2 : s.wd != 0.0f;
+#define SGD_FORMS(f)                                                                    \
+    (l2 == 2 ? sgd_body(job, lo, hi, 2, f) : l2 ? sgd_body(job, lo, hi, 1, f)          \
+                                                : sgd_body(job, lo, hi, 0, f))
     switch (form) {
-    case PLAIN: l2 ? sgd_body(job, lo, hi, 1, PLAIN) : sgd_body(job, lo, hi, 0, PLAIN); break;
-    case FIRST: l2 ? sgd_body(job, lo, hi, 1, FIRST) : sgd_body(job, lo, hi, 0, FIRST); break;
-    case NESTEROV_FIRST:
-        l2 ? sgd_body(job, lo, hi, 1, NESTEROV_FIRST) : sgd_body(job, lo, hi, 0, NESTEROV_FIRST);
-        break;
-    case HEAVY_BALL:
-        l2 ? sgd_body(job, lo, hi, 1, HEAVY_BALL) : sgd_body(job, lo, hi, 0, HEAVY_BALL);
-        break;
-    default:
-        l2 ? sgd_body(job, lo, hi, 1, NESTEROV_FORM) : sgd_body(job, lo, hi, 0, NESTEROV_FORM);
-        break;
+    case PLAIN: SGD_FORMS(PLAIN); break;
+    case FIRST: SGD_FORMS(FIRST); break;
+    case NESTEROV_FIRST: SGD_FORMS(NESTEROV_FIRST); break;
+    case HEAVY_BALL: SGD_FORMS(HEAVY_BALL); break;
+    default: SGD_FORMS(NESTEROV_FORM); break;
     }
+#undef SGD_FORMS
 }
 
 static void sgd_step_fast(float *p, const float *g, float *b, size_t n, sgd_scalars s)
@@ -144,6 +149,8 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
             .sign = p->hp[MAXIMIZE] != 0 ? -1.0f : 1.0f,
             .nesterov = p->hp[NESTEROV] != 0, .first = *t == 0,
             .momentum = p->hp[MOMENTUM] != 0,
+            .decoupled = p->hp[DECOUPLED] != 0 && p->hp[WEIGHT_DECAY] != 0,
+            .keep_p = (float)(1.0 - p->hp[LR] * p->hp[WEIGHT_DECAY]),
         };
         float *b = p->slots[SLOT_BUF].data;
         if (ctx->reference) sgd_step_ref(p->data, p->grad, b, p->numel, s);
@@ -156,7 +163,7 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
 const dsc_family dsc_family_sgd = {
     .info = {
         .name = "sgd",
-        .summary = "stochastic gradient descent with momentum, dampening, Nesterov, L2",
+        .summary = "stochastic gradient descent with momentum, dampening, Nesterov, L2 or decoupled decay",
         .paper = "Robbins & Monro 1951; Sutskever et al., ICML 2013 (momentum, Nesterov)",
         .source = "pytorch/pytorch torch/optim/sgd.py (v1.13.1)",
         .nkeys = NKEYS, .keys = keys, .matrix = 0,

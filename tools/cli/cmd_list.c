@@ -1,8 +1,12 @@
-/* cmd_list.c - `descent list`: optimizers, keys, defaults, papers. */
+/* cmd_list.c - `descent list [PATTERN...]`: optimizers, wrappers and the
+ * keys every optimizer accepts, with keys, defaults, papers. A PATTERN is a
+ * shell-style pattern (fnmatch: * ? [...]) or an exact name or alias. */
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include "descent.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +58,17 @@ static void print_markdown(void)
     }
 }
 
+/* Every entry: the optimizers, then the wrappers and the "any" keys. */
+static int entry_count(void) { return dsc_optimizer_kind_count() + dsc_wrapper_count(); }
+
+static const dsc_optimizer_info *entry(int i)
+{
+    int n = dsc_optimizer_kind_count();
+    return i < n ? dsc_optimizer_kind(i) : dsc_wrapper_info(i - n);
+}
+
+static int is_wrapper(int i) { return i >= dsc_optimizer_kind_count(); }
+
 int cmd_list(int argc, char **argv)
 {
     int memory = 0, named = 0, rc = CLI_OK;
@@ -71,16 +86,25 @@ int cmd_list(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-') continue;
         named = 1;
+        int found = 0;
+        /* An exact name or alias first (aliases are not in the table). */
         const dsc_optimizer_info *o = dsc_optimizer_kind_find(argv[i]);
-        if (!o) {
-            fprintf(stderr, "descent list: unknown optimizer \"%s\"\n", argv[i]);
-            rc = CLI_USAGE;
+        if (o) {
+            print_one(o, memory);
             continue;
         }
-        print_one(o, memory);
+        for (int k = 0; k < entry_count(); k++) {
+            if (fnmatch(argv[i], entry(k)->name, 0) != 0) continue;
+            print_one(entry(k), memory && !is_wrapper(k));
+            found = 1;
+        }
+        if (!found) {
+            fprintf(stderr, "descent list: no optimizer or wrapper matches \"%s\" "
+                    "(patterns: * ? [...]; `descent list` shows all)\n", argv[i]);
+            rc = CLI_USAGE;
+        }
     }
     if (!named)
-        for (int i = 0; i < dsc_optimizer_kind_count(); i++)
-            print_one(dsc_optimizer_kind(i), memory);
+        for (int k = 0; k < entry_count(); k++) print_one(entry(k), memory && !is_wrapper(k));
     return rc;
 }

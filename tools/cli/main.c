@@ -23,9 +23,11 @@ extern const char cmd_theory_usage[];
 
 static const cli_command commands[] = {
     {"list", "list the optimizers with their keys, defaults and papers",
-     "usage: descent list [NAME...] [--memory]\n"
-     "  Prints every optimizer (or the named ones) with its hyperparameter keys,\n"
-     "  defaults, valid ranges, paper and the official code it follows.\n"
+     "usage: descent list [PATTERN...] [--memory]\n"
+     "  Prints every optimizer (or those matching a name, an alias or a shell\n"
+     "  pattern such as 'adam*' or '*8bit'), the wrappers ema and lookahead and the\n"
+     "  keys every optimizer accepts (\"any\"), with their keys, defaults, valid\n"
+     "  ranges, paper and the official code they follow.\n"
      "  --memory    add the bytes of optimizer state per parameter (for a\n"
      "              4096x4096 matrix, i.e. large tensors)\n"
      "  --markdown  one Markdown table of all optimizers (name, summary, paper, code)\n",
