@@ -1,6 +1,6 @@
 # Thin wrapper over CMake. `make` builds build/descent and the libraries,
 # `make test` builds and runs every test, `make demo` runs the main job,
-# `make bench` the benchmarks.
+# `make bench` the benchmarks, `make install PREFIX=DIR` installs.
 BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -15,7 +15,8 @@ deps:
 	@bash scripts/install-deps.sh $(DEPS_FLAGS)
 
 configure:
-	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release \
+	    $(if $(PREFIX),-DCMAKE_INSTALL_PREFIX="$(PREFIX)") $(CMAKE_FLAGS)
 
 # Idle OpenMP threads sleep instead of spinning, so parallel tests do not
 # steal each other's cores.
@@ -29,8 +30,9 @@ demo: all
 bench: all
 	@for b in $(BUILD)/bench_*; do echo "== $$b"; $$b || exit 1; done
 
+# `make install PREFIX=DIR` installs under DIR (default: CMake's, /usr/local).
 install: all
-	cmake --install $(BUILD)
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix "$(PREFIX)")
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DDESCENT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"

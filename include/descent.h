@@ -52,9 +52,9 @@
 extern "C" {
 #endif
 
-#define DSC_VERSION_MAJOR 0
-#define DSC_VERSION_MINOR 1
-#define DSC_VERSION_PATCH 0
+/* DSC_VERSION_MAJOR, _MINOR, _PATCH and DSC_VERSION_STRING, generated from
+ * the version in CMakeLists.txt and installed beside this header. */
+#include "descent_version.h"
 #define DSC_MAX_NDIM 4
 #define DSC_NAME_MAX 128 /* longest parameter or group name, with the NUL */
 
@@ -94,7 +94,7 @@ const char *dsc_status_string(dsc_status s);
 /* ------------------------------------------------------------- build info */
 
 typedef struct {
-    const char *version;  /* "0.1.0" */
+    const char *version;  /* DSC_VERSION_STRING, e.g. "0.2.0" */
     const char *blas;     /* "openblas", "portable" */
     int openmp;           /* 1 if built with OpenMP */
     int max_threads;      /* omp_get_max_threads() or 1 */

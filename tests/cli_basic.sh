@@ -42,4 +42,24 @@ sed 's/^hyper lr .*/hyper lr nan/' "$golden" >"$tmp/nan.golden"
 expect 1 "replay a NaN hyperparameter" -- "$bin" replay "$tmp/nan.golden"
 contains "$tmp/err" "lr" "NaN hyperparameter named"
 
+# Options through getopt_long (tools/cli/opts.h): "--key=value" and
+# "--key value", options after operands, clear errors for the rest.
+expect 0 "polar --steps=3 --draws=2" -- "$bin" polar --steps=3 --draws=2 4x6
+contains "$tmp/out" "ns5 with 3 steps" "--steps=3 is read"
+expect 0 "polar, an option after the operand" -- "$bin" polar 4x6 --steps 2 --draws 1
+contains "$tmp/out" "ns5 with 2 steps" "--steps after the shape is read"
+expect 2 "polar --steps=x" -- "$bin" polar --steps=x
+contains "$tmp/err" "--steps needs an integer" "a bad value is named"
+expect 2 "polar --steps without a value" -- "$bin" polar --steps
+contains "$tmp/err" "needs a value" "a missing value is named"
+expect 2 "list --memory=1 (takes no value)" -- "$bin" list --memory=1
+contains "$tmp/err" "memory=1" "the bad option is named"
+expect 2 "stability --nope" -- "$bin" stability --nope
+contains "$tmp/err" "unknown option \"--nope\"" "an unknown option is named"
+expect 2 "stability operand" -- "$bin" stability extra
+expect 2 "stability --seeds=0" -- "$bin" stability --seeds=0
+expect 0 "replay, --ref after the file" -- \
+    "$bin" replay "$golden" --ref
+expect 2 "version takes no arguments" -- "$bin" version extra
+
 cli_report cli_basic

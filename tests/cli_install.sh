@@ -1,30 +1,153 @@
 #!/usr/bin/env bash
-# cli_install.sh DESCENT - `cmake --install` into a temporary prefix, then
-# build examples/quickstart.c against it with pkg-config and with CMake's
-# find_package, and run both.
-set -eu
-build=$(dirname "$1")
+# cli_install.sh DESCENT - `cmake --install` into a temporary prefix, then:
+#  1. build examples/quickstart.c against it with the README's own pkg-config
+#     line (read from README.md, so the two cannot drift), statically with
+#     `pkg-config --static`, and with CMake's find_package; run all three;
+#  2. run every `descent` command of the installed copy from a folder outside
+#     the repository, so each must find its data in PREFIX/share/descent;
+#  3. check what else is installed: man page, bash completion, licences.
+set -u
+bin_built=$1
+build=$(dirname "$bin_built")
 if grep -q '^DESCENT_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
     echo "cli_install: skipped in a sanitizer build (plain compilers cannot link it)"
     exit 0
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
-libdir=$(ls -d "$tmp"/prefix/lib*/ | head -1)
+repo=$PWD
+. "$repo/tests/lib/cli_check.sh"
+prefix=$tmp/prefix
+if ! cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1; then
+    cat "$tmp/install.log"
+    echo "cli_install: cmake --install failed"
+    exit 1
+fi
+libdir=$(ls -d "$prefix"/lib*/ | head -1)
+libdir=${libdir%/}
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-cc -std=c11 -Wall -Wextra -o "$tmp/qs" examples/quickstart.c \
-   $(pkg-config --cflags --libs descent) -fopenmp -lm
-(cd "$tmp" && LD_LIBRARY_PATH="$libdir" ./qs)
+bin=$prefix/bin/descent
+
+# `make install PREFIX=DIR` hands DIR to CMake (dry run: nothing is built).
+expect 0 "make install PREFIX= (dry run)" -- make -n -C "$repo" install BUILD="$build" \
+    PREFIX="$tmp/elsewhere"
+contains "$tmp/out" "cmake --install .* --prefix \"$tmp/elsewhere\"" "make install passes PREFIX"
+
+# ------------------------------------------------------- 1. link the example
+# The README says: `cc app.c $(pkg-config --cflags --libs descent)`.
+line=$(grep -o 'cc app\.c \$(pkg-config [^)]*)' README.md | head -1)
+count=$((count + 1))
+if [ -z "$line" ]; then
+    fails=$((fails + 1)); echo "FAILED: README.md has no 'cc app.c \$(pkg-config ...)' line"
+fi
+pcflags=$(echo "$line" | sed 's/^cc app\.c \$(pkg-config \(.*\))$/\1/')
+expect 0 "the README's pkg-config line links quickstart.c" -- \
+    cc -std=c11 -Wall -Wextra -Werror -o "$tmp/qs" examples/quickstart.c $(pkg-config $pcflags)
+expect 0 "quickstart (shared)" -- env -C "$tmp" LD_LIBRARY_PATH="$libdir" ./qs
+contains "$tmp/out" "final loss" "quickstart prints its loss"
+# Static: Libs.private must bring what libdescent.a needs (libm, OpenMP).
+expect 0 "pkg-config --static links quickstart.c" -- \
+    cc -std=c11 -o "$tmp/qs_static" examples/quickstart.c \
+    $(pkg-config --static --cflags --libs descent | sed 's/-ldescent\b/-l:libdescent.a/')
+expect 0 "quickstart (static)" -- env -C "$tmp" ./qs_static
 mkdir "$tmp/proj"
 cat >"$tmp/proj/CMakeLists.txt" <<CM
 cmake_minimum_required(VERSION 3.18)
 project(quick C)
 find_package(descent REQUIRED)
-add_executable(qs $PWD/examples/quickstart.c)
+add_executable(qs $repo/examples/quickstart.c)
 target_link_libraries(qs descent::descent)
 CM
-cmake -S "$tmp/proj" -B "$tmp/proj/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
-cmake --build "$tmp/proj/build" >/dev/null
-(cd "$tmp" && LD_LIBRARY_PATH="$libdir" ./proj/build/qs)
-echo "cli_install: 2 passed, 0 failed"
+expect 0 "find_package(descent) configures" -- \
+    cmake -S "$tmp/proj" -B "$tmp/proj/build" -DCMAKE_PREFIX_PATH="$prefix"
+expect 0 "find_package(descent) builds" -- cmake --build "$tmp/proj/build"
+expect 0 "quickstart (CMake)" -- env -C "$tmp" LD_LIBRARY_PATH="$libdir" ./proj/build/qs
+
+# ------------------------------------ 2. every command, outside the repository
+out=$tmp/run
+mkdir "$out"
+cp tests/data/gpt2_ref_tokens.bin "$tmp/tokens.bin"
+cd "$out" || exit 1
+run() { expect "$@"; }
+run 0 "--version" -- "$bin" --version
+contains "$tmp/out" "^descent $(sed -n 's/^project(descent VERSION \([0-9.]*\).*/\1/p' \
+    "$repo/CMakeLists.txt") " "--version prints CMake's project version"
+run 0 "version" -- "$bin" version
+contains "$tmp/out" "^data: $(cd "$prefix/share/descent" && pwd -P)\$" \
+    "the installed command reads PREFIX/share/descent"
+run 0 "--help" -- "$bin" --help
+for c in list replay theory stability polar gpt2 demo bench version help; do
+    run 0 "help $c" -- "$bin" help "$c"
+    contains "$tmp/out" "usage: descent" "help $c prints a usage line"
+done
+run 0 "list" -- "$bin" list
+run 0 "list adam --memory" -- "$bin" list --memory adam
+contains "$tmp/out" "bytes per parameter" "list --memory"
+run 0 "list --markdown" -- "$bin" list --markdown
+# Every installed golden file replays, by path and by bare name.
+golden=$(ls "$prefix"/share/descent/golden/*.golden | wc -l)
+count=$((count + 1))
+if [ "$golden" != "$(ls "$repo"/tests/golden/*.golden | wc -l)" ]; then
+    fails=$((fails + 1)); echo "FAILED: $golden golden files installed"
+fi
+run 0 "replay every installed golden file" -- "$bin" replay "$prefix"/share/descent/golden/*.golden
+run 0 "replay a bare name finds the installed file" -- "$bin" replay adam_default_3x5.golden
+contains "$tmp/out" "^PASS adam_default_3x5" "bare-name replay passes"
+run 0 "polar --steps=3" -- "$bin" polar --steps=3 --draws 2 4x6
+run 0 "stability (digits from share/descent)" -- "$bin" stability --steps=10 --seeds 1 \
+    --spike-every 5 --out "$out/stab"
+count=$((count + 1))
+[ -f "$out/stab/report.md" ] || { fails=$((fails + 1)); echo "FAILED: stability wrote no report"; }
+run 0 "theory noise-density" -- "$bin" theory noise-density --out "$out/theory"
+run 0 "gpt2 encode (vocabulary from share/descent)" -- "$bin" gpt2 encode "Hello world"
+contains "$tmp/out" "^15496 995\$" "gpt2 encode gives GPT-2's ids"
+tiny=(--train "$tmp/tokens.bin" --val "$tmp/tokens.bin" --vocab-size 64 --layers 1
+      --channels 16 --heads 2 --max-seq-len 8 -B 1 -T 8 --eval-every 2 --eval-batches 1
+      --no-plot --quiet)
+run 0 "gpt2 train" -- "$bin" gpt2 train "${tiny[@]}" --steps 2 --out "$out/gpt2"
+run 0 "gpt2 sample (vocabulary from share/descent)" -- "$bin" gpt2 sample --model "$out/gpt2" \
+    --tokens 3
+run 0 "gpt2 bench" -- "$bin" gpt2 bench --layers 1 --channels 32 --heads 2 -B 1 -T 8 \
+    --steps 1 --threads 1
+# `demo` and `gpt2 prepare/compare` download the corpora, and `bench` measures
+# for a minute: here they only show they run (help) and reject bad input.
+run 0 "demo --help" -- "$bin" demo --help
+run 2 "bench without a benchmark" -- "$bin" bench
+run 2 "bench elementwise bad option" -- "$bin" bench elementwise --frob
+count=$((count + 1))
+if ls "$out" | grep -qv -e '^stab$' -e '^theory$' -e '^gpt2$'; then
+    fails=$((fails + 1)); echo "FAILED: commands left stray files: $(ls "$out")"
+fi
+cd "$repo" || exit 1
+
+# --------------------------------------------------- 3. the rest of the install
+share=$prefix/share
+for f in descent/digits/digits.csv.gz descent/digits/LICENSE descent/gpt2/vocab.bpe \
+         descent/gpt2/vocab.bpe.LICENSE doc/descent/LICENSE doc/descent/NOTICE \
+         doc/descent/CHANGELOG.md doc/descent/optimizers.md; do
+    count=$((count + 1))
+    [ -f "$share/$f" ] || { fails=$((fails + 1)); echo "FAILED: not installed: share/$f"; }
+done
+if command -v help2man >/dev/null; then
+    count=$((count + 1))
+    if [ -f "$share/man/man1/descent.1" ]; then
+        grep -q "^\.TH DESCENT .*descent $(sed -n "s/^project(descent VERSION \\([0-9.]*\\).*/\\1/p" CMakeLists.txt)" "$share/man/man1/descent.1" ||
+            { fails=$((fails + 1)); echo "FAILED: descent.1 has no .TH header"; }
+    else
+        fails=$((fails + 1)); echo "FAILED: man page not installed"
+    fi
+else
+    echo "cli_install: help2man not found, man page not checked (CI installs it)"
+fi
+comp=$share/bash-completion/completions/descent
+expect 0 "bash completion parses" -- bash -n "$comp"
+# Complete "descent st" and "descent list ad" as bash would.
+complete_words() { # complete_words WORD... : prints COMPREPLY, one per line
+    PATH="$prefix/bin:$PATH" bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1));
+             COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; _descent descent; printf "%s\n" "${COMPREPLY[@]}"' \
+        _ "$comp" "$@"
+}
+expect 0 "complete a command" -- complete_words descent st
+contains "$tmp/out" "^stability\$" "completion offers stability for st"
+expect 0 "complete an optimizer" -- complete_words descent list ad
+contains "$tmp/out" "^adamw\$" "completion offers adamw after list"
+
+cli_report cli_install

@@ -490,7 +490,7 @@ static void test_group_state_checkpoint(void)
     remove(path);
 }
 
-/* AdAdaGrad batch-size tests: the worked example of spec section 5.1
+/* AdAdaGrad batch-size tests on a worked example
  * (b = 4, a 2x3 tensor and a bias of 2, per-sample gradients). */
 static void test_adadagrad_batch(void)
 {

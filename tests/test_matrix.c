@@ -2,7 +2,7 @@
  *
  *   1. GEMM: CBLAS and portable paths against double loops, all transposes,
  *      alpha/beta, ragged sizes; syrk symmetric; portable bits at 1/2/4 threads.
- *   2. ns5 (spec 1.1-1.2): singular values of ns5(G) for Gaussian 4x6, 16x5,
+ *   2. ns5 (docs/matrix.md): singular values of ns5(G) for Gaussian 4x6, 16x5,
  *      64x16 in [0.68, 1.21]; U^T ns5(G) V diagonal; tall = wide transposed;
  *      zero in, zero out; 1x1, 1xN and Nx1 follow the scalar quintic; the
  *      reference and GEMM paths agree.

@@ -10,7 +10,7 @@
  *      and every 251st float bit pattern (`test_quant8 --exhaustive`: all
  *      2^32, run by hand), leaving out the signaling NaNs that share +Inf's
  *      bucket;
- *   3. the sign fix (14.2 step 3) and the absmax-0 block;
+ *   3. the sign fix and the absmax-0 block;
  *   4. round trip of quantize_blockwise/dequantize on random normal data:
  *      |a - deq(q(a))| <= absmax * gap/2, where gap is the largest step of
  *      the map: 0.0140625 (signed: the top decade 0.1..1 has 64 intervals of

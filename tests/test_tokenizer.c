@@ -153,7 +153,7 @@ static void test_load_errors(void)
 
 /* ----------------------------------------------------------------- encode */
 
-/* DATA.md's golden sample: 127 UTF-8 bytes, 36 ids. */
+/* The golden sample of docs/data.md: 127 UTF-8 bytes, 36 ids. */
 static void test_golden(const gpt2_tokenizer *tok)
 {
     const char *text = "Hello world! It's a truth universally acknowledged, that a single man "

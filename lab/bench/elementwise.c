@@ -19,6 +19,7 @@
 #include "bench/bench.h"
 #include "descent.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,15 +97,29 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
 
 int bench_elementwise_main(int argc, char **argv)
 {
-    int quick = 0;
+    /* getopt_long: --only NAME and --only=NAME; optind = 0 restarts glibc's
+     * parser for this argv. */
+    static const struct option longs[] = {{"quick", no_argument, 0, 'q'},
+                                          {"only", required_argument, 0, 'o'},
+                                          {0, 0, 0, 0}};
+    int quick = 0, c;
     const char *only = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) quick = 1;
-        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
+        if (c == 'q') quick = 1;
+        else if (c == 'o') only = optarg;
         else {
-            fprintf(stderr, "usage: descent bench elementwise [--quick] [--only NAME]\n");
+            fprintf(stderr, "descent bench elementwise: bad option \"%s\"\n"
+                    "usage: descent bench elementwise [--quick] [--only NAME]\n",
+                    argv[optind - 1]);
             return 2;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "descent bench elementwise: unexpected argument \"%s\"\n"
+                "usage: descent bench elementwise [--quick] [--only NAME]\n", argv[optind]);
+        return 2;
     }
     dsc_build_info_t bi = dsc_build_info();
     printf("descent %s, blas %s, openmp %d, kernels %s\n", bi.version, bi.blas, bi.openmp,

@@ -1,6 +1,8 @@
 /* digits.c - see digits.h. */
 #include "digits.h"
 
+#include "../datadir.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,21 +26,14 @@ void digits_free(digits_set *s)
     memset(s, 0, sizeof *s);
 }
 
+/* $DESCENT_DATA_DIGITS, else the installed or in-tree copy (lab/datadir.h). */
 static const char *default_path(void)
 {
     const char *env = getenv("DESCENT_DATA_DIGITS");
     if (env) return env;
-    static const char *candidates[] = {"lab/classify/data/digits.csv.gz",
-                                       "../lab/classify/data/digits.csv.gz",
-                                       "../../lab/classify/data/digits.csv.gz"};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        FILE *f = fopen(candidates[i], "rb");
-        if (f) {
-            fclose(f);
-            return candidates[i];
-        }
-    }
-    return candidates[0];
+    static char path[4096];
+    lab_data_path("digits/digits.csv.gz", "lab/classify/data/digits.csv.gz", path, sizeof path);
+    return path;
 }
 
 int digits_load(const char *path, int test, uint64_t seed, digits_set *train,
@@ -49,8 +44,8 @@ int digits_load(const char *path, int test, uint64_t seed, digits_set *train,
     if (!path) path = default_path();
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
-        snprintf(err, errlen, "%s: cannot open (set DESCENT_DATA_DIGITS or run from the "
-                 "repository root)", path);
+        snprintf(err, errlen, "%s: cannot open (set DESCENT_DATA_DIGITS, or DESCENT_DATADIR to "
+                 "the folder that holds digits/digits.csv.gz)", path);
         return 1;
     }
     int cap = 2048, n = 0;

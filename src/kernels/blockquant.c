@@ -1,9 +1,9 @@
 /* blockquant.c - the dynamic maps, the block-wise absmax quantizer of the
- * 8-bit optimizer states and the stand-alone quantize_blockwise (spec
- * elementwise.md 14.1, 14.2, 14.7; bitsandbytes csrc/kernels.cu
+ * 8-bit optimizer states and the stand-alone quantize_blockwise
+ * (docs/optimizers.md, 8-bit states; bitsandbytes csrc/kernels.cu
  * quantize_2D, dQuantize, kQuantizeBlockwise).
  *
- * The maps are the float32 tables of Appendix A, written as the spec's
+ * The maps are the float32 tables below, written as the
  * 9-significant-digit literals: each parses to exactly one float32, and
  * recomputing them (create_dynamic_map) would differ in the last ulp for
  * dozens of entries depending on how linspace is evaluated. */
@@ -13,7 +13,7 @@
 #include <math.h>
 #include <pthread.h>
 
-/* Appendix A, signed map QS: index 127 is +0, 255 is 1, 0 is -0.99296874. */
+/* The signed map QS: index 127 is +0, 255 is 1, 0 is -0.99296874. */
 const float dsc_qmap_signed[256] = {
     /*   0 */ -0.992968738f, -0.978906214f, -0.96484375f, -0.950781226f,
     /*   4 */ -0.936718702f, -0.922656238f, -0.908593774f, -0.89453125f,
@@ -81,7 +81,7 @@ const float dsc_qmap_signed[256] = {
     /* 252 */ 0.96484375f, 0.978906214f, 0.992968738f, 1.0f,
 };
 
-/* Appendix A, unsigned map QU: index 0 is 0, 255 is 1. */
+/* The unsigned map QU: index 0 is 0, 255 is 1. */
 const float dsc_qmap_unsigned[256] = {
     /*   0 */ 0.0f, 3.2500003e-07f, 7.7499999e-07f, 2.12499981e-06f,
     /*   4 */ 4.37499966e-06f, 6.62499997e-06f, 8.87499937e-06f, 1.56249989e-05f,
@@ -311,7 +311,7 @@ void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, flo
     }
 }
 
-/* ------------------------------------------- stand-alone (section 14.7) */
+/* ------------------------------------------- stand-alone quantization */
 
 static int valid_block(size_t block)
 {

@@ -1,15 +1,15 @@
 /* blockquant.h - 8-bit block-wise quantization with the dynamic maps of
- * bitsandbytes (spec elementwise.md section 14 and Appendix A).
+ * bitsandbytes (docs/optimizers.md, "The 8-bit states in detail").
  *
  * A tensor of n floats is cut into blocks; each block keeps one float
  * absmax and one uint8 code per value, value = map[code] * absmax. The
- * optimizer states use blocks of DSC_QBLOCK = 256 (14.2); the stand-alone
+ * optimizer states use blocks of DSC_QBLOCK = 256; the stand-alone
  * quantize_blockwise of 14.7 takes a block size from 64 to 4096.
  *
  * Two ways to find a code, with the same result for every float x:
  *   dsc_qsearch      the kernel's binary search (quantize_2D), the reference;
  *   dsc_qtable_code  one table load and one comparison, the fast path.
- * Left out: stochastic rounding (14.7 option, never used by optimizer
+ * Left out: stochastic rounding (an option of the stand-alone kernel, never used by optimizer
  * states) and the 4-bit data types. */
 #ifndef DESCENT_BLOCKQUANT_H
 #define DESCENT_BLOCKQUANT_H
@@ -21,7 +21,7 @@
 
 #define DSC_QBLOCK 256 /* block of the optimizer states (bnb BLOCKSIZE_2STATE) */
 
-/* Appendix A, as float32: QS (signed, first moments and momentum buffers)
+/* The maps as float32 (blockquant.c): QS (signed, first moments and momentum buffers)
  * and QU (unsigned, Adam's second moment). Sorted ascending. */
 extern const float dsc_qmap_signed[256];
 extern const float dsc_qmap_unsigned[256];
@@ -31,7 +31,7 @@ static inline const float *dsc_qmap(int is_signed)
     return is_signed ? dsc_qmap_signed : dsc_qmap_unsigned;
 }
 
-/* quantize_2D (14.2 step 2): binary search from pivot 127 with steps
+/* quantize_2D: binary search from pivot 127 with steps
  * 64 ... 1, then the midpoint test against the final pivot's neighbour on
  * the side of x. The code of the nearest map value; an exact midpoint tie
  * goes to the final pivot, which is always the even index of the two. */
@@ -47,7 +47,7 @@ uint8_t dsc_qsearch(int is_signed, float x);
 typedef struct {
     float up[256];
     uint8_t base[65536];
-    /* The encoder's copy, with the signed map's sign fix (14.2 step 3)
+    /* The encoder's copy, with the signed map's sign fix
      * folded in: enc_base[b] + (x >= enc_up[c]) is the fixed code of x
      * (the sign of x = s / absmax is the sign of s). For the unsigned map
      * a plain copy of base and up. */
@@ -69,7 +69,7 @@ static inline uint8_t dsc_qtable_code(const dsc_qtable *t, float x)
 }
 
 /* Codes of one block of new state values s[0..n) under `absmax` (the
- * block's max |s|, padding lanes included, 14.2): x = s / absmax (IEEE
+ * block's max |s|, padding lanes included): x = s / absmax (IEEE
  * division, as the float64 reference; the CUDA kernel's __fdividef is an
  * approximation of it), code = nearest map value, then for signed maps the
  * sign fix of step 3. absmax 0 gives x = 0/0 and the codes the kernel gets
@@ -80,7 +80,7 @@ void dsc_bq_encode_ref(const float *s, int n, float absmax, int is_signed, uint8
 void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, float absmax,
                         uint8_t *restrict codes);
 
-/* Stand-alone block-wise quantization (14.7): per block of `block` values
+/* Stand-alone block-wise quantization: per block of `block` values
  * (a power of two in 64..4096), absmax = max |a|, x = a * (1/absmax), code
  * = nearest map value, no sign fix. absmax[] has ceil(n/block) entries.
  * Returns DSC_INVALID_ARGUMENT for another block size. */

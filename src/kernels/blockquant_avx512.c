@@ -25,7 +25,7 @@
  *               comparison, and one masked OR that records the decision
  *               both as the next permute index and as a bit of the code
  *               (search()). Then
- *               the sign fix of the signed map (14.2 step 3), which comes
+ *               the sign fix of the signed map, which comes
  *               down to two masked moves (encode()). Only comparisons: no
  *               new exception (the table's signaling NaN bucket does not
  *               exist here).

@@ -1,4 +1,4 @@
-/* newton_schulz.c - ns5 (spec matrix.md 1.1), reference loops and GEMM path.
+/* newton_schulz.c - ns5 (docs/matrix.md, Newton-Schulz), reference loops and GEMM path.
  * Contract in newton_schulz.h. */
 #include "newton_schulz.h"
 

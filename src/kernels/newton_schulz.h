@@ -1,6 +1,6 @@
 /* newton_schulz.h - Muon's quintic Newton-Schulz iteration ns5 (internal).
  *
- * Spec matrix.md 1.1. For each m x n slice G:
+ * docs/matrix.md, Newton-Schulz. For each m x n slice G:
  *   X = G (or G^T when m > n, so X X^T is the smaller Gram matrix);
  *   X = X / (||X||_F + 1e-7);
  *   steps times: A = X X^T; B = b A + c A A; X = a X + B X;

@@ -1,5 +1,5 @@
 /* nuclear.h - nuclear norm (sum of singular values) of a float32 matrix, for
- * lanton's noise estimate (spec matrix.md 10). Internal.
+ * lanton's noise estimate (docs/matrix.md, LANTON). Internal.
  *
  * ||X||_* = sum_i sqrt(lambda_i) over the eigenvalues of the smaller Gram
  * matrix (X X^T when m <= n, else X^T X), formed in double (eigenvalues

@@ -1,10 +1,10 @@
 /* svd.h - dense singular value and symmetric eigen decompositions in double,
- * for the low-rank projectors of GaLore and Fira (spec matrix.md section 8).
+ * for the low-rank projectors of GaLore and Fira (docs/matrix.md, GaLore and Fira).
  *
  * Contract: row-major matrices, every workspace passed in by the caller
  * (sized by the *_work_bytes functions, so plans can reserve it), no
  * allocation, no LAPACK. Results are sorted by decreasing singular value
- * (eigenvalue) and carry the spec's sign convention: each singular vector
+ * (eigenvalue) and carry the sign convention of docs/matrix.md: each singular vector
  * (eigenvector) named by the caller is flipped so that its entry of largest
  * magnitude, the first one on ties, is positive; its partner flips with it.
  *

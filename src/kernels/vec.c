@@ -62,7 +62,7 @@ int dsc_env_reference(void)
 dsc_build_info_t dsc_build_info(void)
 {
     dsc_build_info_t b;
-    b.version = "0.1.0";
+    b.version = DSC_VERSION_STRING;
 #ifdef DSC_HAVE_CBLAS
     b.blas = "openblas";
 #else

@@ -1,14 +1,14 @@
 /* adagrad.c - AdaGrad (torch.optim.Adagrad) and AdaGrad-Norm (AdAdaGrad's
  * `adagradnorm`, global scalar or row-wise accumulators).
  *
- * adagrad (spec elementwise.md section 4; torch 1.13.1 single-tensor path):
+ * adagrad (docs/optimizers.md; torch 1.13.1 single-tensor path):
  *   t <- t + 1;  g <- -g if maximize;  g <- g + wd * p   (L2)
  *   clr = lr / (1 + (t - 1) * lr_decay)
  *   s <- s + g * g;  p <- p - clr * g / (sqrt(s) + eps)
  * s starts at initial_accumulator_value; it is filled when the parameter
  * takes its first step (t == 0), so per-parameter overrides apply.
  *
- * adagradnorm (section 5; timlautk/AdAdaGrad adagradnorm.py), per parameter
+ * adagradnorm (docs/optimizers.md; timlautk/AdAdaGrad adagradnorm.py), per parameter
  * the update with a denominator `den`:
  *   buf <- momentum * buf + (1 - momentum) * g;  p <- p - clr * buf / den
  *                                            (p <- p - clr * g / den if momentum == 0)
@@ -32,7 +32,7 @@
  * too), so the result does not depend on the thread count. Loops calling
  * sqrtf per element are `parallel for` without `simd` (see adam.c).
  * Also here: dsc_adadagrad_next_batch, AdAdaGrad's adaptive batch-size
- * tests (section 5.1; the micro-batch merge of the law of total variance
+ * tests (AdAdaGrad main.py and tests.py; the micro-batch merge of the law of total variance
  * is left to the caller's data loader and not provided).
  * Golden files: adagrad_default_3x5, adagrad_lrdecay_wd_4x6,
  * adagradnorm_global_4x6, adagradnorm_rowwise_4x6,
@@ -480,7 +480,7 @@ const dsc_family dsc_family_adagradnorm = {
 
 /* ------------------------------------------ AdAdaGrad adaptive batch size */
 
-/* Statistics of one tensor (spec section 5.1), all in double:
+/* Statistics of one tensor (the AdAdaGrad batch-size tests), all in double:
  * n2 = |gbar|^2, vnorm = sum_j var_i(g_ij), vip = var_i(q_i) with
  * q_i = <g_i, gbar>, vorth = sum_j var_i(o_ij) with o_i = g_i - c_i gbar,
  * c_i = q_i / n2. gbar (numel) and q (b) are scratch. */

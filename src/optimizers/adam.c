@@ -1,7 +1,7 @@
 /* adam.c - Adam with L2 decay (torch.optim.Adam) and AdamW with decoupled
  * decay (torch.optim.AdamW): two families, one kernel.
  *
- * Update (spec elementwise.md sections 2 and 3; torch 1.13.1 single-tensor
+ * Update (docs/optimizers.md, adam and adamw; torch 1.13.1 single-tensor
  * path), with t the per-parameter step counter:
  *   t <- t + 1;  g <- -g                        if maximize
  *   adam:   g <- g + wd * p                     (L2, enters both moments)

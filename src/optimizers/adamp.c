@@ -1,20 +1,20 @@
 /* adamp.c - AdamP and SGDP (clovaai/AdamP): Adam and SGD whose update is
  * projected off the weight direction when the weights look scale-invariant.
  *
- * adamp (spec elementwise.md section 9), with t the per-parameter counter:
+ * adamp (docs/optimizers.md), with t the per-parameter counter:
  *   t <- t + 1;  m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g*g
  *   denom = sqrt(v)/sqrt(1-b2^t) + eps;  step = lr/(1-b1^t)
  *   d = (b1*m + (1-b1)*g)/denom  (nesterov: g enters twice)  or  d = m/denom
  *   (d, r) <- project(p, g, d)           only for ndim > 1, else r = 1
  *   p <- p*(1 - lr*wd*r)                 if wd > 0 (decoupled, first)
  *   p <- p - step*d
- * sgdp (section 10):
+ * sgdp:
  *   b <- mu*b + (1-damp)*g               (b starts at 0: damping from step 1)
  *   d = g + mu*b (nesterov)  or  d = b   (the same storage)
  *   (d, r) <- project(p, g, d);  without nesterov the projected d replaces b
  *   p <- p*(1 - lr*wd*r/(1-mu))          if wd > 0
  *   p <- p - lr*d
- * project (section 9 step 4), with the pre-step p and the raw g; views:
+ * project, with the pre-step p and the raw g; views:
  *   "channel" = (shape[0], numel/shape[0]), "layer" = (1, numel); channel first:
  *   cos_k = |<g_k,p_k>| / (max(|g_k|,eps) * max(|p_k|,eps))  (torch 1.13 clamps
  *           each norm separately)
@@ -717,7 +717,7 @@ static dir_src adamp_dir(const float *m, const float *v, const float *g, adamp_m
     return d;
 }
 
-/* Reference: the spec's steps in order, one plain loop each. */
+/* Reference: the rule's steps in order, one plain loop each. */
 static void adamp_step_ref(dsc_param *p, float *m, float *v, adamp_moments s, proj_step ps)
 {
     float *x = p->data;

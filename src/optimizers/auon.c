@@ -1,6 +1,6 @@
 /* auon.c - AuON (cosh-based normalization) and HybridAuON (with ns5).
  *
- * auon (spec matrix.md 5; ryyzn9/AuON auon/optimizer.py @bba2e82, class AuON),
+ * auon (docs/optimizers.md; ryyzn9/AuON auon/optimizer.py @bba2e82, class AuON),
  * any shape, the whole tensor at once:
  *   1. W <- W (1 - lr wd)                   if wd != 0 (kept when 3. stops)
  *   2. M <- lerp(M, G, 1 - momentum);  U <- lerp(G, M, momentum)  (always Nesterov)
@@ -8,11 +8,11 @@
  *   4. Z = gamma U / (n + 1e-7);  r = sqrt(mean(cosh(Z)^2))
  *   5. W <- W - lr U / (r + 1e-8)
  * The update is the raw Nesterov momentum divided by r in [1, cosh(gamma)],
- * not a unit-norm matrix (the packaged optimizer, which the spec follows;
+ * not a unit-norm matrix (the packaged optimizer, which descent follows;
  * the paper normalizes first).
  * Golden: auon_4x6_b (a 1-D param inside AuON), auon_zerograd_8x8.
  *
- * auon_hybrid (spec 6; class HybridAuON): as auon, with U <- ns5(U, ns_steps)
+ * auon_hybrid ( class HybridAuON): as auon, with U <- ns5(U, ns_steps)
  * between 2 and 3 when ndim >= 2, batched over the last two dims (a 4-D
  * filter is orthogonalized per (o, i) kH x kW slice; no shape scale). 1-D
  * tensors get only the cosh normalization.

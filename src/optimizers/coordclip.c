@@ -4,7 +4,7 @@
  * group-level option any optimizer accepts, and the families sgd_clip and
  * adam_clip.
  *
- * Threshold (spec elementwise.md section 13), over all tensors X of a group
+ * Threshold (docs/optimizers.md, sgd_clip and adam_clip), over all tensors X of a group
  * and a fraction c = coordinate_clip:
  *   c == 0: no clipping;  c == 1: tau = 0;
  *   else tau = the floor(N*c)-th largest |x| (0-based, N*c in double) of the

@@ -1,5 +1,5 @@
 /* lanton.c - LANTON, noise-adaptive layer-wise learning rates on Muon's LMO.
- * PROVISIONAL (spec matrix.md 10).
+ * PROVISIONAL (docs/matrix.md, LANTON).
  *
  * Paper: Hao, Gong, Xu, Wang, Liu, "Noise-Adaptive Layerwise Learning Rates:
  * Accelerating Geometry-Aware Optimization for Deep Neural Network
@@ -68,7 +68,7 @@ static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *p
     return DSC_OK;
 }
 
-/* Step 1, the noise estimator (open point (a) of the spec): updates the
+/* Step 1, the noise estimator (open point (a) in docs/matrix.md): updates the
  * momentum B in place and returns the new Hn. D = G - B_new goes to `d`. */
 static double lanton_noise_update(float *restrict B, const float *restrict G, float *restrict d,
                                   size_t rows, size_t cols, double beta1, double beta2,
@@ -86,7 +86,7 @@ static double lanton_noise_update(float *restrict B, const float *restrict G, fl
     return beta2 * hn + (1.0 - beta2) * nuc * nuc;
 }
 
-/* Step 3, the per-layer rate rule (open point (b) of the spec). */
+/* Step 3, the per-layer rate rule (open point (b) in docs/matrix.md). */
 static double lanton_layer_rate(double lr, double hn, double hmin, double eps)
 {
     return lr * sqrt((hmin + eps) / (hn + eps));
@@ -128,7 +128,7 @@ const dsc_family dsc_family_lanton = {
         .name = "lanton",
         .summary = "PROVISIONAL: Muon LMO with layer rates from a nuclear-norm noise estimate",
         .paper = "Hao et al., Noise-Adaptive Layerwise Learning Rates, arXiv 2510.14009",
-        .source = "none found; project's provisional rule, spec matrix.md section 10",
+        .source = "none found; project's provisional rule, docs/matrix.md (LANTON)",
         .nkeys = NKEYS, .keys = keys, .matrix = 1,
     },
     .plan_param = plan_param, .plan_group = plan_group, .step = step,

@@ -1,6 +1,6 @@
 /* lion.c - Lion, EvoLved Sign Momentum (google/automl lion_pytorch.py).
  *
- * Update (spec elementwise.md section 8):
+ * Update (docs/optimizers.md):
  *   wd = weight_decay / lr0   if decoupled_weight_decay (lucidrains option;
  *                             lr0 = the group's lr when it was created)
  *   wd = weight_decay         otherwise

@@ -1,11 +1,11 @@
 /* lowrank.c - GaLore and Fira: Adam moments in a rank-k subspace of the
  * gradient, found by SVD and refreshed every update_proj_gap steps.
  *
- * galore (spec matrix.md section 8; jiaweizzhao/GaLore galore_torch/adamw.py
+ * galore (docs/optimizers.md and docs/matrix.md; jiaweizzhao/GaLore galore_torch/adamw.py
  * and galore_projector.py @2cc66f8, projection type "std"). For a 2-D W
  * (m x n) with gradient G, k = min(rank, m, n):
  *   refresh, when P is unset or t % update_proj_gap == 0 (t before the
- *   increment): thin SVD G = U S V^T with the spec's sign convention;
+ *   increment): thin SVD G = U S V^T with the sign convention of docs/matrix.md;
  *     m >= n ("right"): P = first k rows of V^T (k x n), R = G P^T (m x k),
  *                       back(X) = scale X P
  *     m <  n ("left"):  P = first k columns of U (m x k), R = P^T G (k x n),
@@ -18,7 +18,7 @@
  * Tensors that are not 2-D take the plain path: the same Adam on the full
  * tensor with R = G and back = identity (no scale), same keys.
  *
- * fira (section 9; xichen-fy/Fira optimizer_torch/fira_adamw.py and
+ * fira ( xichen-fy/Fira optimizer_torch/fira_adamw.py and
  * gradient_projection.py @5c28b13): GaLore with `alpha` in place of `scale`,
  * plus the part of G outside the subspace, scaled like the low-rank step:
  *   phi = ||N||/(||R|| + 1e-8) per row ("right") or per column ("left")
@@ -298,7 +298,7 @@ static lr_scalars scalars_of(const dsc_param *p, int64_t t)
     return c;
 }
 
-/* Plain path: Adam on the full tensor (spec 8 steps 2-6 with R = G). */
+/* Plain path: Adam on the full tensor (the galore rule with R = G). */
 static void plain_ref(float *w, const float *g, float *m, float *v, size_t n, lr_scalars c)
 {
     for (size_t i = 0; i < n; i++) {

@@ -1,7 +1,7 @@
 /* muon.c - Muon and two relatives: momentum whose update is orthogonalized
  * by the Newton-Schulz iteration ns5 (src/kernels/newton_schulz.h).
  *
- * muon (spec matrix.md 2; KellerJordan/Muon muon.py @857d1ad, muon_update):
+ * muon (docs/optimizers.md; KellerJordan/Muon muon.py @857d1ad, muon_update):
  *   M <- lerp(M, G, 1 - momentum)
  *   U <- lerp(G, M, momentum)  (nesterov)   or   U <- M
  *   O <- ns5(U, ns_steps) * shape_scale(G)
@@ -12,7 +12,7 @@
  *   Golden: muon_nesterov_4x6, muon_plain_wd_6x4, muon_multi_16x5_8x8,
  *   muon_ns3_5x16, muon_zerograd_8x8, muon_conv_4x2x3x3.
  *
- * muon_moonlight, alias muonlight (spec 3; MoonshotAI/Moonlight
+ * muon_moonlight, alias muonlight (MoonshotAI/Moonlight
  * examples/toy_train.py @c2ad5b2, class Muon):
  *   2-D: M <- momentum M + G;  U <- G + momentum M (nesterov) or M
  *        W <- W (1 - lr wd);  W <- W - lr 0.2 sqrt(max(A, B)) ns5(U)
@@ -22,7 +22,7 @@
  *   Tensors of 3 or more dims are rejected (the official class asserts 2-D).
  *   Golden: muon_moonlight_8x8_6x4_b, muon_moonlight_plain_4x6.
  *
- * normuon (spec 4; zichongli5/NorMuon normuon.py @d45c9a4, normuon_update):
+ * normuon ( zichongli5/NorMuon normuon.py @d45c9a4, normuon_update):
  *   M, U as muon; O <- ns5(U) (4-D flattened, then back to 4-D);
  *   n0 = ||O|| per slice of the last two dims; r = mean(O^2) over the last dim;
  *   v <- lerp(v, r, 1 - beta2); O <- O / (sqrt(v) + 1e-10) (per row);

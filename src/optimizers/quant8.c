@@ -1,7 +1,7 @@
 /* quant8.c - optimizers with 8-bit block-wise states (bitsandbytes):
  * adam8bit, adamw8bit, sgd8bit, lion8bit.
  *
- * Spec elementwise.md section 14; the reference is the CUDA kernel pair
+ * docs/optimizers.md (8-bit states); the reference is the CUDA kernel pair
  * kOptimizerStatic8bit2StateBlockwise (Adam) / kOptimizerStatic8bit1State-
  * Blockwise (Momentum, Lion) of bitsandbytes @95f9af3, block size 256.
  * Every state is a uint8 code per element plus one float absmax per block
@@ -10,22 +10,22 @@
  *   over the block (padding lanes of the last block included), update p
  *   with the unquantized new state, requantize (signed states: sign fix).
  *
- *   adam8bit, adamw8bit (14.3; one kernel, only the default wd differs):
+ *   adam8bit, adamw8bit (one kernel, only the default wd differs):
  *     c1 = 1 - beta1^t, c2 = sqrt(1 - beta2^t), step = -lr*c2/c1
  *     v <- beta2*v + (1-beta2)*g*g;  m <- beta1*m + (1-beta1)*g
  *     p <- p + step*m/(sqrt(v) + c2*eps);  p <- p*(1 - lr*wd) if wd > 0
  *     (decoupled decay AFTER the update, unlike torch AdamW; so adam8bit
  *     with weight decay is decoupled too)
- *   sgd8bit (14.4): g <- g + wd*p;  b <- g at t = 1, else momentum*b + g
+ *   sgd8bit: g <- g + wd*p;  b <- g at t = 1, else momentum*b + g
  *     (no dampening, no Nesterov);  p <- p - lr*b
- *   lion8bit (14.5): p <- p*(1 - lr*wd);  c = beta1*m + (1-beta1)*g;
+ *   lion8bit: p <- p*(1 - lr*wd);  c = beta1*m + (1-beta1)*g;
  *     p <- p - lr*sign(c);  m <- beta2*m + (1-beta2)*g
  *
  * Kept on purpose from the kernels: the sign fix (tiny negative moments
- * become -5.5e-7*absmax, 14.2 step 3), the padding lanes in the last
+ * become -5.5e-7*absmax), the padding lanes in the last
  * block's absmax, the order of float operations. A tensor with fewer than
- * min_8bit_size elements keeps float32 states and runs the 32-bit kernels
- * (14.6); the choice is made when the parameter joins its group, from the
+ * min_8bit_size elements keeps float32 states and runs the 32-bit kernels;
+ * the choice is made when the parameter joins its group, from the
  * group's value. A NaN or Inf gradient element zeroes that element's states
  * and leaves its parameter unchanged (the driver's default policy skips
  * such steps before this file sees them). Not supported: amsgrad,
@@ -316,7 +316,7 @@ static inline float absmax_of_key(int32_t best)
     return r;
 }
 
-/* The padding lanes of a partial last block (14.2 padding note) load code
+/* The padding lanes of a partial last block (see "The 8-bit states in detail" in docs/optimizers.md) load code
  * 128 (signed states), code 0 (unsigned) and gradient 0, parameter 0; their
  * updated state joins the block's absmax. */
 
@@ -798,7 +798,7 @@ static void lion8_fast(float *p, const float *g, uint8_t *c, float *a, size_t n,
     dsc_parallel_ranges(n, lion8_range, &job);
 }
 
-/* kOptimizer32bit1State, LION (decoupled decay in this snapshot, 14.8). */
+/* kOptimizer32bit1State, LION (decoupled decay in this snapshot of bitsandbytes). */
 static void lion32_ref(float *p, const float *g, float *m, size_t n, const q8_scalars *s)
 {
     for (size_t i = 0; i < n; i++) {

@@ -1,6 +1,6 @@
 /* sgd.c - stochastic gradient descent with momentum (torch.optim.SGD).
  *
- * Update (spec elementwise.md section 1; torch 1.13.1 single-tensor path):
+ * Update (docs/optimizers.md; torch 1.13.1 single-tensor path):
  *   g <- -g                            if maximize
  *   g <- g + wd * p                    (L2, coupled)
  *   or, with decoupled_weight_decay = 1 (SGDW, Loshchilov & Hutter 2019, as

@@ -1,8 +1,8 @@
 /* sign.c - sign descent: signSGD and Signum (sign of momentum).
  *
- * signsgd (spec elementwise.md section 6; MXNet SignSGDKernel):
+ * signsgd (docs/optimizers.md; MXNet SignSGDKernel):
  *   p <- (1 - lr * wd) * p - lr * sign(g)          (decoupled decay)
- * signum (section 7; MXNet SignumKernel, jiaweizzhao/Signum_pytorch):
+ * signum ( MXNet SignumKernel, jiaweizzhao/Signum_pytorch):
  *   m <- momentum * m + (1 - momentum) * (g + wd * p)   (L2 into the momentum)
  *   p <- (1 - lr * wd_lh) * p - lr * sign(m)            (both terms on the old p)
  * sign(0) = 0 (the ICML 2018 code), so a coordinate whose argument is exactly

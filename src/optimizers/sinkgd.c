@@ -1,8 +1,8 @@
 /* sinkgd.c - SinkGD: SR-Sinkhorn multi-normalization of the gradient, then SGD.
  *
- * Spec matrix.md 7; Scetbon et al., Gradient Multi-Normalization for
+ * docs/optimizers.md and docs/matrix.md; Scetbon et al., Gradient Multi-Normalization for
  * Stateless and Scalable LLM Training, arXiv 2502.06742 (no official code;
- * the spec and golden files follow the paper's SR-Sinkhorn and SinkGD).
+ * the rule and golden files follow the paper's SR-Sinkhorn and SinkGD).
  * Stateless. For a matrix X = G (m x n; ndim > 2 viewed as d0 x rest):
  *   repeat iters times:
  *     each row:    X[i,:] <- sqrt(n) X[i,:] / (||X[i,:]||_2 + eps)
@@ -128,7 +128,7 @@ const dsc_family dsc_family_sinkgd = {
         .summary = "stateless SGD on the gradient alternately row- and column-normalized (SR-Sinkhorn)",
         .paper = "Scetbon et al., Gradient Multi-Normalization for Stateless and Scalable LLM "
                  "Training, arXiv 2502.06742",
-        .source = "paper algorithms (no official code); spec matrix.md section 7",
+        .source = "paper algorithms (no official code); docs/matrix.md (SinkGD)",
         .nkeys = NKEYS, .keys = keys, .matrix = 1,
     },
     .plan_param = plan_param, .plan_group = plan_group, .step = step,

@@ -1,7 +1,7 @@
 /* spam.c - SPAM: spike-aware Adam with momentum reset (TianjinYellow/SPAM-Optimizer,
  * class AdamW in galore_torch/SPAM.py, exported as SPAM).
  *
- * Update (spec elementwise.md section 11). Group state: k0 completed steps,
+ * Update (docs/optimizers.md). Group state: k0 completed steps,
  * c the warmup counter (W+1 before the first step: the first warmup starts
  * fully open). With k = k0 + 1, W = warmup_steps, D = delta_t,
  * A = grad_accu_steps:
@@ -22,7 +22,7 @@
  * lives in a register and the caller's gradient is only read.
  * Golden files: spam_reset_clip_4x6, spam_wd_threshold_3x5.
  *
- * Sparse momentum (section 11.2), for 2-D parameters of a group whose
+ * Sparse momentum, for 2-D parameters of a group whose
  * `density` is > 0 when the parameter is added (other parameters of the group
  * stay dense): only the entries of a mask are updated; the others keep their
  * value (no update, no weight decay: the official code decays an indexed copy,

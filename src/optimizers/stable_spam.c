@@ -2,7 +2,7 @@
  * class StableSPAM): Adam on a gradient clipped by a running max and rescaled
  * by running norm statistics, with periodic moment resets.
  *
- * Update (spec elementwise.md section 12). Group state: T, incremented at the
+ * Update (docs/optimizers.md). Group state: T, incremented at the
  * start of every step. Per parameter: m, v, vmax, counter t, scalars mn, vn, mx.
  *   T <- T + 1
  *   scale = eta_min + (1-eta_min)*(1 + cos(pi*T/(total_t+1)))/2 if total_t > 0
@@ -21,7 +21,7 @@
  *     stored m, v <- m', v'  (a reset step stores zeros instead)
  *     vmax <- max(vmax, v') and u = vmax (amsgrad, never reset); else u = v'
  *     p <- p - (lr/bc1) * m'/(sqrt(u)/sqrt(bc2) + eps)
- * Kept on purpose (section 12.1): at a reset step the official code has
+ * Kept on purpose: at a reset step the official code has
  * already fetched m and v into locals, so that step still updates and uses
  * the OLD moments (with the bias correction of t = 1); the zeros take effect
  * at the next step, which runs with t = 2. The statistics mx, mn, vn share t,

@@ -3,6 +3,7 @@
  * shell-style pattern (fnmatch: * ? [...]) or an exact name or alias. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "opts.h"
 
 #include "descent.h"
 
@@ -48,13 +49,47 @@ static void print_one(const dsc_optimizer_info *o, int memory)
     printf("\n");
 }
 
+/* Text for a Markdown table cell: a '|' inside it (norms such as ||U||)
+ * would end the cell, so it is written as "\|". */
+static void md(const char *text)
+{
+    for (const char *c = text; *c; c++) {
+        if (*c == '|') putchar('\\');
+        putchar(*c);
+    }
+}
+
 /* One Markdown table of every optimizer (the README's table comes from here). */
 static void print_markdown(void)
 {
     printf("| optimizer | what it is | paper | follows |\n|---|---|---|---|\n");
     for (int i = 0; i < dsc_optimizer_kind_count(); i++) {
         const dsc_optimizer_info *o = dsc_optimizer_kind(i);
-        printf("| `%s` | %s | %s | %s |\n", o->name, o->summary, o->paper, o->source);
+        printf("| `%s` | ", o->name);
+        md(o->summary);
+        printf(" | ");
+        md(o->paper);
+        printf(" | ");
+        md(o->source);
+        printf(" |\n");
+    }
+}
+
+/* One optimizer's keys as a Markdown table (docs/optimizers.md is made of
+ * these, by scripts/docs-tables.sh, so the document cannot drift). */
+static void print_markdown_keys(const dsc_optimizer_info *o)
+{
+    printf("| key | type | default | range | meaning |\n|---|---|---|---|---|\n");
+    for (int k = 0; k < o->nkeys; k++) {
+        const dsc_key_info *key = &o->keys[k];
+        char def[32];
+        if (isnan(key->default_value)) snprintf(def, sizeof def, "required");
+        else snprintf(def, sizeof def, "%g", key->default_value);
+        printf("| `%s` | %s | %s | %c%g, %g%c | ", key->name, type_name(key->type), def,
+               key->min_open ? '(' : '[', key->min_value, key->max_value,
+               key->max_open ? ')' : ']');
+        md(key->help);
+        printf(" |\n");
     }
 }
 
@@ -71,31 +106,34 @@ static int is_wrapper(int i) { return i >= dsc_optimizer_kind_count(); }
 
 int cmd_list(int argc, char **argv)
 {
-    int memory = 0, named = 0, rc = CLI_OK;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--markdown")) {
-            print_markdown();
-            return CLI_OK;
-        }
-        if (!strcmp(argv[i], "--memory")) memory = 1;
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "descent list: unknown option \"%s\"\n", argv[i]);
-            return CLI_USAGE;
-        }
+    static const struct option longs[] = {{"memory", no_argument, 0, 'm'},
+                                          {"markdown", no_argument, 0, 'd'},
+                                          {0, 0, 0, 0}};
+    int memory = 0, markdown = 0, named = 0, rc = CLI_OK, c;
+    cli_opts_begin();
+    while ((c = cli_opts_next("list", argc, argv, longs)) != -1) {
+        if (c == 'm') memory = 1;
+        else if (c == 'd') markdown = 1;
+        else return CLI_USAGE;
     }
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-') continue;
+    if (markdown && optind == argc) {
+        print_markdown();
+        return CLI_OK;
+    }
+    for (int i = optind; i < argc; i++) {
         named = 1;
         int found = 0;
         /* An exact name or alias first (aliases are not in the table). */
         const dsc_optimizer_info *o = dsc_optimizer_kind_find(argv[i]);
         if (o) {
-            print_one(o, memory);
+            if (markdown) print_markdown_keys(o);
+            else print_one(o, memory);
             continue;
         }
         for (int k = 0; k < entry_count(); k++) {
             if (fnmatch(argv[i], entry(k)->name, 0) != 0) continue;
-            print_one(entry(k), memory && !is_wrapper(k));
+            if (markdown) print_markdown_keys(entry(k));
+            else print_one(entry(k), memory && !is_wrapper(k));
             found = 1;
         }
         if (!found) {

@@ -1,11 +1,12 @@
 /* cmd_polar.c - `descent polar`: how close Newton-Schulz gets to the polar
- * factor (spec matrix.md 1.1-1.2).
+ * factor (docs/matrix.md, Newton-Schulz).
  *
  * For Gaussian matrices of the given shapes it runs libdescent's ns5 kernel
  * (float32, the one every Muon variant uses) and reports the range of the
  * singular values of ns5(G) and its relative Frobenius distance to the exact
  * polar factor U V^T (double SVD: LAPACKE when built with it, else Jacobi). */
 #include "cli.h"
+#include "opts.h"
 #include "polar.h"
 
 #include "../../src/kernels/newton_schulz.h"
@@ -87,38 +88,30 @@ done:
     return rc;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
-}
-
 int cmd_polar(int argc, char **argv)
 {
     static const char *defaults[] = {"4x6", "6x4", "8x8", "16x5", "64x16", "256x64",
                                      "128x128"};
-    int steps = 5, draws = 20, seed = 1, reference = 0, nshapes = 0;
+    static const struct option longs[] = {
+        {"steps", required_argument, 0, 's'}, {"draws", required_argument, 0, 'd'},
+        {"seed", required_argument, 0, 'e'},  {"ref", no_argument, 0, 'r'},
+        {0, 0, 0, 0}};
+    int steps = 5, draws = 20, seed = 1, reference = 0, nshapes = 0, c, bad = 0;
     const char *shapes[64];
-    for (int i = 1; i < argc; i++) {
+    cli_opts_begin();
+    while (!bad && (c = cli_opts_next("polar", argc, argv, longs)) != -1) {
+        switch (c) {
+        case 's': bad = cli_int("polar", "--steps", optarg, 0, 100, &steps); break;
+        case 'd': bad = cli_int("polar", "--draws", optarg, 1, 100000, &draws); break;
+        case 'e': bad = cli_int("polar", "--seed", optarg, 1, 2147483647, &seed); break;
+        case 'r': reference = 1; break;
+        default: bad = 1;
+        }
+    }
+    if (bad) return CLI_USAGE;
+    for (int i = optind; i < argc; i++) {
         const char *a = argv[i];
-        int *target = !strcmp(a, "--steps") ? &steps : !strcmp(a, "--draws") ? &draws
-                    : !strcmp(a, "--seed") ? &seed : NULL;
-        if (target) {
-            int hi = target == &steps ? 100 : target == &draws ? 100000 : 2147483647;
-            if (i + 1 >= argc || !parse_int(argv[i + 1], target == &steps ? 0 : 1, hi, target)) {
-                fprintf(stderr, "descent polar: %s needs an integer in range\n", a);
-                return CLI_USAGE;
-            }
-            i++;
-        } else if (!strcmp(a, "--ref")) {
-            reference = 1;
-        } else if (a[0] == '-') {
-            fprintf(stderr, "descent polar: unknown option \"%s\"\n", a);
-            return CLI_USAGE;
-        } else if (nshapes < 64) {
+        if (nshapes < 64) {
             shapes[nshapes++] = a;
         } else {
             fprintf(stderr, "descent polar: at most 64 shapes\n");

@@ -1,27 +1,37 @@
 /* cmd_replay.c - `descent replay FILE...`: golden trajectories through libdescent. */
 #include "cli.h"
 #include "golden.h"
+#include "opts.h"
+
+#include "datadir.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int cmd_replay(int argc, char **argv)
 {
-    int reference = 0, nfiles = 0, failed = 0, unreadable = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--ref")) {
-            reference = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "descent replay: unknown option \"%s\"\n", argv[i]);
-            return CLI_USAGE;
-        }
+    static const struct option longs[] = {{"ref", no_argument, 0, 'r'}, {0, 0, 0, 0}};
+    int reference = 0, nfiles = 0, failed = 0, unreadable = 0, c;
+    cli_opts_begin();
+    while ((c = cli_opts_next("replay", argc, argv, longs)) != -1) {
+        if (c == 'r') reference = 1;
+        else return CLI_USAGE;
     }
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--ref")) continue;
+    for (int i = optind; i < argc; i++) {
         nfiles++;
         golden_file g;
-        char err[1024];
-        if (golden_read(argv[i], &g, err, sizeof err)) {
+        char err[1024], path[4096];
+        const char *file = argv[i];
+        /* A bare name that is not a file here: the golden files installed
+         * with descent (share/descent/golden) or the clone's tests/golden. */
+        if (!strchr(file, '/') && access(file, F_OK) != 0) {
+            char installed[512], in_tree[512];
+            snprintf(installed, sizeof installed, "golden/%s", file);
+            snprintf(in_tree, sizeof in_tree, "tests/golden/%s", file);
+            if (lab_data_path(installed, in_tree, path, sizeof path) == 0) file = path;
+        }
+        if (golden_read(file, &g, err, sizeof err)) {
             fprintf(stderr, "descent replay: %s\n", err);
             printf("FAIL %s unreadable\n", argv[i]);
             unreadable = 1;

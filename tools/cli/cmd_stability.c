@@ -1,46 +1,40 @@
 /* cmd_stability.c - `descent stability`: what SPAM, Stable-SPAM, clipping
  * and 8-bit states are for, on the digits MLP. */
 #include "cli.h"
+#include "opts.h"
 
 #include "stability/stability.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-static int int_arg(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
-}
 
 int cmd_stability(int argc, char **argv)
 {
+    static const struct option longs[] = {
+        {"out", required_argument, 0, 'o'},         {"steps", required_argument, 0, 's'},
+        {"seeds", required_argument, 0, 'n'},       {"batch", required_argument, 0, 'b'},
+        {"spike-every", required_argument, 0, 'e'}, {"spike-coords", required_argument, 0, 'c'},
+        {"spike-scale", required_argument, 0, 'x'}, {0, 0, 0, 0}};
+    static const char cmd[] = "stability";
     stability_config cfg = stability_default();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--out") && v) { cfg.out_dir = v; i++; }
-        else if (!strcmp(a, "--steps") && v && int_arg(v, 10, 10000000, &cfg.steps)) i++;
-        else if (!strcmp(a, "--seeds") && v && int_arg(v, 1, 1000, &cfg.seeds)) i++;
-        else if (!strcmp(a, "--batch") && v && int_arg(v, 1, 1024, &cfg.batch)) i++;
-        else if (!strcmp(a, "--spike-every") && v && int_arg(v, 1, 1000000, &cfg.spike_every)) i++;
-        else if (!strcmp(a, "--spike-coords") && v && int_arg(v, 0, 100000, &cfg.spike_coords)) i++;
-        else if (!strcmp(a, "--spike-scale") && v) {
-            char *end;
-            cfg.spike_scale = strtod(v, &end);
-            if (*end || !(cfg.spike_scale > 0 && cfg.spike_scale < 1e30)) {
-                fprintf(stderr, "descent stability: --spike-scale must be a positive number\n");
-                return CLI_USAGE;
-            }
-            i++;
-        } else {
-            fprintf(stderr, "descent stability: bad or incomplete option \"%s\" (see descent "
-                    "help stability)\n", a);
-            return CLI_USAGE;
+    int c, bad = 0;
+    cli_opts_begin();
+    while (!bad && (c = cli_opts_next(cmd, argc, argv, longs)) != -1) {
+        switch (c) {
+        case 'o': cfg.out_dir = optarg; break;
+        case 's': bad = cli_int(cmd, "--steps", optarg, 10, 10000000, &cfg.steps); break;
+        case 'n': bad = cli_int(cmd, "--seeds", optarg, 1, 1000, &cfg.seeds); break;
+        case 'b': bad = cli_int(cmd, "--batch", optarg, 1, 1024, &cfg.batch); break;
+        case 'e': bad = cli_int(cmd, "--spike-every", optarg, 1, 1000000, &cfg.spike_every); break;
+        case 'c': bad = cli_int(cmd, "--spike-coords", optarg, 0, 100000, &cfg.spike_coords); break;
+        case 'x': bad = cli_double(cmd, "--spike-scale", optarg, 1e-30, 1e30, &cfg.spike_scale); break;
+        default: bad = 1;
         }
+    }
+    if (bad) return CLI_USAGE;
+    if (optind < argc) {
+        fprintf(stderr, "descent stability: unexpected argument \"%s\" (see descent help "
+                "stability)\n", argv[optind]);
+        return CLI_USAGE;
     }
     stability_result r;
     return stability_run(&cfg, &r) ? CLI_FAILED : CLI_OK;

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "descent.h"
+#include "datadir.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,14 +24,15 @@ extern const char cmd_theory_usage[];
 
 static const cli_command commands[] = {
     {"list", "list the optimizers with their keys, defaults and papers",
-     "usage: descent list [PATTERN...] [--memory]\n"
+     "usage: descent list [PATTERN...] [--memory] [--markdown]\n"
      "  Prints every optimizer (or those matching a name, an alias or a shell\n"
      "  pattern such as 'adam*' or '*8bit'), the wrappers ema and lookahead and the\n"
      "  keys every optimizer accepts (\"any\"), with their keys, defaults, valid\n"
      "  ranges, paper and the official code they follow.\n"
      "  --memory    add the bytes of optimizer state per parameter (for a\n"
      "              4096x4096 matrix, i.e. large tensors)\n"
-     "  --markdown  one Markdown table of all optimizers (name, summary, paper, code)\n",
+     "  --markdown  one Markdown table of all optimizers (name, summary, paper, code);\n"
+     "              with PATTERNs, a table of each one's keys (docs/optimizers.md)\n",
      cmd_list},
     {"replay", "replay golden trajectory files and compare",
      "usage: descent replay [--ref] FILE...\n"
@@ -77,7 +79,11 @@ static const cli_command commands[] = {
      "  times the GPT-2 trainer.\n",
      cmd_bench},
     {"version", "print the version and build configuration",
-     "usage: descent version\n", cmd_version},
+     "usage: descent version\n"
+     "  Prints the version, the build configuration (BLAS, OpenMP, threads,\n"
+     "  kernels) and the folder of shipped data in use (digits, GPT-2\n"
+     "  vocabulary, golden files): PREFIX/share/descent once installed,\n"
+     "  DESCENT_DATADIR if set.\n", cmd_version},
     {"help", "explain a command", "usage: descent help [COMMAND]\n", cmd_help},
 };
 
@@ -126,12 +132,21 @@ int cmd_help(int argc, char **argv)
     return CLI_OK;
 }
 
+/* `descent --version` prints one line (what help2man reads); `descent
+ * version` adds which copy of the shipped data this command reads. */
 int cmd_version(int argc, char **argv)
 {
-    (void)argc; (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "descent version: unexpected argument \"%s\"\n", argv[1]);
+        return CLI_USAGE;
+    }
     dsc_build_info_t b = dsc_build_info();
     printf("descent %s (blas: %s, openmp: %s, threads: %d, kernels: %s)\n", b.version, b.blas,
            b.openmp ? "yes" : "no", b.max_threads, b.kernels);
+    if (argc > 0) {
+        const char *data = lab_data_dir(); /* lab/datadir.h */
+        printf("data: %s\n", data ? data : "the source tree");
+    }
     return CLI_OK;
 }
 

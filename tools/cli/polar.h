@@ -1,5 +1,5 @@
 /* polar.h - exact thin SVD and polar factor in double, for tests and the
- * `descent polar` diagnostic (spec matrix.md 1.2). Not part of libdescent.
+ * `descent polar` diagnostic (docs/matrix.md, the exact polar factor). Not part of libdescent.
  *
  * polar(G) = U V^T for the thin SVD G = U S V^T: the nearest semi-orthogonal
  * matrix to G, unique when G has full rank. Two implementations: LAPACKE
