@@ -4,10 +4,10 @@
 #include "cli.h"
 
 #include "labfile.h"
+#include "opts.h"
 #include "theory/theory.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +40,9 @@ int cmd_theory(int argc, char **argv)
         {"full", no_argument, NULL, O_FULL},         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
-    optind = 0; /* glibc: restart scanning (a process may parse more than once) */
-    opterr = 0;
+    cli_opts_begin();
     int ch;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = cli_opts_next("theory", argc, argv, opts)) != -1) {
         switch (ch) {
         case O_OUT: out = optarg; break;
         case O_LARGE: c.size = TH_SIZE_LARGE; break;
@@ -76,16 +75,8 @@ int cmd_theory(int argc, char **argv)
             fprintf(stderr, "descent theory: --full was renamed --large (the papers have no such "
                             "sizes; see descent help theory)\n");
             return CLI_USAGE;
-        case 'h':
         case O_HELP: cli_print_usage(stdout, cli_find("theory")); return CLI_OK;
-        case ':':
-            fprintf(stderr, "descent theory: %s needs a value (see descent help theory)\n",
-                    argv[optind - 1]);
-            return CLI_USAGE;
-        default:
-            fprintf(stderr, "descent theory: unknown option \"%s\" (see descent help theory)\n",
-                    argv[optind - 1]);
-            return CLI_USAGE;
+        default: return CLI_USAGE; /* CLI_OPTS_BAD: the message is printed */
         }
     }
     const char *which[16];
