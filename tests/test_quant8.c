@@ -367,6 +367,9 @@ static const char *const specs[] = {
     "sgd8bit:lr=0.05,momentum=0.9,min_8bit_size=100000000",
     "lion8bit:lr=1e-3,weight_decay=0.1,min_8bit_size=0",
     "lion8bit:lr=1e-3,min_8bit_size=1000000000",
+    "adagrad8bit:lr=0.05,min_8bit_size=0",
+    "adagrad8bit:lr=0.05,weight_decay=0.1,eps=1e-8,min_8bit_size=0",
+    "adagrad8bit:lr=0.05,weight_decay=0.1,min_8bit_size=1000000000",
 };
 #define NSPECS ((int)(sizeof specs / sizeof specs[0]))
 
@@ -655,6 +658,8 @@ static void test_memory(void)
     CHECK_EQ_INT(b, 4096 * 4096 + 4 * 4096 * 4096 / 256 + 8);
     CHECK_STATUS(dsc_state_bytes("sgd8bit:lr=0.1,momentum=0.9", 2, shape, &b), DSC_OK, NULL);
     CHECK_EQ_INT(b, 4096 * 4096 + 4 * 4096 * 4096 / 256 + 8);
+    CHECK_STATUS(dsc_state_bytes("adagrad8bit", 2, shape, &b), DSC_OK, NULL);
+    CHECK_EQ_INT(b, 4096 * 4096 + 4 * 4096 * 4096 / 256 + 8);
     /* Below min_8bit_size: float32 states. */
     int64_t small[1] = {4095};
     CHECK_STATUS(dsc_state_bytes("adam8bit", 1, small, &b), DSC_OK, NULL);
@@ -672,6 +677,13 @@ static void test_keys(void)
     CHECK_STATUS(dsc_optimizer_add_group(o, "c", "adam8bit:amsgrad=1"), DSC_UNKNOWN_KEY, NULL);
     CHECK_STATUS(dsc_optimizer_add_group(o, "d", "adam8bit:min_8bit_size=1.5"), DSC_OUT_OF_RANGE,
                  NULL);
+    /* bitsandbytes refuses lr_decay and initial_accumulator_value != 0: no such keys. */
+    CHECK_STATUS(dsc_optimizer_add_group(o, "f", "adagrad8bit:lr_decay=0.1"), DSC_UNKNOWN_KEY, NULL);
+    CHECK_STATUS(dsc_optimizer_add_group(o, "g", "adagrad8bit:initial_accumulator_value=0.1"),
+                 DSC_UNKNOWN_KEY, NULL);
+    CHECK_STATUS(dsc_optimizer_add_group(o, "h", "adagrad8bit:eps=-1"), DSC_OUT_OF_RANGE, NULL);
+    CHECK_STATUS(dsc_optimizer_add_group(o, "i", "adagrad8bit:weight_decay=-0.1"),
+                 DSC_OUT_OF_RANGE, NULL);
     CHECK_STATUS(dsc_optimizer_add_group(o, "e", "adamw8bit"), DSC_OK, o);
     double wd = 0;
     CHECK_STATUS(dsc_optimizer_get_hyper(o, "e", "weight_decay", &wd), DSC_OK, o);

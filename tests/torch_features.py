@@ -29,6 +29,10 @@ lib.dsc_optimizer_step.argtypes = [C.c_void_p]
 lib.dsc_optimizer_average.argtypes = [C.c_void_p, C.c_char_p, C.c_int,
                                       C.POINTER(C.POINTER(C.c_float))]
 lib.dsc_optimizer_use_reference.argtypes = [C.c_void_p, C.c_int]
+lib.dsc_optimizer_add_param_bf16.argtypes = [C.c_void_p, C.c_char_p, C.c_void_p, C.c_void_p,
+                                             C.c_int, C.POINTER(C.c_int64), C.c_int, C.c_char_p,
+                                             C.c_int]
+lib.dsc_optimizer_set_seed.argtypes = [C.c_void_p, C.c_uint64]
 
 failures = 0
 
@@ -250,6 +254,116 @@ for k_, alpha in [(5, 0.5), (3, 0.8)]:
     want = torch_run(mk_la, init, grads)
     check(max_rel(got, want) < 1e-6,
           f"{spec} vs Lookahead around torch AdamW (max rel err {max_rel(got, want):.2e})")
+
+# --- bf16 parameters --------------------------------------------------------
+
+
+def to_bf16_bits(x):
+    """float32 array -> bf16 bits by torch's round-to-nearest-even."""
+    t = torch.tensor(np.ascontiguousarray(x, dtype=np.float32)).to(torch.bfloat16)
+    return t.view(torch.int16).numpy().view(np.uint16).copy()
+
+
+def from_bf16_bits(h):
+    return (h.astype(np.uint32) << 16).view(np.float32)
+
+
+class DescentBF16:
+    def __init__(self, spec, init_bits, mode, seed=0):
+        self.opt = lib.dsc_optimizer_new()
+        self.p = init_bits.copy()
+        self.g = np.zeros_like(self.p)
+        st = lib.dsc_optimizer_add_group(self.opt, b"g", spec.encode())
+        shape = (C.c_int64 * 1)(self.p.size)
+        st = st or lib.dsc_optimizer_add_param_bf16(self.opt, b"w", self.p.ctypes.data,
+                                                    self.g.ctypes.data, 1, shape, 0, b"g", mode)
+        st = st or lib.dsc_optimizer_set_seed(self.opt, seed)
+        if st:
+            raise RuntimeError(lib.dsc_optimizer_error(self.opt).decode())
+
+    def step(self, g_bits):
+        self.g[...] = g_bits
+        if lib.dsc_optimizer_step(self.opt):
+            raise RuntimeError(lib.dsc_optimizer_error(self.opt).decode())
+
+    def __del__(self):
+        lib.dsc_optimizer_free(self.opt)
+
+
+rng = np.random.default_rng(5)
+n = 4000
+p0 = to_bf16_bits(rng.standard_normal(n).astype(np.float32))
+gs = [to_bf16_bits(rng.standard_normal(n).astype(np.float32)) for _ in range(15)]
+# Master weights: torch runs the optimizer on a float32 copy of the bf16
+# weights with the bf16 gradients widened, and rounds to bf16 after each step.
+for spec, mk, exact in [
+    ("sgd:lr=0.01,momentum=0.9", lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9), True),
+    ("adamw:lr=0.001,weight_decay=0.1",
+     lambda ps: torch.optim.AdamW(ps, lr=0.001, weight_decay=0.1), False),
+]:
+    d = DescentBF16(spec, p0, 0)
+    master = torch.tensor(from_bf16_bits(p0).copy(), requires_grad=True)
+    topt = mk([master])
+    worst_ulps, differ = 0, 0
+    for g in gs:
+        d.step(g)
+        master.grad = torch.tensor(from_bf16_bits(g).copy())
+        topt.step()
+        want = to_bf16_bits(master.detach().numpy())
+        diff = np.abs(d.p.astype(np.int64) - want.astype(np.int64))
+        worst_ulps = max(worst_ulps, int(diff.max()))
+        differ += int(np.count_nonzero(diff))
+    ok = worst_ulps == 0 if exact else (worst_ulps <= 1 and differ <= n * len(gs) // 1000)
+    check(ok, f"bf16 master {spec} vs torch float32 master rounded to bf16: "
+              f"{differ} of {n * len(gs)} differ, by at most {worst_ulps} ulp")
+
+# Stochastic rounding: plain SGD, so the float32 result x = p - lr*g is known
+# exactly here (NumPy float32); each output must be one of x's two bf16
+# neighbours, up with probability (x - lo) / (hi - lo), and the mean unbiased.
+lr = 0.003
+x = (from_bf16_bits(p0) - np.float32(lr) * from_bf16_bits(gs[0])).astype(np.float32)
+trunc = (x.view(np.uint32) >> 16).astype(np.uint16)             # toward zero
+lo_f = from_bf16_bits(trunc)
+away = (trunc.astype(np.uint32) + 1).astype(np.uint16)          # magnitude one step up
+hi_f = from_bf16_bits(away)
+frac = np.where(hi_f != lo_f, (np.abs(x) - np.abs(lo_f)) / (np.abs(hi_f) - np.abs(lo_f)), 0.0)
+seeds = 300
+ups = np.zeros(n)
+outside = 0
+for seed in range(seeds):
+    d = DescentBF16(f"sgd:lr={lr}", p0, 1, seed)
+    d.step(gs[0])
+    outside += int(np.count_nonzero((d.p != trunc) & (d.p != away)))
+    ups += d.p == away
+check(outside == 0, f"bf16 stochastic rounding: every result is a bf16 neighbour of the "
+                    f"float32 value ({outside} outside)")
+# Per element: rounds up ~ Binomial(seeds, frac); the standardized total over
+# all elements with 0 < frac < 1 is ~ N(0, 1).
+m = (frac > 0) & (frac < 1)
+z = (ups[m].sum() - seeds * frac[m].sum()) / np.sqrt(seeds * (frac[m] * (1 - frac[m])).sum())
+check(abs(z) < 4.5, f"bf16 stochastic rounding unbiased: rounds up {ups[m].sum():.0f} times, "
+                    f"expected {seeds * frac[m].sum():.1f} (z = {z:.2f}, |z| < 4.5)")
+# Per-element frequencies: chi-square-like check of the worst element.
+zs = (ups[m] - seeds * frac[m]) / np.sqrt(seeds * frac[m] * (1 - frac[m]) + 1e-12)
+check(np.mean(np.abs(zs) < 3) > 0.99,
+      f"bf16 stochastic rounding per element: {np.mean(np.abs(zs) < 3):.4f} of elements within "
+      f"3 sigma of their probability")
+# Same seed, same bits; another seed, other bits.
+a, b, c = (DescentBF16(f"sgd:lr={lr}", p0, 1, s_) for s_ in (7, 7, 8))
+for o in (a, b, c):
+    o.step(gs[0])
+check(np.array_equal(a.p, b.p) and not np.array_equal(a.p, c.p),
+      "bf16 stochastic rounding: seeded and deterministic")
+# Updates below half a bf16 step: round-to-nearest without a master loses
+# them all; stochastic rounding keeps the expected drift.
+tiny = np.full(n, to_bf16_bits(np.array([1e-3], np.float32))[0], dtype=np.uint16)
+ones = np.full(n, to_bf16_bits(np.array([1.0], np.float32))[0], dtype=np.uint16)
+d = DescentBF16("sgd:lr=1", ones, 1, 3)
+for _ in range(100):
+    d.step(tiny)
+drift = 1.0 - from_bf16_bits(d.p).mean()
+check(abs(drift - 0.1) < 0.01, f"bf16 stochastic rounding keeps sub-ulp updates: mean drift "
+                               f"{drift:.4f} after 100 steps of 1e-3 (expected 0.1)")
 
 print("FAILED" if failures else "all passed", f"({failures} failures)")
 sys.exit(1 if failures else 0)

@@ -16,5 +16,7 @@ double bench_update_gbs(size_t n, int threads, int reps);
 
 /* Element-wise optimizer steps against a STREAM-style triad. */
 int bench_elementwise_main(int argc, char **argv);
+/* bf16 parameters (master copy, stochastic rounding) against float32. */
+int bench_bf16_main(int argc, char **argv);
 
 #endif

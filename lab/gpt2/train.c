@@ -9,6 +9,7 @@
  * file. Timings are the only things that differ between the two runs.
  */
 #include "gpt2/train.h"
+#include "gpt2/train_dp.h"
 
 #include "descent.h"
 #include "gpt2/data.h"
@@ -50,9 +51,14 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static const dsc_comm *default_comm; /* descent-mpi's (mpi_glue.c) */
+
+void gpt2_train_set_default_comm(const dsc_comm *comm) { default_comm = comm; }
+
 void gpt2_train_opts_default(gpt2_train_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->comm = default_comm;
     o->layers = 4;
     o->channels = 64;
     o->heads = 4;
@@ -96,6 +102,9 @@ typedef struct {
     int jsonl;
     int start_step;
     char train_path[1024], val_path[1024];
+    gpt2_dp *dp;          /* data-parallel (train_dp.h), else NULL */
+    gpt2_train_opts od;   /* the options with dp's communicator */
+    int writer;           /* 1 on the rank that writes files and progress */
 } run_ctx;
 
 static int is_file(const char *p)
@@ -123,7 +132,9 @@ int gpt2_make_optimizer(dsc_optimizer **out, gpt2_model *m, const gpt2_train_opt
     }
     if (st == DSC_OK && o->clip > 0) st = dsc_optimizer_set_clip(opt, DSC_CLIP_NORM, o->clip);
     if (st == DSC_OK) st = dsc_optimizer_set_stats(opt, 1); /* grad norm in the metrics */
-    if (st == DSC_OK && o->accum > 1) st = dsc_optimizer_set_accumulation(opt, o->accum);
+    /* data-parallel: the trainer forms the mean gradient itself (train_dp.c) */
+    if (st == DSC_OK && o->accum > 1 && !o->comm)
+        st = dsc_optimizer_set_accumulation(opt, o->accum);
     if (st == DSC_OK) {
         dsc_schedule s;
         char text[256], why[256] = "";
@@ -147,6 +158,7 @@ int gpt2_make_optimizer(dsc_optimizer **out, gpt2_model *m, const gpt2_train_opt
         st = dsc_optimizer_add_param(opt, v.name, v.data, v.grad, v.ndim, v.shape,
                                      DSC_ROLE_AUTO, group);
     }
+    if (st == DSC_OK && o->comm) st = dsc_optimizer_set_comm(opt, o->comm); /* ZeRO-1 */
     if (st != DSC_OK) {
         set_err(err, errlen, "optimizer: %s", dsc_optimizer_error(opt));
         return -1;
@@ -259,17 +271,25 @@ static int save_checkpoint(run_ctx *c, int step, char *err, size_t errlen)
     char name[64], dir[1100], path[1200];
     snprintf(name, sizeof name, "ckpt_%08d", step);
     snprintf(dir, sizeof dir, "%s/%s", out, name);
-    if (lab_mkdirs(dir)) {
+    int failed = 0;
+    if (c->writer && lab_mkdirs(dir)) {
         set_err(err, errlen, "%s: %s", dir, strerror(errno));
-        return -1;
+        failed = 1;
     }
     snprintf(path, sizeof path, "%s/model.bin", dir);
-    if (gpt2_save(&c->model, path, err, errlen)) return -1;
+    if (c->writer && !failed && gpt2_save(&c->model, path, err, errlen)) failed = 1;
+    /* data-parallel: every rank saves its optimizer shard, once the folder exists */
+    if (c->dp && gpt2_dp_agree(c->dp, failed) != 0) {
+        if (!failed) set_err(err, errlen, "%s: rank 0 could not write the model", dir);
+        return -1;
+    }
+    if (failed) return -1;
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
     if (dsc_optimizer_save(c->opt, path) != DSC_OK) {
         set_err(err, errlen, "%s: %s", path, dsc_optimizer_error(c->opt));
         return -1;
     }
+    if (!c->writer) return 0;
     /* trainer.txt last: a folder without it is not a checkpoint */
     if (write_trainer_txt(c, dir, step, err, errlen)) return -1;
     char text[80];
@@ -540,6 +560,15 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
         set_err(err, errlen, "out of memory");
         return -1;
     }
+    if (o->comm) { /* data-parallel: a slice of each batch per rank (train_dp.h) */
+        c->dp = gpt2_dp_new(o->comm, c->model.num_params, o->accum, err, errlen);
+        if (!c->dp) return -1;
+        c->od = *o;
+        c->od.comm = gpt2_dp_comm(c->dp);
+        c->writer = gpt2_dp_rank(c->dp) == 0;
+        if (!c->writer) c->od.progress = c->od.plot = 0;
+        c->o = o = &c->od;
+    }
     if (gpt2_make_optimizer(&c->opt, &c->model, o, err, errlen)) return -1;
     if (ckpt_dir[0]) {
         char p[1200];
@@ -555,7 +584,7 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
             return -1;
         }
     }
-    if (o->out_dir) {
+    if (o->out_dir && c->writer) {
         if (lab_mkdirs(o->out_dir)) {
             set_err(err, errlen, "%s: %s", o->out_dir, strerror(errno));
             return -1;
@@ -563,6 +592,8 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
         c->jsonl = o->metrics_format && !strcmp(o->metrics_format, "jsonl");
         if (open_metrics(c, ckpt_dir[0] != 0, err, errlen)) return -1;
     }
+    if (c->dp && gpt2_dp_metrics_open(c->dp, o->out_dir, c->opt, ckpt_dir[0] != 0, err, errlen))
+        return -1;
     return 0;
 }
 
@@ -572,6 +603,7 @@ static void teardown(run_ctx *c)
     gpt2_loader_free(c->train);
     gpt2_loader_free(c->val);
     dsc_optimizer_free(c->opt);
+    gpt2_dp_free(c->dp);
     free(c->inputs);
     free(c->targets);
     if (c->metrics) fclose(c->metrics);
@@ -599,14 +631,16 @@ int gpt2_train(const gpt2_train_opts *o, gpt2_train_result *r, char *err, size_t
     run_ctx c;
     memset(&c, 0, sizeof c);
     c.o = o;
+    c.writer = 1;
     char ckpt_dir[1100];
     int rc = setup(&c, ckpt_dir, sizeof ckpt_dir, err, errlen);
     if (rc) {
         teardown(&c);
         return -1;
     }
+    o = c.o; /* data-parallel: progress and plot on rank 0 only */
     r->num_params = c.model.num_params;
-    double tok_per_update = (double)o->B * o->T * o->accum;
+    double tok_per_update = (double)o->B * o->T * o->accum * (c.dp ? gpt2_dp_size(c.dp) : 1);
     r->tokens_per_step = tok_per_update;
     int tty = isatty(2);
     int log_every = o->log_every > 0 ? o->log_every : (o->steps >= 20 ? o->steps / 20 : 1);
@@ -662,7 +696,10 @@ int gpt2_train(const gpt2_train_opts *o, gpt2_train_result *r, char *err, size_t
         }
 
         double t0 = now_s(), loss = 0;
-        for (int m = 0; m < o->accum; m++) {
+        if (c.dp && gpt2_dp_update(c.dp, &c.model, c.train, c.opt, c.inputs, c.targets, o->B,
+                                   o->T, step, &loss, err, errlen))
+            goto fail;
+        for (int m = 0; m < o->accum && !c.dp; m++) {
             uint64_t k = (uint64_t)step * (uint64_t)o->accum + (uint64_t)m;
             double l;
             gpt2_loader_random(c.train, k, c.inputs, c.targets);
@@ -675,7 +712,8 @@ int gpt2_train(const gpt2_train_opts *o, gpt2_train_result *r, char *err, size_t
             }
             loss += l;
         }
-        loss /= o->accum;
+        if (!c.dp) loss /= o->accum;
+        else gpt2_dp_metrics_row(c.dp, step + 1);
         double dt = now_s() - t0;
         train_time += dt;
         timed_steps++;

@@ -27,6 +27,7 @@
 #ifndef DESCENT_GPT2_TRAIN_H
 #define DESCENT_GPT2_TRAIN_H
 
+#include "descent.h"
 #include "gpt2/model.h"
 
 #include <stddef.h>
@@ -71,7 +72,15 @@ typedef struct {
                                      terminal; 0: about 20 lines per run */
     int plot;                     /* 1: write the loss plot (default) */
     const char *label;            /* prefix of the progress line */
+    const dsc_comm *comm;         /* data-parallel over these ranks (train_dp.h;
+                                     `mpirun -np N descent-mpi gpt2 train`);
+                                     NULL: one process. Default: the one set by
+                                     gpt2_train_set_default_comm */
 } gpt2_train_opts;
+
+/* The communicator gpt2_train_opts_default puts in `comm` (descent-mpi sets
+ * it to all MPI processes; NULL by default). */
+void gpt2_train_set_default_comm(const dsc_comm *comm);
 
 /* Defaults: a 4-layer, 64-channel, 4-head model, B=8, T=64, adamw, 200 steps. */
 void gpt2_train_opts_default(gpt2_train_opts *o);

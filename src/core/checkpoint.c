@@ -310,6 +310,7 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
     if (opt->swapped || opt->in_hook)
         return dsc_fail(opt, DSC_STATE, "save: %s", opt->in_hook ? "not from inside a step hook"
                         : "averaged weights are swapped in; swap them back first");
+    if (opt->shard) return dsc_shard_save(opt, path); /* one file per rank (shard.c) */
     if (!host_is_little_endian())
         return dsc_fail(opt, DSC_UNSUPPORTED, "save: big-endian hosts are not supported");
     if (opt->micro > 0)
@@ -581,6 +582,7 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     if (opt->swapped || opt->in_hook)
         return dsc_fail(opt, DSC_STATE, "load: %s", opt->in_hook ? "not from inside a step hook"
                         : "averaged weights are swapped in; swap them back first");
+    if (opt->shard || dsc_shard_is_manifest(path)) return dsc_shard_load(opt, path);
     if (!host_is_little_endian())
         return dsc_fail(opt, DSC_UNSUPPORTED, "load: big-endian hosts are not supported");
     FILE *f = fopen(path, "rb");

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DSC_MAX_SLOTS 12 /* a family's slots plus the wrappers' (wrap.c) */
+#define DSC_MAX_SLOTS 16 /* a family's slots, the wrappers' (wrap.c), a bf16 master */
 #define DSC_MAX_KEYS 32
 #define DSC_SLOT_NAME_MAX 32
 #define DSC_ERR_MAX 512
@@ -88,6 +88,12 @@ typedef struct dsc_param {
     int wrap_slot;          /* index of the first wrapper slot (wrap.c), -1: none */
     int layer;              /* layer index for layer_decay (-1: from the name) */
     float *prev;            /* copy before the update, for update_l2 (stats on) */
+    /* bf16 parameters (bf16.c): the caller's buffers; p->data is then the
+     * master slot or an owned work copy, p->grad_user an owned widened copy. */
+    int bf16;               /* 0, or 1 + dsc_bf16_mode */
+    uint16_t *bf16_data;
+    const uint16_t *bf16_grad;
+    float *bf16_work;       /* owned: gradient, then (stochastic) parameter */
 } dsc_param;
 
 /* ---------------------------------------------------------------- groups */
@@ -225,6 +231,7 @@ struct dsc_optimizer {
     int want_stats;        /* compute l2/l1/l-inf norms every step */
     dsc_step_stats stats;
     char error[DSC_ERR_MAX];
+    struct dsc_shard *shard; /* set by dsc_optimizer_set_comm (shard.c), else NULL */
     /* Step hooks (wrap.c): pre hooks may refuse a step; post hooks see its stats. */
     struct dsc_hook {
         int id, post;
@@ -234,6 +241,7 @@ struct dsc_optimizer {
     } *hooks;
     int nhooks, cap_hooks, next_hook_id, in_hook;
     int swapped; /* 1 + dsc_average_kind while averaged weights are swapped in */
+    uint64_t seed; /* stochastic rounding of bf16 parameters */
 };
 
 /* Record an error on the handle and return `s`. */
@@ -266,6 +274,18 @@ void dsc_coordclip_apply(dsc_group *g, int reference);
 dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
                                    char *err, size_t errlen);
 
+/* Sharding over a communicator (shard.c, docs/distributed.md): the driver's
+ * hooks. scan: the gradient scan of step.c with per-parameter results
+ * all-reduced; step: the families on this rank's pieces, then the gather. */
+void dsc_shard_free(struct dsc_shard *s);
+dsc_status dsc_shard_scan(dsc_optimizer *opt, int norms, size_t *bad, const char **first_bad,
+                          double *sumsq, double *sumabs, double *absmax);
+dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx);
+size_t dsc_shard_state_bytes(const dsc_optimizer *opt);
+size_t dsc_shard_param_state_bytes(const dsc_optimizer *opt, int i);
+dsc_status dsc_shard_save(dsc_optimizer *opt, const char *path);
+dsc_status dsc_shard_load(dsc_optimizer *opt, const char *path);
+int dsc_shard_is_manifest(const char *path); /* 1: a sharded checkpoint's manifest */
 /* Wrappers and group-level options (wrap.c). */
 /* Take the ema(...) / lookahead(...) prefixes off `spec` into *o (defaults
  * for the rest); *inner points at the optimizer spec after them. */
@@ -290,6 +310,13 @@ void dsc_wrap_run_post_hooks(dsc_optimizer *opt);
 /* lr multiplier of parameter p under its group's layer_decay. */
 double dsc_wrap_layer_scale(const dsc_group *g, const dsc_param *p);
 int dsc_wrap_needs_work(const dsc_group *g);
+/* bf16 parameters (bf16.c): widen the gradients (every call), widen the
+ * stochastic-rounding parameters (before an update), write the results back
+ * (after it; and after a swap of averaged weights). */
+void dsc_bf16_widen_grads(dsc_optimizer *opt);
+void dsc_bf16_before(dsc_optimizer *opt);
+void dsc_bf16_after(dsc_optimizer *opt);
+void dsc_bf16_publish(dsc_optimizer *opt); /* round to nearest: after a swap */
 /* Sum of (x - y)^2 in double, fixed blocking (the update norm). */
 double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 

@@ -38,6 +38,7 @@ static void free_param(dsc_param *p)
     dsc_free(p->work);
     dsc_free(p->accum);
     dsc_free(p->prev);
+    dsc_free(p->bf16_work);
     dsc_free(p);
 }
 
@@ -52,6 +53,7 @@ static void free_group(dsc_group *g)
 void dsc_optimizer_free(dsc_optimizer *opt)
 {
     if (!opt) return;
+    dsc_shard_free(opt->shard);
     for (int i = 0; i < opt->nparams; i++) free_param(opt->params[i]);
     for (int i = 0; i < opt->ngroups; i++) free_group(opt->groups[i]);
     for (int i = 0; i < opt->nrules; i++) dsc_free(opt->rules[i].pattern);
@@ -147,6 +149,8 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, group, "group name");
     CHECK_NULL(opt, spec, "optimizer spec");
     if (!valid_name(group))
@@ -331,6 +335,11 @@ static dsc_status attach_param(dsc_optimizer *opt, dsc_param *p, dsc_group *g)
         return dsc_fail(opt, st, "parameter \"%s\" in group \"%s\": %s", p->name, g->name, err);
     int wrap_slot = plan.nslots;
     dsc_wrap_plan(g, p, &plan); /* the wrappers' slots after the family's */
+    if (p->bf16 == 1 + DSC_BF16_MASTER) /* bf16.c: the float32 master copy, last */
+        dsc_plan_slot_shaped(&plan, "master", DSC_DT_F32, p->ndim, p->shape);
+    if (plan.nslots >= DSC_MAX_SLOTS)
+        return dsc_fail(opt, DSC_UNSUPPORTED, "parameter \"%s\" in group \"%s\": more than %d "
+                        "state slots", p->name, g->name, DSC_MAX_SLOTS - 1);
     dsc_slot slots[DSC_MAX_SLOTS];
     if (!alloc_slots(&plan, slots)) goto oom;
     void *scratch = NULL;
@@ -349,6 +358,13 @@ static dsc_status attach_param(dsc_optimizer *opt, dsc_param *p, dsc_group *g)
     p->scratch = scratch;
     p->scratch_bytes = plan.scratch_bytes;
     p->group = group_index(opt, g);
+    if (p->bf16 == 1 + DSC_BF16_MASTER) { /* the master starts as the caller's values */
+        p->data = p->slots[p->nslots - 1].data;
+        for (size_t i = 0; i < p->numel; i++) {
+            uint32_t b = (uint32_t)p->bf16_data[i] << 16;
+            memcpy(&p->data[i], &b, sizeof b);
+        }
+    }
     return DSC_OK;
 oom:
     return dsc_fail(opt, DSC_NO_MEMORY, "parameter \"%s\": cannot allocate optimizer state",
@@ -360,15 +376,45 @@ static void join_group(dsc_group *g, int param_index)
     g->params[g->nparams++] = param_index;
 }
 
+/* Both entry points: float32 (bdata NULL) or bf16 (data, grad NULL here). */
+static dsc_status add_param(dsc_optimizer *opt, const char *name, float *data,
+                            const float *grad, uint16_t *bdata, const uint16_t *bgrad,
+                            int bf16, int ndim, const int64_t *shape, dsc_role role,
+                            const char *group);
+
 dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name, float *data,
                                    const float *grad, int ndim, const int64_t *shape,
                                    dsc_role role, const char *group)
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
-    CHECK_NULL(opt, name, "parameter name");
     CHECK_NULL(opt, data, "data");
     CHECK_NULL(opt, grad, "grad");
+    return add_param(opt, name, data, grad, NULL, NULL, 0, ndim, shape, role, group);
+}
+
+dsc_status dsc_optimizer_add_param_bf16(dsc_optimizer *opt, const char *name, uint16_t *data,
+                                        const uint16_t *grad, int ndim, const int64_t *shape,
+                                        dsc_role role, const char *group, dsc_bf16_mode mode)
+{
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    CHECK_NULL(opt, data, "data");
+    CHECK_NULL(opt, grad, "grad");
+    if ((int)mode < DSC_BF16_MASTER || mode > DSC_BF16_STOCHASTIC)
+        return dsc_fail(opt, DSC_OUT_OF_RANGE, "add_param_bf16: mode %d is not a dsc_bf16_mode",
+                        (int)mode);
+    return add_param(opt, name, NULL, NULL, data, grad, 1 + (int)mode, ndim, shape, role, group);
+}
+
+static dsc_status add_param(dsc_optimizer *opt, const char *name, float *data,
+                            const float *grad, uint16_t *bdata, const uint16_t *bgrad,
+                            int bf16, int ndim, const int64_t *shape, dsc_role role,
+                            const char *group)
+{
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "add_param: not after dsc_optimizer_set_comm");
+    CHECK_NULL(opt, name, "parameter name");
     CHECK_NULL(opt, shape, "shape");
     if (!valid_name(name))
         return dsc_fail(opt, DSC_INVALID_ARGUMENT, "add_param: invalid name \"%s\"", name);
@@ -402,12 +448,26 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name, float *
     p->cols = numel / p->rows;
     p->role = role == DSC_ROLE_AUTO ? infer_role(name, ndim) : role;
     p->layer = -1;
+    if (bf16) { /* bf16.c: a float32 gradient (and, stochastic, parameter) of our own */
+        p->bf16 = bf16;
+        p->bf16_data = bdata;
+        p->bf16_grad = bgrad;
+        p->bf16_work = dsc_calloc(bf16 == 1 + DSC_BF16_STOCHASTIC ? 2 * numel : numel,
+                                  sizeof(float));
+        if (!p->bf16_work) {
+            free_param(p);
+            return dsc_fail(opt, DSC_NO_MEMORY, "add_param_bf16: out of memory");
+        }
+        p->grad_user = p->grad = p->bf16_work;
+        p->data = bf16 == 1 + DSC_BF16_STOCHASTIC ? p->bf16_work + numel : NULL;
+        if (!p->data) p->data = p->bf16_work; /* until attach_param sets the master */
+    }
 
     dsc_group *g = NULL;
     if (group) {
         g = dsc_optimizer_find_group(opt, group);
         if (!g) {
-            dsc_free(p);
+            free_param(p);
             return dsc_fail(opt, DSC_UNKNOWN_NAME, "add_param \"%s\": no group named \"%s\"",
                             name, group);
         }
@@ -421,7 +481,7 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name, float *
         }
         if (!g && opt->ngroups == 1) g = opt->groups[0];
         if (!g) {
-            dsc_free(p);
+            free_param(p);
             return dsc_fail(opt, DSC_UNKNOWN_NAME,
                             "add_param \"%s\" (role %s): no group given and no rule matches",
                             name, dsc_role_name(role == DSC_ROLE_AUTO ? infer_role(name, ndim)
@@ -429,7 +489,7 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name, float *
         }
     }
     if (!grow((void **)&opt->params, &opt->cap_params, opt->nparams + 1, sizeof(dsc_param *))) {
-        dsc_free(p);
+        free_param(p);
         return dsc_fail(opt, DSC_NO_MEMORY, "add_param: out of memory");
     }
     dsc_status st = attach_param(opt, p, g);
@@ -455,6 +515,9 @@ dsc_status dsc_optimizer_rebind(dsc_optimizer *opt, const char *name, float *dat
     CHECK_NULL(opt, grad, "grad");
     dsc_param *p = dsc_optimizer_find_param(opt, name);
     if (!p) return dsc_fail(opt, DSC_UNKNOWN_NAME, "rebind: no parameter named \"%s\"", name);
+    if (p->bf16)
+        return dsc_fail(opt, DSC_STATE, "rebind \"%s\": a bf16 parameter takes no float32 "
+                        "buffers", name);
     p->data = data;
     p->grad_user = grad;
     p->grad = grad;
@@ -465,6 +528,8 @@ dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name, const 
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
+    if (opt->shard) /* shard.c: the ranks' pieces are cut */
+        return dsc_fail(opt, DSC_STATE, "%s: not after dsc_optimizer_set_comm", __func__);
     CHECK_NULL(opt, name, "parameter name");
     CHECK_NULL(opt, group, "group name");
     if (opt->step > 0 || opt->micro > 0)
@@ -623,7 +688,13 @@ dsc_status dsc_optimizer_param_info(const dsc_optimizer *opt, int i, dsc_param_i
     for (int d = 0; d < p->ndim; d++) info->shape[d] = p->shape[d];
     info->numel = p->numel;
     info->no_decay = p->no_decay;
-    info->state_bytes = param_state_bytes(p);
+    info->state_bytes = opt->shard ? dsc_shard_param_state_bytes(opt, i) : param_state_bytes(p);
+    info->bf16 = p->bf16;
+    info->work_bytes = (p->work ? p->numel * sizeof(float) : 0) +
+                       (p->accum ? p->numel * sizeof(float) : 0) +
+                       (p->prev ? p->numel * sizeof(float) : 0) +
+                       (p->bf16_work ? (p->bf16 == 1 + DSC_BF16_STOCHASTIC ? 2 : 1) * p->numel *
+                                       sizeof(float) : 0) + p->scratch_bytes;
     return DSC_OK;
 }
 
@@ -631,6 +702,7 @@ size_t dsc_optimizer_state_bytes(const dsc_optimizer *opt)
 {
     size_t b = 0;
     if (!opt) return 0;
+    if (opt->shard) return dsc_shard_state_bytes(opt); /* this rank's */
     for (int i = 0; i < opt->nparams; i++) b += param_state_bytes(opt->params[i]);
     for (int i = 0; i < opt->ngroups; i++)
         for (int s = 0; s < opt->groups[i]->nslots; s++)

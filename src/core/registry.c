@@ -23,6 +23,7 @@ extern const dsc_family dsc_family_auon, dsc_family_auon_hybrid, dsc_family_sink
 extern const dsc_family dsc_family_lanton;
 extern const dsc_family dsc_family_adam8bit, dsc_family_adamw8bit, dsc_family_sgd8bit,
     dsc_family_lion8bit;
+extern const dsc_family dsc_family_adagrad8bit;
 
 static const dsc_family *const families[] = {
     &dsc_family_sgd,
@@ -37,6 +38,7 @@ static const dsc_family *const families[] = {
     &dsc_family_auon, &dsc_family_auon_hybrid, &dsc_family_sinkgd,
     &dsc_family_lanton,
     &dsc_family_adam8bit, &dsc_family_adamw8bit, &dsc_family_sgd8bit, &dsc_family_lion8bit,
+    &dsc_family_adagrad8bit,
 };
 
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))

@@ -162,6 +162,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         dsc_clear_error(opt);
     }
     dsc_step_stats *st = &opt->stats;
+    dsc_bf16_widen_grads(opt); /* bf16 parameters: float32 gradients (bf16.c) */
     st->applied = 0;
     st->skipped = 0;
 
@@ -191,22 +192,28 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
      * needed by norm clipping. */
     size_t bad = 0;
     const char *first_bad = NULL;
-    for (int i = 0; i < opt->nparams; i++) {
-        dsc_param *p = opt->params[i];
-        size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
-        if (b && !first_bad) first_bad = p->name;
-        bad += b;
-    }
-    st->grad_l2 = st->grad_l1 = st->grad_linf = NAN;
-    if (opt->want_stats || opt->clip_kind == DSC_CLIP_NORM) {
-        double sumsq = 0, sumabs = 0, absmax = 0;
+    int norms = opt->want_stats || opt->clip_kind == DSC_CLIP_NORM;
+    double sumsq = 0, sumabs = 0, absmax = 0;
+    if (opt->shard) { /* each rank scans its share; the sums are all-reduced (shard.c) */
+        dsc_status s = dsc_shard_scan(opt, norms, &bad, &first_bad, &sumsq, &sumabs, &absmax);
+        if (s != DSC_OK) return s;
+    } else {
         for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
+            if (b && !first_bad) first_bad = p->name;
+            bad += b;
+        }
+        for (int i = 0; i < opt->nparams && norms; i++) {
             dsc_param *p = opt->params[i];
             dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
             sumsq += s.sumsq;
             sumabs += s.sumabs;
             if (s.absmax > absmax) absmax = s.absmax;
         }
+    }
+    st->grad_l2 = st->grad_l1 = st->grad_linf = NAN;
+    if (norms) {
         st->grad_l2 = sqrt(sumsq);
         if (opt->want_stats) {
             st->grad_l1 = sumabs;
@@ -263,11 +270,16 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
 
     /* 6. Families, each followed by its group's wrappers (Lookahead, EMA).
      * With stats on, the parameters are copied first for the update norm. */
+    dsc_bf16_before(opt); /* stochastic-rounding bf16 parameters, widened */
     if (opt->want_stats)
         for (int i = 0; i < opt->nparams; i++)
             memcpy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel * sizeof(float));
     dsc_step_ctx ctx = {opt->reference, opt->step};
-    for (int gi = 0; gi < opt->ngroups; gi++) {
+    if (opt->shard) { /* this rank's pieces, then the gather (shard.c) */
+        dsc_status s = dsc_shard_step(opt, &ctx);
+        if (s != DSC_OK) return s;
+    }
+    for (int gi = 0; gi < opt->ngroups && !opt->shard; gi++) {
         dsc_group *g = opt->groups[gi];
         if (g->nparams == 0) continue;
         dsc_wrap_before(g);
@@ -283,6 +295,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
                                         opt->params[i]->numel);
         st->update_l2 = sqrt(sumsq);
     }
+    dsc_bf16_after(opt); /* bf16 parameters: the results rounded back */
     int lr = opt->ngroups ? dsc_family_key(opt->groups[0]->family, "lr") : -1;
     st->lr = lr >= 0 ? opt->groups[0]->cur[lr] : 0.0;
     opt->step++;

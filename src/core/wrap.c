@@ -548,6 +548,7 @@ dsc_status dsc_optimizer_swap_average(dsc_optimizer *opt, dsc_average_kind kind)
         }
     }
     opt->swapped = opt->swapped ? 0 : 1 + (int)kind;
+    dsc_bf16_publish(opt); /* bf16 parameters show what was swapped in */
     return DSC_OK;
 }
 

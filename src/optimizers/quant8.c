@@ -1,5 +1,5 @@
 /* quant8.c - optimizers with 8-bit block-wise states (bitsandbytes):
- * adam8bit, adamw8bit, sgd8bit, lion8bit.
+ * adam8bit, adamw8bit, sgd8bit, lion8bit, adagrad8bit.
  *
  * docs/optimizers.md (8-bit states); the reference is the CUDA kernel pair
  * kOptimizerStatic8bit2StateBlockwise (Adam) / kOptimizerStatic8bit1State-
@@ -20,6 +20,16 @@
  *     (no dampening, no Nesterov);  p <- p - lr*b
  *   lion8bit: p <- p*(1 - lr*wd);  c = beta1*m + (1-beta1)*g;
  *     p <- p - lr*sign(c);  m <- beta2*m + (1-beta2)*g
+ *   adagrad8bit (bitsandbytes Adagrad8bit, kernel branch ADAGRAD):
+ *     s <- s + (g + wd*p)^2 (the decay term only when wd > 0);
+ *     p <- p - lr * (g / (sqrt(s) + eps)), with the RAW gradient g: the
+ *     8-bit kernel reloads g_vals for the update, so weight decay reaches
+ *     the sum of squares but not the numerator (its 32-bit kernel uses
+ *     g + wd*p in both; both kept as they are). The state is signed-map
+ *     codes like the other one-state optimizers (bitsandbytes quantizes
+ *     state1 with the signed dynamic map even here), no lr_decay and no
+ *     initial accumulator (bitsandbytes refuses both). The kernel divides
+ *     with __fdividef (approximate on the GPU); here the division is IEEE.
  *
  * Kept on purpose from the kernels: the sign fix (tiny negative moments
  * become -5.5e-7*absmax), the padding lanes in the last
@@ -37,7 +47,8 @@
  *
  * Golden files: adam8bit_2block_18x16, adam8bit_fallback32_4x6,
  * adam8bit_signfix_4x6, adamw8bit_wd_4x6, sgd8bit_momentum_300,
- * lion8bit_wd_20x15. */
+ * lion8bit_wd_20x15, adagrad8bit_2block_18x16, adagrad8bit_wd_20x15,
+ * adagrad8bit_fallback32_4x6 (tests/golden/gen_adagrad8bit.py). */
 #include "../core/internal.h"
 #include "../kernels/blockquant.h"
 
@@ -52,6 +63,7 @@
 enum { A_LR, A_BETA1, A_BETA2, A_EPS, A_WD, A_MIN8, A_NKEYS };
 enum { S_LR, S_MOMENTUM, S_WD, S_MIN8, S_NKEYS };
 enum { L_LR, L_BETA1, L_BETA2, L_WD, L_MIN8, L_NKEYS };
+enum { G_LR, G_EPS, G_WD, G_MIN8, G_NKEYS };
 
 #define MIN8_MAX 9007199254740992.0 /* 2^53: every integer up to it is a double */
 #define MIN8_HELP "tensors with fewer elements keep float32 states (decided when added)"
@@ -91,6 +103,14 @@ static const dsc_key_info lion_keys[L_NKEYS] = {
     [L_WD] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
               "decoupled decay p*(1-lr*wd) before the update"},
     [L_MIN8] = {"min_8bit_size", DSC_KEY_INT, 4096, 0, MIN8_MAX, 0, 0, MIN8_HELP},
+};
+
+static const dsc_key_info adagrad_keys[G_NKEYS] = {
+    [G_LR] = {"lr", DSC_KEY_FLOAT, 1e-2, 0, 1e6, 0, 0, "learning rate"},
+    [G_EPS] = {"eps", DSC_KEY_FLOAT, 1e-10, 0, 1, 0, 0, "added to sqrt(sum of squares)"},
+    [G_WD] = {"weight_decay", DSC_KEY_FLOAT, 0, 0, 1e6, 0, 0,
+              "L2 term wd*p in the sum of squares (8-bit: not in the numerator)"},
+    [G_MIN8] = {"min_8bit_size", DSC_KEY_INT, 4096, 0, MIN8_MAX, 0, 0, MIN8_HELP},
 };
 
 /* ----------------------------------------------------------------- slots */
@@ -136,6 +156,13 @@ static dsc_status plan_lion(const dsc_group *g, const dsc_param *p, dsc_plan *pl
     return plan_states(g, p, plan, 1, L_MIN8);
 }
 
+static dsc_status plan_adagrad(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
+                               char *err, size_t n)
+{
+    (void)err; (void)n;
+    return plan_states(g, p, plan, 1, G_MIN8);
+}
+
 /* Per-step scalars, in float as the kernels use them. */
 typedef struct {
     float lr, beta1, beta2, omb1, omb2; /* omb = 1 - beta, rounded once */
@@ -143,6 +170,7 @@ typedef struct {
     int has_wd;                         /* wd > 0: the kernels' test */
     float step_size, c2eps;             /* Adam: -lr*c2/c1, c2*eps */
     int first;                          /* Momentum: t == 1 */
+    float eps;                          /* AdaGrad */
 } q8_scalars;
 
 static const float *const QS = dsc_qmap_signed;
@@ -865,6 +893,174 @@ static dsc_status step_lion(dsc_group *grp, const dsc_step_ctx *ctx)
     return DSC_OK;
 }
 
+/* ============================================================== AdaGrad */
+
+/* Reference: the kernel's loops per block, in its order. */
+static void adagrad8_ref(float *p, const float *g, uint8_t *c, float *a, size_t n,
+                         const q8_scalars *s)
+{
+    float v[DSC_QBLOCK];
+    for (size_t b0 = 0, j = 0; b0 < n; b0 += DSC_QBLOCK, j++) {
+        int nb = n - b0 < DSC_QBLOCK ? (int)(n - b0) : DSC_QBLOCK;
+        float max1 = -FLT_MAX;
+        for (int i = 0; i < nb; i++) {
+            float gi = g[b0 + i];
+            if (is_finite(gi)) {
+                if (s->has_wd) gi = gi + p[b0 + i] * s->wd;           /* 1. L2 (state only) */
+                v[i] = QS[c[b0 + i]] * a[j];                          /* 2. dequantize */
+                v[i] = v[i] + gi * gi;                                /* 3. sum of squares */
+            } else {
+                v[i] = 0.0f;
+            }
+            max1 = fmaxf(max1, fabsf(v[i]));                          /* 4. block absmax */
+        }
+        if (nb < DSC_QBLOCK) {                                        /* padding lanes */
+            float pv = QS[128] * a[j];
+            pv = pv + 0.0f * 0.0f;
+            max1 = fmaxf(max1, fabsf(pv));
+        }
+        a[j] = max1;
+        for (int i = 0; i < nb; i++) {
+            float gi = g[b0 + i];                                     /* 5. the raw g */
+            if (is_finite(gi)) p[b0 + i] = p[b0 + i] - s->lr * (gi / (sqrtf(v[i]) + s->eps));
+        }
+        dsc_bq_encode_ref(v, nb, max1, 1, c + b0);                      /* 6. requantize */
+    }
+}
+
+/* Fast: one block, the reference's float operations in its order.
+ * Unchecked when the gradients, the old absmax and (with decay) the
+ * parameters are finite. */
+DSC_BODY void adagrad8_body(const q8_job *job, size_t j, float *restrict p,
+                            const float *restrict g, uint8_t *restrict c, const int nb,
+                            const int has_wd, const int checked)
+{
+    float v[DSC_QBLOCK];
+    const float old = job->a1[j], lr = job->s.lr, wd = job->s.wd, eps = job->s.eps;
+    int32_t best = -1;
+    for (int i = 0; i < nb; i++) {
+        float gi = g[i];
+        float gw = has_wd ? gi + p[i] * wd : gi;
+        float vi = QS[c[i]] * old + gw * gw;
+        float pi = p[i] - lr * (gi / (sqrtf(vi) + eps));
+        if (checked) {
+            uint32_t ok = finite_mask(gi);
+            vi = select_mask(ok, vi, 0.0f);
+            pi = select_mask(ok, pi, p[i]);
+        }
+        p[i] = pi;
+        v[i] = vi;
+        int32_t k = checked ? absmax_key(vi) : abs_bits(vi);
+        best = k > best ? k : best;
+    }
+    float max1 = absmax_of_key(best);
+    if (nb < DSC_QBLOCK) {
+        float pv = QS[128] * old;
+        pv = pv + 0.0f * 0.0f;
+        max1 = amax_of(max1, fabsf(pv));
+    }
+    job->a1[j] = max1;
+    dsc_bq_encode_fast(job->ts, v, nb, max1, c);
+}
+
+DSC_BODY void adagrad8_blocks(const q8_job *job, size_t j0, size_t j1, const int has_wd)
+{
+    for (size_t j = j0; j < j1; j++) {
+        size_t b0 = j * DSC_QBLOCK, left = job->n - b0;
+        float *p = job->p + b0;
+        const float *g = job->g + b0;
+        uint8_t *c = job->c1 + b0;
+        int nb = left < DSC_QBLOCK ? (int)left : DSC_QBLOCK;
+        int plain = nb == DSC_QBLOCK && is_finite(job->a1[j]) && all_finite(g) &&
+                    (!has_wd || all_finite(p));
+        if (plain) adagrad8_body(job, j, p, g, c, DSC_QBLOCK, has_wd, 0);
+        else adagrad8_body(job, j, p, g, c, nb, has_wd, 1);
+    }
+}
+
+static void adagrad8_range(const void *ctx, size_t lo, size_t hi)
+{
+    const q8_job *job = ctx;
+    size_t j0, j1;
+    q8_blocks(lo, hi, &j0, &j1);
+    if (job->s.has_wd) adagrad8_blocks(job, j0, j1, 1);
+    else adagrad8_blocks(job, j0, j1, 0);
+}
+
+static void adagrad8_fast(float *p, const float *g, uint8_t *c, float *a, size_t n,
+                          const q8_scalars *s)
+{
+    q8_job job = {.p = p, .g = g, .c1 = c, .a1 = a, .n = n, .s = *s, .ts = dsc_qtable_get(1)};
+    dsc_parallel_ranges(n, adagrad8_range, &job);
+}
+
+/* kOptimizer32bit1State, ADAGRAD: here g + wd*p enters both the sum and
+ * the numerator. */
+static void adagrad32_ref(float *p, const float *g, float *v, size_t n, const q8_scalars *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (!is_finite(gi)) {
+            v[i] = 0.0f;
+            continue;
+        }
+        if (s->has_wd) gi = gi + p[i] * s->wd;
+        v[i] = v[i] + gi * gi;
+        p[i] = p[i] - s->lr * (gi / (sqrtf(v[i]) + s->eps));
+    }
+}
+
+DSC_BODY void adagrad32_body(const f32_job *job, size_t lo, size_t hi, const int has_wd)
+{
+    float *restrict p = job->p, *restrict v = job->s1;
+    const float *restrict g = job->g;
+    const float lr = job->s.lr, wd = job->s.wd, eps = job->s.eps;
+    for (size_t i = lo; i < hi; i++) {
+        float gi = g[i];
+        uint32_t ok = finite_mask(gi);
+        float gw = has_wd ? gi + p[i] * wd : gi;
+        float vi = v[i] + gw * gw;
+        float pi = p[i] - lr * (gw / (sqrtf(vi) + eps));
+        v[i] = select_mask(ok, vi, 0.0f);
+        p[i] = select_mask(ok, pi, p[i]);
+    }
+}
+
+static void adagrad32_range(const void *ctx, size_t lo, size_t hi)
+{
+    const f32_job *job = ctx;
+    if (job->s.has_wd) adagrad32_body(job, lo, hi, 1);
+    else adagrad32_body(job, lo, hi, 0);
+}
+
+static dsc_status step_adagrad(dsc_group *grp, const dsc_step_ctx *ctx)
+{
+    for (int k = 0; k < grp->nparams; k++) {
+        dsc_param *p = dsc_group_param(grp, k);
+        int64_t *t = p->slots[SLOT_STEP].data;
+        *t += 1;
+        q8_scalars s = {
+            .lr = (float)p->hp[G_LR], .eps = (float)p->hp[G_EPS], .wd = (float)p->hp[G_WD],
+            .has_wd = p->hp[G_WD] > 0,
+        };
+        if (is_8bit(p)) {
+            uint8_t *c = p->slots[SLOT_S1].data;
+            float *a = p->slots[2].data;
+            if (ctx->reference) adagrad8_ref(p->data, p->grad, c, a, p->numel, &s);
+            else adagrad8_fast(p->data, p->grad, c, a, p->numel, &s);
+        } else {
+            float *v = p->slots[SLOT_S1].data;
+            if (ctx->reference) {
+                adagrad32_ref(p->data, p->grad, v, p->numel, &s);
+            } else {
+                f32_job job = {.p = p->data, .s1 = v, .g = p->grad, .s = s};
+                dsc_parallel_ranges(p->numel, adagrad32_range, &job);
+            }
+        }
+    }
+    return DSC_OK;
+}
+
 /* ============================================================ registry */
 
 #define Q8_PAPER "Dettmers, Lewis, Shleifer, Zettlemoyer: 8-bit Optimizers via Block-wise " \
@@ -917,4 +1113,16 @@ const dsc_family dsc_family_lion8bit = {
         .nkeys = L_NKEYS, .keys = lion_keys, .matrix = 0,
     },
     .plan_param = plan_lion, .step = step_lion,
+};
+
+const dsc_family dsc_family_adagrad8bit = {
+    .info = {
+        .name = "adagrad8bit",
+        .summary = "AdaGrad with an 8-bit block-wise sum of squares (bitsandbytes Adagrad8bit)",
+        .paper = "Duchi, Hazan, Singer, JMLR 2011; 8-bit states: Dettmers et al., ICLR 2022",
+        .source = "bitsandbytes-foundation/bitsandbytes csrc/kernels.cu "
+                  "kOptimizerStatic8bit1StateBlockwise (ADAGRAD) @95f9af3",
+        .nkeys = G_NKEYS, .keys = adagrad_keys, .matrix = 0,
+    },
+    .plan_param = plan_adagrad, .step = step_adagrad,
 };

@@ -150,7 +150,7 @@ int cmd_version(int argc, char **argv)
     return CLI_OK;
 }
 
-int main(int argc, char **argv)
+static int descent_main(int argc, char **argv)
 {
     if (argc < 2) {
         overview(stderr);
@@ -172,4 +172,18 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     return c->run(argc - 1, argv + 1);
+}
+
+#ifdef DESCENT_CLI_MPI
+/* descent-mpi: the same command inside an MPI job (mpi_glue.c). */
+int cli_mpi_main(int argc, char **argv, int (*run)(int, char **));
+#endif
+
+int main(int argc, char **argv)
+{
+#ifdef DESCENT_CLI_MPI
+    return cli_mpi_main(argc, argv, descent_main);
+#else
+    return descent_main(argc, argv);
+#endif
 }
