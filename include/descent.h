@@ -180,7 +180,8 @@ const char *dsc_optimizer_error(const dsc_optimizer *opt);
 
 /* Adds a group named `group` run by the optimizer `spec`:
  * "name" or "name:key=value,key=value". Unknown names and keys, values out
- * of range, NaN and missing required keys are errors. */
+ * of range, fractional values of integer keys, NaN, missing required keys
+ * and malformed text (see dsc_schedule_parse) are errors. */
 dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group,
                                    const char *spec);
 
@@ -300,7 +301,11 @@ typedef struct {
 dsc_schedule dsc_schedule_default(void); /* constant */
 /* "cosine:warmup=100,total=5000,min_ratio=0.1", "wsd:warmup=..,total=..,
  * decay=..", "step:step_size=..,gamma=..", "linear_warmup:warmup=..",
- * "constant". Writes a message to err (may be NULL). */
+ * "constant". Writes a message to err (may be NULL). Step counts are
+ * integers in [0, 2^53]. Specs and schedules share one strict grammar:
+ * decimal numbers or true/false, no duplicate keys, empty items, trailing
+ * commas, hex floats, inf/nan or trailing characters; messages give the
+ * character ("at character N"). */
 dsc_status dsc_schedule_parse(const char *text, dsc_schedule *out, char *err,
                               size_t errlen);
 dsc_status dsc_schedule_validate(const dsc_schedule *s, char *err, size_t errlen);
@@ -366,12 +371,15 @@ void dsc_optimizer_use_reference(dsc_optimizer *opt, int on);
 
 /* Optimizer state as safetensors: tensors "<param>.<slot>", group state
  * "<group>/<slot>", and in __metadata__ the format version, optimizer kinds,
- * hyperparameters, step counts, schedules and a checksum. Written
+ * hyperparameters, step counts, schedules and a checksum over the whole
+ * file (header and data; format version 2, named in the file). Written
  * atomically (temporary file, fsync, rename). */
 dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path);
 /* Loads into an optimizer set up with the same groups and parameters
- * (paired by name). Checks kinds, shapes, sizes and checksum; on any
- * mismatch nothing changes and the message says what differs. */
+ * (paired by name). Checks the checksum first (any edit of the file is
+ * refused), then kinds, shapes, sizes and every value; on any mismatch
+ * nothing changes and the message says what differs. Version 1 files
+ * (data-only checksum) still load. */
 dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
 
 /* ----------------------------------------------------------- communicator */

@@ -2,6 +2,10 @@
 #include "labfile.h"
 
 #include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -66,4 +70,78 @@ int lab_mkdirs(const char *dir)
     }
     struct stat st;
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+FILE *lab_open_input(const char *path, const char *what, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    if (!path || !path[0]) {
+        snprintf(err, errlen, "%s: no file name given (the path is empty)", what);
+        return NULL;
+    }
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s \"%s\": cannot open: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s \"%s\": cannot stat: %s", what, path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s \"%s\" is %s, not a regular file", what, path,
+                 S_ISDIR(st.st_mode) ? "a directory"
+                 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                 : S_ISFIFO(st.st_mode) ? "a pipe"
+                 : S_ISSOCK(st.st_mode) ? "a socket" : "a special file");
+        close(fd);
+        return NULL;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s \"%s\": %s", what, path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+/* The writer's pid when `name` ends in ".tmp.<digits>", else 0. */
+static long tmp_owner(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t) return 0;
+    while (strstr(t + 1, ".tmp.")) t = strstr(t + 1, ".tmp.");
+    const char *d = t + 5;
+    if (!*d || strspn(d, "0123456789") != strlen(d) || strlen(d) > 9) return 0;
+    return strtol(d, NULL, 10);
+}
+
+int lab_remove_stale_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int removed = 0;
+    struct dirent *e;
+    char path[2048];
+    while ((e = readdir(d))) {
+        long pid = tmp_owner(e->d_name);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        /* kill(pid, 0) sends nothing: it only asks whether pid exists.
+         * EPERM means it exists under another user: not ours to judge. */
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }

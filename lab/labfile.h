@@ -11,6 +11,7 @@
 #ifndef DESCENT_LABFILE_H
 #define DESCENT_LABFILE_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 typedef struct {
@@ -32,5 +33,20 @@ int lab_file_write_text(const char *path, const char *text);
 
 /* Create a folder and its parents (mode 0777 & umask). 0 if it exists after. */
 int lab_mkdirs(const char *dir);
+
+/* Open an existing regular file for reading ("rb"), or say clearly why
+ * not in err: no name given, no such file, no permission, a directory, or
+ * a device, pipe or socket (e.g. /dev/null, which reads as empty and would
+ * otherwise pass for a truncated file). `what` names the file's role in
+ * the message ("token file"); the path is quoted. A FIFO is never waited
+ * on. NULL on failure. */
+FILE *lab_open_input(const char *path, const char *what, char *err, size_t errlen);
+
+/* Remove the temporary files ("NAME.tmp.PID", as lab_file_open,
+ * dsc_optimizer_save and gpt2_save write them) that writers which no longer
+ * run left in `dir` when they were killed mid-write. Files of live
+ * processes (this one included) are kept. Returns how many were removed,
+ * -1 if the folder cannot be read. */
+int lab_remove_stale_tmp(const char *dir);
 
 #endif

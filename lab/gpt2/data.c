@@ -6,6 +6,7 @@
  * largest split, SOTU train, is 3.7 MB).
  */
 #include "data.h"
+#include "labfile.h"
 
 #include "tokenizer.h"
 
@@ -113,11 +114,8 @@ int gpt2_tokens_write(const char *path, const uint16_t *tokens, size_t n, char *
 int gpt2_tokens_read(const char *path, int vocab_size, uint16_t **tokens, size_t *n, char *err,
                      size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    FILE *f = lab_open_input(path, "token file", err, errlen);
+    if (!f) return -1;
     struct stat st;
     unsigned char head[GPT2_TOKENS_HEADER_BYTES];
     uint16_t *tok = NULL;

@@ -8,13 +8,16 @@
  * second full activation buffer.
  */
 #include "gpt2/model.h"
+#include "labfile.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef _OPENMP
@@ -346,11 +349,8 @@ int gpt2_init(gpt2_model *m, const gpt2_config *cfg, uint64_t seed, char *err, s
 int gpt2_load(gpt2_model *m, const char *path, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
+    FILE *f = lab_open_input(path, "model file", err, errlen);
+    if (!f) return -1;
     int32_t h[GPT2_HEADER_INTS];
     if (fread(h, sizeof(int32_t), GPT2_HEADER_INTS, f) != GPT2_HEADER_INTS) {
         set_err(err, errlen, "%s: truncated header (not an llm.c GPT-2 checkpoint)", path);
@@ -382,19 +382,47 @@ int gpt2_load(gpt2_model *m, const char *path, char *err, size_t errlen)
         fclose(f);
         return -1;
     }
+    /* The file must hold exactly the parameters the header announces:
+     * checked before allocating, so a 1 KB file cannot ask for gigabytes.
+     * (The config bounds keep the count below 2^45: no overflow.) */
+    size_t numel[GPT2_NUM_TENSORS], total = 0;
+    tensor_sizes(&c, numel);
+    for (int i = 0; i < GPT2_NUM_TENSORS; i++) total += numel[i];
+    uint64_t want = (uint64_t)sizeof h + (uint64_t)total * sizeof(float);
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) {
+        set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        fclose(f);
+        return -1;
+    }
+    if ((uint64_t)sb.st_size != want) {
+        set_err(err, errlen, "%s: %s: the header announces %zu parameters (%" PRIu64
+                " bytes with the header), the file has %lld bytes", path,
+                (uint64_t)sb.st_size < want ? "truncated" : "trailing bytes", total, want,
+                (long long)sb.st_size);
+        fclose(f);
+        return -1;
+    }
     if (alloc_params(m, &c, err, errlen)) {
         fclose(f);
         return -1;
     }
     size_t got = fread(m->params, sizeof(float), m->num_params, f);
-    int extra = fgetc(f);
     fclose(f);
-    if (got != m->num_params || extra != EOF) {
-        set_err(err, errlen, "%s: %s (header says %zu parameters)", path,
-                got != m->num_params ? "truncated" : "trailing bytes", m->num_params);
+    if (got != m->num_params) {
+        set_err(err, errlen, "%s: read failed after %zu of %zu parameters", path, got,
+                m->num_params);
         gpt2_free(m);
         return -1;
     }
+    /* A NaN or infinite weight would only surface later as a NaN loss. */
+    for (size_t i = 0; i < m->num_params; i++)
+        if (!isfinite(m->params[i])) {
+            set_err(err, errlen, "%s: parameter %zu is %s (the file is damaged or was saved "
+                    "from a diverged run)", path, i, isnan(m->params[i]) ? "NaN" : "infinite");
+            gpt2_free(m);
+            return -1;
+        }
     return 0;
 }
 
@@ -797,14 +825,21 @@ static float row_max(const float *z, int n)
  * compiler will not if-convert them). */
 GPT2_INLINE float exp_nonpos(float x)
 {
+    /* Clamp before anything is converted to an integer: a float -> int32
+     * conversion of a value out of range (huge activations) or of a NaN is
+     * undefined behaviour in C. Below -87, exp(x) < 2^-125 is returned as
+     * exp(-87) ~ 1.6e-38, as good as 0 next to the other terms; the
+     * comparisons are false for NaN, so a NaN stays a NaN (through p) and
+     * reaches the loss, where the trainer sees it. */
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 0.0f ? 0.0f : x;
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float t = x * 1.44269504088896341f + shifter;
     float k = t - shifter;
     float f = x - k * 0.693145751953125f - k * 1.42860682030941723212e-6f;
     float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 +
               f * (1.0f / 120 + f * (1.0f / 720))))));
-    int32_t ki = (int32_t)k;
-    ki = ki < -126 ? -126 : ki;
+    int32_t ki = k >= -126.0f ? (int32_t)k : -126; /* k in [-126, 0], or NaN */
     int32_t bits = (ki + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);

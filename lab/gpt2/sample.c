@@ -64,7 +64,11 @@ static void model_path(const char *arg, char *out, size_t n)
         fclose(f);
     }
     name[strcspn(name, "\r\n")] = 0;
-    snprintf(out, n, "%s/%s/model.bin", arg, name[0] ? name : "?");
+    if (!name[0]) { /* neither model.bin nor latest: the loader says it is a folder */
+        snprintf(out, n, "%s", arg);
+        return;
+    }
+    snprintf(out, n, "%s/%s/model.bin", arg, name);
 }
 
 typedef struct {

@@ -14,6 +14,7 @@
  * hash table keyed by (left id, right id).
  */
 #include "tokenizer.h"
+#include "labfile.h"
 
 #include "sha256.h"
 #include "unicode_tables.h"
@@ -395,12 +396,11 @@ static uint32_t index_find(const token_index *x, const char *p, size_t n)
 
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    char why[512];
+    FILE *f = lab_open_input(path, "vocabulary", why, sizeof why);
     if (!f) {
-        set_err(err, errlen,
-                "%s: cannot open (%s); run `descent gpt2 prepare` to fetch vocab.bpe, or use "
-                "the copy installed in share/descent/gpt2 (tests/data in a clone)",
-                path, strerror(errno));
+        set_err(err, errlen, "%s; run `descent gpt2 prepare` to fetch vocab.bpe, or use "
+                "the copy installed in share/descent/gpt2 (tests/data in a clone)", why);
         return NULL;
     }
     size_t cap = 1 << 20, n = 0, got;

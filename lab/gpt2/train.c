@@ -15,6 +15,7 @@
 #include "gpt2/data.h"
 #include "gpt2/model.h"
 #include "gpt2/prepare.h"
+#include "gpt2/retain.h"
 #include "labfile.h"
 #include "plot.h"
 
@@ -78,6 +79,7 @@ void gpt2_train_opts_default(gpt2_train_opts *o)
     o->save_final = 1;
     o->progress = 1;
     o->plot = 1;
+    o->keep = GPT2_KEEP_DEFAULT;
 }
 
 void gpt2_train_result_free(gpt2_train_result *r)
@@ -235,7 +237,12 @@ static int check_trainer_txt(const run_ctx *c, const char *dir, int *step, char 
         *sp = 0;
         const char *key = line, *val = sp + 1;
         char mine[1024] = "";
-        if (!strcmp(key, "step")) got_step = atoi(val);
+        if (!strcmp(key, "step")) { /* strtol: atoi is undefined on overflow */
+            char *end;
+            errno = 0;
+            long v = strtol(val, &end, 10);
+            got_step = errno || *end || end == val || v < 0 || v > INT_MAX ? -1 : (int)v;
+        }
         else if (!strcmp(key, "seed")) snprintf(mine, sizeof mine, "%llu", (unsigned long long)o->seed);
         else if (!strcmp(key, "B")) snprintf(mine, sizeof mine, "%d", o->B);
         else if (!strcmp(key, "T")) snprintf(mine, sizeof mine, "%d", o->T);
@@ -276,6 +283,12 @@ static int save_checkpoint(run_ctx *c, int step, char *err, size_t errlen)
         set_err(err, errlen, "%s: %s", dir, strerror(errno));
         failed = 1;
     }
+    /* Temporary files of writers killed mid-save (kill -9, power loss);
+     * by the writing rank only, before any rank starts writing this step. */
+    if (c->writer && !failed) {
+        lab_remove_stale_tmp(out);
+        lab_remove_stale_tmp(dir);
+    }
     snprintf(path, sizeof path, "%s/model.bin", dir);
     if (c->writer && !failed && gpt2_save(&c->model, path, err, errlen)) failed = 1;
     /* data-parallel: every rank saves its optimizer shard, once the folder exists */
@@ -299,6 +312,7 @@ static int save_checkpoint(run_ctx *c, int step, char *err, size_t errlen)
         set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
+    gpt2_ckpt_retain(out, c->o->keep); /* best effort: a failure loses nothing */
     return 0;
 }
 
@@ -508,6 +522,10 @@ static void write_plot(const run_ctx *c, const gpt2_train_result *r)
 static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errlen)
 {
     const gpt2_train_opts *o = c->o;
+    if (o->out_dir && !o->out_dir[0]) {
+        set_err(err, errlen, "--out: the folder name is empty");
+        return -1;
+    }
     if (o->B < 1 || o->T < 1 || o->accum < 1 || o->steps < 0) {
         set_err(err, errlen, "need B, T, accum >= 1 and steps >= 0");
         return -1;
@@ -521,9 +539,15 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
     else snprintf(c->train_path, sizeof c->train_path, "%s/%s/train.bin", data, o->corpus);
     if (o->val_path) snprintf(c->val_path, sizeof c->val_path, "%s", o->val_path);
     else snprintf(c->val_path, sizeof c->val_path, "%s/%s/val.bin", data, o->corpus);
-    if (!is_file(c->train_path)) {
+    struct stat tst;
+    if (!o->train_path && stat(c->train_path, &tst) != 0 && errno == ENOENT) {
         set_err(err, errlen, "%s: no such file (run `descent gpt2 prepare --corpus %s`)",
                 c->train_path, o->corpus ? o->corpus : "moby-dick");
+        return -1;
+    }
+    if (!is_file(c->train_path)) { /* says why: missing, a folder, a device... */
+        FILE *tf = lab_open_input(c->train_path, "training tokens", err, errlen);
+        if (tf) fclose(tf);
         return -1;
     }
     ckpt_dir[0] = 0;
@@ -585,8 +609,14 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
         }
     }
     if (o->out_dir && c->writer) {
+        struct stat ost;
+        if (stat(o->out_dir, &ost) == 0 && !S_ISDIR(ost.st_mode)) {
+            set_err(err, errlen, "--out %s: exists and is not a folder", o->out_dir);
+            return -1;
+        }
         if (lab_mkdirs(o->out_dir)) {
-            set_err(err, errlen, "%s: %s", o->out_dir, strerror(errno));
+            set_err(err, errlen, "--out %s: cannot create the folder: %s", o->out_dir,
+                    strerror(errno));
             return -1;
         }
         c->jsonl = o->metrics_format && !strcmp(o->metrics_format, "jsonl");
@@ -734,11 +764,14 @@ int gpt2_train(const gpt2_train_opts *o, gpt2_train_result *r, char *err, size_t
                     tty ? "" : "\n");
         }
         if (!isfinite(loss)) {
+            if (!r->diverged) r->diverged_step = step + 1;
             r->diverged = 1;
-            if (o->progress)
-                fprintf(stderr, "%s[%s] loss is not finite at step %d: stopping\n",
-                        tty ? "\n" : "", label, step + 1);
-            break;
+            if (!o->continue_nonfinite) { /* no checkpoint after this: `latest` stays good */
+                if (o->progress)
+                    fprintf(stderr, "%s[%s] loss is not finite at step %d: stopping\n",
+                            tty ? "\n" : "", label, step + 1);
+                break;
+            }
         }
     }
     if (o->progress && tty) fputc('\n', stderr);
@@ -795,6 +828,10 @@ const char gpt2_common_flags_help[] =
     "    --ckpt-every N       checkpoint every N updates (default: at the end)\n"
     "    --no-final-ckpt      no checkpoint at the end\n"
     "    --resume PATH        continue from a checkpoint folder, or DIR's latest\n"
+    "    --keep N             keep the newest N checkpoints and `latest` (default 3;\n"
+    "                         0: all)\n"
+    "    --continue-on-nonfinite   do not stop when the loss becomes NaN or Inf\n"
+    "                         (default: stop, exit status 3, `latest` stays good)\n"
     "    --threads N          threads (default: OMP_NUM_THREADS or all cores)\n"
     "    --log-every N        progress lines when stderr is not a terminal\n"
     "    --quiet              no progress output\n"
@@ -839,8 +876,10 @@ int gpt2_parse_flag(int argc, char **argv, int *i, gpt2_train_opts *o, char *err
         (*i)++;
         return 1;
     }
-    if (!strcmp(a, "--quiet") || !strcmp(a, "--no-plot") || !strcmp(a, "--no-final-ckpt")) {
+    if (!strcmp(a, "--quiet") || !strcmp(a, "--no-plot") || !strcmp(a, "--no-final-ckpt") ||
+        !strcmp(a, "--continue-on-nonfinite")) {
         if (!strcmp(a, "--quiet")) o->progress = 0;
+        else if (!strcmp(a, "--continue-on-nonfinite")) o->continue_nonfinite = 1;
         else if (!strcmp(a, "--no-plot")) o->plot = 0;
         else o->save_final = 0;
         (*i)++;
@@ -851,7 +890,7 @@ int gpt2_parse_flag(int argc, char **argv, int *i, gpt2_train_opts *o, char *err
         "--corpus", "--train", "--val", "-B", "-T", "--optimizer", "--matrix-optimizer",
         "--schedule", "--warmup", "--clip", "--accum", "--steps", "--eval-every",
         "--eval-batches", "--phi", "--out", "--metrics", "--ckpt-every", "--resume",
-        "--threads", "--log-every", "--vocab-size", "--stop-after", NULL};
+        "--threads", "--log-every", "--vocab-size", "--stop-after", "--keep", NULL};
     int known = 0;
     for (int k = 0; with_value[k]; k++) known |= !strcmp(a, with_value[k]);
     if (!known) return 0;
@@ -910,6 +949,7 @@ int gpt2_parse_flag(int argc, char **argv, int *i, gpt2_train_opts *o, char *err
     else if (!strcmp(a, "--log-every")) rc = parse_int(a, v, 1, &o->log_every, err, errlen);
     else if (!strcmp(a, "--vocab-size")) rc = parse_int(a, v, 2, &o->vocab_size, err, errlen);
     else if (!strcmp(a, "--stop-after")) rc = parse_int(a, v, 1, &o->stop_after, err, errlen);
+    else if (!strcmp(a, "--keep")) rc = parse_int(a, v, 0, &o->keep, err, errlen);
     if (rc) return -1;
     *i += 2;
     return 1;
@@ -923,7 +963,8 @@ const char gpt2_train_usage[] =
     "  all parameters or Muon-style split, and prints a progress line (step, loss,\n"
     "  lr, tokens/s, ms/step, ETA). With --out DIR: metrics (csv or jsonl), a loss\n"
     "  plot and checkpoints (model in llm.c's format, optimizer state, step), from\n"
-    "  which --resume continues bit for bit.\n"
+    "  which --resume continues bit for bit. Exit status: 0 done, 1 error,\n"
+    "  2 bad usage, 3 the loss became non-finite (the run stopped).\n"
     "  Examples:\n"
     "    descent gpt2 train --steps 500 --out out/adamw\n"
     "    descent gpt2 train --matrix-optimizer muon:lr=0.02 --optimizer adamw:lr=3e-3\n"
@@ -956,8 +997,16 @@ int gpt2_cmd_train(int argc, char **argv)
            r.tokens_per_s, r.ms_per_step, r.wall_s);
     for (int i = 0; i < 3; i++)
         if (!isnan(r.phi[i])) printf("phi at step %d: %.4f\n", r.phi_step[i], r.phi[i]);
-    if (r.diverged) printf("diverged: the loss became non-finite\n");
     if (o.out_dir) printf("outputs in %s\n", o.out_dir);
+    int diverged = r.diverged, at = r.diverged_step;
     gpt2_train_result_free(&r);
+    if (diverged) {
+        /* Scripts and CI must not take a diverged run for a success. */
+        fprintf(stderr, "descent gpt2 train: diverged: the loss became non-finite at step %d%s\n",
+                at, o.continue_nonfinite ? " (continued: --continue-on-nonfinite)"
+                    : o.out_dir ? "; stopped, `latest` names the last checkpoint before it"
+                                : "; stopped");
+        if (!o.continue_nonfinite) return 3;
+    }
     return 0;
 }

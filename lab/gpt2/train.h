@@ -72,6 +72,11 @@ typedef struct {
                                      terminal; 0: about 20 lines per run */
     int plot;                     /* 1: write the loss plot (default) */
     const char *label;            /* prefix of the progress line */
+    int keep;                     /* complete checkpoints kept under out_dir (newest
+                                     ones and the one `latest` names); 0: all;
+                                     default GPT2_KEEP_DEFAULT (retain.h) */
+    int continue_nonfinite;       /* 1: a non-finite loss does not stop the run
+                                     (the optimizer skips non-finite gradients) */
     const dsc_comm *comm;         /* data-parallel over these ranks (train_dp.h;
                                      `mpirun -np N descent-mpi gpt2 train`);
                                      NULL: one process. Default: the one set by
@@ -87,7 +92,9 @@ void gpt2_train_opts_default(gpt2_train_opts *o);
 
 typedef struct {
     int steps_done;        /* updates applied, including resumed ones */
-    int diverged;          /* 1 if the loss became non-finite (run stopped) */
+    int diverged;          /* 1 if the loss became non-finite (run stopped unless
+                              continue_nonfinite; no checkpoint is taken after it) */
+    int diverged_step;     /* the first update whose loss was non-finite */
     double final_train_loss, final_val_loss, initial_val_loss;
     double tokens_per_s;   /* training tokens per second (this process, no eval) */
     double ms_per_step;    /* per update, this process */

@@ -8,7 +8,17 @@
  * Metadata: format name and version, library version, step counters, the
  *   configuration as a JSON string (groups with optimizer kinds, base and
  *   creation-time hyperparameters, schedules; parameters with group, shape,
- *   overrides) and a checksum of the data section.
+ *   overrides) and a checksum of the whole file.
+ *
+ * The checksum (format version 2) covers every byte of the file: the
+ * length prefix, the header and the data. Its value sits inside the header
+ * it covers, so it is computed with its own 16 hex digits read as '0':
+ *     "checksum":"fnv1a64w-file:<16 hex digits>"
+ * names the algorithm and what it covers. Any edit (a step count, a
+ * hyperparameter, two data_offsets swapped, one flipped bit in a tensor)
+ * is refused before anything is read into the optimizer. Version 1 files,
+ * written before, carry "fnv1a64w:<hex>" over the data section only; they
+ * still load, with that weaker check (their header is unprotected).
  *
  * Saving writes a temporary file beside the target, fsyncs it, renames it
  * over the target and fsyncs the directory, so a crash leaves either the
@@ -37,7 +47,8 @@
 #include <unistd.h>
 
 #define FORMAT_NAME "descent-optimizer-state"
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2 /* 1: data-only checksum, still read */
+#define CK_FILE_TAG "\"checksum\":\"fnv1a64w-file:"
 #define MAX_HEADER (256u << 20)
 
 /* ------------------------------------------------------------ checksum */
@@ -66,22 +77,27 @@ static void ck_word(checksum *c, uint64_t w)
 static void ck_update(checksum *c, const void *data, size_t n)
 {
     const unsigned char *b = data;
-    while (n && c->ntail) { /* finish a partial word */
-        c->tail[c->ntail++] = *b++;
-        n--;
-        if (c->ntail == 8) {
-            uint64_t w;
-            memcpy(&w, c->tail, 8);
-            ck_word(c, w);
-            c->ntail = 0;
-        }
+    if (c->ntail > 0 && c->ntail < 8) { /* finish a partial word */
+        size_t take = 8 - c->ntail < n ? 8 - c->ntail : n;
+        memcpy(c->tail + c->ntail, b, take);
+        c->ntail += take;
+        b += take;
+        n -= take;
+        if (c->ntail < 8) return;
+        uint64_t w;
+        memcpy(&w, c->tail, 8);
+        ck_word(c, w);
+        c->ntail = 0;
     }
     for (; n >= 8; n -= 8, b += 8) {
         uint64_t w;
         memcpy(&w, b, 8);
         ck_word(c, w);
     }
-    while (n--) c->tail[c->ntail++] = *b++;
+    if (n) { /* here ntail is 0 and n < 8 */
+        memcpy(c->tail, b, n);
+        c->ntail = n;
+    }
 }
 
 static uint64_t ck_final(checksum *c)
@@ -290,16 +306,15 @@ static int write_all(int fd, const void *data, size_t n)
     return 1;
 }
 
-static void fsync_dir_of(const char *path)
+/* `copy` is a scratch copy of the path (dirname writes into it), taken
+ * before the rename so that nothing can fail for want of memory after it. */
+static void fsync_dir_of(char *copy)
 {
-    char *copy = dsc_strdup(path);
-    if (!copy) return;
     int fd = open(dirname(copy), O_RDONLY);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-    dsc_free(copy);
 }
 
 dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
@@ -307,6 +322,10 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
     if (!path) return dsc_fail(opt, DSC_NULL_POINTER, "save: path is NULL");
+    if (!path[0]) return dsc_fail(opt, DSC_INVALID_ARGUMENT, "save: the path is empty");
+    struct stat target;
+    if (stat(path, &target) == 0 && S_ISDIR(target.st_mode))
+        return dsc_fail(opt, DSC_IO, "save: \"%s\" is a directory; give a file name", path);
     if (opt->swapped || opt->in_hook)
         return dsc_fail(opt, DSC_STATE, "save: %s", opt->in_hook ? "not from inside a step hook"
                         : "averaged weights are swapped in; swap them back first");
@@ -329,11 +348,6 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
                 return st;
             }
 
-    checksum ck;
-    ck_init(&ck);
-    for (long i = 0; i < n; i++) ck_update(&ck, t[i].slot->data, slot_bytes(t[i].slot));
-    uint64_t sum = ck_final(&ck);
-
     sbuf config = {0}, h = {0};
     write_config(&config, opt);
     sb_puts(&h, "{\"__metadata__\":{\"format\":\"" FORMAT_NAME "\"");
@@ -342,7 +356,10 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
     sb_printf(&h, ",\"step\":\"%" PRId64 "\",\"skipped_total\":\"%" PRId64
               "\",\"zeroed_total\":\"%" PRId64 "\"", opt->step, opt->stats.skipped_total,
               opt->stats.zeroed_total);
-    sb_printf(&h, ",\"checksum\":\"fnv1a64w:%016" PRIx64 "\",\"config\":", sum);
+    /* The digits are filled in once the whole file is hashed (below). */
+    sb_puts(&h, "," CK_FILE_TAG);
+    size_t digits_at = h.len;
+    sb_puts(&h, "0000000000000000\",\"config\":");
     sb_json_string(&h, config.oom ? "" : config.buf);
     sb_puts(&h, "}");
     size_t offset = 0;
@@ -365,7 +382,9 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
 
     size_t plen = strlen(path);
     char *tmp = dsc_malloc(plen + 32);
-    if (!tmp) {
+    char *dircopy = tmp ? dsc_strdup(path) : NULL;
+    if (!dircopy) {
+        dsc_free(tmp);
         st = dsc_fail(opt, DSC_NO_MEMORY, "save: out of memory");
         goto done;
     }
@@ -374,11 +393,22 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
     if (fd < 0) {
         st = dsc_fail(opt, DSC_IO, "save: cannot create \"%s\": %s", tmp, strerror(errno));
         dsc_free(tmp);
+        dsc_free(dircopy);
         goto done;
     }
     unsigned char len8[8];
     uint64_t hl = h.len;
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hl >> (8 * i));
+    {
+        checksum ck;
+        ck_init(&ck);
+        ck_update(&ck, len8, 8);
+        ck_update(&ck, h.buf, h.len);
+        for (long i = 0; i < n; i++) ck_update(&ck, t[i].slot->data, slot_bytes(t[i].slot));
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016" PRIx64, ck_final(&ck));
+        memcpy(h.buf + digits_at, hex, 16);
+    }
     int ok = write_all(fd, len8, 8) && write_all(fd, h.buf, h.len);
     for (long i = 0; ok && i < n; i++) ok = write_all(fd, t[i].slot->data, slot_bytes(t[i].slot));
     if (ok) ok = fsync(fd) == 0;
@@ -396,9 +426,10 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
         st = dsc_fail(opt, DSC_IO, "save: writing \"%s\" failed: %s (the previous file, if "
                       "any, is unchanged)", path, strerror(saved_errno));
     } else {
-        fsync_dir_of(path);
+        fsync_dir_of(dircopy);
     }
     dsc_free(tmp);
+    dsc_free(dircopy);
 done:
     dsc_free(config.buf);
     dsc_free(h.buf);
@@ -436,6 +467,57 @@ static int parse_i64(const char *s, int64_t *out)
     if (*end || errno) return 0;
     *out = v;
     return 1;
+}
+
+/* A JSON number that must be an integer in [lo, hi]: the range is checked
+ * in double before the conversion, which is undefined behaviour for values
+ * out of int64_t's range ("shape":[1e300]); fractions ([1.5]) are refused,
+ * not truncated. */
+static int json_int(const json_value *v, double lo, double hi, int64_t *out)
+{
+    if (!v || v->type != JSON_NUMBER) return 0;
+    double x = v->number;
+    if (!(x >= lo && x <= hi) || x != floor(x)) return 0;
+    *out = (int64_t)x;
+    return 1;
+}
+
+/* Largest integer a checkpoint may hold in a shape, offset or count: 2^53,
+ * below which every integer is exact in a double. */
+#define JSON_INT_MAX 9007199254740992.0
+
+/* Finds the one CK_FILE_TAG in the raw header; its 16 digits at *at.
+ * 0 if absent, repeated or malformed. */
+static int find_file_checksum(const char *header, size_t hl, size_t *at, uint64_t *value)
+{
+    const size_t tl = strlen(CK_FILE_TAG);
+    size_t found = 0, where = 0;
+    for (size_t i = 0; i + tl + 17 <= hl; i++)
+        if (header[i] == '"' && !memcmp(header + i, CK_FILE_TAG, tl)) {
+            found++;
+            where = i + tl;
+        }
+    if (found != 1 || header[where + 16] != '"') return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 16; i++) {
+        char c = header[where + i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    *at = where;
+    *value = v;
+    return 1;
+}
+
+typedef struct {
+    uint64_t begin, end;
+} extent;
+
+static int extent_cmp(const void *a, const void *b)
+{
+    const extent *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
 /* A hyperparameter object {"key": number} for family f into v/mask. */
@@ -525,12 +607,17 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
             d = dsc_schedule_default();
             d.kind = (dsc_schedule_kind)kind;
             const json_value *f;
-            if ((f = json_get(o, "warmup")) && f->type == JSON_NUMBER) d.warmup = (int64_t)f->number;
-            if ((f = json_get(o, "total")) && f->type == JSON_NUMBER) d.total = (int64_t)f->number;
-            if ((f = json_get(o, "decay")) && f->type == JSON_NUMBER) d.decay = (int64_t)f->number;
-            if ((f = json_get(o, "step_size")) && f->type == JSON_NUMBER) d.step_size = (int64_t)f->number;
+            int ok = json_int(json_get(o, "warmup"), 0, JSON_INT_MAX, &d.warmup) &&
+                     json_int(json_get(o, "total"), 0, JSON_INT_MAX, &d.total) &&
+                     json_int(json_get(o, "decay"), 0, JSON_INT_MAX, &d.decay) &&
+                     json_int(json_get(o, "step_size"), 0, JSON_INT_MAX, &d.step_size);
             if ((f = json_get(o, "gamma")) && f->type == JSON_NUMBER) d.gamma = f->number;
+            else ok = 0;
             if ((f = json_get(o, "min_ratio")) && f->type == JSON_NUMBER) d.min_ratio = f->number;
+            else ok = 0;
+            if (!ok)
+                return dsc_fail(opt, DSC_CORRUPT, "load: %s: schedule \"%s\" has a missing, "
+                                "fractional or out-of-range field", where, sc->keys[s]);
             if (dsc_schedule_validate(&d, err, sizeof err) != DSC_OK)
                 return dsc_fail(opt, DSC_CORRUPT, "load: %s: %s", where, err);
             u->sched[k] = d;
@@ -553,9 +640,13 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
                             "but in \"%s\" in the checkpoint", name->string,
                             opt->groups[mine->group]->name, group->string);
         int same = (int)shape->count == mine->ndim;
-        for (int d = 0; same && d < mine->ndim; d++)
-            same = shape->items[d].type == JSON_NUMBER &&
-                   (int64_t)shape->items[d].number == mine->shape[d];
+        for (int d = 0; d < (int)shape->count; d++) {
+            int64_t dim;
+            if (!json_int(&shape->items[d], 0, JSON_INT_MAX, &dim))
+                return dsc_fail(opt, DSC_CORRUPT, "load: parameter \"%s\": shape entry %d is "
+                                "not an integer in [0, 2^53]", name->string, d);
+            same = same && dim == mine->shape[d];
+        }
         if (!same)
             return dsc_fail(opt, DSC_MISMATCH, "load: parameter \"%s\" has a different shape "
                             "in the checkpoint", name->string);
@@ -574,11 +665,25 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
     return DSC_OK;
 }
 
+/* Hash the data section (the file positioned at its start) on top of ck. */
+static int hash_data(FILE *f, uint64_t left, checksum *ck)
+{
+    unsigned char buf[1 << 16];
+    while (left) {
+        size_t chunk = left < sizeof buf ? (size_t)left : sizeof buf;
+        if (!read_all(f, buf, chunk)) return 0;
+        ck_update(ck, buf, chunk);
+        left -= chunk;
+    }
+    return 1;
+}
+
 dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
 {
     if (!opt) return DSC_NULL_POINTER;
     dsc_clear_error(opt);
     if (!path) return dsc_fail(opt, DSC_NULL_POINTER, "load: path is NULL");
+    if (!path[0]) return dsc_fail(opt, DSC_INVALID_ARGUMENT, "load: the path is empty");
     if (opt->swapped || opt->in_hook)
         return dsc_fail(opt, DSC_STATE, "load: %s", opt->in_hook ? "not from inside a step hook"
                         : "averaged weights are swapped in; swap them back first");
@@ -593,9 +698,22 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     tensor_ref *t = NULL;
     group_update *gu = NULL;
     param_update *pu = NULL;
-    long *file_entry = NULL;
+    extent *file_entry = NULL, *sorted = NULL;
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || sb.st_size < 8) {
+    if (fstat(fileno(f), &sb) != 0) {
+        st = dsc_fail(opt, DSC_IO, "load: cannot stat \"%s\": %s", path, strerror(errno));
+        goto done;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        st = dsc_fail(opt, DSC_IO, "load: \"%s\" is a directory, not a checkpoint file", path);
+        goto done;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        st = dsc_fail(opt, DSC_IO, "load: \"%s\" is not a regular file (a device, pipe or "
+                      "socket)", path);
+        goto done;
+    }
+    if (sb.st_size < 8) {
         st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\" is truncated (%lld bytes, less than the "
                       "8-byte header length)", path, (long long)sb.st_size);
         goto done;
@@ -623,8 +741,39 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": header truncated", path);
         goto done;
     }
+    uint64_t data_size = file_size - 8 - hl;
+
+    /* The whole-file checksum first, on the raw bytes: an edited header is
+     * then reported as an edit, whatever the edit did to the JSON. */
+    size_t digits_at = 0;
+    uint64_t want_sum = 0;
+    int whole_file = find_file_checksum(header, (size_t)hl, &digits_at, &want_sum);
+    if (whole_file) {
+        checksum ck;
+        ck_init(&ck);
+        ck_update(&ck, len8, 8);
+        ck_update(&ck, header, digits_at);
+        ck_update(&ck, "0000000000000000", 16);
+        ck_update(&ck, header + digits_at + 16, (size_t)hl - digits_at - 16);
+        if (!hash_data(f, data_size, &ck)) {
+            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": data truncated", path);
+            goto done;
+        }
+        if (ck_final(&ck) != want_sum) {
+            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": checksum mismatch: the file changed "
+                          "after it was written (edited, corrupted or truncated); nothing was "
+                          "loaded", path);
+            goto done;
+        }
+    }
+
     char err[DSC_ERR_MAX];
-    root = json_parse(header, (size_t)hl, err, sizeof err);
+    int oom = 0;
+    root = json_parse(header, (size_t)hl, err, sizeof err, &oom);
+    if (oom) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory reading the header");
+        goto done;
+    }
     if (!root || root->type != JSON_OBJECT) {
         st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": header is not valid JSON (%s)", path,
                       root ? "not an object" : err);
@@ -638,28 +787,55 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         goto done;
     }
     int64_t version = 0, step = 0, skipped = 0, zeroed = 0;
-    if (!parse_i64(meta_string(meta, "format_version"), &version) || version != FORMAT_VERSION) {
+    if (!parse_i64(meta_string(meta, "format_version"), &version) || version < 1 ||
+        version > FORMAT_VERSION) {
         st = dsc_fail(opt, DSC_MISMATCH, "load: \"%s\": format version %s, this library reads "
-                      "%d", path, meta_string(meta, "format_version") ? meta_string(meta,
+                      "1 to %d", path, meta_string(meta, "format_version") ? meta_string(meta,
                       "format_version") : "absent", FORMAT_VERSION);
         goto done;
     }
+    const char *cks = meta_string(meta, "checksum");
+    if (version >= 2 && !whole_file) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": the whole-file checksum "
+                      "(\"fnv1a64w-file:\" and 16 hex digits) is missing or malformed", path);
+        goto done;
+    }
+    if (version == 1) {
+        /* Written before the whole-file checksum: the data section only. */
+        uint64_t data_sum = 0;
+        char tail;
+        checksum ck;
+        ck_init(&ck);
+        if (!cks || strncmp(cks, "fnv1a64w:", 9) || strlen(cks) != 25 ||
+            sscanf(cks + 9, "%16" SCNx64 "%c", &data_sum, &tail) != 1) {
+            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": checksum missing", path);
+            goto done;
+        }
+        if (fseeko(f, (off_t)(8 + hl), SEEK_SET) != 0 || !hash_data(f, data_size, &ck)) {
+            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": data truncated", path);
+            goto done;
+        }
+        if (ck_final(&ck) != data_sum) {
+            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": checksum mismatch (the file is "
+                          "corrupted)", path);
+            goto done;
+        }
+    }
     if (!parse_i64(meta_string(meta, "step"), &step) || step < 0 ||
-        !parse_i64(meta_string(meta, "skipped_total"), &skipped) ||
-        !parse_i64(meta_string(meta, "zeroed_total"), &zeroed)) {
+        !parse_i64(meta_string(meta, "skipped_total"), &skipped) || skipped < 0 ||
+        !parse_i64(meta_string(meta, "zeroed_total"), &zeroed) || zeroed < 0) {
         st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": step counters missing or invalid", path);
         goto done;
     }
-    const char *cks = meta_string(meta, "checksum");
-    uint64_t want_sum = 0;
-    if (!cks || strncmp(cks, "fnv1a64w:", 9) || sscanf(cks + 9, "%" SCNx64, &want_sum) != 1) {
-        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": checksum missing", path);
+    const char *cfg_text = meta_string(meta, "config");
+    cfg = cfg_text ? json_parse(cfg_text, strlen(cfg_text), err, sizeof err, &oom) : NULL;
+    if (!cfg && oom) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory reading the configuration");
         goto done;
     }
-    const char *cfg_text = meta_string(meta, "config");
-    cfg = cfg_text ? json_parse(cfg_text, strlen(cfg_text), err, sizeof err) : NULL;
     if (!cfg) {
-        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": configuration unreadable", path);
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": configuration unreadable (%s)", path,
+                      cfg_text ? err : "absent");
         goto done;
     }
     gu = dsc_calloc((size_t)opt->ngroups + 1, sizeof *gu);
@@ -671,14 +847,18 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     if ((st = check_config(opt, cfg, gu, pu)) != DSC_OK) goto done;
 
     /* Tensors: every expected one present with the right dtype, shape and
-     * extent; none unexpected. */
+     * extent; none unexpected; together they tile the data section. */
     long n = list_tensors(opt, &t);
-    file_entry = dsc_calloc((size_t)(n > 0 ? n : 1), sizeof *file_entry);
-    if (n < 0 || !file_entry) {
+    if (n < 0) {
         st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory");
         goto done;
     }
-    uint64_t data_size = file_size - 8 - hl;
+    file_entry = dsc_calloc((size_t)(n > 0 ? n : 1), sizeof *file_entry);
+    sorted = dsc_calloc((size_t)(n > 0 ? n : 1), sizeof *sorted);
+    if (!file_entry || !sorted) {
+        st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory");
+        goto done;
+    }
     size_t ntensors = root->count - (meta ? 1 : 0);
     if ((long)ntensors != n) {
         st = dsc_fail(opt, DSC_MISMATCH, "load: \"%s\" holds %zu state tensors, this "
@@ -699,59 +879,58 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         int ok = 0;
         dsc_dtype dtype = dt && dt->type == JSON_STRING ? dtype_from_name(dt->string, &ok)
                                                         : DSC_DT_F32;
+        int64_t b = 0, en = 0;
         if (!ok || !shape || shape->type != JSON_ARRAY || !off || off->type != JSON_ARRAY ||
-            off->count != 2 || off->items[0].type != JSON_NUMBER ||
-            off->items[1].type != JSON_NUMBER) {
+            off->count != 2 || !json_int(&off->items[0], 0, JSON_INT_MAX, &b) ||
+            !json_int(&off->items[1], 0, JSON_INT_MAX, &en)) {
             st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": entry \"%s\" is malformed", path,
                           t[i].key);
             goto done;
         }
         const dsc_slot *s = t[i].slot;
         int same = dtype == s->dtype && (int)shape->count == s->ndim;
-        for (int d = 0; same && d < s->ndim; d++)
-            same = shape->items[d].type == JSON_NUMBER &&
-                   (int64_t)shape->items[d].number == s->shape[d];
+        for (size_t d = 0; d < shape->count; d++) {
+            int64_t dim;
+            if (!json_int(&shape->items[d], 0, JSON_INT_MAX, &dim)) {
+                st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": tensor \"%s\": shape entry %zu "
+                              "is not an integer in [0, 2^53]", path, t[i].key, d);
+                goto done;
+            }
+            same = same && (int)d < s->ndim && dim == s->shape[d];
+        }
         if (!same) {
             st = dsc_fail(opt, DSC_MISMATCH, "load: tensor \"%s\": dtype or shape differs from "
                           "this optimizer's state (%s, %d dims)", t[i].key,
                           dsc_dtype_name(s->dtype), s->ndim);
             goto done;
         }
-        double b = off->items[0].number, en = off->items[1].number;
-        if (b < 0 || en < b || en > (double)data_size || (uint64_t)(en - b) != slot_bytes(s)) {
+        if (en < b || (uint64_t)en > data_size || (uint64_t)(en - b) != slot_bytes(s)) {
             st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": tensor \"%s\" lies outside the data "
                           "(file truncated?)", path, t[i].key);
             goto done;
         }
-        file_entry[i] = (long)b;
+        file_entry[i].begin = sorted[i].begin = (uint64_t)b;
+        file_entry[i].end = sorted[i].end = (uint64_t)en;
     }
-
-    /* Checksum over the data section, streamed. */
-    {
-        checksum ck;
-        ck_init(&ck);
-        unsigned char buf[1 << 16];
-        uint64_t left = data_size;
-        while (left) {
-            size_t chunk = left < sizeof buf ? (size_t)left : sizeof buf;
-            if (!read_all(f, buf, chunk)) {
-                st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": data truncated", path);
-                goto done;
-            }
-            ck_update(&ck, buf, chunk);
-            left -= chunk;
-        }
-        if (ck_final(&ck) != want_sum) {
-            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": checksum mismatch (the file is "
-                          "corrupted)", path);
+    qsort(sorted, (size_t)n, sizeof *sorted, extent_cmp);
+    for (long i = 0; i < n; i++) {
+        uint64_t expect = i ? sorted[i - 1].end : 0;
+        if (sorted[i].begin != expect || (i == n - 1 && sorted[i].end != data_size)) {
+            st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": the tensors' data_offsets overlap or "
+                          "leave gaps in the data section", path);
             goto done;
         }
+    }
+    if (n == 0 && data_size != 0) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": %" PRIu64 " bytes of data but no "
+                      "tensors", path, data_size);
+        goto done;
     }
 
     /* Everything checked: read the tensors into the slots. A read error
      * now (the file changed under us) is reported; state may be partial. */
     for (long i = 0; i < n; i++) {
-        if (fseeko(f, (off_t)(8 + hl + (uint64_t)file_entry[i]), SEEK_SET) != 0 ||
+        if (fseeko(f, (off_t)(8 + hl + file_entry[i].begin), SEEK_SET) != 0 ||
             !read_all(f, t[i].slot->data, slot_bytes(t[i].slot))) {
             st = dsc_fail(opt, DSC_IO, "load: \"%s\": read failed after validation", path);
             goto done;
@@ -784,5 +963,6 @@ done:
     dsc_free(gu);
     dsc_free(pu);
     dsc_free(file_entry);
+    dsc_free(sorted);
     return st;
 }

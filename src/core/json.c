@@ -4,6 +4,7 @@
 
 #include "internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,12 @@ typedef struct {
     char *err;
     size_t errlen;
     int depth;
+    int oom; /* an allocation failed (not a syntax error) */
 } parser;
 
 static int fail(parser *p, const char *what)
 {
+    if (!strcmp(what, "out of memory")) p->oom = 1;
     snprintf(p->err, p->errlen, "JSON: %s at byte %ld", what, (long)(p->s - p->start));
     return 0;
 }
@@ -57,7 +60,7 @@ static int parse_string(parser *p, char **out)
     size_t n = 0;
     /* The unescaped text is never longer than the escaped one. */
     while (p->s < p->end && *p->s != '"') {
-        if (*p->s == '\\') p->s++;
+        if (*p->s == '\\' && p->end - p->s > 1) p->s++; /* never past the end */
         p->s++;
     }
     if (p->s >= p->end) return fail(p, "unterminated string");
@@ -93,6 +96,14 @@ static int parse_string(parser *p, char **out)
                 cp = cp * 16 + (unsigned)h;
             }
             c += 4;
+            /* Strings are C strings: an escaped NUL would cut them short.
+             * Surrogates (code points beyond the BMP) are not needed by
+             * anything descent writes and are refused rather than
+             * half-decoded. */
+            if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) {
+                dsc_free(buf);
+                return fail(p, cp ? "surrogate \\u escape (not supported)" : "\\u0000 in string");
+            }
             /* Names we write are ASCII; keep BMP code points as UTF-8. */
             if (cp < 0x80) buf[n++] = (char)cp;
             else if (cp < 0x800) {
@@ -165,6 +176,13 @@ static int parse_container(parser *p, json_value *v, int object)
                 return fail(p, "expected ':'");
             }
             p->s++;
+            /* A repeated key would let a reader pick either value. */
+            for (size_t k = 0; k < v->count; k++)
+                if (!strcmp(v->keys[k], v->keys[v->count])) {
+                    dsc_free(v->keys[v->count]);
+                    v->keys[v->count] = NULL;
+                    return fail(p, "duplicate key");
+                }
         }
         v->count++;
         if (!parse_value(p, &v->items[v->count - 1])) return 0;
@@ -198,32 +216,53 @@ static int parse_value(parser *p, json_value *v)
     if (left >= 5 && !memcmp(p->s, "false", 5)) { v->type = JSON_BOOL; p->s += 5; return 1; }
     if (left >= 4 && !memcmp(p->s, "null", 4)) { v->type = JSON_NULL; p->s += 4; return 1; }
     if (c == '-' || (c >= '0' && c <= '9')) {
+        /* RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? and,
+         * here, finite: no leading zeros, no "1.", no hex, no overflow. */
+        const char *q = p->s, *e = p->end;
+        if (q < e && *q == '-') q++;
+        if (q < e && *q == '0') q++;
+        else if (q < e && *q >= '1' && *q <= '9')
+            while (q < e && *q >= '0' && *q <= '9') q++;
+        else return fail(p, "bad number");
+        if (q < e && *q == '.') {
+            q++;
+            if (!(q < e && *q >= '0' && *q <= '9')) return fail(p, "bad number");
+            while (q < e && *q >= '0' && *q <= '9') q++;
+        }
+        if (q < e && (*q == 'e' || *q == 'E')) {
+            q++;
+            if (q < e && (*q == '+' || *q == '-')) q++;
+            if (!(q < e && *q >= '0' && *q <= '9')) return fail(p, "bad number");
+            while (q < e && *q >= '0' && *q <= '9') q++;
+        }
+        size_t n = (size_t)(q - p->s);
         char buf[64];
-        size_t n = 0;
-        while (p->s + n < p->end && n < sizeof buf - 1 &&
-               strchr("0123456789+-.eE", p->s[n]))
-            n++;
+        if (n >= sizeof buf) return fail(p, "number longer than 63 characters");
         memcpy(buf, p->s, n);
         buf[n] = '\0';
         char *stop;
         v->number = strtod(buf, &stop);
-        if (stop != buf + n || n == 0) return fail(p, "bad number");
+        if (stop != buf + n) return fail(p, "bad number");
+        if (isinf(v->number)) return fail(p, "number out of the range of a double");
         v->type = JSON_NUMBER;
-        p->s += n;
+        p->s = q;
         return 1;
     }
     return fail(p, "unexpected character");
 }
 
-json_value *json_parse(const char *text, size_t len, char *err, size_t errlen)
+json_value *json_parse(const char *text, size_t len, char *err, size_t errlen, int *oom)
 {
-    parser p = {text, text, text + len, err, errlen, 0};
+    parser p = {text, text, text + len, err, errlen, 0, 0};
+    if (oom) *oom = 0;
     json_value *v = dsc_calloc(1, sizeof *v);
     if (!v) {
         snprintf(err, errlen, "JSON: out of memory");
+        if (oom) *oom = 1;
         return NULL;
     }
     if (!parse_value(&p, v)) {
+        if (oom) *oom = p.oom;
         json_free(v);
         return NULL;
     }

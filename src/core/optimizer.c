@@ -198,8 +198,11 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
         g->nslots = plan.nslots;
     }
     opt->groups[opt->ngroups++] = g;
-    if (cclip > 0 || dsc_wrap_needs_work(g))
-        return dsc_optimizer_ensure_buffers(opt); /* work buffers for the clip / negation */
+    if (cclip > 0 || dsc_wrap_needs_work(g)) { /* work buffers for the clip / negation */
+        st = dsc_optimizer_ensure_buffers(opt);
+        if (st != DSC_OK) free_group(opt->groups[--opt->ngroups]); /* changes nothing */
+        return st;
+    }
     return DSC_OK;
 }
 
@@ -502,7 +505,13 @@ static dsc_status add_param(dsc_optimizer *opt, const char *name, float *data,
     join_group(g, opt->nparams);
     opt->nparams++;
     if (g->family->init_param) g->family->init_param(g, p);
-    return replan_group_scratch(g);
+    st = replan_group_scratch(g);
+    if (st != DSC_OK) { /* a failed call changes nothing: take the parameter back */
+        g->nparams--;
+        opt->nparams--;
+        free_param(p);
+    }
+    return st;
 }
 
 dsc_status dsc_optimizer_rebind(dsc_optimizer *opt, const char *name, float *data,

@@ -34,6 +34,8 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -728,19 +730,34 @@ dsc_status dsc_shard_save(dsc_optimizer *opt, const char *path)
     return DSC_OK;
 }
 
+/* A whole decimal integer that fits a long long. */
+static int manifest_int(const char *text, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || errno) return 0;
+    *out = v;
+    return 1;
+}
+
 /* Reads a manifest; 0 on success, -1 (not a manifest at all), -2 (malformed). */
 static int read_manifest(const char *path, int *size, int64_t *step)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return -3;
-    char magic[64] = "";
-    int version = 0;
-    long long st = 0;
+    char magic[64] = "", vtext[24] = "", ztext[24] = "", stext[24] = "";
     int rc = -1;
-    if (fscanf(f, "%63s %d", magic, &version) == 2 && strcmp(magic, MANIFEST_MAGIC) == 0) {
+    /* Numbers are read as text and converted with strtoll: scanf's %d on
+     * an out-of-range number is undefined behaviour. */
+    if (fscanf(f, "%63s %23s", magic, vtext) == 2 && strcmp(magic, MANIFEST_MAGIC) == 0) {
         rc = -2;
-        if (version == 1 && fscanf(f, " world_size %d step %lld", size, &st) == 2 &&
-            *size >= 1 && st >= 0) {
+        long long version, ws, st;
+        if (manifest_int(vtext, &version) && version == 1 &&
+            fscanf(f, " world_size %23s step %23s", ztext, stext) == 2 &&
+            manifest_int(ztext, &ws) && ws >= 1 && ws <= INT_MAX &&
+            manifest_int(stext, &st) && st >= 0) {
+            *size = (int)ws;
             *step = st;
             rc = 0;
         }

@@ -9,6 +9,7 @@
 #include "gpt2/train.h"
 
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,10 @@ static int cmd_bench(int argc, char **argv)
     char err[1024] = "";
     for (int i = 1; i < argc;) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
-            steps = atoi(argv[i + 1]);
+            char *end;
+            errno = 0;
+            long v = strtol(argv[i + 1], &end, 10); /* atoi is undefined on overflow */
+            steps = errno || *end || end == argv[i + 1] || v < 1 || v > 10000 ? 0 : (int)v;
             if (steps < 1 || steps > 10000) {
                 fprintf(stderr, "descent gpt2 bench: --steps: expected 1..10000\n");
                 return CLI_USAGE;

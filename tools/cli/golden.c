@@ -6,6 +6,7 @@
 #include "golden.h"
 
 #include "descent.h"
+#include "labfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Largest parameter a golden file may declare (elements): golden files are
+ * small hand-checkable trajectories; the bound keeps every size product
+ * far from overflow. */
+#define GOLDEN_MAX_NUMEL ((size_t)1 << 28)
 
 #define FAIL(...)                                                                       \
     do {                                                                                \
@@ -27,12 +33,23 @@ static int find_param(const golden_file *g, const char *name)
     return -1;
 }
 
-/* Parse exactly n numbers from s into a new array. */
+/* Parse exactly n numbers from s into a new array. The numbers are
+ * counted before anything is allocated, so the allocation is bounded by
+ * the line's length, never by a count the file merely declares. */
 static double *parse_numbers(const char *s, size_t n, size_t *got)
 {
+    size_t k = 0;
+    for (const char *c = s; *c;) { /* count the words */
+        while (isspace((unsigned char)*c)) c++;
+        if (!*c) break;
+        k++;
+        while (*c && !isspace((unsigned char)*c)) c++;
+    }
+    *got = k;
+    if (k != n) return NULL;
     double *v = malloc((n ? n : 1) * sizeof *v);
     if (!v) return NULL;
-    size_t k = 0;
+    k = 0;
     while (*s) {
         while (isspace((unsigned char)*s)) s++;
         if (!*s) break;
@@ -44,14 +61,8 @@ static double *parse_numbers(const char *s, size_t n, size_t *got)
             free(v);
             return NULL;
         }
-        if (k < n) v[k] = x;
-        k++;
+        v[k++] = x;
         s = end;
-    }
-    *got = k;
-    if (k != n) {
-        free(v);
-        return NULL;
     }
     return v;
 }
@@ -76,11 +87,8 @@ void golden_free(golden_file *g)
 int golden_read(const char *path, golden_file *g, char *err, size_t errlen)
 {
     memset(g, 0, sizeof *g);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return 1;
-    }
+    FILE *f = lab_open_input(path, "golden file", err, errlen);
+    if (!f) return 1;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -132,6 +140,10 @@ int golden_read(const char *path, golden_file *g, char *err, size_t errlen)
                 if (sscanf(q, "%lld%n", &v, &m) != 1 || v <= 0 || v > 100000000)
                     FAIL("%s:%d: bad dimension %d", path, lineno, d);
                 p.shape[d] = v;
+                /* Overflow-checked: 2^26 x 2^26 x 2^12 must not wrap to 0. */
+                if ((size_t)v > GOLDEN_MAX_NUMEL / p.numel)
+                    FAIL("%s:%d: param %s has more than %llu elements", path, lineno, p.name,
+                         (unsigned long long)GOLDEN_MAX_NUMEL);
                 p.numel *= (size_t)v;
                 q += m;
             }
