@@ -74,7 +74,11 @@ run 0 "version" -- "$bin" version
 contains "$tmp/out" "^data: $(cd "$prefix/share/descent" && pwd -P)\$" \
     "the installed command reads PREFIX/share/descent"
 run 0 "--help" -- "$bin" --help
-for c in list replay theory stability polar gpt2 demo bench version help; do
+# Every command `descent --help` lists explains itself; the ones this script
+# does not run below are named at the end.
+commands=$("$bin" --help | sed -n '/^commands:/,/^$/p' | awk 'NF && $1 != "commands:" {print $1}')
+ran=" list replay polar stability theory gpt2 demo bench version help "
+for c in $commands; do
     run 0 "help $c" -- "$bin" help "$c"
     contains "$tmp/out" "usage: descent" "help $c prints a usage line"
 done
@@ -112,6 +116,18 @@ run 0 "gpt2 bench" -- "$bin" gpt2 bench --layers 1 --channels 32 --heads 2 -B 1 
 run 0 "demo --help" -- "$bin" demo --help
 run 2 "bench without a benchmark" -- "$bin" bench
 run 2 "bench elementwise bad option" -- "$bin" bench elementwise --frob
+# descent-mpi (built when MPI is found) is the same command inside an MPI job.
+if [ -x "$prefix/bin/descent-mpi" ] && command -v mpirun >/dev/null; then
+    mpi=(mpirun --oversubscribe -np 1)
+    [ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
+    run 0 "descent-mpi version (mpirun -np 1)" -- env OMPI_MCA_btl=self,vader \
+        OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_plm_rsh_agent= \
+        timeout 120 "${mpi[@]}" "$prefix/bin/descent-mpi" version
+    contains "$tmp/out" "^data: $(cd "$prefix/share/descent" && pwd -P)\$" \
+        "the installed descent-mpi reads PREFIX/share/descent"
+else
+    echo "cli_install: descent-mpi not built or mpirun missing, not run"
+fi
 count=$((count + 1))
 if ls "$out" | grep -qv -e '^stab$' -e '^theory$' -e '^gpt2$'; then
     fails=$((fails + 1)); echo "FAILED: commands left stray files: $(ls "$out")"
@@ -150,4 +166,7 @@ contains "$tmp/out" "^stability\$" "completion offers stability for st"
 expect 0 "complete an optimizer" -- complete_words descent list ad
 contains "$tmp/out" "^adamw\$" "completion offers adamw after list"
 
+not_run=""
+for c in $commands; do [[ $ran == *" $c "* ]] || not_run="$not_run $c"; done
+[ -z "$not_run" ] || echo "cli_install: only the help of these commands ran from the install:$not_run"
 cli_report cli_install

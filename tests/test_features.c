@@ -410,6 +410,27 @@ static void test_no_alloc(void)
     CHECK_EQ_INT(alloc_count - before, 0);
     CHECK_EQ_INT(h.post, 5);
     wrig_free(&r);
+    /* bf16 parameters, both modes, with accumulation and clipping. */
+    enum { NB = 50000 };
+    uint16_t *wb = calloc(NB, sizeof *wb), *gb = calloc(NB, sizeof *gb);
+    for (size_t i = 0; i < NB; i++) wb[i] = 0x3F80, gb[i] = (uint16_t)(0x3A00 + (i & 0xFF));
+    int64_t sh[1] = {NB / 2};
+    dsc_optimizer *o = dsc_optimizer_new();
+    dsc_optimizer_add_group(o, "g", "lookahead:adamw:lr=1e-3");
+    CHECK_STATUS(dsc_optimizer_add_param_bf16(o, "m", wb, gb, 1, sh, DSC_ROLE_AUTO, "g",
+                                              DSC_BF16_MASTER), DSC_OK, o);
+    CHECK_STATUS(dsc_optimizer_add_param_bf16(o, "s", wb + NB / 2, gb + NB / 2, 1, sh,
+                                              DSC_ROLE_AUTO, "g", DSC_BF16_STOCHASTIC), DSC_OK, o);
+    dsc_optimizer_set_accumulation(o, 2);
+    dsc_optimizer_set_clip(o, DSC_CLIP_NORM, 1.0);
+    dsc_optimizer_set_stats(o, 1);
+    before = alloc_count;
+    for (int t = 0; t < 6; t++) CHECK_STATUS(dsc_optimizer_step(o), DSC_OK, o);
+    CHECK_EQ_INT(alloc_count - before, 0);
+    CHECK_EQ_INT(dsc_optimizer_step_count(o), 3);
+    dsc_optimizer_free(o);
+    free(wb);
+    free(gb);
     dsc_set_allocator(NULL, NULL);
 }
 

@@ -22,8 +22,14 @@ fail=0
 export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_plm_rsh_agent=
 export OMP_NUM_THREADS=1
-# OpenMPI's own allocations are not descent's leaks.
-export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# Waiting ranks yield the core (the tests oversubscribe small machines).
+export OMPI_MCA_mpi_yield_when_idle=1
+# Under AddressSanitizer: OpenMPI's plugins keep allocations until exit and
+# are unloaded before the leak report, so their frames are anonymous and no
+# suppression matches them; leak checking is off for MPI processes (other
+# ASan and UBSan errors still fail). shard.c's leaks are checked by
+# test_shard (a communicator of size 1, no MPI) in the ordinary suite.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 run=("$mpiexec" --oversubscribe)
 [ "$(id -u)" = 0 ] && run+=(--allow-run-as-root)
 
