@@ -56,6 +56,16 @@ extern "C" {
  * the version in CMakeLists.txt and installed beside this header. */
 #include "descent_version.h"
 #define DSC_MAX_NDIM 4
+/* DSC_API marks what the shared library exports: every function declared
+ * here, and nothing else (the library is built with -fvisibility=hidden;
+ * tests/exported_symbols.sh checks that the two sets are equal). */
+#ifndef DSC_API
+#if defined(__GNUC__) || defined(__clang__)
+#define DSC_API __attribute__((visibility("default")))
+#else
+#define DSC_API
+#endif
+#endif
 #define DSC_NAME_MAX 128 /* longest parameter or group name, with the NUL */
 
 /* ------------------------------------------------------------------ status */
@@ -88,8 +98,8 @@ typedef enum {
 } dsc_status;
 
 /* "DSC_SHAPE" style name, and a short English text. Never NULL. */
-const char *dsc_status_name(dsc_status s);
-const char *dsc_status_string(dsc_status s);
+DSC_API const char *dsc_status_name(dsc_status s);
+DSC_API const char *dsc_status_string(dsc_status s);
 
 /* ------------------------------------------------------------- build info */
 
@@ -101,15 +111,15 @@ typedef struct {
     const char *kernels;  /* kernels chosen at run time: "ref", "portable", ... */
 } dsc_build_info_t;
 
-dsc_build_info_t dsc_build_info(void);
+DSC_API dsc_build_info_t dsc_build_info(void);
 
 /* Threads used by steps (0 = OpenMP default). Results do not depend on it. */
-void dsc_set_num_threads(int n);
-int dsc_get_num_threads(void);
+DSC_API void dsc_set_num_threads(int n);
+DSC_API int dsc_get_num_threads(void);
 
 /* Replace malloc/free for everything descent allocates (embedders, OOM
  * tests). Call before creating any handle; NULL restores the libc ones. */
-void dsc_set_allocator(void *(*alloc_fn)(size_t), void (*free_fn)(void *));
+DSC_API void dsc_set_allocator(void *(*alloc_fn)(size_t), void (*free_fn)(void *));
 
 /* ---------------------------------------------------------------- registry */
 
@@ -134,17 +144,17 @@ typedef struct {
     int matrix;            /* 1 if it needs matrices (ndim >= 2) */
 } dsc_optimizer_info;
 
-int dsc_optimizer_kind_count(void);
+DSC_API int dsc_optimizer_kind_count(void);
 /* i in [0, count); NULL outside. */
-const dsc_optimizer_info *dsc_optimizer_kind(int i);
+DSC_API const dsc_optimizer_info *dsc_optimizer_kind(int i);
 /* By canonical name or alias; NULL if unknown. */
-const dsc_optimizer_info *dsc_optimizer_kind_find(const char *name);
+DSC_API const dsc_optimizer_info *dsc_optimizer_kind_find(const char *name);
 
 /* Bytes of optimizer state for one parameter tensor of the given shape
  * under `spec` ("adam8bit", "adamw:lr=1e-3"), and the same per parameter
  * element. Returns DSC_OK or the parse/shape error. */
-dsc_status dsc_state_bytes(const char *spec, int ndim, const int64_t *shape,
-                           size_t *bytes);
+DSC_API dsc_status dsc_state_bytes(const char *spec, int ndim, const int64_t *shape,
+                                   size_t *bytes);
 
 /* ------------------------------------------------------------- optimizer */
 
@@ -161,7 +171,7 @@ typedef enum {
     DSC_ROLE_CONV
 } dsc_role;
 
-const char *dsc_role_name(dsc_role r);
+DSC_API const char *dsc_role_name(dsc_role r);
 
 /* What to do when a gradient holds NaN or Inf. */
 typedef enum {
@@ -172,41 +182,41 @@ typedef enum {
 
 typedef enum { DSC_CLIP_NONE = 0, DSC_CLIP_NORM, DSC_CLIP_VALUE } dsc_clip_kind;
 
-dsc_optimizer *dsc_optimizer_new(void);
-void dsc_optimizer_free(dsc_optimizer *opt); /* NULL is a no-op */
+DSC_API dsc_optimizer *dsc_optimizer_new(void);
+DSC_API void dsc_optimizer_free(dsc_optimizer *opt); /* NULL is a no-op */
 
 /* The message of the last failed call on this handle ("" after success). */
-const char *dsc_optimizer_error(const dsc_optimizer *opt);
+DSC_API const char *dsc_optimizer_error(const dsc_optimizer *opt);
 
 /* Adds a group named `group` run by the optimizer `spec`:
  * "name" or "name:key=value,key=value". Unknown names and keys, values out
  * of range, fractional values of integer keys, NaN, missing required keys
  * and malformed text (see dsc_schedule_parse) are errors. */
-dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group,
-                                   const char *spec);
+DSC_API dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group,
+                                           const char *spec);
 
 /* Routing rules used when a parameter is added with group NULL. The first
  * rule that matches wins. `pattern` is a glob on the name ('*' and '?';
  * NULL matches all); `role` DSC_ROLE_AUTO matches any role. `no_decay` 1
  * gives the parameter weight_decay = 0 (when its optimizer has the key). */
-dsc_status dsc_optimizer_add_rule(dsc_optimizer *opt, const char *pattern,
-                                  dsc_role role, const char *group, int no_decay);
+DSC_API dsc_status dsc_optimizer_add_rule(dsc_optimizer *opt, const char *pattern,
+                                          dsc_role role, const char *group, int no_decay);
 
 /* The standard split in one call: a group "matrix" run by `matrix_spec`
  * for hidden matrices and conv filters, a group "fallback" run by
  * `fallback_spec` for embeddings, the head and vectors; vectors (gains and
  * biases) get no weight decay. */
-dsc_status dsc_optimizer_use_split(dsc_optimizer *opt, const char *matrix_spec,
-                                   const char *fallback_spec);
+DSC_API dsc_status dsc_optimizer_use_split(dsc_optimizer *opt, const char *matrix_spec,
+                                           const char *fallback_spec);
 
 /* Registers a parameter: `data` (updated in place) and `grad` (read only),
  * both float32, row-major, `ndim` in 1..4 dimensions of `shape`. A 2-D
  * tensor is (rows = out features, cols = in features). `group` NULL routes
  * by the rules. The parameter's optimizer state is allocated here. */
-dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name,
-                                   float *data, const float *grad, int ndim,
-                                   const int64_t *shape, dsc_role role,
-                                   const char *group);
+DSC_API dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name,
+                                           float *data, const float *grad, int ndim,
+                                           const int64_t *shape, dsc_role role,
+                                           const char *group);
 
 /* bfloat16 parameters (the top 16 bits of a float32, as torch.bfloat16):
  * `data` and `grad` hold numel uint16_t each; the group's optimizer runs
@@ -227,28 +237,28 @@ dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name,
  * float32 work copy of the parameter): 4 (8) bytes per parameter outside the
  * checkpointed state, reported as work_bytes by dsc_optimizer_param_info. */
 typedef enum { DSC_BF16_MASTER = 0, DSC_BF16_STOCHASTIC } dsc_bf16_mode;
-dsc_status dsc_optimizer_add_param_bf16(dsc_optimizer *opt, const char *name,
-                                        uint16_t *data, const uint16_t *grad, int ndim,
-                                        const int64_t *shape, dsc_role role,
-                                        const char *group, dsc_bf16_mode mode);
-dsc_status dsc_optimizer_set_seed(dsc_optimizer *opt, uint64_t seed);
+DSC_API dsc_status dsc_optimizer_add_param_bf16(dsc_optimizer *opt, const char *name,
+                                                uint16_t *data, const uint16_t *grad, int ndim,
+                                                const int64_t *shape, dsc_role role,
+                                                const char *group, dsc_bf16_mode mode);
+DSC_API dsc_status dsc_optimizer_set_seed(dsc_optimizer *opt, uint64_t seed);
 
 /* Point an existing parameter at new buffers (same shape). */
-dsc_status dsc_optimizer_rebind(dsc_optimizer *opt, const char *name,
-                                float *data, const float *grad);
+DSC_API dsc_status dsc_optimizer_rebind(dsc_optimizer *opt, const char *name,
+                                        float *data, const float *grad);
 
 /* Move a parameter to another group (before the first step only). */
-dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name,
-                                    const char *group);
+DSC_API dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name,
+                                            const char *group);
 
 /* Hyperparameters. A group value applies to all its parameters; a
  * parameter value overrides its group's for that parameter only. */
-dsc_status dsc_optimizer_set_hyper(dsc_optimizer *opt, const char *group,
-                                   const char *key, double value);
-dsc_status dsc_optimizer_get_hyper(const dsc_optimizer *opt, const char *group,
-                                   const char *key, double *value);
-dsc_status dsc_optimizer_set_param_hyper(dsc_optimizer *opt, const char *param,
-                                         const char *key, double value);
+DSC_API dsc_status dsc_optimizer_set_hyper(dsc_optimizer *opt, const char *group,
+                                           const char *key, double value);
+DSC_API dsc_status dsc_optimizer_get_hyper(const dsc_optimizer *opt, const char *group,
+                                           const char *key, double *value);
+DSC_API dsc_status dsc_optimizer_set_param_hyper(dsc_optimizer *opt, const char *param,
+                                                 const char *key, double value);
 
 /* Listing: what each parameter is and where it went. */
 typedef struct {
@@ -266,14 +276,14 @@ typedef struct {
                              float32 gradient and work copy; stats, accumulation) */
 } dsc_param_info;
 
-int dsc_optimizer_param_count(const dsc_optimizer *opt);
-dsc_status dsc_optimizer_param_info(const dsc_optimizer *opt, int i,
-                                    dsc_param_info *info);
-int dsc_optimizer_group_count(const dsc_optimizer *opt);
+DSC_API int dsc_optimizer_param_count(const dsc_optimizer *opt);
+DSC_API dsc_status dsc_optimizer_param_info(const dsc_optimizer *opt, int i,
+                                            dsc_param_info *info);
+DSC_API int dsc_optimizer_group_count(const dsc_optimizer *opt);
 /* Name and optimizer of group i; NULL outside the range. */
-const char *dsc_optimizer_group_name(const dsc_optimizer *opt, int i);
-const char *dsc_optimizer_group_kind(const dsc_optimizer *opt, int i);
-size_t dsc_optimizer_state_bytes(const dsc_optimizer *opt);
+DSC_API const char *dsc_optimizer_group_name(const dsc_optimizer *opt, int i);
+DSC_API const char *dsc_optimizer_group_kind(const dsc_optimizer *opt, int i);
+DSC_API size_t dsc_optimizer_state_bytes(const dsc_optimizer *opt);
 
 /* ------------------------------------------------------------- schedules */
 
@@ -298,7 +308,7 @@ typedef struct {
     double min_ratio;  /* COSINE, WSD: final multiplier */
 } dsc_schedule;
 
-dsc_schedule dsc_schedule_default(void); /* constant */
+DSC_API dsc_schedule dsc_schedule_default(void); /* constant */
 /* "cosine:warmup=100,total=5000,min_ratio=0.1", "wsd:warmup=..,total=..,
  * decay=..", "step:step_size=..,gamma=..", "linear_warmup:warmup=..",
  * "constant". Writes a message to err (may be NULL). Step counts are
@@ -306,28 +316,28 @@ dsc_schedule dsc_schedule_default(void); /* constant */
  * decimal numbers or true/false, no duplicate keys, empty items, trailing
  * commas, hex floats, inf/nan or trailing characters; messages give the
  * character ("at character N"). */
-dsc_status dsc_schedule_parse(const char *text, dsc_schedule *out, char *err,
-                              size_t errlen);
-dsc_status dsc_schedule_validate(const dsc_schedule *s, char *err, size_t errlen);
-double dsc_schedule_factor(const dsc_schedule *s, int64_t step);
+DSC_API dsc_status dsc_schedule_parse(const char *text, dsc_schedule *out, char *err,
+                                      size_t errlen);
+DSC_API dsc_status dsc_schedule_validate(const dsc_schedule *s, char *err, size_t errlen);
+DSC_API double dsc_schedule_factor(const dsc_schedule *s, int64_t step);
 
 /* Attach a schedule to a float key of a group (e.g. "lr"). NULL group: all. */
-dsc_status dsc_optimizer_set_schedule(dsc_optimizer *opt, const char *group,
-                                      const char *key, const dsc_schedule *s);
+DSC_API dsc_status dsc_optimizer_set_schedule(dsc_optimizer *opt, const char *group,
+                                              const char *key, const dsc_schedule *s);
 
 /* -------------------------------------------------- gradient transforms */
 
 /* Clipping over all parameters of the optimizer: by global l2 norm (the
  * gradient is scaled by max_norm / norm when norm > max_norm) or by value
  * (each entry clamped to [-limit, limit]). */
-dsc_status dsc_optimizer_set_clip(dsc_optimizer *opt, dsc_clip_kind kind,
-                                  double limit);
-dsc_status dsc_optimizer_set_nonfinite(dsc_optimizer *opt,
-                                       dsc_nonfinite_policy policy);
+DSC_API dsc_status dsc_optimizer_set_clip(dsc_optimizer *opt, dsc_clip_kind kind,
+                                          double limit);
+DSC_API dsc_status dsc_optimizer_set_nonfinite(dsc_optimizer *opt,
+                                               dsc_nonfinite_policy policy);
 /* Gradient accumulation: each call of dsc_optimizer_step() is one
  * micro-step; every `micro_steps`-th call updates the parameters with the
  * mean of the accumulated gradients. 1 (default) means no accumulation. */
-dsc_status dsc_optimizer_set_accumulation(dsc_optimizer *opt, int micro_steps);
+DSC_API dsc_status dsc_optimizer_set_accumulation(dsc_optimizer *opt, int micro_steps);
 
 /* --------------------------------------------------------------- stepping */
 
@@ -356,16 +366,16 @@ typedef struct {
  * (a copy of the parameters before the update: 4 bytes per parameter,
  * allocated here). Off by default: the step then reads each gradient once
  * for the non-finite check and once in the optimizer. */
-dsc_status dsc_optimizer_set_stats(dsc_optimizer *opt, int on);
+DSC_API dsc_status dsc_optimizer_set_stats(dsc_optimizer *opt, int on);
 
 /* One step (or micro-step, see accumulation) over every group. */
-dsc_status dsc_optimizer_step(dsc_optimizer *opt);
-dsc_status dsc_optimizer_stats(const dsc_optimizer *opt, dsc_step_stats *out);
-int64_t dsc_optimizer_step_count(const dsc_optimizer *opt);
+DSC_API dsc_status dsc_optimizer_step(dsc_optimizer *opt);
+DSC_API dsc_status dsc_optimizer_stats(const dsc_optimizer *opt, dsc_step_stats *out);
+DSC_API int64_t dsc_optimizer_step_count(const dsc_optimizer *opt);
 
 /* Recompute every step with the plain reference loops instead of the fused
  * kernels (tests; DESCENT_KERNELS=ref in the environment does the same). */
-void dsc_optimizer_use_reference(dsc_optimizer *opt, int on);
+DSC_API void dsc_optimizer_use_reference(dsc_optimizer *opt, int on);
 
 /* ------------------------------------------------------------ checkpoints */
 
@@ -374,13 +384,30 @@ void dsc_optimizer_use_reference(dsc_optimizer *opt, int on);
  * hyperparameters, step counts, schedules and a checksum over the whole
  * file (header and data; format version 2, named in the file). Written
  * atomically (temporary file, fsync, rename). */
-dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path);
+DSC_API dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path);
 /* Loads into an optimizer set up with the same groups and parameters
  * (paired by name). Checks the checksum first (any edit of the file is
  * refused), then kinds, shapes, sizes and every value; on any mismatch
  * nothing changes and the message says what differs. Version 1 files
  * (data-only checksum) still load. */
-dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
+DSC_API dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
+
+/* ------------------------------------------------------ matrix diagnostics */
+
+/* Muon's quintic Newton-Schulz iteration, the one every Muon-style
+ * optimizer here runs, exposed to measure how close it gets to the polar
+ * factor (`descent polar`). For each of `batch` consecutive m x n row-major
+ * matrices G: X = G / (||G||_F + 1e-7), then `steps` times A = X X^T,
+ * X = a X + (b A + c A A) X with (a, b, c) = (3.4445, -4.7750, 2.0315),
+ * computed on the smaller side. out may equal g; steps 0 gives the
+ * normalized input. reference 1 runs the plain loops (sums in double, one
+ * thread); both paths give the same bits for any thread count. `work` holds
+ * dsc_newton_schulz_work_floats(m, n) floats; nothing is allocated. Errors:
+ * NULL_POINTER, INVALID_ARGUMENT (batch, m or n is 0), OUT_OF_RANGE
+ * (steps < 0 or > 1000). */
+DSC_API size_t dsc_newton_schulz_work_floats(size_t m, size_t n);
+DSC_API dsc_status dsc_newton_schulz(const float *g, float *out, size_t batch, size_t m,
+                                     size_t n, int steps, int reference, float *work);
 
 /* ----------------------------------------------------------- communicator */
 
@@ -434,7 +461,7 @@ typedef struct {
  * Parameters, groups, and the communicator cannot change afterwards
  * (DSC_STATE). A failing collective gives DSC_IO: the ranks may then
  * disagree, and the run should stop. */
-dsc_status dsc_optimizer_set_comm(dsc_optimizer *opt, const dsc_comm *comm);
+DSC_API dsc_status dsc_optimizer_set_comm(dsc_optimizer *opt, const dsc_comm *comm);
 /* ------------------------------------- wrappers, averages, hooks, layers */
 
 /* A group's spec may start with wrappers and carry keys every optimizer
@@ -455,27 +482,27 @@ dsc_status dsc_optimizer_set_comm(dsc_optimizer *opt, const dsc_comm *comm);
  * first number n gives depth n + 1, other parameters (head, final norm) the
  * top L = 1 + the deepest numbered depth; dsc_optimizer_set_param_layer sets
  * a depth explicitly). `descent list` lists them all. */
-int dsc_wrapper_count(void);
+DSC_API int dsc_wrapper_count(void);
 /* ema, lookahead, then the pseudo-entry "any" with the group keys; NULL outside. */
-const dsc_optimizer_info *dsc_wrapper_info(int i);
+DSC_API const dsc_optimizer_info *dsc_wrapper_info(int i);
 
 typedef enum { DSC_AVERAGE_EMA = 0, DSC_AVERAGE_LOOKAHEAD } dsc_average_kind;
 
 /* The EMA (shadow) or Lookahead (slow) weights of a parameter, numel floats,
  * read only, valid until the handle is freed. Errors: UNKNOWN_NAME, STATE
  * (its group has no such wrapper, or no update was applied yet). */
-dsc_status dsc_optimizer_average(const dsc_optimizer *opt, const char *param,
-                                 dsc_average_kind kind, const float **data);
+DSC_API dsc_status dsc_optimizer_average(const dsc_optimizer *opt, const char *param,
+                                         dsc_average_kind kind, const float **data);
 /* Exchange the parameters' values with their EMA or slow weights (for an
  * evaluation), in every group that has the wrapper; calling it again with
  * the same kind swaps back. Steps and saves are refused while swapped. */
-dsc_status dsc_optimizer_swap_average(dsc_optimizer *opt, dsc_average_kind kind);
+DSC_API dsc_status dsc_optimizer_swap_average(dsc_optimizer *opt, dsc_average_kind kind);
 /* 1 + the kind swapped in, 0 when the live weights are in place. */
-int dsc_optimizer_swapped(const dsc_optimizer *opt);
+DSC_API int dsc_optimizer_swapped(const dsc_optimizer *opt);
 
 /* Depth of a parameter for layer_decay (>= 0), or -1 to take it from the
  * name (the default). */
-dsc_status dsc_optimizer_set_param_layer(dsc_optimizer *opt, const char *param, int layer);
+DSC_API dsc_status dsc_optimizer_set_param_layer(dsc_optimizer *opt, const char *param, int layer);
 
 /* Step hooks (torch register_step_pre_hook / register_step_post_hook).
  * A pre hook runs at the start of each call of dsc_optimizer_step() that
@@ -487,10 +514,10 @@ dsc_status dsc_optimizer_set_param_layer(dsc_optimizer *opt, const char *param, 
  * dsc_optimizer_remove_hook. */
 typedef int (*dsc_pre_hook)(dsc_optimizer *opt, void *user);
 typedef void (*dsc_post_hook)(dsc_optimizer *opt, const dsc_step_stats *stats, void *user);
-dsc_status dsc_optimizer_add_pre_hook(dsc_optimizer *opt, dsc_pre_hook fn, void *user, int *id);
-dsc_status dsc_optimizer_add_post_hook(dsc_optimizer *opt, dsc_post_hook fn, void *user,
-                                       int *id);
-dsc_status dsc_optimizer_remove_hook(dsc_optimizer *opt, int id);
+DSC_API dsc_status dsc_optimizer_add_pre_hook(dsc_optimizer *opt, dsc_pre_hook fn, void *user, int *id);
+DSC_API dsc_status dsc_optimizer_add_post_hook(dsc_optimizer *opt, dsc_post_hook fn, void *user,
+                                               int *id);
+DSC_API dsc_status dsc_optimizer_remove_hook(dsc_optimizer *opt, int id);
 
 /* ---------------------------------------------------- adaptive batch size */
 
@@ -519,10 +546,10 @@ typedef enum {
     DSC_BATCH_TEST_IP_ORTH
 } dsc_batch_test;
 
-dsc_status dsc_adadagrad_next_batch(dsc_batch_test test, double param, double param2,
-                                    int64_t b, int ntensors, const float *const *grads,
-                                    const size_t *numel, int64_t max_batch, int64_t *next,
-                                    double *candidate);
+DSC_API dsc_status dsc_adadagrad_next_batch(dsc_batch_test test, double param, double param2,
+                                            int64_t b, int ntensors, const float *const *grads,
+                                            const size_t *numel, int64_t max_batch, int64_t *next,
+                                            double *candidate);
 
 /* ------------------------------------------------------ noise statistics */
 
@@ -535,7 +562,7 @@ dsc_status dsc_adadagrad_next_batch(dsc_batch_test test, double param, double pa
  * spread equally. *phi = 0 when no coordinate varies. The buffers are only
  * read; nothing is allocated; any thread may call it. Errors: NULL_POINTER,
  * INVALID_ARGUMENT (k < 2 or d == 0), NONFINITE (a NaN or Inf entry). */
-dsc_status dsc_noise_density(const float *const *grads, int k, size_t d, double *phi);
+DSC_API dsc_status dsc_noise_density(const float *const *grads, int k, size_t d, double *phi);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,9 @@
 /* test_core.c - the API around the optimizers: spec parsing and bad input,
  * groups and routing, schedules against their closed forms, clipping,
  * accumulation, the non-finite policy, checkpoints (round trip, resume bit
- * for bit, corruption, truncation, mismatches), thread-count determinism
- * and the no-allocation-in-step rule. Uses only sgd, which the core always
+ * for bit, corruption, truncation, mismatches), thread-count determinism,
+ * the no-allocation-in-step rule and the atomic step (a failed step changes
+ * nothing, in any group). Uses only sgd, which the core always
  * carries, plus any other family the build has for the resume test. */
 #include "check.h"
 
@@ -542,6 +543,137 @@ static void test_checkpoints(void)
     }
 }
 
+/* ------------------------------------------------ a failed step is atomic */
+
+/* Byte-compare two files. */
+static int same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb, ca, cb;
+    if (same) {
+        do {
+            ca = fgetc(fa);
+            cb = fgetc(fb);
+            if (ca != cb) same = 0;
+        } while (ca != EOF && cb != EOF);
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+enum { ATOM_N = 40 };
+
+typedef struct {
+    dsc_optimizer *opt;
+    float w[3][ATOM_N], g[3][ATOM_N];
+} atom_rig;
+
+/* Three groups in creation order: sgd with momentum, lion, adam; one
+ * parameter each. The adam group is last, so that a failure there comes
+ * after the two others would already have written in a one-phase step. */
+static int atom_init(atom_rig *r)
+{
+    static const char *specs[3] = {"sgd:lr=0.1,momentum=0.9", "lion:lr=0.01,weight_decay=0.1",
+                                   "adam:lr=0.01"};
+    static const char *names[3] = {"s", "l", "a"};
+    r->opt = dsc_optimizer_new();
+    int64_t shape[1] = {ATOM_N};
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < ATOM_N; i++) r->w[k][i] = 0.1f * (float)(i % 7) - 0.3f;
+        if (dsc_optimizer_add_group(r->opt, names[k], specs[k]) != DSC_OK ||
+            dsc_optimizer_add_param(r->opt, names[k], r->w[k], r->g[k], 1, shape,
+                                    DSC_ROLE_VECTOR, names[k]) != DSC_OK)
+            return 0;
+    }
+    return 1;
+}
+
+static void atom_grads(atom_rig *r, int t)
+{
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < ATOM_N; i++)
+            r->g[k][i] = (float)sin(0.37 * (double)(i + 1) * (double)(t + 1) + (double)k);
+}
+
+static void test_atomic_step(void)
+{
+    char before[64], after[64];
+    snprintf(before, sizeof before, "test_core_%d_before.safetensors", (int)getpid());
+    snprintf(after, sizeof after, "test_core_%d_after.safetensors", (int)getpid());
+    atom_rig a, ref;
+    if (!atom_init(&a) || !atom_init(&ref)) {
+        CHECK(!"atomic step: set-up failed");
+        fprintf(stderr, "%s\n", dsc_optimizer_error(a.opt));
+        dsc_optimizer_free(a.opt);
+        dsc_optimizer_free(ref.opt);
+        return;
+    }
+    for (int t = 0; t < 3; t++) {
+        atom_grads(&a, t);
+        atom_grads(&ref, t);
+        CHECK_STATUS(dsc_optimizer_step(a.opt), DSC_OK, a.opt);
+        CHECK_STATUS(dsc_optimizer_step(ref.opt), DSC_OK, ref.opt);
+    }
+
+    /* 1. The last group cannot step (amsgrad switched on after its parameter
+     * was added: no max_exp_avg_sq state). Nothing of any group changes. */
+    CHECK_STATUS(dsc_optimizer_set_hyper(a.opt, "a", "amsgrad", 1), DSC_OK, a.opt);
+    atom_grads(&a, 3);
+    float w0[3][ATOM_N];
+    memcpy(w0, a.w, sizeof w0);
+    CHECK_STATUS(dsc_optimizer_save(a.opt, before), DSC_OK, a.opt);
+    CHECK_STATUS(dsc_optimizer_step(a.opt), DSC_STATE, a.opt);
+    CHECK(strstr(dsc_optimizer_error(a.opt), "amsgrad") != NULL);
+    CHECK(memcmp(w0, a.w, sizeof w0) == 0); /* parameters of all three groups */
+    CHECK_EQ_INT(dsc_optimizer_step_count(a.opt), 3);
+    CHECK_STATUS(dsc_optimizer_save(a.opt, after), DSC_OK, a.opt);
+    CHECK(same_file(before, after)); /* every state slot and step counter */
+    /* Switched back, the step is the one the reference takes. */
+    CHECK_STATUS(dsc_optimizer_set_hyper(a.opt, "a", "amsgrad", 0), DSC_OK, a.opt);
+    atom_grads(&ref, 3);
+    CHECK_STATUS(dsc_optimizer_step(a.opt), DSC_OK, a.opt);
+    CHECK_STATUS(dsc_optimizer_step(ref.opt), DSC_OK, ref.opt);
+    CHECK(memcmp(a.w, ref.w, sizeof a.w) == 0);
+
+    /* 2. Accumulation over 2 micro-steps, non-finite policy FAIL: a NaN in
+     * the last micro-step fails it and keeps the first micro-step's sum, so
+     * that retrying with a clean gradient gives the reference's update (a
+     * checkpoint cannot be taken between micro-steps, so the sum is checked
+     * by what it does). */
+    CHECK_STATUS(dsc_optimizer_set_accumulation(a.opt, 2), DSC_OK, a.opt);
+    CHECK_STATUS(dsc_optimizer_set_accumulation(ref.opt, 2), DSC_OK, ref.opt);
+    CHECK_STATUS(dsc_optimizer_set_nonfinite(a.opt, DSC_NONFINITE_FAIL), DSC_OK, a.opt);
+    atom_grads(&a, 4);
+    atom_grads(&ref, 4);
+    CHECK_STATUS(dsc_optimizer_step(a.opt), DSC_OK, a.opt); /* micro-step 1 of 2 */
+    CHECK_STATUS(dsc_optimizer_step(ref.opt), DSC_OK, ref.opt);
+    atom_grads(&a, 5);
+    atom_grads(&ref, 5);
+    a.g[1][7] = NAN;
+    memcpy(w0, a.w, sizeof w0);
+    CHECK_STATUS(dsc_optimizer_step(a.opt), DSC_NONFINITE, a.opt);
+    CHECK(memcmp(w0, a.w, sizeof w0) == 0);
+    CHECK_EQ_INT(dsc_optimizer_step_count(a.opt), 4);
+    a.g[1][7] = ref.g[1][7];
+    CHECK_STATUS(dsc_optimizer_step(a.opt), DSC_OK, a.opt); /* micro-step 2 of 2 */
+    CHECK_STATUS(dsc_optimizer_step(ref.opt), DSC_OK, ref.opt);
+    CHECK_EQ_INT(dsc_optimizer_step_count(a.opt), 5);
+    CHECK(memcmp(a.w, ref.w, sizeof a.w) == 0);
+    /* ... and the window starts again from zero afterwards. */
+    for (int t = 6; t < 8; t++) {
+        atom_grads(&a, t);
+        atom_grads(&ref, t);
+        CHECK_STATUS(dsc_optimizer_step(a.opt), DSC_OK, a.opt);
+        CHECK_STATUS(dsc_optimizer_step(ref.opt), DSC_OK, ref.opt);
+    }
+    CHECK(memcmp(a.w, ref.w, sizeof a.w) == 0);
+    remove(before);
+    remove(after);
+    dsc_optimizer_free(a.opt);
+    dsc_optimizer_free(ref.opt);
+}
+
 int main(void)
 {
     test_parsing();
@@ -551,5 +683,6 @@ int main(void)
     test_no_alloc();
     test_threads();
     test_checkpoints();
+    test_atomic_step();
     return check_report("test_core");
 }

@@ -15,7 +15,10 @@
 #define DESCENT_INTERNAL_H
 
 #include "descent.h"
+#include "../kernels/parallel.h"
+#include "../kernels/vec.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -116,7 +119,7 @@ typedef struct dsc_group {
     void *scratch;             /* group workspace, resized when params join */
     size_t scratch_bytes;
     struct dsc_optimizer *opt;
-    /* Group-level coordinate-wise clipping (coordclip.c; spec keys
+    /* Group-level coordinate-wise clipping (transform.c; spec keys
      * coordinate_clip, coordinate_clip_scale): 0 = off. */
     double coord_clip, coord_clip_scale;
     /* Group-level options any family accepts and the ema / lookahead
@@ -156,8 +159,14 @@ typedef struct dsc_family {
     void (*plan_group)(const dsc_group *g, dsc_plan *plan);
     /* Fill freshly allocated (zeroed) state, e.g. AdaGrad's initial sum. May be NULL. */
     void (*init_param)(dsc_group *g, dsc_param *p);
-    /* One update of every parameter of the group, reading p->grad and
-     * p->hp. Must not allocate. */
+    /* The first phase of a step: checks of this step's values (p->hp, as
+     * set_hyper and the schedules left them) that the update depends on.
+     * The driver runs it for every group before any group writes, so a
+     * failed step changes nothing. Must not write. May be NULL. */
+    dsc_status (*validate)(const dsc_group *g);
+    /* The second phase: one update of every parameter of the group, reading
+     * p->grad and p->hp. Must not allocate and must not fail (whatever can
+     * fail belongs in validate). */
     dsc_status (*step)(dsc_group *g, const dsc_step_ctx *ctx);
 } dsc_family;
 
@@ -261,7 +270,7 @@ dsc_status dsc_optimizer_ensure_buffers(dsc_optimizer *opt);
 /* Fill p->hp for every parameter from group values, schedules and overrides. */
 void dsc_optimizer_resolve_hypers(dsc_optimizer *opt);
 
-/* Coordinate-wise clipping (src/optimizers/coordclip.c; docs/optimizers.md, sgd_clip).
+/* Coordinate-wise clipping (transform.c; docs/optimizers.md, sgd_clip).
  * tau over every parameter of g: the floor(N*c)-th largest |x| (0-based) of
  * x = grad (+ hp[wd_key]*data when wd_key >= 0), times scale; 0 when c >= 1.
  * Allocates nothing; the same value for any thread count. */
@@ -273,6 +282,12 @@ void dsc_coordclip_apply(dsc_group *g, int reference);
  * 0 and 1). */
 dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
                                    char *err, size_t errlen);
+/* x clipped to [-tau, tau] as the clipping defines it: x when |x| < tau,
+ * else sign(x)*tau (so a NaN x becomes 0*tau, never NaN). */
+static inline float dsc_clip_tau(float x, float tau)
+{
+    return fabsf(x) < tau ? x : dsc_signf(x) * tau;
+}
 
 /* Sharding over a communicator (shard.c, docs/distributed.md): the driver's
  * hooks. scan: the gradient scan of step.c with per-parameter results
@@ -320,71 +335,7 @@ void dsc_bf16_publish(dsc_optimizer *opt); /* round to nearest: after a swap */
 /* Sum of (x - y)^2 in double, fixed blocking (the update norm). */
 double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 
-/* ------------------------------------------------------ threads, kernels */
-
-int dsc_threads(void);           /* threads a parallel loop may use */
-int dsc_env_reference(void);     /* DESCENT_KERNELS=ref */
-#define DSC_PAR_MIN 32768        /* below this many elements loops stay serial */
-
-/* Element-wise kernels run as plain functions over a range [lo, hi): one
- * contiguous range per thread (boundaries on 64-byte multiples, so no two
- * threads write the same cache line), serial below DSC_PAR_MIN. The kernel
- * body lives outside the OpenMP region on purpose: inside an outlined
- * function GCC loses `restrict` and may unswitch flags into a scalar loop;
- * a plain function with local restrict pointers and compile-time flags
- * vectorizes every variant. Element-wise results do not depend on how the
- * range is cut, so any thread count gives the same bits. */
-typedef void (*dsc_range_fn)(const void *ctx, size_t lo, size_t hi);
-/* For the per-variant bodies of such kernels: a body written once with its
- * flags as parameters, inlined into one call per flag combination, so each
- * combination is its own branch-free loop. */
-/* DSC_WIDE on a range function compiles it twice, for AVX2 and for the
- * baseline, and picks one when the program loads (GCC function multi-
- * versioning on x86-64 with glibc's ifunc). The two give the same bits: the
- * build is ISO C, so GCC never contracts a*b+c into an FMA, and AVX2 alone
- * has no FMA anyway; divides and square roots are IEEE at any width. It
- * matters for steps with several divides per element, which the baseline's
- * 4-wide SSE2 leaves compute-bound. Elsewhere it is empty. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(DESCENT_NO_CLONES)
-#define DSC_WIDE __attribute__((target_clones("avx2", "default")))
-#else
-#define DSC_WIDE
-#endif
-#if defined(__GNUC__) || defined(__clang__)
-#define DSC_BODY static inline __attribute__((always_inline))
-#else
-#define DSC_BODY static inline
-#endif
-void dsc_parallel_ranges(size_t n, dsc_range_fn fn, const void *ctx);
-
-/* Reductions with a fixed blocking (DSC_RED_BLOCK elements per partial, in
- * double, partials added in index order): the same bits for any thread count. */
-#define DSC_RED_BLOCK 4096
-/* The blocking itself: block(ctx, start, len) sums one block serially;
- * the block sums are added in index order. parallel 0 keeps it serial. */
-typedef double (*dsc_block_sum_fn)(const void *ctx, size_t start, size_t len);
-double dsc_reduce_blocks(size_t n, int parallel, dsc_block_sum_fn block, const void *ctx);
-double dsc_vec_sumsq(const float *x, size_t n);
-/* The block sum itself: DSC_DOT_LANES interleaved double lanes added in lane
- * order, then the tail (see vec.c); and the whole blocked dot run serially,
- * bit for bit what dsc_vec_dot gives, for reference paths and per-row sums. */
-#define DSC_DOT_LANES 8
-double dsc_dot_serial(const float *x, const float *y, size_t n);
-double dsc_vec_dot_serial(const float *x, const float *y, size_t n);
-double dsc_vec_dot(const float *x, const float *y, size_t n);
-double dsc_vec_sumabs(const float *x, size_t n);
-float dsc_vec_absmax(const float *x, size_t n);
-/* One pass: sum of squares, sum of |x|, max |x| over finite entries and the
- * count of non-finite ones. */
-typedef struct {
-    double sumsq, sumabs, absmax;
-    size_t nonfinite;
-} dsc_grad_scan;
-dsc_grad_scan dsc_vec_scan(const float *x, size_t n);
-/* Entries that are NaN or Inf (a cheap integer pass). */
-size_t dsc_vec_count_nonfinite(const float *x, size_t n);
-
-static inline float dsc_signf(float x) { return (float)((x > 0.0f) - (x < 0.0f)); }
+/* Threads, parallel ranges, reductions: the kernel layer's own headers
+ * (src/kernels/parallel.h, vec.h), which the core and the families use. */
 
 #endif /* DESCENT_INTERNAL_H */

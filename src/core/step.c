@@ -1,12 +1,27 @@
 /* step.c - the driver: one dsc_optimizer_step().
  *
- * Order of work, the same for every optimizer:
- *   1. accumulation: micro-steps add into p->accum; the last one forms the mean;
- *   2. one scan of every gradient: l2, l1, l-inf norms and non-finite count;
- *   3. non-finite policy: skip (nothing changes), fail, or zero the entries;
- *   4. clipping by global norm or by value, into p->work;
- *   5. schedules and overrides resolved into each parameter's hp array;
- *   6. each group's family steps its parameters.
+ * A step has two phases, so that a failed step changes nothing (no
+ * parameter, state, accumulation buffer or step count), whichever group
+ * fails:
+ *   validate
+ *     0. pre-step hooks (wrap.c), which may refuse the step or set
+ *        hyperparameters;
+ *     1. schedules and overrides resolved into each parameter's hp array
+ *        (derived values only: they are recomputed from the configuration
+ *        and the step count every time), then every group's family
+ *        validates this step's values (family->validate);
+ *     2. accumulation: micro-steps add into p->accum (a micro-step that is
+ *        not the last one is a complete, successful call); the last one
+ *        forms the mean in p->work and leaves p->accum as it was;
+ *     3. one scan of every gradient: l2, l1, l-inf norms, non-finite count;
+ *     4. non-finite policy: skip (a successful call that updates nothing),
+ *        fail, or zero the entries;
+ *   write (nothing below can fail)
+ *     5. the accumulation buffers are cleared;
+ *     6. clipping by global norm or by value, coordinate clipping and the
+ *        group key maximize, into p->work;
+ *     7. each group's family steps its parameters, then its wrappers
+ *        (Lookahead, EMA) run; the step count advances; post-step hooks.
  * A family reads p->grad, which is the caller's buffer unless a transform
  * produced a copy in p->work. All buffers exist before the first step. */
 #include "internal.h"
@@ -90,15 +105,13 @@ static void add_into(float *restrict acc, const float *restrict g, size_t n)
     for (size_t i = 0; i < n; i++) acc[i] += g[i];
 }
 
-/* out = (acc + g) * scale; acc = 0. */
-static void finish_mean(float *restrict out, float *restrict acc, const float *restrict g,
+/* out = (acc + g) * scale; acc is left as it was (cleared once the step
+ * can no longer fail). */
+static void finish_mean(float *restrict out, const float *restrict acc, const float *restrict g,
                         float scale, size_t n)
 {
 #pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        out[i] = (acc[i] + g[i]) * scale;
-        acc[i] = 0.0f;
-    }
+    for (size_t i = 0; i < n; i++) out[i] = (acc[i] + g[i]) * scale;
 }
 
 /* out = f(in) for the transforms of step 3 and 4 (in may equal out). Per
@@ -143,6 +156,15 @@ static void transform(float *out, const float *in, size_t n, int zero_bad, float
     dsc_parallel_ranges(n, transform_range, &job);
 }
 
+/* The end of an accumulated update: the sums start again from zero. */
+static void clear_accumulation(dsc_optimizer *opt)
+{
+    if (opt->accumulation <= 1) return;
+    for (int i = 0; i < opt->nparams; i++)
+        memset(opt->params[i]->accum, 0, opt->params[i]->numel * sizeof(float));
+    opt->micro = 0;
+}
+
 dsc_status dsc_optimizer_step(dsc_optimizer *opt)
 {
     if (!opt) return DSC_NULL_POINTER;
@@ -166,8 +188,21 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     st->applied = 0;
     st->skipped = 0;
 
-    /* 1. Accumulation. */
-    if (opt->accumulation > 1) {
+    /* ------------------------------------------------------ validate */
+
+    /* 1. This step's hyperparameters, checked by every group's family
+     * before anything is written. */
+    dsc_optimizer_resolve_hypers(opt);
+    for (int gi = 0; gi < opt->ngroups; gi++) {
+        const dsc_group *g = opt->groups[gi];
+        if (g->nparams == 0 || !g->family->validate) continue;
+        dsc_status s = g->family->validate(g);
+        if (s != DSC_OK) return s;
+    }
+
+    /* 2. Accumulation. */
+    const int accumulating = opt->accumulation > 1;
+    if (accumulating) {
         if (opt->micro + 1 < opt->accumulation) {
             for (int i = 0; i < opt->nparams; i++) {
                 dsc_param *p = opt->params[i];
@@ -183,12 +218,11 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
             finish_mean(p->work, p->accum, p->grad_user, scale, p->numel);
             p->grad = p->work;
         }
-        opt->micro = 0;
     } else {
         for (int i = 0; i < opt->nparams; i++) opt->params[i]->grad = opt->params[i]->grad_user;
     }
 
-    /* 2. Scan: non-finite entries always (cheap); norms when asked for or
+    /* 3. Scan: non-finite entries always (cheap); norms when asked for or
      * needed by norm clipping. */
     size_t bad = 0;
     const char *first_bad = NULL;
@@ -224,7 +258,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     st->clip_scale = 1.0;
     st->step = opt->step;
 
-    /* 3. Non-finite policy. */
+    /* 4. Non-finite policy. */
     int zero_bad = 0;
     if (bad) {
         if (opt->nonfinite == DSC_NONFINITE_FAIL)
@@ -232,6 +266,8 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
                             "step %lld: %zu non-finite gradient entries (first in \"%s\"); "
                             "nothing was changed", (long long)opt->step, bad, first_bad);
         if (opt->nonfinite == DSC_NONFINITE_SKIP) {
+            /* A skipped update still ends its accumulation window. */
+            if (accumulating) clear_accumulation(opt);
             st->skipped = 1;
             st->skipped_total++;
             st->update_l2 = opt->want_stats ? 0.0 : NAN;
@@ -242,7 +278,12 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         st->zeroed_total += (int64_t)bad;
     }
 
-    /* 4. Clipping (norms above are of the finite entries, as zeroing keeps them). */
+    /* --------------------------------------------------------- write */
+
+    /* 5. The accumulated sums are consumed (their mean is in p->work). */
+    if (accumulating) clear_accumulation(opt);
+
+    /* 6. Clipping (norms above are of the finite entries, as zeroing keeps them). */
     float scale = 1.0f, clamp = INFINITY;
     if (opt->clip_kind == DSC_CLIP_NORM && st->grad_l2 > opt->clip_limit) {
         /* torch.nn.utils.clip_grad_norm_: max_norm / (total_norm + 1e-6) */
@@ -258,18 +299,16 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
             p->grad = p->work;
         }
     }
-    /* 4b. Group-level coordinate-wise clipping (coordclip.c), into p->work. */
+    /* 6b. Group-level coordinate-wise clipping (transform.c), into p->work. */
     for (int gi = 0; gi < opt->ngroups; gi++)
         if (opt->groups[gi]->coord_clip > 0) dsc_coordclip_apply(opt->groups[gi], opt->reference);
 
-    /* 4c. maximize for the families without their own key (wrap.c). */
+    /* 6c. maximize for the families without their own key (wrap.c). */
     for (int gi = 0; gi < opt->ngroups; gi++) dsc_wrap_pre(opt->groups[gi]);
 
-    /* 5. Hyperparameters of this step. */
-    dsc_optimizer_resolve_hypers(opt);
-
-    /* 6. Families, each followed by its group's wrappers (Lookahead, EMA).
-     * With stats on, the parameters are copied first for the update norm. */
+    /* 7. Families, each followed by its group's wrappers (Lookahead, EMA).
+     * Every check ran in the first phase: a family step cannot fail. With
+     * stats on, the parameters are copied first for the update norm. */
     dsc_bf16_before(opt); /* stochastic-rounding bf16 parameters, widened */
     if (opt->want_stats)
         for (int i = 0; i < opt->nparams; i++)
@@ -284,7 +323,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         if (g->nparams == 0) continue;
         dsc_wrap_before(g);
         dsc_status s = g->family->step(g, &ctx);
-        if (s != DSC_OK) return s; /* families validate at add time; this is a bug path */
+        if (s != DSC_OK) return s; /* a family bug: its check belongs in validate */
         dsc_wrap_post(g, opt->reference);
     }
     st->update_l2 = NAN;

@@ -14,7 +14,7 @@
 #ifndef DESCENT_BLOCKQUANT_H
 #define DESCENT_BLOCKQUANT_H
 
-#include "../core/internal.h"
+#include "parallel.h"
 
 #include <stdint.h>
 #include <string.h>

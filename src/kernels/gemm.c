@@ -3,7 +3,7 @@
  * in gemm.h. */
 #include "gemm.h"
 
-#include "../core/internal.h"
+#include "vec.h"
 
 #include <limits.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * Contract in newton_schulz.h. */
 #include "newton_schulz.h"
 
-#include "../core/internal.h"
+#include "vec.h"
 #include "gemm.h"
 
 #include <math.h>

@@ -2,7 +2,7 @@
  * eigenvalues, all in double. Contract in nuclear.h. */
 #include "nuclear.h"
 
-#include "../core/internal.h"
+#include "vec.h"
 
 #include "gemm.h"
 

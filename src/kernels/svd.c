@@ -17,7 +17,7 @@
  * so the bits do not depend on the thread count. */
 #include "svd.h"
 
-#include "../core/internal.h"
+#include "vec.h"
 
 #include <float.h>
 #include <math.h>

@@ -1,84 +1,14 @@
-/* vec.c - reductions with a fixed summation order, and thread settings.
+/* vec.c - reductions with a fixed summation order (vec.h).
  *
  * Every reduction cuts the vector into blocks of DSC_RED_BLOCK elements,
  * sums each block serially in double, and adds the block sums in index
  * order. Threads only decide who computes which block, so the result has
  * the same bits for 1, 2 or 64 threads. */
-#include "../core/internal.h"
-#include "blockquant.h"
+#include "vec.h"
 
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-static int thread_setting = 0;
-
-void dsc_set_num_threads(int n) { thread_setting = n > 0 ? n : 0; }
-int dsc_get_num_threads(void) { return dsc_threads(); }
-
-int dsc_threads(void)
-{
-#ifdef _OPENMP
-    return thread_setting > 0 ? thread_setting : omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-void dsc_parallel_ranges(size_t n, dsc_range_fn fn, const void *ctx)
-{
-    int nt = dsc_threads();
-    if (n < DSC_PAR_MIN || nt <= 1) {
-        fn(ctx, 0, n);
-        return;
-    }
-#pragma omp parallel num_threads(nt)
-    {
-        /* The team may be smaller than asked (nesting, thread limits): cut by
-         * the threads that really run. */
-        size_t t = 0, team = 1;
-#ifdef _OPENMP
-        t = (size_t)omp_get_thread_num();
-        team = (size_t)omp_get_num_threads();
-#endif
-        /* Per-thread share rounded up to 16 floats (one cache line). */
-        size_t share = (n + team - 1) / team;
-        share = (share + 15) & ~(size_t)15;
-        size_t lo = t * share < n ? t * share : n, hi = lo + share < n ? lo + share : n;
-        if (lo < hi) fn(ctx, lo, hi);
-    }
-}
-
-int dsc_env_reference(void)
-{
-    const char *k = getenv("DESCENT_KERNELS");
-    return k && strcmp(k, "ref") == 0;
-}
-
-dsc_build_info_t dsc_build_info(void)
-{
-    dsc_build_info_t b;
-    b.version = DSC_VERSION_STRING;
-#ifdef DSC_HAVE_CBLAS
-    b.blas = "openblas";
-#else
-    b.blas = "portable";
-#endif
-#ifdef _OPENMP
-    b.openmp = 1;
-#else
-    b.openmp = 0;
-#endif
-    b.max_threads = dsc_threads();
-    b.kernels = dsc_env_reference() ? "ref"
-                : dsc_bq_avx512()   ? "portable, avx512 for 8-bit states"
-                                    : "portable";
-    return b;
-}
 
 /* Block sums land in a stack array; longer vectors are reduced in chunks of
  * PARTIALS blocks so no allocation is needed. The partials are added in
@@ -259,7 +189,7 @@ typedef struct {
  * the add latency (about 1 ns per element); independent lanes vectorize and
  * keep up with memory. The order is part of the definition: the reference
  * paths call this same function. */
-DSC_WIDE double dsc_dot_serial(const float *restrict x, const float *restrict y, size_t n)
+DSC_WIDE static double dot_lanes(const float *restrict x, const float *restrict y, size_t n)
 {
     double lane[DSC_DOT_LANES] = {0};
     size_t i = 0;
@@ -272,10 +202,12 @@ DSC_WIDE double dsc_dot_serial(const float *restrict x, const float *restrict y,
     return s;
 }
 
+double dsc_dot_serial(const float *x, const float *y, size_t n) { return dot_lanes(x, y, n); }
+
 static double dot_block(const void *ctx, size_t start, size_t len)
 {
     const dot_ctx *c = ctx;
-    return dsc_dot_serial(c->x + start, c->y + start, len);
+    return dot_lanes(c->x + start, c->y + start, len);
 }
 
 double dsc_vec_dot_serial(const float *x, const float *y, size_t n)

@@ -152,17 +152,22 @@ static void adam_step_fast(float *p, const float *g, float *m, float *v, float *
     dsc_parallel_ranges(n, adam_range, &job);
 }
 
-static dsc_status step_common(dsc_group *grp, const dsc_step_ctx *ctx, int decoupled)
+/* amsgrad needs its slot, planned only when the option was on at add time. */
+static dsc_status validate(const dsc_group *grp)
 {
-    /* amsgrad needs its slot: check every parameter before changing any. */
     for (int k = 0; k < grp->nparams; k++) {
-        dsc_param *p = dsc_group_param(grp, k);
+        const dsc_param *p = grp->opt->params[grp->params[k]];
         if (p->hp[AMSGRAD] != 0 && p->nslots <= SLOT_VMAX)
             return dsc_fail(grp->opt, DSC_STATE,
                             "%s: amsgrad was switched on after parameter \"%s\" was added; "
                             "its state has no max_exp_avg_sq", grp->family->info.name,
                             p->name);
     }
+    return DSC_OK;
+}
+
+static dsc_status step_common(dsc_group *grp, const dsc_step_ctx *ctx, int decoupled)
+{
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         int64_t *t = p->slots[SLOT_T].data;
@@ -206,7 +211,7 @@ const dsc_family dsc_family_adam = {
         .source = "pytorch/pytorch torch/optim/adam.py (v1.13.1)",
         .nkeys = NKEYS, .keys = adam_keys, .matrix = 0,
     },
-    .plan_param = plan_param, .step = adam_step,
+    .plan_param = plan_param, .validate = validate, .step = adam_step,
 };
 
 const dsc_family dsc_family_adamw = {
@@ -217,5 +222,5 @@ const dsc_family dsc_family_adamw = {
         .source = "pytorch/pytorch torch/optim/adamw.py (v1.13.1)",
         .nkeys = NKEYS, .keys = adamw_keys, .matrix = 0,
     },
-    .plan_param = plan_param, .step = adamw_step,
+    .plan_param = plan_param, .validate = validate, .step = adamw_step,
 };

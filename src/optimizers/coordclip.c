@@ -1,22 +1,9 @@
-/* coordclip.c - coordinate-wise gradient clipping (Pan and Li, "Toward
- * Understanding Why Adam Converges Faster Than SGD for Transformers",
- * arXiv 2306.00204; official code panyan7/adam-vs-sgd): the transform, the
- * group-level option any optimizer accepts, and the families sgd_clip and
- * adam_clip.
- *
- * Threshold (docs/optimizers.md, sgd_clip and adam_clip), over all tensors X of a group
- * and a fraction c = coordinate_clip:
- *   c == 0: no clipping;  c == 1: tau = 0;
- *   else tau = the floor(N*c)-th largest |x| (0-based, N*c in double) of the
- *        N values of X, recomputed every step;
- *   tau <- tau*threshold_scale;  x <- x if |x| < tau, else sign(x)*tau.
- * tau is found without sorting and without memory: the fast path is a radix
- * select on the bits of |x| (a non-negative float orders like its bit
- * pattern): three passes of 11, 10 and 10 bits, each a histogram of the
- * entries that share the digits found so far. Integer counts are exact, so
- * any thread count gives the same tau. The reference bisects on the bit
- * pattern (31 counting passes). Both give exactly the value a full sort
- * puts at index floor(N*c), ties included.
+/* coordclip.c - the families sgd_clip and adam_clip of Pan and Li, "Toward
+ * Understanding Why Adam Converges Faster Than SGD for Transformers"
+ * (arXiv 2306.00204; official code panyan7/adam-vs-sgd). The clipping
+ * itself (the threshold tau and x <- clip(x, tau)) is the core's gradient
+ * transform (src/core/transform.c), which any optimizer can also run as a
+ * group-level stage; these two families call it on their own terms:
  *
  * sgd_clip (torch SGD keys + coordinate_clip, threshold_scale, normalize):
  *   g <- clip(g) over the group (raw gradients, before weight decay)
@@ -30,212 +17,17 @@
  * official classes does not clip at all); amsgrad is not offered (the foreach
  * path drops its running max). Golden files: sgd_clip_momentum_4x6,
  * sgd_clip_normalize_nesterov_3x5, adam_clip_default_4x6, adam_clip_wd_8x3.
- *
- * The group-level option: a spec such as "adamw:lr=1e-3,coordinate_clip=0.1,
- * coordinate_clip_scale=1" clips the gradients of that group in the step
- * driver, before the family runs, into each parameter's work buffer (the
- * caller's gradient is only read). Every family but sgd_clip and adam_clip
- * (which define coordinate_clip and threshold_scale themselves) accepts the
- * two keys; they are fixed when the group is created (set_hyper does not
- * know them, and checkpoints do not store them: the spec given at set-up
- * restores them). */
+ */
 #include "../core/internal.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-/* ------------------------------------------------------------ the transform */
 
 /* The value clipped: the gradient, plus wd*p for adam_clip's L2. */
 static inline float src_at(const float *g, const float *p, float wd, size_t i)
 {
     return wd != 0.0f ? g[i] + wd * p[i] : g[i];
-}
-
-static inline uint32_t abs_bits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u & 0x7fffffffu;
-}
-
-static inline float clip_tau(float x, float tau)
-{
-    return fabsf(x) < tau ? x : dsc_signf(x) * tau;
-}
-
-static float param_wd(const dsc_param *p, int wd_key)
-{
-    return wd_key >= 0 ? (float)p->hp[wd_key] : 0.0f;
-}
-
-#define RADIX_BINS 2048
-
-/* hist[digit] += count of entries whose bits above `shift + width` equal
- * `prefix`, digit = the `width` bits from `shift`. */
-static void radix_hist(dsc_group *grp, int wd_key, int shift, int width, uint32_t prefix,
-                       size_t *hist)
-{
-    const int pshift = shift + width;
-    const uint32_t dmask = (1u << width) - 1u;
-    for (int k = 0; k < grp->nparams; k++) {
-        const dsc_param *p = dsc_group_param(grp, k);
-        const float *g = p->grad, *x = p->data;
-        const float wd = param_wd(p, wd_key);
-        const size_t n = p->numel;
-#pragma omp parallel num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        {
-            size_t local[RADIX_BINS];
-            memset(local, 0, sizeof local);
-#pragma omp for schedule(static) nowait
-            for (size_t i = 0; i < n; i++) {
-                uint32_t u = abs_bits(src_at(g, x, wd, i));
-                if ((pshift >= 32 ? 0u : u >> pshift) == prefix) local[(u >> shift) & dmask]++;
-            }
-#pragma omp critical(dsc_coordclip_hist)
-            for (uint32_t b = 0; b <= dmask; b++) hist[b] += local[b];
-        }
-    }
-}
-
-/* Bit pattern of the entry of descending rank `rank` (0-based). */
-static uint32_t select_radix(dsc_group *grp, int wd_key, size_t rank)
-{
-    static const int shifts[3] = {20, 10, 0}, widths[3] = {11, 10, 10};
-    uint32_t prefix = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        size_t hist[RADIX_BINS];
-        memset(hist, 0, sizeof hist);
-        radix_hist(grp, wd_key, shifts[pass], widths[pass], prefix, hist);
-        uint32_t b = (1u << widths[pass]) - 1u;
-        for (;; b--) { /* the largest digits first */
-            if (rank < hist[b] || b == 0) break;
-            rank -= hist[b];
-        }
-        prefix = (prefix << widths[pass]) | b;
-    }
-    return prefix;
-}
-
-/* Reference: the largest bit pattern u with count(|x| >= u) >= rank + 1. */
-static uint32_t select_bisect(dsc_group *grp, int wd_key, size_t rank)
-{
-    uint32_t lo = 0, hi = 0x80000000u; /* count(>= lo) > rank, count(>= hi) = 0 */
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        size_t count = 0;
-        for (int k = 0; k < grp->nparams; k++) {
-            const dsc_param *p = dsc_group_param(grp, k);
-            const float wd = param_wd(p, wd_key);
-            for (size_t i = 0; i < p->numel; i++)
-                count += abs_bits(src_at(p->grad, p->data, wd, i)) >= mid;
-        }
-        if (count > rank) lo = mid;
-        else hi = mid;
-    }
-    return lo;
-}
-
-float dsc_coordclip_tau(dsc_group *grp, double c, double scale, int wd_key, int reference)
-{
-    if (c >= 1.0) return 0.0f;
-    size_t N = 0;
-    for (int k = 0; k < grp->nparams; k++) N += dsc_group_param(grp, k)->numel;
-    if (N == 0) return 0.0f;
-    size_t rank = (size_t)floor((double)N * c); /* 0-based index in descending order */
-    if (rank > N - 1) rank = N - 1;
-    uint32_t u = reference ? select_bisect(grp, wd_key, rank) : select_radix(grp, wd_key, rank);
-    float tau;
-    memcpy(&tau, &u, sizeof tau);
-    return (float)((double)tau * scale);
-}
-
-/* out = clip(in) elementwise (in may equal out, so no restrict here). */
-typedef struct {
-    float *out;
-    const float *in;
-    float tau;
-} clip_job;
-
-static void clip_range(const void *ctx, size_t lo, size_t hi)
-{
-    const clip_job *job = ctx;
-    const float tau = job->tau;
-    if (job->out == job->in) { /* in place: its own loop (see step.c's transform) */
-        float *x = job->out;
-        for (size_t i = lo; i < hi; i++) x[i] = clip_tau(x[i], tau);
-    } else {
-        float *restrict out = job->out;
-        const float *restrict in = job->in;
-        for (size_t i = lo; i < hi; i++) out[i] = clip_tau(in[i], tau);
-    }
-}
-
-static void clip_into(float *out, const float *in, size_t n, float tau, int reference)
-{
-    if (reference) {
-        for (size_t i = 0; i < n; i++) out[i] = clip_tau(in[i], tau);
-        return;
-    }
-    clip_job job = {out, in, tau};
-    dsc_parallel_ranges(n, clip_range, &job);
-}
-
-void dsc_coordclip_apply(dsc_group *grp, int reference)
-{
-    double c = grp->coord_clip;
-    if (!(c > 0.0) || grp->nparams == 0) return;
-    float tau = dsc_coordclip_tau(grp, c, grp->coord_clip_scale, -1, reference);
-    for (int k = 0; k < grp->nparams; k++) {
-        dsc_param *p = dsc_group_param(grp, k);
-        clip_into(p->work, p->grad, p->numel, tau, reference);
-        p->grad = p->work;
-    }
-}
-
-/* --------------------------------------------- keys of the group-level option */
-
-static const struct {
-    const char *name;
-    double min, max, def;
-} core_keys[2] = {
-    {"coordinate_clip", 0.0, 1.0, 0.0},
-    {"coordinate_clip_scale", 0.0, 1e30, 1.0},
-};
-
-dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
-                                   char *err, size_t errlen)
-{
-    *c = core_keys[0].def;
-    *scale = core_keys[1].def;
-    const dsc_family *f = dsc_family_find(t->name);
-    /* sgd_clip and adam_clip define coordinate_clip themselves (with their own
-     * threshold_scale): for them the option does not exist. Unknown names
-     * are reported by the spec parser. */
-    if (!f || dsc_family_key(f, core_keys[0].name) >= 0) return DSC_OK;
-    double val[2] = {core_keys[0].def, core_keys[1].def};
-    for (int j = 0; j < t->nitems; j++) {
-        dsc_spec_item *it = &t->item[j];
-        for (int q = 0; q < 2; q++) {
-            if (strcmp(it->key, core_keys[q].name)) continue;
-            double x = it->value;
-            if (!(x >= core_keys[q].min && x <= core_keys[q].max)) {
-                snprintf(err, errlen, "%s: %s = %g is out of range [%g, %g] (at character %zu)",
-                         f->info.name, core_keys[q].name, x, core_keys[q].min,
-                         core_keys[q].max, it->value_at + 1);
-                return DSC_OUT_OF_RANGE;
-            }
-            val[q] = x;
-            it->key[0] = '\0'; /* taken: the family's parser skips it */
-        }
-    }
-    *c = val[0];
-    *scale = val[1];
-    return DSC_OK;
 }
 
 /* --------------------------------------------------------- fixed-order sums */
@@ -257,7 +49,7 @@ DSC_WIDE static double clipped_block(const void *ctx, size_t start, size_t len)
     const float *restrict g = c->g + start;
     const float tau = c->tau;
     float clipped[DSC_RED_BLOCK];
-    for (size_t i = 0; i < len; i++) clipped[i] = clip_tau(g[i], tau);
+    for (size_t i = 0; i < len; i++) clipped[i] = dsc_clip_tau(g[i], tau);
     return dsc_dot_serial(clipped, clipped, len);
 }
 
@@ -320,7 +112,7 @@ static void sgd_clip_step_ref(float *p, const float *g, float *b, size_t n,
                               sgd_clip_scalars s)
 {
     for (size_t i = 0; i < n; i++) {
-        float gi = clip_tau(g[i], s.tau);                         /* 1. clip */
+        float gi = dsc_clip_tau(g[i], s.tau);                         /* 1. clip */
         if (s.normalize) gi = gi * s.factor;                      /* 2. normalize */
         if (s.wd != 0.0f) gi = gi + s.wd * p[i];                  /* 3. L2 */
         float d = gi;
@@ -353,7 +145,7 @@ DSC_BODY void sgd_clip_body(const sgd_clip_job *job, size_t lo, size_t hi, const
     const int normalize = s.normalize, first = s.first;
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i];
-        float gi = clip_tau(g[i], tau);
+        float gi = dsc_clip_tau(g[i], tau);
         gi = normalize ? gi * f : gi;
         if (l2) gi = gi + wd * pi;
         float d = gi;
@@ -461,7 +253,7 @@ static void adam_clip_step_ref(float *p, const float *g, float *m, float *v, siz
 {
     for (size_t i = 0; i < n; i++) {
         float gi = src_at(g, p, s.wd, i);                          /* 1. L2 */
-        float gc = clip_tau(gi, s.tau);                            /* 2. clip */
+        float gc = dsc_clip_tau(gi, s.tau);                            /* 2. clip */
         m[i] = s.beta1 * m[i] + s.one_minus_beta1 * gc;            /* 3. clipped */
         v[i] = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;       /*    unclipped */
         float denom = sqrtf(v[i]) / s.sbc2 + s.eps;                /* 4. */
@@ -486,7 +278,7 @@ DSC_BODY void adam_clip_body(const adam_clip_job *job, size_t lo, size_t hi, con
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i];
         float gi = l2 ? g[i] + wd * pi : g[i];
-        float mi = b1 * m[i] + c1 * clip_tau(gi, tau);
+        float mi = b1 * m[i] + c1 * dsc_clip_tau(gi, tau);
         float vi = b2 * v[i] + c2 * gi * gi;
         m[i] = mi;
         v[i] = vi;

@@ -79,14 +79,19 @@ static void lion_step_fast(float *restrict p, const float *restrict g, float *re
     }
 }
 
-static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
+/* The option may have been switched on after a group created with lr 0. */
+static dsc_status validate(const dsc_group *grp)
 {
-    /* The option may have been switched on after a group created with lr 0. */
     for (int k = 0; k < grp->nparams; k++)
-        if (dsc_group_param(grp, k)->hp[DECOUPLED] != 0 && !(grp->init[LR] > 0))
+        if (grp->opt->params[grp->params[k]]->hp[DECOUPLED] != 0 && !(grp->init[LR] > 0))
             return dsc_fail(grp->opt, DSC_STATE, "lion: decoupled_weight_decay needs an "
                             "initial lr > 0 (group \"%s\" was created with lr %g)",
                             grp->name, grp->init[LR]);
+    return DSC_OK;
+}
+
+static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
+{
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         const double *hp = p->hp;
@@ -113,5 +118,5 @@ const dsc_family dsc_family_lion = {
                   "lion_pytorch/lion_pytorch.py @6a74fdc0 (decoupled_weight_decay)",
         .nkeys = NKEYS, .keys = keys, .matrix = 0,
     },
-    .check = check, .plan_param = plan_param, .step = step,
+    .check = check, .plan_param = plan_param, .validate = validate, .step = step,
 };

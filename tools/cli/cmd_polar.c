@@ -2,14 +2,14 @@
  * factor (docs/matrix.md, Newton-Schulz).
  *
  * For Gaussian matrices of the given shapes it runs libdescent's ns5 kernel
- * (float32, the one every Muon variant uses) and reports the range of the
- * singular values of ns5(G) and its relative Frobenius distance to the exact
- * polar factor U V^T (double SVD: LAPACKE when built with it, else Jacobi). */
+ * (float32, the one every Muon variant uses, through the public
+ * dsc_newton_schulz) and reports the range of the singular values of ns5(G)
+ * and its relative Frobenius distance to the exact polar factor U V^T
+ * (double SVD: LAPACKE when built with it, else Jacobi). */
 #include "cli.h"
+#include "descent.h"
 #include "opts.h"
 #include "polar.h"
-
-#include "../../src/kernels/newton_schulz.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -53,7 +53,7 @@ static int run_shape(size_t m, size_t n, int steps, int draws, int reference, ui
 {
     size_t k = m < n ? m : n, len = m * n;
     float *g = malloc(len * sizeof *g), *o = malloc(len * sizeof *o);
-    float *work = malloc(dsc_ns5_work_floats(m, n) * sizeof *work);
+    float *work = malloc(dsc_newton_schulz_work_floats(m, n) * sizeof *work);
     double *gd = malloc(len * sizeof *gd), *od = malloc(len * sizeof *od),
            *p = malloc(len * sizeof *p), *u = malloc(m * k * sizeof *u),
            *s = malloc(k * sizeof *s), *v = malloc(n * k * sizeof *v);
@@ -68,7 +68,7 @@ static int run_shape(size_t m, size_t n, int steps, int draws, int reference, ui
             g[i] = (float)gauss(seed);
             gd[i] = g[i];
         }
-        dsc_ns5(g, o, 1, m, n, steps, reference, work);
+        if (dsc_newton_schulz(g, o, 1, m, n, steps, reference, work) != DSC_OK) goto done;
         for (size_t i = 0; i < len; i++) od[i] = o[i];
         if (polar_svd(od, m, n, u, s, v) != 0 || polar_factor(gd, m, n, p) != 0) goto done;
         if (s[k - 1] < out->sv_min) out->sv_min = s[k - 1];
