@@ -92,8 +92,9 @@ dsc_status dsc_dequantize_blockwise(const uint8_t *codes, const float *absmax, s
 
 /* ------------------------------------------------- AVX-512 kernels
  *
- * blockquant_avx512.c: the per-block work of the 8-bit steps (dequantize,
- * update, absmax, encode) on 16 lanes, for x86-64 CPUs with AVX-512
+ * blockquant_avx512.h/.c: the map lookups and the code search of the 8-bit
+ * states on 16 lanes (the optimizer steps built on them are in
+ * src/optimizers/quant8_avx512.c), for x86-64 CPUs with AVX-512
  * (F, BW, VL, DQ), compiled with per-function target attributes so the rest
  * of the library stays baseline x86-64. The map lookups are register
  * permutes, not loads, and the code search a branch-free binary search over
@@ -105,15 +106,6 @@ dsc_status dsc_dequantize_blockwise(const uint8_t *codes, const float *absmax, s
 #define DSC_HAVE_AVX512_KERNELS 1
 #endif
 
-/* The per-step scalars of the fused 8-bit bodies, as quant8.c computes
- * them (dec = 1 - lr*wd, or exactly 1 without weight decay). */
-typedef struct {
-    float beta1, beta2, omb1, omb2; /* sgd: beta1 is the momentum */
-    float step_size, c2eps;         /* Adam */
-    float lr, wd, dec;
-    int has_wd, first;              /* sgd: L2 term; t == 1 */
-} dsc_bq_coef;
-
 #ifdef DSC_HAVE_AVX512_KERNELS
 /* 1 when the 8-bit steps take the AVX-512 kernels: the CPU has them and
  * DESCENT_KERNELS is neither "portable" nor "ref" (both decided once). */
@@ -121,15 +113,6 @@ int dsc_bq_avx512(void);
 /* For tests: allow 0 turns the AVX-512 kernels off, 1 back to the detected
  * choice; returns dsc_bq_avx512(). Call it only while no step runs. */
 int dsc_bq_avx512_allow(int allow);
-/* Blocks [j0, j1) of a tensor of n elements (block j covers elements
- * j*DSC_QBLOCK ..), the whole fast step of each: the same bits as the
- * portable bodies of quant8.c. Callable only when dsc_bq_avx512(). */
-void dsc_bq_adam8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c1,
-                         uint8_t *c2, float *a1, float *a2, size_t n, size_t j0, size_t j1);
-void dsc_bq_sgd8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c, float *a,
-                        size_t n, size_t j0, size_t j1);
-void dsc_bq_lion8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c, float *a,
-                         size_t n, size_t j0, size_t j1);
 /* The encoder and the dequantizer alone (tests): dsc_bq_encode_ref's codes
  * for n <= DSC_QBLOCK values; out[i] = map[codes[i]] * absmax. */
 void dsc_bq_encode_avx512(int is_signed, const float *s, int n, float absmax, uint8_t *codes);

@@ -50,7 +50,7 @@
  * lion8bit_wd_20x15, adagrad8bit_2block_18x16, adagrad8bit_wd_20x15,
  * adagrad8bit_fallback32_4x6 (tests/golden/gen_adagrad8bit.py). */
 #include "../core/internal.h"
-#include "../kernels/blockquant.h"
+#include "quant8.h"
 
 #include <float.h>
 #include <math.h>

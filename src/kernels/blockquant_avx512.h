@@ -1,0 +1,222 @@
+/* blockquant_avx512.h - the AVX-512 primitives of the 8-bit block-wise
+ * quantization (blockquant.h): the 256-entry maps held in registers, the
+ * branch-free code search, encode and decode of 16 lanes at a time. Not
+ * installed. The kernels end here: the 8-bit optimizer steps built from
+ * these primitives live with their optimizers (src/optimizers/
+ * quant8_avx512.c), and the tests reach the encoder and the decoder
+ * through blockquant_avx512.c.
+ *
+ * Every function is inline with per-function target attributes, so a file
+ * that includes this header stays baseline x86-64 apart from the functions
+ * that call these (they must carry TGT themselves). */
+#ifndef DESCENT_KERNELS_BLOCKQUANT_AVX512_H
+#define DESCENT_KERNELS_BLOCKQUANT_AVX512_H
+
+#include "blockquant.h"
+
+#ifdef DSC_HAVE_AVX512_KERNELS
+
+#include <float.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TARGET_ISA "avx512f,avx512bw,avx512vl,avx512dq"
+#define TGT __attribute__((target(TARGET_ISA)))
+#define TGT_INLINE static inline __attribute__((always_inline, target(TARGET_ISA)))
+
+/* The thresholds of each map by search level, in the order the search
+ * indexes them (see search()): level L (0..7) has the 2^L thresholds that
+ * split the codes into runs of 2^(8-L); position i of the level (from the
+ * left) splits at up[(2i + 1) * 2^(7-L) - 1] and is stored at the bit
+ * reversal of i in L bits, at offset DSC_BQ_TREE_OFFSETS[L] of the
+ * DSC_BQ_TREE_SIZE floats (64-byte aligned) dsc_bq_tree returns. Built once,
+ * with the CPU detection (blockquant_avx512.c). */
+#define DSC_BQ_TREE_SIZE 304
+#define DSC_BQ_TREE_OFFSETS 0, 16, 32, 48, 64, 80, 112, 176
+const float *dsc_bq_tree(int is_signed);
+
+/* -------------------------------------------------------- primitives */
+
+typedef struct {
+    __m512 r[16]; /* map[16i .. 16i+15] */
+} qmap;
+
+typedef struct {
+    __m512 root;         /* level 0, broadcast */
+    __m512 b1[2], b2[4]; /* levels 1 and 2: each threshold broadcast */
+    __m512 l3, l4;       /* levels 3 and 4: 8 and 16 */
+    __m512 l5[2];        /* level 5: 32 */
+    __m512 l6[4];        /* level 6: 64 */
+    __m512 l7[8];        /* level 7: 128 */
+} qtree;
+
+TGT_INLINE void load_map(qmap *m, const float *map)
+{
+    for (int i = 0; i < 16; i++) m->r[i] = _mm512_loadu_ps(map + 16 * i);
+}
+
+TGT_INLINE void load_tree(qtree *t, int is_signed)
+{
+    static const int tree_off[8] = {DSC_BQ_TREE_OFFSETS};
+    const float *e = dsc_bq_tree(is_signed);
+    t->root = _mm512_set1_ps(e[0]);
+    for (int i = 0; i < 2; i++) t->b1[i] = _mm512_set1_ps(e[tree_off[1] + i]);
+    for (int i = 0; i < 4; i++) t->b2[i] = _mm512_set1_ps(e[tree_off[2] + i]);
+    t->l3 = _mm512_load_ps(e + tree_off[3]);
+    t->l4 = _mm512_load_ps(e + tree_off[4]);
+    for (int i = 0; i < 2; i++) t->l5[i] = _mm512_load_ps(e + tree_off[5] + 16 * i);
+    for (int i = 0; i < 4; i++) t->l6[i] = _mm512_load_ps(e + tree_off[6] + 16 * i);
+    for (int i = 0; i < 8; i++) t->l7[i] = _mm512_load_ps(e + tree_off[7] + 16 * i);
+}
+
+/* map[c] for 16 codes 0..255 (in 32-bit lanes). vpermt2ps reads only the
+ * low 5 bits of each index, so each pair gives the right entry for its 32
+ * codes; bits 5, 6, 7 then choose among the eight candidates. */
+TGT_INLINE __m512 lookup(const qmap *m, __m512i c)
+{
+    __m512 q[8];
+    for (int k = 0; k < 8; k++) q[k] = _mm512_permutex2var_ps(m->r[2 * k], c, m->r[2 * k + 1]);
+    __mmask16 b5 = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
+    __mmask16 b6 = _mm512_test_epi32_mask(c, _mm512_set1_epi32(64));
+    __mmask16 b7 = _mm512_test_epi32_mask(c, _mm512_set1_epi32(128));
+    __m512 l0 = _mm512_mask_blend_ps(b5, q[0], q[1]), l1 = _mm512_mask_blend_ps(b5, q[2], q[3]);
+    __m512 l2 = _mm512_mask_blend_ps(b5, q[4], q[5]), l3 = _mm512_mask_blend_ps(b5, q[6], q[7]);
+    __m512 h0 = _mm512_mask_blend_ps(b6, l0, l1), h1 = _mm512_mask_blend_ps(b6, l2, l3);
+    return _mm512_mask_blend_ps(b7, h0, h1);
+}
+
+/* dsc_qsearch(x) for 16 lanes: the number of thresholds up[k] <= x, by a
+ * branch-free binary search. Level L compares x with the threshold that
+ * splits the codes left after the levels before; the decision d_L = (x >=
+ * t), false for a NaN x as the search's comparisons are, is bit 7-L of the
+ * code. _CMP_GE_OQ compares only: no new exception.
+ *
+ * One register r carries both the table index and the code, so that a
+ * level costs a permute, a comparison and one masked OR (an index kept as
+ * a node number, n = 2n + d, costs an add and a masked add):
+ *
+ *   bit L of r      = d_L: the decisions so far, in reverse order; they are
+ *                     the low bits of r, which is what vpermps (4 bits) and
+ *                     vpermt2ps (5 bits) read, so each level's table stores
+ *                     its thresholds at bit-reversed positions (tree_off);
+ *   bit 15 - L of r = d_L: the code, bits 15..8 (code = r >> 8).
+ *
+ * Higher bits of r do not disturb the permutes: they read only their low
+ * 4 or 5 bits. Levels 6 and 7 span 2 and 4 register pairs; bit 5 (d_5)
+ * and bit 6 (d_6) of the index choose the pair, and those are the masks
+ * of the comparisons at levels 5 and 6, so they need no bit tests.
+ *
+ * The permutes are what limits the search (on the AMD EPYC this was measured
+ * on, taking the four of level 7 out saves a fifth of its time), while a
+ * masked blend is cheap: levels 1 and 2 (2 and 4 thresholds) choose among
+ * broadcast registers with blends on d_0 and d_1 instead of permuting,
+ * which cut the encoder's time by about a tenth; level 3 the same way (7
+ * blends) gained nothing more. */
+TGT_INLINE __m512i decide(__m512i r, __m512 x, __m512 t, int level, __mmask16 *d)
+{
+    *d = _mm512_cmp_ps_mask(x, t, _CMP_GE_OQ);
+    return _mm512_mask_or_epi32(r, *d, r, _mm512_set1_epi32((1 << level) | (1 << (15 - level))));
+}
+
+TGT_INLINE __m512i search(const qtree *t, __m512 x)
+{
+    __mmask16 d, d0, d1, d5, d6;
+    d0 = _mm512_cmp_ps_mask(x, t->root, _CMP_GE_OQ);
+    __m512i r = _mm512_maskz_mov_epi32(d0, _mm512_set1_epi32(1 | 1 << 15));
+    r = decide(r, x, _mm512_mask_blend_ps(d0, t->b1[0], t->b1[1]), 1, &d1);
+    __m512 u0 = _mm512_mask_blend_ps(d0, t->b2[0], t->b2[1]);
+    __m512 u1 = _mm512_mask_blend_ps(d0, t->b2[2], t->b2[3]);
+    r = decide(r, x, _mm512_mask_blend_ps(d1, u0, u1), 2, &d);
+    r = decide(r, x, _mm512_permutexvar_ps(r, t->l3), 3, &d);
+    r = decide(r, x, _mm512_permutexvar_ps(r, t->l4), 4, &d);
+    r = decide(r, x, _mm512_permutex2var_ps(t->l5[0], r, t->l5[1]), 5, &d5);
+    __m512 a = _mm512_permutex2var_ps(t->l6[0], r, t->l6[1]);
+    __m512 b = _mm512_permutex2var_ps(t->l6[2], r, t->l6[3]);
+    r = decide(r, x, _mm512_mask_blend_ps(d5, a, b), 6, &d6);
+    __m512 q0 = _mm512_permutex2var_ps(t->l7[0], r, t->l7[1]);
+    __m512 q1 = _mm512_permutex2var_ps(t->l7[2], r, t->l7[3]);
+    __m512 q2 = _mm512_permutex2var_ps(t->l7[4], r, t->l7[5]);
+    __m512 q3 = _mm512_permutex2var_ps(t->l7[6], r, t->l7[7]);
+    __m512 lo = _mm512_mask_blend_ps(d5, q0, q1), hi = _mm512_mask_blend_ps(d5, q2, q3);
+    r = decide(r, x, _mm512_mask_blend_ps(d6, lo, hi), 7, &d);
+    return _mm512_srli_epi32(r, 8);
+}
+
+TGT_INLINE __mmask16 live_mask(int left)
+{
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+}
+
+/* 16 codes (or the live ones) widened to 32-bit lanes. */
+TGT_INLINE __m512i load_codes(const uint8_t *c, __mmask16 live)
+{
+    return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, c));
+}
+
+/* dsc_bq_encode_fast's codes for s[0..n): x = s / absmax (IEEE division),
+ * the search, and for the signed map the reference's sign fix: where the
+ * sign of QS[c] (negative for c < 127; QS[127] is +0) differs from the
+ * sign bit of s, c moves one up for s > 0 and one down otherwise, wrapping
+ * as a uchar. */
+TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, float absmax,
+                       uint8_t *codes)
+{
+    /* 0, Inf or NaN absmax: rare, the reference does it (as on the
+     * portable path). */
+    if (!(absmax > 0.0f && absmax <= FLT_MAX)) {
+        dsc_bq_encode_ref(s, n, absmax, is_signed, codes);
+        return;
+    }
+    const __m512 va = _mm512_set1_ps(absmax);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 live = live_mask(n - i);
+        __m512 sv = _mm512_maskz_loadu_ps(live, s + i);
+        __m512i c = search(t, _mm512_div_ps(sv, va));
+        if (is_signed) {
+            /* The sign fix, worked out case by case (x has the sign of s,
+             * absmax being positive): a negative s (-0 included) has x <=
+             * -0, below up[127] > 0, so c <= 127, and only c = 127 (QS[127]
+             * is +0) moves, down to 126; a positive s has x >= +0 > up[126],
+             * so c >= 127 and nothing moves; a NaN has c = 0, kept under a
+             * negative sign and moved to 0 - 1 = 255 under a positive one.
+             * Integer tests of the bits of s: no exception. */
+            __m512i bits = _mm512_castps_si512(sv);
+            __mmask16 neg = _mm512_test_epi32_mask(bits, _mm512_set1_epi32((int)0x80000000u));
+            __mmask16 pnan = _mm512_cmpgt_epi32_mask(bits, _mm512_set1_epi32(0x7F800000));
+            c = _mm512_mask_min_epu32(c, neg, c, _mm512_set1_epi32(126));
+            c = _mm512_mask_mov_epi32(c, pnan, _mm512_set1_epi32(255));
+        }
+        _mm512_mask_cvtepi32_storeu_epi8(codes + i, live, c);
+    }
+}
+
+/* All ones where x is finite (exponent not all ones). */
+TGT_INLINE __mmask16 finite_lanes(__m512 x)
+{
+    const __m512i e = _mm512_set1_epi32(0x7F800000);
+    return _mm512_cmpneq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(x), e), e);
+}
+
+/* The block max as the portable bodies keep it: max over the bits of |x|
+ * (ordered as |x|), NaN lanes skipped; -1 while only NaNs were seen. */
+TGT_INLINE __m512i absmax_step(__m512i best, __m512 x, __mmask16 live)
+{
+    __m512i k = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF));
+    __mmask16 num = _mm512_mask_cmple_epi32_mask(live, k, _mm512_set1_epi32(0x7F800000));
+    return _mm512_mask_max_epi32(best, num, best, k);
+}
+
+static inline float absmax_of(int32_t best)
+{
+    if (best < 0) return -FLT_MAX; /* only NaN: the reference's start value */
+    float r;
+    memcpy(&r, &best, sizeof r);
+    return r;
+}
+
+static inline float amax_of(float m, float x) { return x > m ? x : m; }
+
+#endif /* DSC_HAVE_AVX512_KERNELS */
+#endif /* DESCENT_KERNELS_BLOCKQUANT_AVX512_H */
