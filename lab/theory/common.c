@@ -232,38 +232,237 @@ dsc_optimizer *th_opt_new(const char *spec, float *x, const float *g, int ndim,
     return o;
 }
 
-static int cmp_double(const void *a, const void *b)
+const char *th_size_name(th_size s)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    if (isnan(x)) return isnan(y) ? 0 : 1; /* NaN sorts last, as +Inf */
-    if (isnan(y)) return -1;
-    return (x > y) - (x < y);
+    return s == TH_SIZE_TEST ? "test" : s == TH_SIZE_LARGE ? "large" : "default";
 }
 
-double th_quantile(double *v, int n, double q)
+/* -------------------------------------------------------------- verdicts */
+
+void th_verdicts_init(th_verdicts *v, const char *experiment)
 {
-    if (n <= 0) return NAN;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    double pos = q * (n - 1);
-    int i = (int)floor(pos);
-    if (i >= n - 1) return v[n - 1];
-    double f = pos - i;
-    if (f == 0.0) return v[i];
-    if (!isfinite(v[i]) || !isfinite(v[i + 1])) return f < 0.5 ? v[i] : v[i + 1];
-    return v[i] + f * (v[i + 1] - v[i]);
+    memset(v, 0, sizeof *v);
+    snprintf(v->experiment, sizeof v->experiment, "%s", experiment);
 }
 
-double th_loglog_slope(const double *x, const double *y, int n)
+void th_claim_add(th_verdicts *v, const char *claim, lab_claim_kind kind, double a, double b,
+                  lab_ci ci, double predicted)
 {
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        if (!(x[i] > 0) || !(y[i] > 0) || !isfinite(y[i])) continue;
-        double a = log(x[i]), b = log(y[i]);
-        sx += a, sy += b, sxx += a * a, sxy += a * b;
-        m++;
+    if (v->nclaims >= TH_MAX_CLAIMS) return;
+    th_claim *k = &v->claims[v->nclaims++];
+    snprintf(k->claim, sizeof k->claim, "%s", claim);
+    k->measured = ci.est, k->lo = ci.lo, k->hi = ci.hi;
+    k->predicted = predicted;
+    k->verdict = lab_verdict_of(kind, a, b, ci);
+    switch (kind) {
+    case LAB_CLAIM_ABOVE:
+        snprintf(k->rule, sizeof k->rule, "supported if the interval lies above %g", a);
+        break;
+    case LAB_CLAIM_BELOW:
+        snprintf(k->rule, sizeof k->rule, "supported if the interval lies below %g", b);
+        break;
+    default:
+        snprintf(k->rule, sizeof k->rule, "supported if the interval lies within [%g, %g]", a, b);
+        break;
     }
-    if (m < 2) return NAN;
-    double den = m * sxx - sx * sx;
-    return den != 0 ? (m * sxy - sx * sy) / den : NAN;
+}
+
+const char *th_fmt(char *buf, size_t n, double v)
+{
+    if (isnan(v)) snprintf(buf, n, "-");
+    else if (isinf(v)) snprintf(buf, n, v > 0 ? "did not reach" : "-inf");
+    else snprintf(buf, n, "%.3g", v);
+    return buf;
+}
+
+const char *th_fmt_ci(char *buf, size_t n, lab_ci ci)
+{
+    char a[32], b[32], e[32];
+    if (isinf(ci.est) && ci.est > 0) {
+        snprintf(buf, n, "did not reach");
+        return buf;
+    }
+    th_fmt(e, sizeof e, ci.est);
+    th_fmt(a, sizeof a, ci.lo);
+    if (isinf(ci.hi) && ci.hi > 0) snprintf(b, sizeof b, "inf");
+    else th_fmt(b, sizeof b, ci.hi);
+    snprintf(buf, n, "%s [%s, %s]", e, a, b);
+    return buf;
+}
+
+const char *th_fmt_lr(char *buf, size_t n, const lab_tune_result *r)
+{
+    if (r->best < 0) snprintf(buf, n, "none reached");
+    else if (r->edge) snprintf(buf, n, "%.3g (EDGE: %s)", r->best_lr, lab_tune_edge_name(r));
+    else if (r->at_cap) snprintf(buf, n, "%.3g (cap)", r->best_lr);
+    else snprintf(buf, n, "%.3g", r->best_lr);
+    return buf;
+}
+
+void th_tuned(const th_ctx *c, th_verdicts *v, const char *what, const lab_tune_result *r)
+{
+    v->tuned++;
+    if (r->best >= 0 && r->edge == 0) return;
+    if (r->best < 0) v->unreached++;
+    else v->edge_hits++;
+    (void)c;
+    if (r->best < 0)
+        fprintf(stderr, "WARNING: %s: no lr on the grid reached the target\n", what);
+    else
+        fprintf(stderr, "WARNING: %s: best lr %.3g is on the grid's %s after extension\n", what,
+                r->best_lr, lab_tune_edge_name(r));
+}
+
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, "%.9g", v);
+    else fprintf(f, "null");
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+int th_verdicts_finish(const th_ctx *c, const th_verdicts *v)
+{
+    th_say(c, "\n### Verdicts (%s)\n\n", v->experiment);
+    for (int i = 0; i < v->nclaims; i++) {
+        const th_claim *k = &v->claims[i];
+        char m[96], p[32];
+        lab_ci ci = {k->measured, k->lo, k->hi};
+        th_fmt_ci(m, sizeof m, ci);
+        th_say(c, "- %s: measured %s, predicted %s: **%s** (%s)\n", k->claim, m,
+               th_fmt(p, sizeof p, k->predicted), lab_verdict_name(k->verdict), k->rule);
+    }
+    th_say(c, "\nTuned learning rates: %d; left on a grid edge: %d; no lr reached the target: "
+              "%d.\n", v->tuned, v->edge_hits, v->unreached);
+    char path[1024], name[96];
+    snprintf(name, sizeof name, "%s.json", v->experiment);
+    if (!th_path(c, name, path, sizeof path)) return 0;
+    lab_file f;
+    if (lab_file_open(&f, path) != 0) {
+        if (c->log) fprintf(c->log, "cannot write %s\n", path);
+        return -1;
+    }
+    fprintf(f.fp, "{\n  \"experiment\": ");
+    json_str(f.fp, v->experiment);
+    fprintf(f.fp, ",\n  \"size\": \"%s\",\n  \"seed\": %llu,\n  \"level\": %g,\n  \"claims\": [",
+            th_size_name(c->size), (unsigned long long)c->seed, TH_LEVEL);
+    for (int i = 0; i < v->nclaims; i++) {
+        const th_claim *k = &v->claims[i];
+        fprintf(f.fp, "%s\n    {\"claim\": ", i ? "," : "");
+        json_str(f.fp, k->claim);
+        fprintf(f.fp, ", \"measured\": ");
+        json_num(f.fp, k->measured);
+        fprintf(f.fp, ", \"ci\": [");
+        json_num(f.fp, k->lo);
+        fprintf(f.fp, ", ");
+        json_num(f.fp, k->hi);
+        fprintf(f.fp, "], \"predicted\": ");
+        json_num(f.fp, k->predicted);
+        fprintf(f.fp, ", \"verdict\": \"%s\", \"rule\": ", lab_verdict_name(k->verdict));
+        json_str(f.fp, k->rule);
+        if (isinf(k->measured) || isinf(k->hi))
+            fprintf(f.fp, ", \"note\": \"null bounds: did not reach within the budget\"");
+        fprintf(f.fp, "}");
+    }
+    fprintf(f.fp, "\n  ],\n  \"tuned\": %d,\n  \"edge_hits\": %d,\n  \"unreached\": %d\n}\n",
+            v->tuned, v->edge_hits, v->unreached);
+    if (lab_file_commit(&f) != 0) {
+        if (c->log) fprintf(c->log, "cannot write %s\n", path);
+        return -1;
+    }
+    if (c->log) fprintf(c->log, "json: %s\n", path);
+    return 0;
+}
+
+/* ------------------------------------------------------- tuned hit times */
+
+typedef struct {
+    void *cell;
+    th_hit_fn fn;
+    int method, draws;
+    long budget;
+    double *hits;
+    int failed;
+} hit_tune;
+
+/* Score of an lr: the median hit time over the draws. A run is capped at
+ * the best median so far (a draw slower than that cannot pull the median
+ * below it), and the draws stop once more than half have missed. */
+static int hit_score(double lr, double bound, void *user, double *score)
+{
+    hit_tune *h = user;
+    long cap = h->budget;
+    if (isfinite(bound) && bound < (double)cap) cap = (long)bound;
+    int missed = 0;
+    for (int j = 0; j < h->draws; j++) {
+        double s;
+        if (h->fn(h->cell, h->method, lr, j, cap, &s) != 0) {
+            h->failed = 1;
+            return -1;
+        }
+        h->hits[j] = s;
+        if (!isfinite(s) && ++missed > h->draws / 2) {
+            *score = INFINITY;
+            return 0;
+        }
+    }
+    *score = lab_median(h->hits, h->draws);
+    return 0;
+}
+
+int th_tune_hits(void *cell, th_hit_fn fn, int method, int draws, long budget,
+                 const lab_tune_opts *o, lab_tune_result *r, double *hits)
+{
+    hit_tune h = {cell, fn, method, draws, budget, hits, 0};
+    char err[160];
+    if (lab_tune(o, hit_score, &h, r, err, sizeof err) != 0) {
+        if (!h.failed) fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    for (int j = 0; j < draws; j++) hits[j] = INFINITY;
+    if (r->best < 0) return 0;
+    for (int j = 0; j < draws; j++)
+        if (fn(cell, method, r->best_lr, j, budget, &hits[j]) != 0) return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ cache */
+
+static int cache_path(const th_ctx *c, const char *key, char *buf, size_t n)
+{
+    if (!c->out_dir) return 0;
+    snprintf(buf, n, "%s/cache/%s-%s-%llu.txt", c->out_dir, key, th_size_name(c->size),
+             (unsigned long long)c->seed);
+    return 1;
+}
+
+int th_cache_get(const th_ctx *c, const char *key, char *buf, size_t n)
+{
+    char path[1200];
+    if (!c->resume || !cache_path(c, key, path, sizeof path)) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t k = fread(buf, 1, n - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    return k > 0;
+}
+
+void th_cache_put(const th_ctx *c, const char *key, const char *text)
+{
+    char path[1200], dir[1100];
+    if (!cache_path(c, key, path, sizeof path)) return;
+    snprintf(dir, sizeof dir, "%s/cache", c->out_dir);
+    if (lab_mkdirs(dir) != 0) return;
+    lab_file_write_text(path, text);
 }

@@ -125,5 +125,21 @@ int th_run_lion_box(const th_ctx *c, th_lion_result *res)
                   "step", "scaled by lambda", 0, 1, 4, s};
     th_plot(c, &p, "lion_box");
     free(tr);
-    return 0;
+    /* Claims. The runs are deterministic (exact gradients, one fixed c), so
+     * each figure is exact: its interval is the point itself. */
+    th_verdicts V;
+    th_verdicts_init(&V, "lion-box");
+    th_say(c, "\n(The runs use exact gradients: every figure below is exact, so its interval "
+              "is the point itself.)\n");
+    lab_ci a = {res->max_scaled_inside, res->max_scaled_inside, res->max_scaled_inside};
+    th_claim_add(&V, "started inside, Lion with weight decay never leaves the box: max_t max_i "
+                     "|x_i| lambda (1e-5 float32 slack)", LAB_CLAIM_BELOW, NAN, 1.0 + 1e-5, a, 1.0);
+    lab_ci b = {res->max_scaled_after, res->max_scaled_after, res->max_scaled_after};
+    th_claim_add(&V, "started outside, it enters the box and stays: max |x_i| lambda after "
+                     "entering (1e-3 slack)", LAB_CLAIM_BELOW, NAN, 1.0 + 1e-3, b, 1.0);
+    double dm = fmax(res->dist_inf[0], res->dist_inf[1]) / lr;
+    lab_ci e = {dm, dm, dm};
+    th_claim_add(&V, "both runs end within O(lr) of the box-constrained optimum: final "
+                     "max_i |x_i - x*_i| / lr", LAB_CLAIM_BELOW, NAN, 5.0, e, NAN);
+    return th_verdicts_finish(c, &V) == 0 ? 0 : -1;
 }
