@@ -225,7 +225,8 @@ DSC_API dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name,
  *                        "master", checkpointed; taken from `data` here); each
  *                        update changes the master and writes it to `data`
  *                        rounded to nearest even (4 more bytes of state per
- *                        parameter).
+ *                        parameter). dsc_optimizer_load writes the loaded
+ *                        master, rounded, into `data`.
  *   DSC_BF16_STOCHASTIC  no master: each update starts from `data` widened to
  *                        float32 and rounds the result stochastically (up with
  *                        probability equal to the distance from the lower

@@ -1,4 +1,5 @@
 /* digits.c - see digits.h. */
+#include "labfile.h"
 #include "digits.h"
 
 #include "../datadir.h"
@@ -42,6 +43,15 @@ int digits_load(const char *path, int test, uint64_t seed, digits_set *train,
     memset(train, 0, sizeof *train);
     memset(test_set, 0, sizeof *test_set);
     if (!path) path = default_path();
+    FILE *probe = lab_open_input(path, "digits data", err, errlen); /* folder, device, "" */
+    if (!probe) {
+        size_t used = strlen(err);
+        if (used < errlen)
+            snprintf(err + used, errlen - used, " (set DESCENT_DATA_DIGITS, or DESCENT_DATADIR "
+                     "to the folder that holds digits/digits.csv.gz)");
+        return 1;
+    }
+    fclose(probe);
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
         snprintf(err, errlen, "%s: cannot open (set DESCENT_DATA_DIGITS, or DESCENT_DATADIR to "

@@ -155,6 +155,19 @@ void dsc_bf16_publish(dsc_optimizer *opt)
     }
 }
 
+/* After a load: the caller's bf16 values become the loaded masters, rounded
+ * (as mixed-precision trainers copy their float32 groups back into the model
+ * when they resume). Stochastic parameters have no master and keep theirs. */
+void dsc_bf16_publish_masters(dsc_optimizer *opt)
+{
+    for (int i = 0; i < opt->nparams; i++) {
+        dsc_param *p = opt->params[i];
+        if (p->bf16 != 1 + DSC_BF16_MASTER) continue;
+        bf_job j = {.f = p->data, .h = p->bf16_data};
+        dsc_parallel_ranges(p->numel, rne_range, &j);
+    }
+}
+
 dsc_status dsc_optimizer_set_seed(dsc_optimizer *opt, uint64_t seed)
 {
     if (!opt) return DSC_NULL_POINTER;

@@ -954,6 +954,7 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     opt->stats.step = step;
     opt->stats.skipped_total = skipped;
     opt->stats.zeroed_total = zeroed;
+    dsc_bf16_publish_masters(opt); /* bf16 parameters show their loaded masters (bf16.c) */
 done:
     fclose(f);
     dsc_free(header);

@@ -332,6 +332,7 @@ void dsc_bf16_widen_grads(dsc_optimizer *opt);
 void dsc_bf16_before(dsc_optimizer *opt);
 void dsc_bf16_after(dsc_optimizer *opt);
 void dsc_bf16_publish(dsc_optimizer *opt); /* round to nearest: after a swap */
+void dsc_bf16_publish_masters(dsc_optimizer *opt); /* after a load */
 /* Sum of (x - y)^2 in double, fixed blocking (the update norm). */
 double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 
