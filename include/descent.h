@@ -104,7 +104,7 @@ DSC_API const char *dsc_status_string(dsc_status s);
 /* ------------------------------------------------------------- build info */
 
 typedef struct {
-    const char *version;  /* DSC_VERSION_STRING, e.g. "0.2.0" */
+    const char *version;  /* DSC_VERSION_STRING, e.g. "0.1.0" */
     const char *blas;     /* "openblas", "portable" */
     int openmp;           /* 1 if built with OpenMP */
     int max_threads;      /* omp_get_max_threads() or 1 */
@@ -519,6 +519,49 @@ DSC_API dsc_status dsc_optimizer_add_pre_hook(dsc_optimizer *opt, dsc_pre_hook f
 DSC_API dsc_status dsc_optimizer_add_post_hook(dsc_optimizer *opt, dsc_post_hook fn, void *user,
                                                int *id);
 DSC_API dsc_status dsc_optimizer_remove_hook(dsc_optimizer *opt, int id);
+
+/* ------------------------------------------------- access for bindings */
+
+/* Optimizer state slot by slot, for bindings that move state in and out of
+ * a framework (torch's state_dict). `owner` is a parameter name, or with
+ * `group_state` 1 a group name (the group's own counters and scalars, e.g.
+ * SPAM's warmup counter). Slot names are those of checkpoints
+ * ("<param>.<slot>"); where an algorithm is torch's they are torch's:
+ * exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer, sum, and step (an
+ * I64 counter; 0 means the parameter has not taken a step yet). */
+typedef struct {
+    const char *name;    /* "exp_avg" */
+    const char *dtype;   /* safetensors names: "F32", "F64", "U8", "I64" */
+    int ndim;
+    int64_t shape[DSC_MAX_NDIM];
+    size_t count;        /* elements */
+    size_t bytes;        /* count times the element size */
+} dsc_slot_info;
+
+/* Number of slots of `owner`; -1 if there is no such parameter or group. */
+DSC_API int dsc_optimizer_slot_count(const dsc_optimizer *opt, const char *owner,
+                                     int group_state);
+/* Slot i in [0, count) of `owner`: UNKNOWN_NAME, OUT_OF_RANGE otherwise. */
+DSC_API dsc_status dsc_optimizer_slot_info(const dsc_optimizer *opt, const char *owner,
+                                           int group_state, int i, dsc_slot_info *info);
+/* Copy a slot out of (read) or into (write) the optimizer; `bytes` must be
+ * the slot's size exactly (SHAPE otherwise). Writing replaces the state as
+ * a checkpoint load would; the values are the caller's responsibility. */
+DSC_API dsc_status dsc_optimizer_read_slot(dsc_optimizer *opt, const char *owner,
+                                           int group_state, const char *slot, void *out,
+                                           size_t bytes);
+DSC_API dsc_status dsc_optimizer_write_slot(dsc_optimizer *opt, const char *owner,
+                                            int group_state, const char *slot, const void *in,
+                                            size_t bytes);
+
+/* dsc_optimizer_rebind for every parameter in one call, in the order of
+ * dsc_optimizer_param_info: `n` must be the parameter count; a NULL array
+ * or a NULL entry keeps that buffer. Shapes are not checked (the caller
+ * passes buffers of the registered shapes). For frameworks that
+ * re-allocate gradient tensors between steps: one call per step instead
+ * of one name lookup per parameter, and no copy. */
+DSC_API dsc_status dsc_optimizer_rebind_all(dsc_optimizer *opt, int n, float *const *data,
+                                            const float *const *grad);
 
 /* ---------------------------------------------------- adaptive batch size */
 

@@ -6,16 +6,19 @@
 #           (exact SVDs in tests and diagnostics)
 #   tests:  clang + libomp-dev (second compiler in CI), help2man (the man page)
 #           python3-torch, python3-numpy (independent references, tests/torch_*.py)
+#   python: python3-sklearn, python3-pytest too (the python package's tests,
+#           tests/python; they skip, visibly, without them)
 #   MPI:    openmpi-bin, libopenmpi-dev (libdescent_mpi, descent-mpi, the mpi test)
 #   lab:    zlib1g-dev (gzip data), gnuplot-nox (plots), npm (fetches the GPT-2 vocabulary and corpora)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev gnuplot-nox
       openmpi-bin libopenmpi-dev)
 case "${1:-}" in
-    --ci) pkgs+=(clang libomp-dev python3-torch python3-numpy help2man) ;;
+    --ci) pkgs+=(clang libomp-dev python3-torch python3-numpy help2man python3-sklearn python3-pytest) ;;
+    --python) pkgs+=(python3-numpy python3-torch python3-sklearn python3-pytest) ;;
     --lab) pkgs+=(npm) ;;
     "") ;;
-    *) echo "usage: install-deps.sh [--ci|--lab]" >&2; exit 2 ;;
+    *) echo "usage: install-deps.sh [--ci|--lab|--python]" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system; install by hand: ${pkgs[*]}" >&2
