@@ -18,7 +18,7 @@
 #include "kernels/gemm.h"
 #include "kernels/svd.h"
 
-#include "bench/bench.h"
+#include "bench.h"
 
 #include <math.h>
 #include <stdint.h>

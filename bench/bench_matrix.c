@@ -22,7 +22,7 @@
 #include "kernels/gemm.h"
 #include "kernels/newton_schulz.h"
 
-#include "bench/bench.h"
+#include "bench.h"
 
 #include <math.h>
 #include <stdint.h>

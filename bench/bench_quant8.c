@@ -18,7 +18,7 @@
 #include "descent.h"
 #include "core/internal.h"
 
-#include "bench/bench.h"
+#include "bench.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* cmd_bench.c - `descent bench WHAT`: benchmarks from the command. */
 #include "cli.h"
 
-#include "bench/bench.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <string.h>

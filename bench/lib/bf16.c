@@ -16,7 +16,7 @@
  * reads and writes.
  *
  * usage: descent bench bf16 [--quick]  (or build/bench_bf16) */
-#include "bench/bench.h"
+#include "bench.h"
 #include "descent.h"
 
 #include <stdio.h>

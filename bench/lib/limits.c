@@ -1,7 +1,7 @@
 /* limits.c - the machine's own limits, measured in the same run as a
  * benchmark, so figures are printed as fractions of what this machine can
  * do: a STREAM-style triad for memory bandwidth, and a monotonic clock. */
-#include "bench/bench.h"
+#include "bench.h"
 
 #include <stdlib.h>
 #include <time.h>

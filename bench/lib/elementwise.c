@@ -16,7 +16,7 @@
  * usage: descent bench elementwise [--quick] [--only NAME]
  *        (or build/bench_elementwise with the same options)
  *   --quick  1M parameters only (seconds instead of a minute) */
-#include "bench/bench.h"
+#include "bench.h"
 #include "descent.h"
 
 #include <getopt.h>
