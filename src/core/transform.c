@@ -1,8 +1,9 @@
-/* transform.c - the gradient transforms of the step driver, one stage
- * between the caller's gradient and the families: the non-finite policy,
- * clipping by global norm or by value, and coordinate-wise clipping of a
- * group (Pan and Li, arXiv 2306.00204). Each writes into the parameter's
- * work buffer and points p->grad at it; the caller's gradient is only read.
+/* transform.c - coordinate-wise clipping of a group's gradients (Pan and
+ * Li, arXiv 2306.00204), a core stage between the caller's gradient and the
+ * families. It writes into the parameter's work buffer and points p->grad at
+ * it; the caller's gradient is only read. (The other gradient transforms,
+ * the non-finite policy and clipping by global norm or by value, are still
+ * in step.c; they belong here too.)
  *
  * Coordinate-wise clipping, over all tensors X of a group and a fraction
  * c = coordinate_clip:
