@@ -2,6 +2,7 @@
 #include "labfile.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -144,4 +145,13 @@ int lab_remove_stale_tmp(const char *dir)
     }
     closedir(d);
     return removed;
+}
+
+void lab_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

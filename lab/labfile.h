@@ -34,6 +34,11 @@ int lab_file_write_text(const char *path, const char *text);
 /* Create a folder and its parents (mode 0777 & umask). 0 if it exists after. */
 int lab_mkdirs(const char *dir);
 
+/* printf into a caller's error buffer (err may be NULL or errlen 0: then
+ * nothing is written). The lab's loaders and trainers report through it. */
+void lab_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Open an existing regular file for reading ("rb"), or say clearly why
  * not in err: no name given, no such file, no permission, a directory, or
  * a device, pipe or socket (e.g. /dev/null, which reads as empty and would

@@ -1,6 +1,7 @@
 /* fashion.c - Fashion-MNIST, the MLP and `descent classify study`
  * (contracts in fashion.h). */
 #include "classify/fashion.h"
+#include "labfile.h"
 
 #include "descent.h"
 #include "gpt2/study.h"
@@ -19,15 +20,6 @@
 #ifdef DSC_HAVE_CBLAS
 #include <cblas.h>
 #endif
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ------------------------------------------------------------ data */
 
@@ -48,7 +40,7 @@ int fashion_read_idx(const char *path, int want_magic, uint8_t **data, int *n, i
     *data = NULL;
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
-        set_err(err, errlen, "%s: %s (install the Debian package dataset-fashion-mnist, or "
+        lab_set_err(err, errlen, "%s: %s (install the Debian package dataset-fashion-mnist, or "
                 "give its folder)", path, errno ? strerror(errno) : "cannot open");
         return -1;
     }
@@ -56,7 +48,7 @@ int fashion_read_idx(const char *path, int want_magic, uint8_t **data, int *n, i
     int hl = want_magic == 0x803 ? 16 : 8;
     if (gzread(gz, h, (unsigned)hl) != hl || (int)be32(h) != want_magic) {
         gzclose(gz);
-        set_err(err, errlen, "%s: not an IDX %s file (magic 0x%x expected)", path,
+        lab_set_err(err, errlen, "%s: not an IDX %s file (magic 0x%x expected)", path,
                 want_magic == 0x803 ? "image" : "label", want_magic);
         return -1;
     }
@@ -64,14 +56,14 @@ int fashion_read_idx(const char *path, int want_magic, uint8_t **data, int *n, i
     uint32_t sz = want_magic == 0x803 ? be32(h + 8) * be32(h + 12) : 1;
     if (cnt == 0 || cnt > 1000000 || sz == 0 || sz > 4096) {
         gzclose(gz);
-        set_err(err, errlen, "%s: implausible sizes (%u items of %u bytes)", path, cnt, sz);
+        lab_set_err(err, errlen, "%s: implausible sizes (%u items of %u bytes)", path, cnt, sz);
         return -1;
     }
     size_t bytes = (size_t)cnt * sz;
     uint8_t *d = malloc(bytes);
     if (!d) {
         gzclose(gz);
-        set_err(err, errlen, "%s: out of memory", path);
+        lab_set_err(err, errlen, "%s: out of memory", path);
         return -1;
     }
     size_t got = 0;
@@ -84,7 +76,7 @@ int fashion_read_idx(const char *path, int want_magic, uint8_t **data, int *n, i
     gzclose(gz);
     if (got != bytes) {
         free(d);
-        set_err(err, errlen, "%s: truncated (%zu of %zu bytes)", path, got, bytes);
+        lab_set_err(err, errlen, "%s: truncated (%zu of %zu bytes)", path, got, bytes);
         return -1;
     }
     *data = d;
@@ -138,20 +130,20 @@ int fashion_load(const char *dir, fashion_set *train, fashion_set *val, fashion_
     }
     if (item[0] != FASHION_PIXELS || item[2] != FASHION_PIXELS || n[0] != n[1] ||
         n[2] != n[3] || n[0] <= FASHION_VAL) {
-        set_err(err, errlen, "%s: the IDX files do not match (28x28 images, as many labels "
+        lab_set_err(err, errlen, "%s: the IDX files do not match (28x28 images, as many labels "
                 "as images, more than %d training images)", dir, FASHION_VAL);
         goto done;
     }
     for (int k = 1; k < 4; k += 2)
         for (int i = 0; i < n[k]; i++)
             if (d[k][i] >= FASHION_CLASSES) {
-                set_err(err, errlen, "%s/%s: label %d at %d is not 0..9", dir, names[k],
+                lab_set_err(err, errlen, "%s/%s: label %d at %d is not 0..9", dir, names[k],
                         d[k][i], i);
                 goto done;
             }
     if (fill(train, d[0], d[1], 0, n[0] - FASHION_VAL) ||
         fill(val, d[0], d[1], n[0] - FASHION_VAL, FASHION_VAL) || fill(test, d[2], d[3], 0, n[2])) {
-        set_err(err, errlen, "out of memory");
+        lab_set_err(err, errlen, "out of memory");
         goto done;
     }
     rc = 0;
@@ -444,7 +436,7 @@ static int fashion_run(void *ctx, const study_job *job, study_curve *c, char *er
     fashion_task *f = ctx;
     fashion_mlp m;
     if (fashion_mlp_init(&m, f->h1, f->h2, f->B > 500 ? f->B : 500, job->seed)) {
-        set_err(err, errlen, "MLP: out of memory");
+        lab_set_err(err, errlen, "MLP: out of memory");
         return -1;
     }
     dsc_optimizer *opt = dsc_optimizer_new();
@@ -480,7 +472,7 @@ static int fashion_run(void *ctx, const study_job *job, study_curve *c, char *er
                                      shape, DSC_ROLE_AUTO, group);
     }
     if (st != DSC_OK) {
-        set_err(err, errlen, "optimizer: %s", opt ? dsc_optimizer_error(opt) : "out of memory");
+        lab_set_err(err, errlen, "optimizer: %s", opt ? dsc_optimizer_error(opt) : "out of memory");
         dsc_optimizer_free(opt);
         fashion_mlp_free(&m);
         return -1;
@@ -514,7 +506,7 @@ static int fashion_run(void *ctx, const study_job *job, study_curve *c, char *er
             break;
         }
         if (dsc_optimizer_step(opt) != DSC_OK) {
-            set_err(err, errlen, "step %d: %s", step, dsc_optimizer_error(opt));
+            lab_set_err(err, errlen, "step %d: %s", step, dsc_optimizer_error(opt));
             rc = -1;
             break;
         }

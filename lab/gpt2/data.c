@@ -19,15 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void put_u32(unsigned char *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
@@ -54,20 +45,20 @@ int gpt2_tokens_write(const char *path, const uint16_t *tokens, size_t n, char *
                       size_t errlen)
 {
     if (n > 0x7FFFFFFF) {
-        set_err(err, errlen, "%s: %zu tokens do not fit the int32 count of the header", path, n);
+        lab_set_err(err, errlen, "%s: %zu tokens do not fit the int32 count of the header", path, n);
         return -1;
     }
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) {
-        set_err(err, errlen, "%s: out of memory", path);
+        lab_set_err(err, errlen, "%s: out of memory", path);
         return -1;
     }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", 12);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot create a temporary file beside it: %s", path,
+        lab_set_err(err, errlen, "%s: cannot create a temporary file beside it: %s", path,
                 strerror(errno));
         free(tmp);
         return -1;
@@ -90,7 +81,7 @@ int gpt2_tokens_write(const char *path, const uint16_t *tokens, size_t n, char *
     if (close(fd) && !bad) bad = -1;
     if (!bad) bad = rename(tmp, path);
     if (bad) {
-        set_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
         unlink(tmp);
         free(tmp);
         return -1;
@@ -120,27 +111,27 @@ int gpt2_tokens_read(const char *path, int vocab_size, uint16_t **tokens, size_t
     unsigned char head[GPT2_TOKENS_HEADER_BYTES];
     uint16_t *tok = NULL;
     if (fstat(fileno(f), &st)) {
-        set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         goto fail;
     }
     size_t size = (size_t)st.st_size;
     if (size < GPT2_TOKENS_HEADER_BYTES || fread(head, 1, sizeof head, f) != sizeof head) {
-        set_err(err, errlen, "%s: %zu bytes, shorter than the 1024-byte header (truncated?)",
+        lab_set_err(err, errlen, "%s: %zu bytes, shorter than the 1024-byte header (truncated?)",
                 path, size);
         goto fail;
     }
     uint32_t magic = get_u32(head), version = get_u32(head + 4), count = get_u32(head + 8);
     if (magic != GPT2_TOKENS_MAGIC) {
-        set_err(err, errlen, "%s: magic %u, expected %d: not an llm.c token file", path, magic,
+        lab_set_err(err, errlen, "%s: magic %u, expected %d: not an llm.c token file", path, magic,
                 GPT2_TOKENS_MAGIC);
         goto fail;
     }
     if (version != GPT2_TOKENS_VERSION) {
-        set_err(err, errlen, "%s: version %u, expected %d", path, version, GPT2_TOKENS_VERSION);
+        lab_set_err(err, errlen, "%s: version %u, expected %d", path, version, GPT2_TOKENS_VERSION);
         goto fail;
     }
     if (count > 0x7FFFFFFF || size != GPT2_TOKENS_HEADER_BYTES + 2 * (size_t)count) {
-        set_err(err, errlen,
+        lab_set_err(err, errlen,
                 "%s: header says %u tokens (%zu bytes) but the file has %zu bytes "
                 "(truncated or corrupt; re-run `descent gpt2 prepare`)",
                 path, count, GPT2_TOKENS_HEADER_BYTES + 2 * (size_t)count, size);
@@ -148,18 +139,18 @@ int gpt2_tokens_read(const char *path, int vocab_size, uint16_t **tokens, size_t
     }
     tok = malloc(count ? 2 * (size_t)count : 1);
     if (!tok) {
-        set_err(err, errlen, "%s: out of memory for %u tokens", path, count);
+        lab_set_err(err, errlen, "%s: out of memory for %u tokens", path, count);
         goto fail;
     }
     if (fread(tok, 2, count, f) != count) {
-        set_err(err, errlen, "%s: read error", path);
+        lab_set_err(err, errlen, "%s: read error", path);
         goto fail;
     }
     for (size_t i = 0; i < count; i++) {
         const unsigned char *b = (const unsigned char *)&tok[i];
         tok[i] = (uint16_t)(b[0] | b[1] << 8);
         if (vocab_size > 0 && tok[i] >= vocab_size) {
-            set_err(err, errlen, "%s: token %zu is id %u, outside the vocabulary 0..%d (corrupt)",
+            lab_set_err(err, errlen, "%s: token %zu is id %u, outside the vocabulary 0..%d (corrupt)",
                     path, i, tok[i], vocab_size - 1);
             goto fail;
         }
@@ -187,12 +178,12 @@ gpt2_loader *gpt2_loader_open(const char *path, int B, int T, uint64_t seed, cha
                               size_t errlen)
 {
     if (B < 1 || T < 1) {
-        set_err(err, errlen, "%s: batch shape B=%d T=%d: both must be at least 1", path, B, T);
+        lab_set_err(err, errlen, "%s: batch shape B=%d T=%d: both must be at least 1", path, B, T);
         return NULL;
     }
     gpt2_loader *l = calloc(1, sizeof *l);
     if (!l) {
-        set_err(err, errlen, "%s: out of memory", path);
+        lab_set_err(err, errlen, "%s: out of memory", path);
         return NULL;
     }
     if (gpt2_tokens_read(path, GPT2_VOCAB_SIZE, &l->tokens, &l->n, err, errlen)) {
@@ -200,7 +191,7 @@ gpt2_loader *gpt2_loader_open(const char *path, int B, int T, uint64_t seed, cha
         return NULL;
     }
     if (l->n < (size_t)B * (size_t)T + 1) {
-        set_err(err, errlen, "%s: %zu tokens, fewer than one batch needs (B*T+1 = %zu)", path,
+        lab_set_err(err, errlen, "%s: %zu tokens, fewer than one batch needs (B*T+1 = %zu)", path,
                 l->n, (size_t)B * (size_t)T + 1);
         gpt2_loader_free(l);
         return NULL;

@@ -44,15 +44,6 @@
 
 /* ------------------------------------------------------------ utilities */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int thread_setting = 0;
 
 /* Also OpenBLAS's own thread count, which libdescent's products (Muon)
@@ -214,22 +205,22 @@ gpt2_config gpt2_config_124m(void) { return gpt2_config_make(12, 768, 12, 1024);
 int gpt2_config_check(const gpt2_config *c, char *err, size_t errlen)
 {
     if (c->num_layers < 1 || c->num_layers > 1024) {
-        set_err(err, errlen, "layers %d: expected 1..1024", c->num_layers);
+        lab_set_err(err, errlen, "layers %d: expected 1..1024", c->num_layers);
         return -1;
     }
     if (c->channels < 1 || c->channels > 65536 || c->num_heads < 1 ||
         c->channels % c->num_heads) {
-        set_err(err, errlen, "channels %d, heads %d: channels must be a positive multiple "
+        lab_set_err(err, errlen, "channels %d, heads %d: channels must be a positive multiple "
                 "of heads", c->channels, c->num_heads);
         return -1;
     }
     if (c->max_seq_len < 1 || c->max_seq_len > 65536) {
-        set_err(err, errlen, "max sequence length %d: expected 1..65536", c->max_seq_len);
+        lab_set_err(err, errlen, "max sequence length %d: expected 1..65536", c->max_seq_len);
         return -1;
     }
     if (c->vocab_size < 2 || c->padded_vocab_size < c->vocab_size ||
         c->padded_vocab_size > (1 << 24)) {
-        set_err(err, errlen, "vocabulary %d padded to %d: need 2 <= V <= Vp <= 2^24",
+        lab_set_err(err, errlen, "vocabulary %d padded to %d: need 2 <= V <= Vp <= 2^24",
                 c->vocab_size, c->padded_vocab_size);
         return -1;
     }
@@ -280,7 +271,7 @@ static int alloc_params(gpt2_model *m, const gpt2_config *cfg, char *err, size_t
     m->params = calloc(total, sizeof(float));
     m->grads = calloc(total, sizeof(float));
     if (!m->params || !m->grads) {
-        set_err(err, errlen, "cannot allocate 2 x %zu parameters", total);
+        lab_set_err(err, errlen, "cannot allocate 2 x %zu parameters", total);
         gpt2_free(m);
         return -1;
     }
@@ -353,18 +344,18 @@ int gpt2_load(gpt2_model *m, const char *path, char *err, size_t errlen)
     if (!f) return -1;
     int32_t h[GPT2_HEADER_INTS];
     if (fread(h, sizeof(int32_t), GPT2_HEADER_INTS, f) != GPT2_HEADER_INTS) {
-        set_err(err, errlen, "%s: truncated header (not an llm.c GPT-2 checkpoint)", path);
+        lab_set_err(err, errlen, "%s: truncated header (not an llm.c GPT-2 checkpoint)", path);
         fclose(f);
         return -1;
     }
     if (h[0] != GPT2_MAGIC) {
-        set_err(err, errlen, "%s: bad magic %d (expected %d, llm.c GPT-2 checkpoint)", path,
+        lab_set_err(err, errlen, "%s: bad magic %d (expected %d, llm.c GPT-2 checkpoint)", path,
                 (int)h[0], GPT2_MAGIC);
         fclose(f);
         return -1;
     }
     if (h[1] != GPT2_VERSION) {
-        set_err(err, errlen, "%s: version %d not supported (expected %d: float32 weights, "
+        lab_set_err(err, errlen, "%s: version %d not supported (expected %d: float32 weights, "
                 "padded vocabulary)", path, (int)h[1], GPT2_VERSION);
         fclose(f);
         return -1;
@@ -378,7 +369,7 @@ int gpt2_load(gpt2_model *m, const char *path, char *err, size_t errlen)
     c.padded_vocab_size = h[7];
     char why[200];
     if (gpt2_config_check(&c, why, sizeof why)) {
-        set_err(err, errlen, "%s: bad header: %s", path, why);
+        lab_set_err(err, errlen, "%s: bad header: %s", path, why);
         fclose(f);
         return -1;
     }
@@ -391,12 +382,12 @@ int gpt2_load(gpt2_model *m, const char *path, char *err, size_t errlen)
     uint64_t want = (uint64_t)sizeof h + (uint64_t)total * sizeof(float);
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0) {
-        set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         fclose(f);
         return -1;
     }
     if ((uint64_t)sb.st_size != want) {
-        set_err(err, errlen, "%s: %s: the header announces %zu parameters (%" PRIu64
+        lab_set_err(err, errlen, "%s: %s: the header announces %zu parameters (%" PRIu64
                 " bytes with the header), the file has %lld bytes", path,
                 (uint64_t)sb.st_size < want ? "truncated" : "trailing bytes", total, want,
                 (long long)sb.st_size);
@@ -410,7 +401,7 @@ int gpt2_load(gpt2_model *m, const char *path, char *err, size_t errlen)
     size_t got = fread(m->params, sizeof(float), m->num_params, f);
     fclose(f);
     if (got != m->num_params) {
-        set_err(err, errlen, "%s: read failed after %zu of %zu parameters", path, got,
+        lab_set_err(err, errlen, "%s: read failed after %zu of %zu parameters", path, got,
                 m->num_params);
         gpt2_free(m);
         return -1;
@@ -418,7 +409,7 @@ int gpt2_load(gpt2_model *m, const char *path, char *err, size_t errlen)
     /* A NaN or infinite weight would only surface later as a NaN loss. */
     for (size_t i = 0; i < m->num_params; i++)
         if (!isfinite(m->params[i])) {
-            set_err(err, errlen, "%s: parameter %zu is %s (the file is damaged or was saved "
+            lab_set_err(err, errlen, "%s: parameter %zu is %s (the file is damaged or was saved "
                     "from a diverged run)", path, i, isnan(m->params[i]) ? "NaN" : "infinite");
             gpt2_free(m);
             return -1;
@@ -440,12 +431,12 @@ int gpt2_save(const gpt2_model *m, const char *path, char *err, size_t errlen)
     h[7] = m->cfg.padded_vocab_size;
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        set_err(err, errlen, "%s: path too long", path);
+        lab_set_err(err, errlen, "%s: path too long", path);
         return -1;
     }
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        set_err(err, errlen, "%s: %s", tmp, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", tmp, strerror(errno));
         return -1;
     }
     int ok = fwrite(h, sizeof h, 1, f) == 1 &&
@@ -453,7 +444,7 @@ int gpt2_save(const gpt2_model *m, const char *path, char *err, size_t errlen)
              fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
-        set_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
         remove(tmp);
         return -1;
     }
@@ -555,7 +546,7 @@ static int ensure_acts(gpt2_model *m, int B, int T, char *err, size_t errlen)
         free(m->acts);
         free(m->scratch);
         m->acts = m->scratch = NULL;
-        set_err(err, errlen, "cannot allocate %zu activation floats for B=%d T=%d",
+        lab_set_err(err, errlen, "cannot allocate %zu activation floats for B=%d T=%d",
                 total + stotal, B, T);
         return -1;
     }
@@ -919,7 +910,7 @@ int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, in
 {
     const gpt2_config *c = &m->cfg;
     if (B < 1 || T < 1 || T > c->max_seq_len) {
-        set_err(err, errlen, "batch %d x %d: need B >= 1 and 1 <= T <= %d", B, T,
+        lab_set_err(err, errlen, "batch %d x %d: need B >= 1 and 1 <= T <= %d", B, T,
                 c->max_seq_len);
         return -1;
     }
@@ -927,7 +918,7 @@ int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, in
     for (size_t i = 0; i < BT; i++) {
         if (inputs[i] < 0 || inputs[i] >= c->vocab_size ||
             (targets && (targets[i] < 0 || targets[i] >= c->vocab_size))) {
-            set_err(err, errlen, "token %d at position %zu is outside [0, %d)",
+            lab_set_err(err, errlen, "token %d at position %zu is outside [0, %d)",
                     inputs[i] < 0 || inputs[i] >= c->vocab_size ? inputs[i] : targets[i], i,
                     c->vocab_size);
             return -1;

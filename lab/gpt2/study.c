@@ -44,15 +44,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static double now_s(void)
 {
     struct timespec t;
@@ -96,27 +87,27 @@ int study_phi_groups(const float *const *grads, int k, size_t d, const study_seg
                      size_t errlen)
 {
     if (!grads || k < 2 || d == 0 || ngroups < 1 || ngroups > STUDY_MAX_GROUPS || !phi) {
-        set_err(err, errlen, "phi: need k >= 2 gradients of d >= 1 floats and 1..%d groups",
+        lab_set_err(err, errlen, "phi: need k >= 2 gradients of d >= 1 floats and 1..%d groups",
                 STUDY_MAX_GROUPS);
         return -1;
     }
     for (int s = 0; s < nsegs; s++)
         if (segs[s].group < 1 || segs[s].group >= ngroups || segs[s].off + segs[s].len > d) {
-            set_err(err, errlen, "phi: segment %d (offset %zu, length %zu, group %d) outside "
+            lab_set_err(err, errlen, "phi: segment %d (offset %zu, length %zu, group %d) outside "
                     "d = %zu or groups 1..%d", s, segs[s].off, segs[s].len, segs[s].group, d,
                     ngroups - 1);
             return -1;
         }
     dsc_status st = dsc_noise_density(grads, k, d, &phi[0]);
     if (st != DSC_OK) {
-        set_err(err, errlen, "phi: %s", dsc_status_string(st));
+        lab_set_err(err, errlen, "phi: %s", dsc_status_string(st));
         return -1;
     }
     /* groups: a group made of one segment is read in place; others are
      * gathered into k contiguous copies first */
     const float **g = malloc(sizeof(float *) * (size_t)k);
     if (!g) {
-        set_err(err, errlen, "phi: out of memory");
+        lab_set_err(err, errlen, "phi: out of memory");
         return -1;
     }
     int rc = 0;
@@ -137,7 +128,7 @@ int study_phi_groups(const float *const *grads, int k, size_t d, const study_seg
         } else {
             buf = malloc(sizeof(float) * len * (size_t)k);
             if (!buf) {
-                set_err(err, errlen, "phi: out of memory");
+                lab_set_err(err, errlen, "phi: out of memory");
                 rc = -1;
                 break;
             }
@@ -154,7 +145,7 @@ int study_phi_groups(const float *const *grads, int k, size_t d, const study_seg
         st = dsc_noise_density(g, k, len, &phi[grp]);
         free(buf);
         if (st != DSC_OK) {
-            set_err(err, errlen, "phi (group %d): %s", grp, dsc_status_string(st));
+            lab_set_err(err, errlen, "phi (group %d): %s", grp, dsc_status_string(st));
             rc = -1;
         }
     }
@@ -242,7 +233,7 @@ static int write_run(const char *dir, const study_task *t, const study_job *job,
     if (lab_file_commit(&f)) goto io;
     return 0;
 io:
-    set_err(err, errlen, "%s: %s", path, strerror(errno));
+    lab_set_err(err, errlen, "%s: %s", path, strerror(errno));
     return -1;
 }
 
@@ -276,7 +267,7 @@ static int read_run(const char *dir, const study_task *t, const study_job *job, 
     }
     fclose(f);
     if (strcmp(spec, job->spec) || steps != job->steps) {
-        set_err(err, errlen, "%s was made by another setup (spec \"%s\", %d steps; this study "
+        lab_set_err(err, errlen, "%s was made by another setup (spec \"%s\", %d steps; this study "
                 "wants \"%s\", %d steps): use another --out or remove it", path, spec, steps,
                 job->spec, job->steps);
         return -1;
@@ -314,7 +305,7 @@ static int read_run(const char *dir, const study_task *t, const study_job *job, 
     fclose(f);
     return 1;
 bad:
-    set_err(err, errlen, "%s: %s (run folder incomplete: remove it to redo the run)", path,
+    lab_set_err(err, errlen, "%s: %s (run folder incomplete: remove it to redo the run)", path,
             strerror(errno));
     return -1;
 }
@@ -328,7 +319,7 @@ static int do_job(const study_task *t, const study_job *job, study_curve *c, int
     if (got < 0) return -1;
     if (got) return 0;
     if (lab_mkdirs(job->dir)) {
-        set_err(err, errlen, "%s: %s", job->dir, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", job->dir, strerror(errno));
         return -1;
     }
     memset(c, 0, sizeof *c);
@@ -498,7 +489,7 @@ static int tune_method(const study_task *t, const study_opts *o, method_state *m
     to.max_evals = o->max_tune_runs;
     lab_tune_result tr;
     if (lab_tune(&to, tune_objective, &tc, &tr, err, (int)errlen)) {
-        if (!tc.failed && !err[0]) set_err(err, errlen, "tuning %s failed", ms->m->name);
+        if (!tc.failed && !err[0]) lab_set_err(err, errlen, "tuning %s failed", ms->m->name);
         return -1;
     }
     ms->ntune = tr.n < 32 ? tr.n : 32;
@@ -1037,7 +1028,7 @@ static int report(const study_task *t, const study_opts *o, method_state *ms, in
     }
     return 0;
 io:
-    set_err(err, errlen, "%s: %s", path, strerror(errno));
+    lab_set_err(err, errlen, "%s: %s", path, strerror(errno));
     return -1;
 }
 
@@ -1047,12 +1038,12 @@ int study_run(const study_task *t, const study_method *methods, int nmethods,
     if (o->seeds < 1 || o->seeds > STUDY_MAX_SEEDS || o->steps < 1 || o->tune_steps < 1 ||
         o->per_decade < 3 || nmethods < 1 || nmethods > STUDY_MAX_METHODS ||
         t->ngroups < 1 || t->ngroups > STUDY_MAX_GROUPS) {
-        set_err(err, errlen, "study: need 1..%d seeds, steps and tune steps >= 1, >= 3 points "
+        lab_set_err(err, errlen, "study: need 1..%d seeds, steps and tune steps >= 1, >= 3 points "
                 "per decade, 1..%d methods", STUDY_MAX_SEEDS, STUDY_MAX_METHODS);
         return -1;
     }
     if (lab_mkdirs(o->out)) {
-        set_err(err, errlen, "%s: %s", o->out, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", o->out, strerror(errno));
         return -1;
     }
     method_state ms[STUDY_MAX_METHODS];
@@ -1075,7 +1066,7 @@ int study_run(const study_task *t, const study_method *methods, int nmethods,
         ms[nm++].m = &methods[i];
     }
     if (!nm) {
-        set_err(err, errlen, "study: --methods selects no optimizer");
+        lab_set_err(err, errlen, "study: --methods selects no optimizer");
         return -1;
     }
     start_commit[0] = 0;
@@ -1114,7 +1105,7 @@ int study_run(const study_task *t, const study_method *methods, int nmethods,
     for (int i = 0; i < nm && !rc; i++) {
         ms[i].runs = calloc((size_t)o->seeds, sizeof(study_curve));
         if (!ms[i].runs) {
-            set_err(err, errlen, "out of memory");
+            lab_set_err(err, errlen, "out of memory");
             rc = -1;
         }
     }

@@ -39,15 +39,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ------------------------------------------------------------ compact corpus */
 
 static int newer_or_same(const char *a, const char *b)
@@ -86,7 +77,7 @@ int study_compact_corpus(const char *src_dir, const char *dst_dir, int top, int 
     order = malloc(sizeof(int) * 65536);
     count = calloc(65536, sizeof(uint32_t));
     if (!map || !order || !count) {
-        set_err(err, errlen, "out of memory");
+        lab_set_err(err, errlen, "out of memory");
         goto done;
     }
     for (int i = 0; i < 65536; i++) map[i] = -1;
@@ -132,14 +123,14 @@ int study_compact_corpus(const char *src_dir, const char *dst_dir, int top, int 
     for (size_t i = 0; i < ntr; i++) tr[i] = (uint16_t)map[tr[i]];
     for (size_t i = 0; i < nva; i++) va[i] = (uint16_t)(map[va[i]] >= 0 ? map[va[i]] : V - 1);
     if (lab_mkdirs(dst_dir)) {
-        set_err(err, errlen, "%s: %s", dst_dir, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", dst_dir, strerror(errno));
         goto done;
     }
     if (gpt2_tokens_write(dt, tr, ntr, err, errlen)) goto done;
     if (gpt2_tokens_write(dv, va, nva, err, errlen)) goto done;
     lab_file f;
     if (lab_file_open(&f, dm)) {
-        set_err(err, errlen, "%s: %s", dm, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", dm, strerror(errno));
         goto done;
     }
     /* line i: the GPT-2 id of compact id i ("rare": every other id) */
@@ -153,7 +144,7 @@ int study_compact_corpus(const char *src_dir, const char *dst_dir, int top, int 
         if (top > 0) fprintf(f.fp, "rare\n");
     }
     if (lab_file_commit(&f)) {
-        set_err(err, errlen, "%s: %s", dm, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", dm, strerror(errno));
         goto done;
     }
     rc = 0;
@@ -193,7 +184,7 @@ static int phi_hook(void *user, int step, gpt2_model *m, struct gpt2_loader *tra
         g->buf = malloc(sizeof(float) * d * (size_t)g->phi_k);
         g->buf_d = d;
         if (!g->buf) {
-            set_err(err, errlen, "phi: cannot allocate %d x %zu floats", g->phi_k, d);
+            lab_set_err(err, errlen, "phi: cannot allocate %d x %zu floats", g->phi_k, d);
             return -1;
         }
     }
@@ -201,7 +192,7 @@ static int phi_hook(void *user, int step, gpt2_model *m, struct gpt2_loader *tra
     const float **rows = malloc(sizeof(float *) * (size_t)g->phi_k);
     int rc = 0;
     if (!in || !tg || !rows) {
-        set_err(err, errlen, "phi: out of memory");
+        lab_set_err(err, errlen, "phi: out of memory");
         rc = -1;
     }
     for (int i = 0; i < g->phi_k && !rc; i++) {

