@@ -12,35 +12,16 @@
 
 /* ------------------------------------------------------------------ RNG */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
+/* The stream is folded into the seed, so each (seed, stream) pair starts
+ * its own xoshiro256** state through lab_rng_seed's splitmix64. */
 void th_rng_seed(th_rng *r, uint64_t seed, uint64_t stream)
 {
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ULL + 0x2545f4914f6cdd1dULL);
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    lab_rng_seed(&r->core, seed ^ (stream * 0xd1342543de82ef95ULL + 0x2545f4914f6cdd1dULL));
     r->have_spare = 0;
     r->spare = 0.0;
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t th_rng_u64(th_rng *r)
-{
-    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
+uint64_t th_rng_u64(th_rng *r) { return lab_rng_u64(&r->core); }
 
 double th_rng_uniform(th_rng *r)
 {
