@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_failures = 0;
@@ -58,6 +59,28 @@ static int check_report(const char *name)
 {
     printf("%s: %d checks, %d failed\n", name, check_count, check_failures);
     return check_failures ? 1 : 0;
+}
+
+/* The whole file at path, NUL-terminated (*len excludes the NUL), read in
+ * growing chunks so pipes work too; NULL (and *len 0) if it cannot be opened or memory
+ * runs out. The caller frees it. */
+static inline char *check_slurp(const char *path, size_t *len)
+{
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap + 1);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0)
+        if ((n += got) == cap) {
+            char *p = realloc(buf, (cap *= 2) + 1);
+            if (!p) free(buf);
+            buf = p;
+        }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    *len = n;
+    return buf;
 }
 
 #endif

@@ -58,24 +58,6 @@ static void rig_step(rig *r, int s)
 
 /* ------------------------------------------------------------- files */
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[len] = '\0';
-    *n = (size_t)len;
-    return buf;
-}
-
 static void spill(const char *path, const char *buf, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -160,7 +142,7 @@ static void refused(rig *r, const char *path, dsc_status want, const char *needl
                 dsc_status_name(st), msg, dsc_status_name(want), needle);
     }
     CHECK_STATUS(dsc_optimizer_save(r->o, P("after.st")), DSC_OK, r->o);
-    char *a = slurp(P("before.st"), &n0), *b = slurp(P("after.st"), &n1);
+    char *a = check_slurp(P("before.st"), &n0), *b = check_slurp(P("after.st"), &n1);
     CHECK(a && b && n0 == n1 && !memcmp(a, b, n0));
     free(a);
     free(b);
@@ -176,7 +158,7 @@ static void test_edits(void)
     for (int s = 0; s < 3; s++) rig_step(&a, s);
     CHECK_STATUS(dsc_optimizer_save(a.o, P("good.st")), DSC_OK, a.o);
     size_t n;
-    char *good = slurp(P("good.st"), &n);
+    char *good = check_slurp(P("good.st"), &n);
     CHECK(good != NULL);
     if (!good) return;
     CHECK(strstr(good + 8, "\"format_version\":\"2\"") != NULL);
@@ -335,7 +317,7 @@ static void test_version1(void)
           !memcmp(a.b, b.b, sizeof a.b));
     /* A version 1 file with one data bit flipped is still refused. */
     size_t n;
-    char *buf = slurp("tests/data/ckpt_v1.safetensors", &n);
+    char *buf = check_slurp("tests/data/ckpt_v1.safetensors", &n);
     CHECK(buf != NULL);
     if (buf) {
         buf[n - 3] ^= 0x10;

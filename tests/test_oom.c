@@ -59,23 +59,6 @@ static dsc_optimizer *rig(void)
     return o;
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 typedef struct {
     int groups, params;
     size_t state;
@@ -92,7 +75,7 @@ static void snap(dsc_optimizer *o, snapshot *s, const char *path)
     s->steps = dsc_optimizer_step_count(o);
     s->bytes = NULL;
     s->nbytes = 0;
-    if (dsc_optimizer_save(o, path) == DSC_OK) s->bytes = slurp(path, &s->nbytes);
+    if (dsc_optimizer_save(o, path) == DSC_OK) s->bytes = check_slurp(path, &s->nbytes);
 }
 
 static int same(const snapshot *a, const snapshot *b)

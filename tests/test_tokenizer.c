@@ -22,24 +22,6 @@
 
 /* ------------------------------------------------------------- fixtures */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap + 1);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0)
-        if ((n += got) == cap) {
-            char *p = realloc(buf, (cap *= 2) + 1);
-            if (!p) free(buf);
-            buf = p;
-        }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static int spit(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -128,7 +110,7 @@ static void test_load_errors(void)
           strstr(err, "descent gpt2 prepare"));
 
     size_t len;
-    char *v = slurp(VOCAB, &len);
+    char *v = check_slurp(VOCAB, &len);
     CHECK(v && len == 456318);
     if (!v) return;
     /* One changed byte in a merge line: caught by the hash. */
@@ -356,9 +338,9 @@ static void test_corpus_slices(const gpt2_tokenizer *tok)
         char path[256];
         size_t tlen, ilen;
         snprintf(path, sizeof path, "%s.txt", names[f]);
-        char *text = slurp(path, &tlen);
+        char *text = check_slurp(path, &tlen);
         snprintf(path, sizeof path, "%s.ids", names[f]);
-        char *idtext = slurp(path, &ilen);
+        char *idtext = check_slurp(path, &ilen);
         CHECK(text && idtext);
         if (!text || !idtext) {
             free(text);
@@ -463,7 +445,7 @@ static void test_token_files(void)
     const char *path = tmp_path("toy.bin");
     CHECK(gpt2_tokens_write(path, tok, 1000, err, sizeof err) == 0);
     size_t len;
-    unsigned char *raw = (unsigned char *)slurp(path, &len);
+    unsigned char *raw = (unsigned char *)check_slurp(path, &len);
     CHECK(raw && len == 1024 + 2000);
     if (!raw) return;
     /* llm.c's header, little-endian: magic, version, count. */
