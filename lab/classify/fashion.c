@@ -611,22 +611,9 @@ int classify_cmd_study(int argc, char **argv)
         case O_METHODS: so.methods = optarg; break;
         case O_PHI: rc = to_int("--phi", optarg, 2, 64, &f.phi_k); break;
         case O_PHIEVERY: rc = to_int("--phi-every", optarg, 1, INT_MAX, &f.phi_every); break;
-        case O_TARGETS: {
-            const char *p = optarg;
-            so.ntargets = 0;
-            while (*p) {
-                char *e;
-                double v = strtod(p, &e);
-                if (e == p || !isfinite(v) || so.ntargets >= 4 || (*e && *e != ',')) {
-                    fprintf(stderr, "descent classify study: --targets \"%s\": expected 1 to "
-                            "4 numbers separated by commas\n", optarg);
-                    return 2;
-                }
-                so.targets[so.ntargets++] = v;
-                p = *e ? e + 1 : e;
-            }
+        case O_TARGETS:
+            if (study_parse_targets(optarg, &so, "descent classify study")) return 2;
             break;
-        }
         case O_HIDDEN:
             if (sscanf(optarg, "%d,%d", &f.h1, &f.h2) != 2 || f.h1 < 1 || f.h1 > 4096 ||
                 f.h2 < 1 || f.h2 > 4096) {

@@ -67,6 +67,24 @@ const int study_nmethods = (int)(sizeof study_methods / sizeof study_methods[0])
 
 #define ADAMW_REST "adamw:lr=%g,beta1=0.9,beta2=0.95,weight_decay=0"
 
+int study_parse_targets(const char *arg, study_opts *o, const char *command)
+{
+    const char *p = arg;
+    o->ntargets = 0;
+    while (*p) {
+        char *e;
+        double v = strtod(p, &e);
+        if (e == p || !isfinite(v) || o->ntargets >= 4 || (*e && *e != ',')) break;
+        o->targets[o->ntargets++] = v;
+        if (!*e) return 0;
+        p = e + 1; /* a comma: another number must follow */
+    }
+    o->ntargets = 0;
+    fprintf(stderr, "%s: --targets \"%s\": expected 1 to 4 numbers separated by commas\n",
+            command, arg);
+    return -1;
+}
+
 void study_opts_default(study_opts *o)
 {
     memset(o, 0, sizeof *o);

@@ -105,6 +105,11 @@ typedef struct {
 
 void study_opts_default(study_opts *o);
 
+/* Reads --targets ("1 to 4 finite numbers separated by commas") into
+ * o->targets and o->ntargets. 0 on success; -1 with a message on stderr
+ * naming `command` otherwise (o->ntargets is then 0: automatic). */
+int study_parse_targets(const char *arg, study_opts *o, const char *command);
+
 /* The seven optimizers of the study, in run order (AdamW before Muon). */
 extern const study_method study_methods[];
 extern const int study_nmethods;

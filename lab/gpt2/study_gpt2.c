@@ -427,23 +427,9 @@ int gpt2_cmd_study(int argc, char **argv)
         case O_METHODS: so.methods = optarg; break;
         case O_PHI: rc = to_int("--phi", optarg, 2, &g.phi_k); break;
         case O_PHIEVERY: rc = to_int("--phi-every", optarg, 1, &g.phi_every); break;
-        case O_TARGETS: {
-            const char *p = optarg;
-            so.ntargets = 0;
-            while (*p) {
-                char *e;
-                double v = strtod(p, &e);
-                if (e == p || !isfinite(v) || so.ntargets >= 4 || (*e && *e != ',')) {
-                    fprintf(stderr, "descent gpt2 study: --targets \"%s\": expected 1 to 4 "
-                            "numbers separated by commas\n", optarg);
-                    return 2;
-                }
-                so.targets[so.ntargets++] = v;
-                p = *e ? e + 1 : e;
-            }
-            if (!so.ntargets) rc = -1;
+        case O_TARGETS:
+            if (study_parse_targets(optarg, &so, "descent gpt2 study")) return 2;
             break;
-        }
         case O_LAYERS: rc = to_int("--layers", optarg, 1, &b->layers); break;
         case O_CHANNELS: rc = to_int("--channels", optarg, 1, &b->channels); break;
         case O_HEADS: rc = to_int("--heads", optarg, 1, &b->heads); break;
