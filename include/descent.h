@@ -253,7 +253,10 @@ DSC_API dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name
                                             const char *group);
 
 /* Hyperparameters. A group value applies to all its parameters; a
- * parameter value overrides its group's for that parameter only. */
+ * parameter value overrides its group's for that parameter only. The group
+ * calls also take the keys every optimizer accepts (maximize, layer_decay,
+ * coordinate_clip, coordinate_clip_scale: `descent list any`), range-checked
+ * alike; a refused value changes nothing. */
 DSC_API dsc_status dsc_optimizer_set_hyper(dsc_optimizer *opt, const char *group,
                                            const char *key, double value);
 DSC_API dsc_status dsc_optimizer_get_hyper(const dsc_optimizer *opt, const char *group,
@@ -329,8 +332,10 @@ DSC_API dsc_status dsc_optimizer_set_schedule(dsc_optimizer *opt, const char *gr
 /* -------------------------------------------------- gradient transforms */
 
 /* Clipping over all parameters of the optimizer: by global l2 norm (the
- * gradient is scaled by max_norm / norm when norm > max_norm) or by value
- * (each entry clamped to [-limit, limit]). */
+ * gradient is scaled by max_norm / (norm + 1e-6) when norm > max_norm, as
+ * torch.nn.utils.clip_grad_norm_) or by value (each entry clamped to
+ * [-limit, limit]). Clipping and the non-finite policy are saved in
+ * checkpoints and restored by dsc_optimizer_load (src/core/transform.c). */
 DSC_API dsc_status dsc_optimizer_set_clip(dsc_optimizer *opt, dsc_clip_kind kind,
                                           double limit);
 DSC_API dsc_status dsc_optimizer_set_nonfinite(dsc_optimizer *opt,
@@ -477,7 +482,9 @@ DSC_API dsc_status dsc_optimizer_set_comm(dsc_optimizer *opt, const dsc_comm *co
  * warmup (timm ModelEmaV3) d = min(decay, 1 - (1 + n / warmup_gamma)^-warmup_power).
  * Both are per-parameter state slots ("ema", "ema_count", "lookahead_slow",
  * "lookahead_step"), checkpointed like any other.
- * Keys any optimizer accepts: maximize=1 (ascend; families with their own
+ * Keys any optimizer accepts: coordinate_clip=c, coordinate_clip_scale=s
+ * (coordinate-wise clipping of the group's gradients; sgd_clip and adam_clip
+ * have their own coordinate_clip), maximize=1 (ascend; families with their own
  * maximize key keep theirs), layer_decay=D in (0, 1] (the lr of a parameter
  * at depth i of L is multiplied by D^(L - i): embeddings are depth 0, a name's
  * first number n gives depth n + 1, other parameters (head, final norm) the

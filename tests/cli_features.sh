@@ -21,6 +21,10 @@ contains "$tmp/out" "warmup_power" "ema keys listed"
 contains "$tmp/out" "alpha" "lookahead keys listed"
 contains "$tmp/out" "layer_decay" "layer_decay listed"
 contains "$tmp/out" "maximize" "maximize listed"
+contains "$tmp/out" "^  coordinate_clip  .*\[0, 1\]" "coordinate_clip listed with its range"
+contains "$tmp/out" "^  coordinate_clip_scale .*1e+30" "coordinate_clip_scale listed with its range"
+expect 0 "list an[y] (a pattern)" -- "$bin" list 'an[y]'
+contains "$tmp/out" "coordinate_clip_scale" "the pattern shows the group keys"
 expect 2 "list a pattern matching nothing" -- "$bin" list 'zz*'
 contains "$tmp/err" "zz\*" "the pattern is named"
 expect 0 "full list has the wrappers" -- "$bin" list

@@ -460,7 +460,7 @@ static void test_coordclip_option(void)
     CHECK_STATUS(dsc_optimizer_add_group(o, "z", "adamw:coordinate_clp=0.1"), DSC_UNKNOWN_KEY, o);
     /* sgd_clip keeps its own coordinate_clip key (and has no _scale key). */
     CHECK_STATUS(dsc_optimizer_add_group(o, "w", "sgd_clip:coordinate_clip=0.1"), DSC_OK, o);
-    CHECK_EQ_INT(dsc_optimizer_find_group(o, "w")->coord_clip == 0.0, 1);
+    CHECK_EQ_INT(dsc_optimizer_find_group(o, "w")->wrap.coord_clip == 0.0, 1);
     CHECK_STATUS(dsc_optimizer_add_group(o, "v", "sgd_clip:coordinate_clip_scale=2"),
                  DSC_UNKNOWN_KEY, o);
     dsc_optimizer_free(o);

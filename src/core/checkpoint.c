@@ -30,8 +30,14 @@
  *
  * What is restored: state tensors, step counters and the optimizer's
  * configuration (hyperparameters, schedules, per-parameter overrides), as
- * torch's load_state_dict does. Trainer settings (clipping, non-finite
- * policy, accumulation) stay as the caller set them. */
+ * torch's load_state_dict does, and the gradient-transform settings
+ * (transform.c): each group's keys every family accepts (maximize,
+ * layer_decay, coordinate_clip, coordinate_clip_scale: "group_keys") and
+ * the optimizer-wide clipping and non-finite policy ("transform"). Files
+ * written before these entries existed load with the caller's settings
+ * kept. Accumulation stays as the caller set it (a checkpoint is taken
+ * between updates). A sharded optimizer's rank files (shard.c) carry
+ * neither entry: there the caller's settings stay. */
 #include "internal.h"
 #include "json.h"
 
@@ -262,7 +268,20 @@ static void write_config(sbuf *s, const dsc_optimizer *opt)
                       sc->warmup, sc->total, sc->decay, sc->step_size, sc->gamma, sc->min_ratio);
             first = 0;
         }
-        sb_puts(s, "}}");
+        sb_puts(s, "}");
+        if (!opt->shard_local) { /* the keys every family accepts (wrap.c) */
+            sb_puts(s, ",\"group_keys\":{");
+            first = 1;
+            for (int k = 0; k < dsc_group_key_count(); k++) {
+                const char *key = dsc_group_key_name(k);
+                if (dsc_group_key_find(f, key) != k) continue; /* the family's own */
+                sb_printf(s, "%s\"%s\":%.17g", first ? "" : ",", key,
+                          dsc_group_key_get(&g->wrap, k));
+                first = 0;
+            }
+            sb_puts(s, "}");
+        }
+        sb_puts(s, "}");
     }
     sb_puts(s, "],\"params\":[");
     for (int i = 0; i < opt->nparams; i++) {
@@ -278,7 +297,12 @@ static void write_config(sbuf *s, const dsc_optimizer *opt)
         write_hypers(s, g->family, p->override_value, p->override_mask);
         sb_puts(s, "}");
     }
-    sb_puts(s, "]}");
+    sb_puts(s, "]");
+    if (!opt->shard_local) /* the optimizer-wide transform settings (transform.c) */
+        sb_printf(s, ",\"transform\":{\"clip\":\"%s\",\"clip_limit\":%.17g,\"nonfinite\":\"%s\"}",
+                  dsc_clip_kind_name(opt->clip_kind), opt->clip_limit,
+                  dsc_nonfinite_name(opt->nonfinite));
+    sb_puts(s, "}");
 }
 
 /* ----------------------------------------------------------------- save */
@@ -544,13 +568,67 @@ typedef struct {
     double base[DSC_MAX_KEYS], init[DSC_MAX_KEYS];
     dsc_schedule sched[DSC_MAX_KEYS];
     uint64_t sched_mask;
+    struct dsc_group_opts wrap; /* with the group keys of the file, if any */
 } group_update;
+
+/* The optimizer-wide transform settings of the file (the caller's when the
+ * file has none). */
+typedef struct {
+    dsc_clip_kind clip_kind;
+    double clip_limit;
+    dsc_nonfinite_policy nonfinite;
+} transform_update;
 
 typedef struct {
     double override_value[DSC_MAX_KEYS];
     uint64_t override_mask;
     int no_decay;
 } param_update;
+
+/* "group_keys": {"coordinate_clip": 0.1, ...} of a group into o. */
+static dsc_status read_group_keys(dsc_optimizer *opt, const json_value *obj, const dsc_group *g,
+                                  struct dsc_group_opts *o, const char *where)
+{
+    if (!obj) return DSC_OK; /* written before group keys were saved: keep the caller's */
+    if (obj->type != JSON_OBJECT)
+        return dsc_fail(opt, DSC_CORRUPT, "load: %s: group_keys is not an object", where);
+    for (size_t i = 0; i < obj->count; i++) {
+        int k = dsc_group_key_find(g->family, obj->keys[i]);
+        if (k < 0 || obj->items[i].type != JSON_NUMBER)
+            return dsc_fail(opt, DSC_MISMATCH, "load: %s: \"%s\" is not a group key of %s",
+                            where, obj->keys[i], g->family->info.name);
+        char err[DSC_ERR_MAX];
+        if (dsc_group_key_set(g->family, o, k, obj->items[i].number, err, sizeof err) != DSC_OK)
+            return dsc_fail(opt, DSC_CORRUPT, "load: %s: %s", where, err);
+    }
+    return DSC_OK;
+}
+
+/* "transform": {"clip": "norm", "clip_limit": 1, "nonfinite": "skip"}. */
+static dsc_status read_transform(dsc_optimizer *opt, const json_value *obj, transform_update *tu)
+{
+    tu->clip_kind = opt->clip_kind;
+    tu->clip_limit = opt->clip_limit;
+    tu->nonfinite = opt->nonfinite;
+    if (!obj) return DSC_OK; /* an older file: keep the caller's settings */
+    const json_value *clip = json_get(obj, "clip"), *limit = json_get(obj, "clip_limit");
+    const json_value *nf = json_get(obj, "nonfinite");
+    int kind = clip && clip->type == JSON_STRING ? dsc_clip_kind_from_name(clip->string) : -1;
+    int policy = nf && nf->type == JSON_STRING ? dsc_nonfinite_from_name(nf->string) : -1;
+    if (obj->type != JSON_OBJECT || kind < 0 || policy < 0 || !limit ||
+        limit->type != JSON_NUMBER)
+        return dsc_fail(opt, DSC_CORRUPT, "load: the transform settings are malformed (clip: "
+                        "none, norm or value; clip_limit: a number; nonfinite: skip, zero or "
+                        "fail)");
+    char err[DSC_ERR_MAX];
+    if (dsc_transform_check_clip(kind, limit->number, err, sizeof err) != DSC_OK ||
+        dsc_transform_check_nonfinite(policy, err, sizeof err) != DSC_OK)
+        return dsc_fail(opt, DSC_CORRUPT, "load: transform settings: %s", err);
+    tu->clip_kind = (dsc_clip_kind)kind;
+    tu->clip_limit = limit->number;
+    tu->nonfinite = (dsc_nonfinite_policy)policy;
+    return DSC_OK;
+}
 
 static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_update *gu,
                                param_update *pu)
@@ -584,11 +662,13 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
         group_update *u = &gu[gi];
         memcpy(u->base, mine->base, sizeof u->base);
         memcpy(u->init, mine->init, sizeof u->init);
+        u->wrap = mine->wrap;
         dsc_status st;
         char where[DSC_NAME_MAX + 16];
         snprintf(where, sizeof where, "group \"%s\"", mine->name);
         if ((st = read_hypers(opt, json_get(g, "hyper"), mine->family, u->base, NULL, where)) ||
-            (st = read_hypers(opt, json_get(g, "init"), mine->family, u->init, NULL, where)))
+            (st = read_hypers(opt, json_get(g, "init"), mine->family, u->init, NULL, where)) ||
+            (st = read_group_keys(opt, json_get(g, "group_keys"), mine, &u->wrap, where)))
             return st;
         const json_value *sc = json_get(g, "schedules");
         if (!sc || sc->type != JSON_OBJECT)
@@ -663,6 +743,33 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
         if (st) return st;
     }
     return DSC_OK;
+}
+
+/* Make sure the buffers exist for the settings about to be restored: the
+ * settings are swapped in for dsc_optimizer_ensure_buffers and swapped back,
+ * so the optimizer's configuration is unchanged whatever happens. */
+static dsc_status reserve_work(dsc_optimizer *opt, group_update *gu,
+                               const transform_update *tu)
+{
+    if (opt->shard_local) return DSC_OK; /* the shard's driver owns the transforms */
+    dsc_clip_kind kind = opt->clip_kind;
+    dsc_nonfinite_policy nf = opt->nonfinite;
+    opt->clip_kind = tu->clip_kind;
+    opt->nonfinite = tu->nonfinite;
+    for (int i = 0; i < opt->ngroups; i++) {
+        struct dsc_group_opts w = opt->groups[i]->wrap;
+        opt->groups[i]->wrap = gu[i].wrap;
+        gu[i].wrap = w; /* the two swapped; swapped back below */
+    }
+    dsc_status st = dsc_optimizer_ensure_buffers(opt);
+    for (int i = 0; i < opt->ngroups; i++) {
+        struct dsc_group_opts w = opt->groups[i]->wrap;
+        opt->groups[i]->wrap = gu[i].wrap;
+        gu[i].wrap = w;
+    }
+    opt->clip_kind = kind;
+    opt->nonfinite = nf;
+    return st;
 }
 
 /* Hash the data section (the file positioned at its start) on top of ck. */
@@ -845,6 +952,8 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         goto done;
     }
     if ((st = check_config(opt, cfg, gu, pu)) != DSC_OK) goto done;
+    transform_update tu;
+    if ((st = read_transform(opt, json_get(cfg, "transform"), &tu)) != DSC_OK) goto done;
 
     /* Tensors: every expected one present with the right dtype, shape and
      * extent; none unexpected; together they tile the data section. */
@@ -927,6 +1036,10 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         goto done;
     }
 
+    /* The work buffers the restored transform settings need, before
+     * anything changes (an allocation failure here changes nothing). */
+    if ((st = reserve_work(opt, gu, &tu)) != DSC_OK) goto done;
+
     /* Everything checked: read the tensors into the slots. A read error
      * now (the file changed under us) is reported; state may be partial. */
     for (long i = 0; i < n; i++) {
@@ -942,7 +1055,11 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         memcpy(g->init, gu[i].init, sizeof g->init);
         memcpy(g->sched, gu[i].sched, sizeof g->sched);
         g->sched_mask = gu[i].sched_mask;
+        g->wrap = gu[i].wrap;
     }
+    opt->clip_kind = tu.clip_kind;
+    opt->clip_limit = tu.clip_limit;
+    opt->nonfinite = tu.nonfinite;
     for (int i = 0; i < opt->nparams; i++) {
         dsc_param *p = opt->params[i];
         memcpy(p->override_value, pu[i].override_value, sizeof p->override_value);

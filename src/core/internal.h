@@ -119,14 +119,14 @@ typedef struct dsc_group {
     void *scratch;             /* group workspace, resized when params join */
     size_t scratch_bytes;
     struct dsc_optimizer *opt;
-    /* Group-level coordinate-wise clipping (transform.c; spec keys
-     * coordinate_clip, coordinate_clip_scale): 0 = off. */
-    double coord_clip, coord_clip_scale;
-    /* Group-level options any family accepts and the ema / lookahead
+    /* Group-level options any family accepts (wrap.c's key table: spec,
+     * set_hyper, checkpoints, `descent list any`) and the ema / lookahead
      * wrappers around it (wrap.c). */
     struct dsc_group_opts {
         int maximize;              /* negate the gradient (family without the key) */
         double layer_decay;        /* lr * layer_decay^(depth from the top); 1 = off */
+        /* coordinate-wise clipping (transform.c): fraction, 0 = off; scale */
+        double coord_clip, coord_clip_scale;
         int ema, ema_warmup;       /* shadow weights; timm's warmup of the decay */
         double ema_decay, ema_gamma, ema_power;
         int lookahead, la_k;       /* slow weights, synced every la_k steps */
@@ -251,6 +251,7 @@ struct dsc_optimizer {
     int nhooks, cap_hooks, next_hook_id, in_hook;
     int swapped; /* 1 + dsc_average_kind while averaged weights are swapped in */
     uint64_t seed; /* stochastic rounding of bf16 parameters */
+    int shard_local; /* 1: the per-rank optimizer inside a shard (shard.c) */
 };
 
 /* Record an error on the handle and return `s`. */
@@ -270,18 +271,41 @@ dsc_status dsc_optimizer_ensure_buffers(dsc_optimizer *opt);
 /* Fill p->hp for every parameter from group values, schedules and overrides. */
 void dsc_optimizer_resolve_hypers(dsc_optimizer *opt);
 
-/* Coordinate-wise clipping (transform.c; docs/optimizers.md, sgd_clip).
+/* ------------------------------------- the gradient-transform stage (transform.c)
+ * Phase 1 of a step, dsc_transform_decide: scans p->grad of every
+ * parameter, fills opt->stats (norms, nonfinite, clip_scale, the skipped /
+ * zeroed / clipped counters) and decides. Returns DSC_NONFINITE (error set)
+ * under the fail policy; otherwise DSC_OK with the plan: skip = 1 means the
+ * update is skipped (the driver ends the accumulation window and runs the
+ * post hooks); else the plan says what phase 2 does. Writes nothing else.
+ * Phase 2, dsc_transform_apply: zeroing, norm factor and value bound, then
+ * coordinate clipping and maximize per group, into p->work (p->grad points
+ * there after). Cannot fail, allocates nothing (the buffers exist:
+ * dsc_optimizer_ensure_buffers, when the settings change). */
+typedef struct {
+    int skip;     /* skip this update (non-finite gradient, policy skip) */
+    int zero_bad; /* non-finite entries become 0 (policy zero) */
+    float scale;  /* global-norm clipping factor, 1: none */
+    float clamp;  /* value clipping bound, INFINITY: none */
+} dsc_grad_plan;
+dsc_status dsc_transform_decide(dsc_optimizer *opt, dsc_grad_plan *plan);
+void dsc_transform_apply(dsc_optimizer *opt, const dsc_grad_plan *plan);
+/* 1: some transform writes p->work (the caller adds accumulation). */
+int dsc_transform_needs_work(const dsc_optimizer *opt);
+/* Checks of the optimizer-wide settings (set_clip / set_nonfinite and
+ * checkpoint loading share them); a message in err. */
+dsc_status dsc_transform_check_clip(int kind, double limit, char *err, size_t errlen);
+dsc_status dsc_transform_check_nonfinite(int policy, char *err, size_t errlen);
+/* Names in checkpoints: none/norm/value, skip/zero/fail; -1 if unknown. */
+const char *dsc_clip_kind_name(dsc_clip_kind k);
+const char *dsc_nonfinite_name(dsc_nonfinite_policy p);
+int dsc_clip_kind_from_name(const char *s);
+int dsc_nonfinite_from_name(const char *s);
+/* Coordinate-wise clipping threshold (docs/optimizers.md, sgd_clip).
  * tau over every parameter of g: the floor(N*c)-th largest |x| (0-based) of
  * x = grad (+ hp[wd_key]*data when wd_key >= 0), times scale; 0 when c >= 1.
  * Allocates nothing; the same value for any thread count. */
 float dsc_coordclip_tau(dsc_group *g, double c, double scale, int wd_key, int reference);
-/* The group option: clip every gradient of g into p->work, p->grad = p->work. */
-void dsc_coordclip_apply(dsc_group *g, int reference);
-/* Take coordinate_clip / coordinate_clip_scale out of the tokens of a spec
- * where its family does not define them (their key[0] set to 0; defaults
- * 0 and 1). */
-dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
-                                   char *err, size_t errlen);
 /* x clipped to [-tau, tau] as the clipping defines it: x when |x| < tau,
  * else sign(x)*tau (so a NaN x becomes 0*tau, never NaN). */
 static inline float dsc_clip_tau(float x, float tau)
@@ -306,8 +330,21 @@ int dsc_shard_is_manifest(const char *path); /* 1: a sharded checkpoint's manife
  * for the rest); *inner points at the optimizer spec after them. */
 dsc_status dsc_wrap_take_prefix(const char *spec, const char **inner, struct dsc_group_opts *o,
                                 char *err, size_t errlen);
-/* Take the group keys maximize and layer_decay out of the tokens where the
- * family lacks them (items taken get key[0] = 0). */
+/* The group keys every family accepts (maximize, layer_decay,
+ * coordinate_clip, coordinate_clip_scale), one table in wrap.c.
+ * find: the index of `key` as a group key of a group run by f, or -1 (a
+ * key f defines itself is f's). set: checks type, range and what the value
+ * needs of f (layer_decay an lr key), then stores it in o; nothing stored
+ * on failure. Callers that turn on maximize or coordinate_clip make sure
+ * the work buffers exist (dsc_optimizer_ensure_buffers). */
+int dsc_group_key_count(void);
+const char *dsc_group_key_name(int k);
+int dsc_group_key_find(const dsc_family *f, const char *key);
+double dsc_group_key_get(const struct dsc_group_opts *o, int k);
+dsc_status dsc_group_key_set(const dsc_family *f, struct dsc_group_opts *o, int k, double x,
+                             char *err, size_t errlen);
+/* Take the group keys out of the tokens where the family lacks them
+ * (items taken get key[0] = 0). */
 dsc_status dsc_wrap_take_keys(dsc_spec_tokens *t, struct dsc_group_opts *o, char *err,
                               size_t errlen);
 /* Add the wrapper slots of group g to a parameter's plan (set p->wrap_slot
@@ -324,7 +361,6 @@ int dsc_wrap_run_pre_hooks(dsc_optimizer *opt);
 void dsc_wrap_run_post_hooks(dsc_optimizer *opt);
 /* lr multiplier of parameter p under its group's layer_decay. */
 double dsc_wrap_layer_scale(const dsc_group *g, const dsc_param *p);
-int dsc_wrap_needs_work(const dsc_group *g);
 /* bf16 parameters (bf16.c): widen the gradients (every call), widen the
  * stochastic-rounding parameters (before an update), write the results back
  * (after it; and after a swap of averaged weights). */

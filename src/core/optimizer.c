@@ -163,15 +163,14 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
     const dsc_family *f;
     double hp[DSC_MAX_KEYS];
     char err[DSC_ERR_MAX];
-    /* Group-level keys any family accepts (coordclip.c) are taken out first. */
-    double cclip = 0.0, cclip_scale = 1.0;
-    struct dsc_group_opts wrap; /* wrappers and group keys (wrap.c) */
+    /* Wrappers and the group keys any family accepts (wrap.c) are taken
+     * out first; the family's parser sees the rest. */
+    struct dsc_group_opts wrap;
     const char *inner = spec;
     dsc_spec_tokens tok;
     dsc_status st = dsc_wrap_take_prefix(spec, &inner, &wrap, err, sizeof err);
     if (st == DSC_OK) st = dsc_spec_tokenize("optimizer spec", inner, &tok, err, sizeof err);
     if (st == DSC_OK) st = dsc_wrap_take_keys(&tok, &wrap, err, sizeof err);
-    if (st == DSC_OK) st = dsc_coordclip_take_keys(&tok, &cclip, &cclip_scale, err, sizeof err);
     if (st == DSC_OK) st = dsc_spec_parse_tokens(&tok, &f, hp, err, sizeof err);
     if (st != DSC_OK) return dsc_fail(opt, st, "group \"%s\": %s", group, err);
     if (!grow((void **)&opt->groups, &opt->cap_groups, opt->ngroups + 1, sizeof(dsc_group *)))
@@ -181,8 +180,6 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
     strcpy(g->name, group);
     g->family = f;
     g->opt = opt;
-    g->coord_clip = cclip;
-    g->coord_clip_scale = cclip_scale;
     g->wrap = wrap;
     memcpy(g->base, hp, sizeof hp);
     memcpy(g->init, hp, sizeof hp);
@@ -198,7 +195,7 @@ dsc_status dsc_optimizer_add_group(dsc_optimizer *opt, const char *group, const 
         g->nslots = plan.nslots;
     }
     opt->groups[opt->ngroups++] = g;
-    if (cclip > 0 || dsc_wrap_needs_work(g)) { /* work buffers for the clip / negation */
+    if (wrap.coord_clip > 0 || wrap.maximize) { /* work buffers for the clip / negation */
         st = dsc_optimizer_ensure_buffers(opt);
         if (st != DSC_OK) free_group(opt->groups[--opt->ngroups]); /* changes nothing */
         return st;
@@ -291,11 +288,8 @@ static dsc_role infer_role(const char *name, int ndim)
 
 static int param_needs_work(const dsc_optimizer *opt)
 {
-    for (int i = 0; i < opt->ngroups; i++)
-        if (opt->groups[i]->coord_clip > 0 || dsc_wrap_needs_work(opt->groups[i]))
-            return 1; /* coordclip.c and maximize (wrap.c) write p->work */
-    return opt->accumulation > 1 || opt->clip_kind != DSC_CLIP_NONE ||
-           opt->nonfinite == DSC_NONFINITE_ZERO;
+    /* The mean of an accumulation and the transform stage write p->work. */
+    return opt->accumulation > 1 || dsc_transform_needs_work(opt);
 }
 
 static dsc_status param_buffers(dsc_optimizer *opt, dsc_param *p)
@@ -581,11 +575,22 @@ dsc_status dsc_optimizer_set_hyper(dsc_optimizer *opt, const char *group, const 
     CHECK_NULL(opt, key, "key");
     dsc_group *g = dsc_optimizer_find_group(opt, group);
     if (!g) return dsc_fail(opt, DSC_UNKNOWN_NAME, "set_hyper: no group named \"%s\"", group);
-    int k = dsc_family_key(g->family, key);
-    if (k < 0)
-        return dsc_fail(opt, DSC_UNKNOWN_KEY, "set_hyper: %s has no key \"%s\"",
-                        g->family->info.name, key);
     char err[DSC_ERR_MAX];
+    int k = dsc_family_key(g->family, key);
+    int gk = k < 0 ? dsc_group_key_find(g->family, key) : -1;
+    if (gk >= 0) { /* a key every family accepts (wrap.c), checked there */
+        struct dsc_group_opts old = g->wrap, trial = g->wrap;
+        dsc_status st = dsc_group_key_set(g->family, &trial, gk, value, err, sizeof err);
+        if (st != DSC_OK) return dsc_fail(opt, st, "group \"%s\": %s", group, err);
+        g->wrap = trial;
+        st = dsc_optimizer_ensure_buffers(opt); /* maximize, coordinate_clip need p->work */
+        if (st != DSC_OK) g->wrap = old;        /* changes nothing */
+        return st;
+    }
+    if (k < 0)
+        return dsc_fail(opt, DSC_UNKNOWN_KEY, "set_hyper: %s has no key \"%s\" (nor is it a "
+                        "key every optimizer accepts: descent list any)",
+                        g->family->info.name, key);
     dsc_status st = dsc_key_check(g->family, k, value, err, sizeof err);
     if (st == DSC_OK && g->family->check) {
         double trial[DSC_MAX_KEYS];
@@ -605,7 +610,12 @@ dsc_status dsc_optimizer_get_hyper(const dsc_optimizer *opt, const char *group,
     dsc_group *g = dsc_optimizer_find_group(opt, group);
     if (!g) return DSC_UNKNOWN_NAME;
     int k = dsc_family_key(g->family, key);
-    if (k < 0) return DSC_UNKNOWN_KEY;
+    if (k < 0) {
+        int gk = dsc_group_key_find(g->family, key);
+        if (gk < 0) return DSC_UNKNOWN_KEY;
+        *value = dsc_group_key_get(&g->wrap, gk);
+        return DSC_OK;
+    }
     *value = g->base[k];
     return DSC_OK;
 }

@@ -308,6 +308,7 @@ static dsc_status build(dsc_optimizer *opt, struct dsc_shard *s)
     int *which = dsc_calloc((size_t)n, sizeof(int));
     int *order = dsc_calloc((size_t)n, sizeof(int));
     s->local = dsc_optimizer_new();
+    if (s->local) s->local->shard_local = 1; /* its checkpoints skip the transform settings */
     dsc_status st = DSC_NO_MEMORY;
     if (!s->kind || !s->owner || !s->scan_owner || !s->counts || !s->displs || !s->scan ||
         !s->flags || !cost || !load || !which || !order || !s->local)
@@ -509,7 +510,7 @@ dsc_status dsc_optimizer_set_comm(dsc_optimizer *opt, const dsc_comm *comm)
         dsc_group *g = opt->groups[gi];
         for (int k = 0; k < g->nslots; k++) dsc_free(g->slots[k].data), g->slots[k].data = NULL;
         g->nslots = 0;
-        if (g->coord_clip <= 0) {
+        if (g->wrap.coord_clip <= 0) {
             dsc_free(g->scratch);
             g->scratch = NULL;
             g->scratch_bytes = 0;

@@ -13,13 +13,14 @@
  *     2. accumulation: micro-steps add into p->accum (a micro-step that is
  *        not the last one is a complete, successful call); the last one
  *        forms the mean in p->work and leaves p->accum as it was;
- *     3. one scan of every gradient: l2, l1, l-inf norms, non-finite count;
- *     4. non-finite policy: skip (a successful call that updates nothing),
- *        fail, or zero the entries;
+ *     3. the gradient-transform stage's decision (transform.c): one scan
+ *        of every gradient (non-finite count, norms), then the non-finite
+ *        policy (fail; skip, a successful call that updates nothing; or
+ *        zero) and the clipping factor or bound; it fills the step stats;
  *   write (nothing below can fail)
  *     5. the accumulation buffers are cleared;
- *     6. clipping by global norm or by value, coordinate clipping and the
- *        group key maximize, into p->work;
+ *     6. the transform stage applies its plan into p->work: zeroing,
+ *        clipping by global norm or by value, coordinate clipping, maximize;
  *     7. each group's family steps its parameters, then its wrappers
  *        (Lookahead, EMA) run; the step count advances; post-step hooks.
  * A family reads p->grad, which is the caller's buffer unless a transform
@@ -28,40 +29,6 @@
 
 #include <math.h>
 #include <string.h>
-
-dsc_status dsc_optimizer_set_clip(dsc_optimizer *opt, dsc_clip_kind kind, double limit)
-{
-    if (!opt) return DSC_NULL_POINTER;
-    dsc_clear_error(opt);
-    if ((int)kind < DSC_CLIP_NONE || kind > DSC_CLIP_VALUE)
-        return dsc_fail(opt, DSC_OUT_OF_RANGE, "set_clip: kind %d is not a dsc_clip_kind",
-                        (int)kind);
-    if (kind != DSC_CLIP_NONE && !(limit > 0.0 && isfinite(limit)))
-        return dsc_fail(opt, DSC_OUT_OF_RANGE, "set_clip: limit must be finite and > 0, got %g",
-                        limit);
-    dsc_clip_kind old_kind = opt->clip_kind;
-    opt->clip_kind = kind;
-    dsc_status st = dsc_optimizer_ensure_buffers(opt);
-    if (st != DSC_OK) {
-        opt->clip_kind = old_kind;
-        return st;
-    }
-    opt->clip_limit = limit;
-    return DSC_OK;
-}
-
-dsc_status dsc_optimizer_set_nonfinite(dsc_optimizer *opt, dsc_nonfinite_policy policy)
-{
-    if (!opt) return DSC_NULL_POINTER;
-    dsc_clear_error(opt);
-    if ((int)policy < DSC_NONFINITE_SKIP || policy > DSC_NONFINITE_FAIL)
-        return dsc_fail(opt, DSC_OUT_OF_RANGE, "set_nonfinite: %d is not a policy", (int)policy);
-    dsc_nonfinite_policy old = opt->nonfinite;
-    opt->nonfinite = policy;
-    dsc_status st = dsc_optimizer_ensure_buffers(opt);
-    if (st != DSC_OK) opt->nonfinite = old;
-    return st;
-}
 
 dsc_status dsc_optimizer_set_accumulation(dsc_optimizer *opt, int micro_steps)
 {
@@ -112,48 +79,6 @@ static void finish_mean(float *restrict out, const float *restrict acc, const fl
 {
 #pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = (acc[i] + g[i]) * scale;
-}
-
-/* out = f(in) for the transforms of step 3 and 4 (in may equal out). Per
- * thread ranges of a plain loop; in place and out of place are separate
- * loops, because a compiler that cannot rule out a partial overlap keeps a
- * scalar fallback that equal pointers would select. */
-typedef struct {
-    float *out;
-    const float *in;
-    float scale, clamp;
-    int zero_bad;
-} transform_job;
-
-DSC_BODY float transform_one(float v, int zero_bad, float scale, float clamp)
-{
-    if (zero_bad) v = isfinite(v) ? v : 0.0f;
-    v *= scale;
-    v = v > clamp ? clamp : v;
-    v = v < -clamp ? -clamp : v;
-    return v;
-}
-
-static void transform_range(const void *ctx, size_t lo, size_t hi)
-{
-    const transform_job *job = ctx;
-    const float scale = job->scale, clamp = job->clamp;
-    const int zero_bad = job->zero_bad;
-    if (job->out == job->in) {
-        float *x = job->out;
-        for (size_t i = lo; i < hi; i++) x[i] = transform_one(x[i], zero_bad, scale, clamp);
-    } else {
-        float *restrict out = job->out;
-        const float *restrict in = job->in;
-        for (size_t i = lo; i < hi; i++) out[i] = transform_one(in[i], zero_bad, scale, clamp);
-    }
-}
-
-static void transform(float *out, const float *in, size_t n, int zero_bad, float scale,
-                      float clamp)
-{
-    transform_job job = {out, in, scale, clamp, zero_bad};
-    dsc_parallel_ranges(n, transform_range, &job);
 }
 
 /* The end of an accumulated update: the sums start again from zero. */
@@ -222,60 +147,17 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         for (int i = 0; i < opt->nparams; i++) opt->params[i]->grad = opt->params[i]->grad_user;
     }
 
-    /* 3. Scan: non-finite entries always (cheap); norms when asked for or
-     * needed by norm clipping. */
-    size_t bad = 0;
-    const char *first_bad = NULL;
-    int norms = opt->want_stats || opt->clip_kind == DSC_CLIP_NORM;
-    double sumsq = 0, sumabs = 0, absmax = 0;
-    if (opt->shard) { /* each rank scans its share; the sums are all-reduced (shard.c) */
-        dsc_status s = dsc_shard_scan(opt, norms, &bad, &first_bad, &sumsq, &sumabs, &absmax);
-        if (s != DSC_OK) return s;
-    } else {
-        for (int i = 0; i < opt->nparams; i++) {
-            dsc_param *p = opt->params[i];
-            size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
-            if (b && !first_bad) first_bad = p->name;
-            bad += b;
-        }
-        for (int i = 0; i < opt->nparams && norms; i++) {
-            dsc_param *p = opt->params[i];
-            dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
-            sumsq += s.sumsq;
-            sumabs += s.sumabs;
-            if (s.absmax > absmax) absmax = s.absmax;
-        }
-    }
-    st->grad_l2 = st->grad_l1 = st->grad_linf = NAN;
-    if (norms) {
-        st->grad_l2 = sqrt(sumsq);
-        if (opt->want_stats) {
-            st->grad_l1 = sumabs;
-            st->grad_linf = absmax;
-        }
-    }
-    st->nonfinite = bad;
-    st->clip_scale = 1.0;
-    st->step = opt->step;
-
-    /* 4. Non-finite policy. */
-    int zero_bad = 0;
-    if (bad) {
-        if (opt->nonfinite == DSC_NONFINITE_FAIL)
-            return dsc_fail(opt, DSC_NONFINITE,
-                            "step %lld: %zu non-finite gradient entries (first in \"%s\"); "
-                            "nothing was changed", (long long)opt->step, bad, first_bad);
-        if (opt->nonfinite == DSC_NONFINITE_SKIP) {
-            /* A skipped update still ends its accumulation window. */
-            if (accumulating) clear_accumulation(opt);
-            st->skipped = 1;
-            st->skipped_total++;
-            st->update_l2 = opt->want_stats ? 0.0 : NAN;
-            if (opt->nhooks) dsc_wrap_run_post_hooks(opt);
-            return DSC_OK;
-        }
-        zero_bad = 1;
-        st->zeroed_total += (int64_t)bad;
+    /* 3-4. The gradient-transform stage decides (transform.c): scan, then
+     * fail, skip, or go on with a plan (zeroing, norm factor, value bound).
+     * It fills the step stats. */
+    dsc_grad_plan plan;
+    dsc_status ts = dsc_transform_decide(opt, &plan);
+    if (ts != DSC_OK) return ts;
+    if (plan.skip) {
+        /* A skipped update still ends its accumulation window. */
+        if (accumulating) clear_accumulation(opt);
+        if (opt->nhooks) dsc_wrap_run_post_hooks(opt);
+        return DSC_OK;
     }
 
     /* --------------------------------------------------------- write */
@@ -283,28 +165,9 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     /* 5. The accumulated sums are consumed (their mean is in p->work). */
     if (accumulating) clear_accumulation(opt);
 
-    /* 6. Clipping (norms above are of the finite entries, as zeroing keeps them). */
-    float scale = 1.0f, clamp = INFINITY;
-    if (opt->clip_kind == DSC_CLIP_NORM && st->grad_l2 > opt->clip_limit) {
-        /* torch.nn.utils.clip_grad_norm_: max_norm / (total_norm + 1e-6) */
-        st->clip_scale = opt->clip_limit / (st->grad_l2 + 1e-6);
-        scale = (float)st->clip_scale;
-        st->clipped_total++;
-    }
-    if (opt->clip_kind == DSC_CLIP_VALUE) clamp = (float)opt->clip_limit;
-    if (zero_bad || scale != 1.0f || clamp != INFINITY) {
-        for (int i = 0; i < opt->nparams; i++) {
-            dsc_param *p = opt->params[i];
-            transform(p->work, p->grad, p->numel, zero_bad, scale, clamp);
-            p->grad = p->work;
-        }
-    }
-    /* 6b. Group-level coordinate-wise clipping (transform.c), into p->work. */
-    for (int gi = 0; gi < opt->ngroups; gi++)
-        if (opt->groups[gi]->coord_clip > 0) dsc_coordclip_apply(opt->groups[gi], opt->reference);
-
-    /* 6c. maximize for the families without their own key (wrap.c). */
-    for (int gi = 0; gi < opt->ngroups; gi++) dsc_wrap_pre(opt->groups[gi]);
+    /* 6. The plan carried out (transform.c): zeroing, clipping by norm or
+     * value, coordinate clipping and maximize, into p->work. */
+    dsc_transform_apply(opt, &plan);
 
     /* 7. Families, each followed by its group's wrappers (Lookahead, EMA).
      * Every check ran in the first phase: a family step cannot fail. With

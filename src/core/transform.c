@@ -1,12 +1,38 @@
-/* transform.c - coordinate-wise clipping of a group's gradients (Pan and
- * Li, arXiv 2306.00204), a core stage between the caller's gradient and the
- * families. It writes into the parameter's work buffer and points p->grad at
- * it; the caller's gradient is only read. (The other gradient transforms,
- * the non-finite policy and clipping by global norm or by value, are still
- * in step.c; they belong here too.)
+/* transform.c - the gradient-transform stage of a step: everything that
+ * turns the caller's gradient into the one the families read.
  *
- * Coordinate-wise clipping, over all tensors X of a group and a fraction
- * c = coordinate_clip:
+ * Configuration (all of it checkpointed, checkpoint.c):
+ *   optimizer-wide  dsc_optimizer_set_nonfinite (skip | zero | fail) and
+ *                   dsc_optimizer_set_clip (by global l2 norm or by value),
+ *                   over every parameter of every group at once;
+ *   per group       the keys every family accepts (wrap.c's table, set by
+ *                   a spec or dsc_optimizer_set_hyper): coordinate_clip,
+ *                   coordinate_clip_scale and maximize.
+ * The global settings are not spec keys: a spec configures one group, and
+ * a global norm spans all groups (torch keeps clip_grad_norm_ outside the
+ * optimizer; optax chains clip_by_global_norm before it, once).
+ *
+ * The stage has the two phases of the step (step.c):
+ *   dsc_transform_decide (validate: may fail, writes only the handle's
+ *     stats and error) scans every gradient once (non-finite count; the
+ *     l2, l1 and l-inf norms when stats or norm clipping need them), then
+ *     decides: fail (DSC_NONFINITE), skip the update (plan->skip), or go on
+ *     with zeroing, a norm-clipping factor and a value bound in the plan.
+ *     It fills the step stats (norms, nonfinite, clip_scale and the
+ *     skipped / zeroed / clipped counters).
+ *   dsc_transform_apply (write: cannot fail, allocates nothing) carries
+ *     the plan out in this order, each into p->work (p->grad then points
+ *     there; the caller's gradient is only read):
+ *       1. non-finite entries to 0, the norm factor, the value bound (one
+ *          element-wise pass, so the same bits at any thread count);
+ *       2. coordinate-wise clipping per group;
+ *       3. maximize per group (wrap.c).
+ * Norms are those of the finite entries, as zeroing keeps them. Norm
+ * clipping follows torch.nn.utils.clip_grad_norm_: when the norm N exceeds
+ * max_norm, g <- g * max_norm / (N + 1e-6).
+ *
+ * Coordinate-wise clipping (Pan and Li, arXiv 2306.00204), over all tensors
+ * X of a group and a fraction c = coordinate_clip:
  *   c == 0: no clipping;  c == 1: tau = 0;
  *   else tau = the floor(N*c)-th largest |x| (0-based, N*c in double) of the
  *        N values of X, recomputed every step;
@@ -18,12 +44,10 @@
  * any thread count gives the same tau. The reference bisects on the bit
  * pattern (31 counting passes). Both give exactly the value a full sort
  * puts at index floor(N*c), ties included. The families sgd_clip and
- * adam_clip (src/optimizers/coordclip.c) call dsc_coordclip_tau themselves.
- *
- * The group-level option: a spec such as "adamw:lr=1e-3,coordinate_clip=0.1,
- * coordinate_clip_scale=1" clips the gradients of that group before the
- * family runs. Every family but sgd_clip and adam_clip (which define
- * coordinate_clip and threshold_scale themselves) accepts the two keys. */
+ * adam_clip (src/optimizers/coordclip.c) call dsc_coordclip_tau themselves
+ * and define coordinate_clip (with their own threshold_scale) as a key of
+ * their own: for them the group keys coordinate_clip and
+ * coordinate_clip_scale do not exist. */
 #include "internal.h"
 
 #include <math.h>
@@ -157,7 +181,7 @@ static void clip_range(const void *ctx, size_t lo, size_t hi)
 {
     const clip_job *job = ctx;
     const float tau = job->tau;
-    if (job->out == job->in) { /* in place: its own loop (see transform_range above) */
+    if (job->out == job->in) { /* in place: its own loop (see transform_range below) */
         float *x = job->out;
         for (size_t i = lo; i < hi; i++) x[i] = dsc_clip_tau(x[i], tau);
     } else {
@@ -177,11 +201,13 @@ static void clip_into(float *out, const float *in, size_t n, float tau, int refe
     dsc_parallel_ranges(n, clip_range, &job);
 }
 
-void dsc_coordclip_apply(dsc_group *grp, int reference)
+/* The group keys coordinate_clip / coordinate_clip_scale: every gradient
+ * of the group clipped at one tau into p->work. */
+static void coordclip_apply(dsc_group *grp, int reference)
 {
-    double c = grp->coord_clip;
+    double c = grp->wrap.coord_clip;
     if (!(c > 0.0) || grp->nparams == 0) return;
-    float tau = dsc_coordclip_tau(grp, c, grp->coord_clip_scale, -1, reference);
+    float tau = dsc_coordclip_tau(grp, c, grp->wrap.coord_clip_scale, -1, reference);
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         clip_into(p->work, p->grad, p->numel, tau, reference);
@@ -189,43 +215,222 @@ void dsc_coordclip_apply(dsc_group *grp, int reference)
     }
 }
 
-/* --------------------------------------------- keys of the group-level option */
 
-static const struct {
-    const char *name;
-    double min, max, def;
-} core_keys[2] = {
-    {"coordinate_clip", 0.0, 1.0, 0.0},
-    {"coordinate_clip_scale", 0.0, 1e30, 1.0},
-};
+/* ------------------------------------------------ the optimizer-wide settings */
 
-dsc_status dsc_coordclip_take_keys(dsc_spec_tokens *t, double *c, double *scale,
-                                   char *err, size_t errlen)
+dsc_status dsc_optimizer_set_clip(dsc_optimizer *opt, dsc_clip_kind kind, double limit)
 {
-    *c = core_keys[0].def;
-    *scale = core_keys[1].def;
-    const dsc_family *f = dsc_family_find(t->name);
-    /* sgd_clip and adam_clip define coordinate_clip themselves (with their own
-     * threshold_scale): for them the option does not exist. Unknown names
-     * are reported by the spec parser. */
-    if (!f || dsc_family_key(f, core_keys[0].name) >= 0) return DSC_OK;
-    double val[2] = {core_keys[0].def, core_keys[1].def};
-    for (int j = 0; j < t->nitems; j++) {
-        dsc_spec_item *it = &t->item[j];
-        for (int q = 0; q < 2; q++) {
-            if (strcmp(it->key, core_keys[q].name)) continue;
-            double x = it->value;
-            if (!(x >= core_keys[q].min && x <= core_keys[q].max)) {
-                snprintf(err, errlen, "%s: %s = %g is out of range [%g, %g] (at character %zu)",
-                         f->info.name, core_keys[q].name, x, core_keys[q].min,
-                         core_keys[q].max, it->value_at + 1);
-                return DSC_OUT_OF_RANGE;
-            }
-            val[q] = x;
-            it->key[0] = '\0'; /* taken: the family's parser skips it */
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    char err[DSC_ERR_MAX];
+    dsc_status st = dsc_transform_check_clip((int)kind, limit, err, sizeof err);
+    if (st != DSC_OK) return dsc_fail(opt, st, "set_clip: %s", err);
+    dsc_clip_kind old_kind = opt->clip_kind;
+    opt->clip_kind = kind;
+    st = dsc_optimizer_ensure_buffers(opt);
+    if (st != DSC_OK) {
+        opt->clip_kind = old_kind;
+        return st;
+    }
+    opt->clip_limit = limit;
+    return DSC_OK;
+}
+
+dsc_status dsc_optimizer_set_nonfinite(dsc_optimizer *opt, dsc_nonfinite_policy policy)
+{
+    if (!opt) return DSC_NULL_POINTER;
+    dsc_clear_error(opt);
+    char err[DSC_ERR_MAX];
+    dsc_status st = dsc_transform_check_nonfinite((int)policy, err, sizeof err);
+    if (st != DSC_OK) return dsc_fail(opt, st, "set_nonfinite: %s", err);
+    dsc_nonfinite_policy old = opt->nonfinite;
+    opt->nonfinite = policy;
+    st = dsc_optimizer_ensure_buffers(opt);
+    if (st != DSC_OK) opt->nonfinite = old;
+    return st;
+}
+
+dsc_status dsc_transform_check_clip(int kind, double limit, char *err, size_t errlen)
+{
+    if (kind < DSC_CLIP_NONE || kind > DSC_CLIP_VALUE) {
+        snprintf(err, errlen, "kind %d is not a dsc_clip_kind", kind);
+        return DSC_OUT_OF_RANGE;
+    }
+    if (kind != DSC_CLIP_NONE && !(limit > 0.0 && isfinite(limit))) {
+        snprintf(err, errlen, "limit must be finite and > 0, got %g", limit);
+        return DSC_OUT_OF_RANGE;
+    }
+    return DSC_OK;
+}
+
+dsc_status dsc_transform_check_nonfinite(int policy, char *err, size_t errlen)
+{
+    if (policy < DSC_NONFINITE_SKIP || policy > DSC_NONFINITE_FAIL) {
+        snprintf(err, errlen, "%d is not a policy", policy);
+        return DSC_OUT_OF_RANGE;
+    }
+    return DSC_OK;
+}
+
+static const char *const clip_names[] = {"none", "norm", "value"};
+static const char *const nonfinite_names[] = {"skip", "zero", "fail"};
+
+const char *dsc_clip_kind_name(dsc_clip_kind k)
+{
+    return (int)k >= DSC_CLIP_NONE && k <= DSC_CLIP_VALUE ? clip_names[k] : "?";
+}
+
+const char *dsc_nonfinite_name(dsc_nonfinite_policy p)
+{
+    return (int)p >= DSC_NONFINITE_SKIP && p <= DSC_NONFINITE_FAIL ? nonfinite_names[p] : "?";
+}
+
+int dsc_clip_kind_from_name(const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, clip_names[i])) return i;
+    return -1;
+}
+
+int dsc_nonfinite_from_name(const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, nonfinite_names[i])) return i;
+    return -1;
+}
+
+int dsc_transform_needs_work(const dsc_optimizer *opt)
+{
+    for (int i = 0; i < opt->ngroups; i++)
+        if (opt->groups[i]->wrap.coord_clip > 0 || opt->groups[i]->wrap.maximize) return 1;
+    return opt->clip_kind != DSC_CLIP_NONE || opt->nonfinite == DSC_NONFINITE_ZERO;
+}
+
+/* ------------------------------------------- phase 1: scan and decide */
+
+dsc_status dsc_transform_decide(dsc_optimizer *opt, dsc_grad_plan *plan)
+{
+    dsc_step_stats *st = &opt->stats;
+    plan->skip = 0;
+    plan->zero_bad = 0;
+    plan->scale = 1.0f;
+    plan->clamp = INFINITY;
+
+    /* The scan: non-finite entries always (cheap); norms when asked for or
+     * needed by norm clipping. */
+    size_t bad = 0;
+    const char *first_bad = NULL;
+    int norms = opt->want_stats || opt->clip_kind == DSC_CLIP_NORM;
+    double sumsq = 0, sumabs = 0, absmax = 0;
+    if (opt->shard) { /* each rank scans its share; the sums are all-reduced (shard.c) */
+        dsc_status s = dsc_shard_scan(opt, norms, &bad, &first_bad, &sumsq, &sumabs, &absmax);
+        if (s != DSC_OK) return s;
+    } else {
+        for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
+            if (b && !first_bad) first_bad = p->name;
+            bad += b;
+        }
+        for (int i = 0; i < opt->nparams && norms; i++) {
+            dsc_param *p = opt->params[i];
+            dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
+            sumsq += s.sumsq;
+            sumabs += s.sumabs;
+            if (s.absmax > absmax) absmax = s.absmax;
         }
     }
-    *c = val[0];
-    *scale = val[1];
+    st->grad_l2 = st->grad_l1 = st->grad_linf = NAN;
+    if (norms) {
+        st->grad_l2 = sqrt(sumsq);
+        if (opt->want_stats) {
+            st->grad_l1 = sumabs;
+            st->grad_linf = absmax;
+        }
+    }
+    st->nonfinite = bad;
+    st->clip_scale = 1.0;
+    st->step = opt->step;
+
+    /* The non-finite policy. */
+    if (bad) {
+        if (opt->nonfinite == DSC_NONFINITE_FAIL)
+            return dsc_fail(opt, DSC_NONFINITE,
+                            "step %lld: %zu non-finite gradient entries (first in \"%s\"); "
+                            "nothing was changed", (long long)opt->step, bad, first_bad);
+        if (opt->nonfinite == DSC_NONFINITE_SKIP) {
+            plan->skip = 1;
+            st->skipped = 1;
+            st->skipped_total++;
+            st->update_l2 = opt->want_stats ? 0.0 : NAN;
+            return DSC_OK;
+        }
+        plan->zero_bad = 1;
+        st->zeroed_total += (int64_t)bad;
+    }
+
+    /* Clipping. From here on the step cannot fail (the families validated
+     * in step.c before this), so the counter counts applied clips. */
+    if (opt->clip_kind == DSC_CLIP_NORM && st->grad_l2 > opt->clip_limit) {
+        /* torch.nn.utils.clip_grad_norm_: max_norm / (total_norm + 1e-6) */
+        st->clip_scale = opt->clip_limit / (st->grad_l2 + 1e-6);
+        plan->scale = (float)st->clip_scale;
+        st->clipped_total++;
+    }
+    if (opt->clip_kind == DSC_CLIP_VALUE) plan->clamp = (float)opt->clip_limit;
     return DSC_OK;
+}
+
+/* ------------------------------------------------------ phase 2: apply */
+
+/* out = f(in) for zeroing, the norm factor and the value bound (in may
+ * equal out). Per-thread ranges of a plain loop; in place and out of place
+ * are separate loops, because a compiler that cannot rule out a partial
+ * overlap keeps a scalar fallback that equal pointers would select. */
+typedef struct {
+    float *out;
+    const float *in;
+    float scale, clamp;
+    int zero_bad;
+} transform_job;
+
+DSC_BODY float transform_one(float v, int zero_bad, float scale, float clamp)
+{
+    if (zero_bad) v = isfinite(v) ? v : 0.0f;
+    v *= scale;
+    v = v > clamp ? clamp : v;
+    v = v < -clamp ? -clamp : v;
+    return v;
+}
+
+static void transform_range(const void *ctx, size_t lo, size_t hi)
+{
+    const transform_job *job = ctx;
+    const float scale = job->scale, clamp = job->clamp;
+    const int zero_bad = job->zero_bad;
+    if (job->out == job->in) {
+        float *x = job->out;
+        for (size_t i = lo; i < hi; i++) x[i] = transform_one(x[i], zero_bad, scale, clamp);
+    } else {
+        float *restrict out = job->out;
+        const float *restrict in = job->in;
+        for (size_t i = lo; i < hi; i++) out[i] = transform_one(in[i], zero_bad, scale, clamp);
+    }
+}
+
+void dsc_transform_apply(dsc_optimizer *opt, const dsc_grad_plan *plan)
+{
+    /* 1. Zeroing, norm factor, value bound: element-wise, one pass. */
+    if (plan->zero_bad || plan->scale != 1.0f || plan->clamp != INFINITY) {
+        for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            transform_job job = {p->work, p->grad, plan->scale, plan->clamp, plan->zero_bad};
+            dsc_parallel_ranges(p->numel, transform_range, &job);
+            p->grad = p->work;
+        }
+    }
+    /* 2. Coordinate-wise clipping, per group. */
+    for (int gi = 0; gi < opt->ngroups; gi++) coordclip_apply(opt->groups[gi], opt->reference);
+    /* 3. maximize for the families without their own key (wrap.c). */
+    for (int gi = 0; gi < opt->ngroups; gi++) dsc_wrap_pre(opt->groups[gi]);
 }

@@ -2,8 +2,12 @@
  *
  *   wrappers   ema(decay=..,warmup=..):  and  lookahead(k=..,alpha=..):
  *              prefixes, each keeping one more copy of the weights as state;
- *   group keys maximize and layer_decay, accepted by every family (a family
- *              with its own maximize key keeps it: sgd, adam, adamw, adagrad);
+ *   group keys maximize, layer_decay, coordinate_clip and
+ *              coordinate_clip_scale, accepted by every family (a family
+ *              with a key of that name keeps its own: sgd, adam, adamw,
+ *              adagrad have maximize; sgd_clip, adam_clip coordinate_clip),
+ *              in one table that the spec parser, set_hyper / get_hyper,
+ *              checkpoints and `descent list any` all read;
  *   hooks      the pre/post-step callbacks of the handle;
  *   averages   reading and swapping the EMA / slow weights for evaluation.
  *
@@ -52,12 +56,16 @@ static const dsc_key_info la_keys[LA_NKEYS] = {
                   "slow step: phi <- phi + alpha (theta - phi)"},
 };
 
-enum { G_MAXIMIZE, G_LAYER_DECAY, G_NKEYS };
+enum { G_MAXIMIZE, G_LAYER_DECAY, G_COORD_CLIP, G_COORD_CLIP_SCALE, G_NKEYS };
 static const dsc_key_info group_keys[G_NKEYS] = {
     [G_MAXIMIZE] = {"maximize", DSC_KEY_BOOL, 0, 0, 1, 0, 0,
                     "ascend: the optimizer sees -gradient (any optimizer)"},
     [G_LAYER_DECAY] = {"layer_decay", DSC_KEY_FLOAT, 1, 0, 1, 1, 0,
                        "lr * layer_decay^(L - depth); depth from the name or set_param_layer"},
+    [G_COORD_CLIP] = {"coordinate_clip", DSC_KEY_FLOAT, 0, 0, 1, 0, 0,
+                      "clip the group's gradients at the floor(N*c)-th largest |g| (0: off)"},
+    [G_COORD_CLIP_SCALE] = {"coordinate_clip_scale", DSC_KEY_FLOAT, 1, 0, 1e30, 0, 0,
+                            "multiplier on the coordinate-clipping threshold"},
 };
 
 static const dsc_optimizer_info wrappers[3] = {
@@ -69,9 +77,11 @@ static const dsc_optimizer_info wrappers[3] = {
     {"lookahead", "k fast steps of any optimizer, then one slow step (wrapper: lookahead(...):OPT)",
      "Zhang, Lucas, Hinton, Ba, NeurIPS 2019, arXiv 1907.08610", "michaelrzhang/lookahead",
      LA_NKEYS, la_keys, 0},
-    {"any", "keys every optimizer accepts (OPT:maximize=1,layer_decay=0.75)",
-     "layer decay: Clark et al. (ELECTRA) 2020; Bao et al. (BEiT) 2021",
-     "huggingface/pytorch-image-models timm/optim/_param_groups.py (layer decay)",
+    {"any", "keys every optimizer accepts (OPT:maximize=1,layer_decay=0.75,coordinate_clip=0.1)",
+     "layer decay: Clark et al. (ELECTRA) 2020; Bao et al. (BEiT) 2021; coordinate clipping: "
+     "Pan & Li, arXiv 2306.00204 (2023)",
+     "huggingface/pytorch-image-models timm/optim/_param_groups.py (layer decay); "
+     "panyan7/adam-vs-sgd (coordinate clipping)",
      G_NKEYS, group_keys, 0},
 };
 
@@ -83,6 +93,8 @@ const dsc_optimizer_info *dsc_wrapper_info(int i)
 }
 
 /* ---------------------------------------------------------------- parsing */
+
+#define NO_CHARACTER ((size_t)-1) /* a value not from a spec text (set_hyper, load) */
 
 /* A value against a key of a wrapper table (type and range). */
 static dsc_status check_value(const dsc_optimizer_info *w, int k, double x, size_t at,
@@ -98,12 +110,14 @@ static dsc_status check_value(const dsc_optimizer_info *w, int k, double x, size
         bad = below || above;
     }
     if (bad) {
-        snprintf(err, errlen, "%s: %s = %g is out of range %c%g, %g%c (%s) (at character %zu)",
-                 w->name, key->name, x, key->min_open ? '(' : '[', key->min_value,
-                 key->max_value, key->max_open ? ')' : ']',
+        char where[48] = "";
+        if (at != NO_CHARACTER) snprintf(where, sizeof where, " (at character %zu)", at + 1);
+        snprintf(err, errlen, "%s: %s = %g is out of range %c%g, %g%c (%s)%s", w->name,
+                 key->name, x, key->min_open ? '(' : '[', key->min_value, key->max_value,
+                 key->max_open ? ')' : ']',
                  key->type == DSC_KEY_BOOL ? "0 or 1" : key->type == DSC_KEY_INT ? "integer"
                                                                                  : "number",
-                 at + 1);
+                 where);
         return DSC_OUT_OF_RANGE;
     }
     return DSC_OK;
@@ -162,6 +176,7 @@ static void opts_default(struct dsc_group_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->layer_decay = 1.0;
+    o->coord_clip_scale = 1.0;
 }
 
 dsc_status dsc_wrap_take_prefix(const char *spec, const char **inner, struct dsc_group_opts *o,
@@ -226,28 +241,74 @@ dsc_status dsc_wrap_take_prefix(const char *spec, const char **inner, struct dsc
     return DSC_OK;
 }
 
+/* ------------------------------------------------------------- group keys */
+
+int dsc_group_key_count(void) { return G_NKEYS; }
+
+const char *dsc_group_key_name(int k) { return k >= 0 && k < G_NKEYS ? group_keys[k].name : NULL; }
+
+int dsc_group_key_find(const dsc_family *f, const char *key)
+{
+    int k = key_index(&wrappers[2], key);
+    /* A family's own key (sgd's maximize, sgd_clip's coordinate_clip) is the
+     * family's; coordinate_clip_scale goes with the group key
+     * coordinate_clip (sgd_clip and adam_clip scale theirs with
+     * threshold_scale). */
+    if (k < 0 || dsc_family_key(f, key) >= 0) return -1;
+    if (k == G_COORD_CLIP_SCALE && dsc_family_key(f, group_keys[G_COORD_CLIP].name) >= 0)
+        return -1;
+    return k;
+}
+
+double dsc_group_key_get(const struct dsc_group_opts *o, int k)
+{
+    switch (k) {
+    case G_MAXIMIZE: return o->maximize;
+    case G_LAYER_DECAY: return o->layer_decay;
+    case G_COORD_CLIP: return o->coord_clip;
+    case G_COORD_CLIP_SCALE: return o->coord_clip_scale;
+    }
+    return NAN;
+}
+
+static dsc_status group_key_set_at(const dsc_family *f, struct dsc_group_opts *o, int k,
+                                   double x, size_t at, char *err, size_t errlen)
+{
+    dsc_status st = check_value(&wrappers[2], k, x, at, err, errlen);
+    if (st != DSC_OK) return st;
+    if (k == G_LAYER_DECAY && x != 1.0 && dsc_family_key(f, "lr") < 0) {
+        snprintf(err, errlen, "%s: layer_decay scales lr, and %s has no lr key", f->info.name,
+                 f->info.name);
+        return DSC_INVALID_ARGUMENT;
+    }
+    switch (k) {
+    case G_MAXIMIZE: o->maximize = x != 0; break;
+    case G_LAYER_DECAY: o->layer_decay = x; break;
+    case G_COORD_CLIP: o->coord_clip = x; break;
+    case G_COORD_CLIP_SCALE: o->coord_clip_scale = x; break;
+    }
+    return DSC_OK;
+}
+
+dsc_status dsc_group_key_set(const dsc_family *f, struct dsc_group_opts *o, int k, double x,
+                             char *err, size_t errlen)
+{
+    return group_key_set_at(f, o, k, x, NO_CHARACTER, err, errlen);
+}
+
 dsc_status dsc_wrap_take_keys(dsc_spec_tokens *t, struct dsc_group_opts *o, char *err,
                               size_t errlen)
 {
     const dsc_family *f = dsc_family_find(t->name);
     if (!f) return DSC_OK; /* the spec parser reports it */
-    const dsc_optimizer_info *w = &wrappers[2];
     for (int j = 0; j < t->nitems; j++) {
         dsc_spec_item *it = &t->item[j];
         if (!it->key[0]) continue;
-        int k = key_index(w, it->key);
-        /* A family's own key (sgd's maximize) is the family's. */
-        if (k < 0 || dsc_family_key(f, it->key) >= 0) continue;
-        dsc_status st = check_value(w, k, it->value, it->value_at, err, errlen);
+        int k = dsc_group_key_find(f, it->key);
+        if (k < 0) continue; /* the family's parser takes it, or refuses it */
+        dsc_status st = group_key_set_at(f, o, k, it->value, it->value_at, err, errlen);
         if (st != DSC_OK) return st;
-        if (k == G_MAXIMIZE) o->maximize = it->value != 0;
-        else o->layer_decay = it->value;
         it->key[0] = '\0'; /* taken */
-    }
-    if (o->layer_decay != 1.0 && dsc_family_key(f, "lr") < 0) {
-        snprintf(err, errlen, "%s: layer_decay scales lr, and %s has no lr key", f->info.name,
-                 f->info.name);
-        return DSC_INVALID_ARGUMENT;
     }
     return DSC_OK;
 }
@@ -278,7 +339,6 @@ static dsc_slot *ema_slot(dsc_param *p, const dsc_group *g, int which) /* 0 ema,
     return &p->slots[p->wrap_slot + 2 * g->wrap.lookahead + which];
 }
 
-int dsc_wrap_needs_work(const dsc_group *g) { return g->wrap.maximize; }
 
 /* -------------------------------------------------------- element kernels */
 
