@@ -76,4 +76,33 @@ expect 0 "bench" -- "$bin" gpt2 bench --layers 1 --channels 32 --heads 2 -B 1 -T
     --steps 1 --threads 1
 contains "$tmp/out" "tokens/s" "bench prints tokens/s"
 
+# Every subcommand parses with getopt_long (tools/cli/opts.h): "--steps=3"
+# reads as "--steps 3", unknown flags are named and exit 2.
+expect 0 "train --steps=2 and --key=value" -- "$bin" gpt2 train "${tiny[@]}" --steps=2 \
+    --optimizer=sgd:lr=1e-3 --eval-every=1
+contains "$tmp/out" "^steps 2 " "--steps=2 is read"
+expect 0 "train -B1 -T8 --steps 1 --layers=1" -- "$bin" gpt2 train "${tiny[@]}" -B1 -T8 \
+    --steps 1 --layers=1
+contains "$tmp/out" "^steps 1 " "--steps 1 is read"
+expect 0 "bench --steps=1 --layers=1" -- "$bin" gpt2 bench --layers=1 --channels=32 \
+    --heads=2 -B 1 -T 8 --steps=1 --threads=1
+contains "$tmp/out" "median of 1" "bench --steps=1 is read"
+for sub in prepare encode train compare sample bench study; do
+    expect 2 "gpt2 $sub --frob" -- "$bin" gpt2 $sub --frob
+    contains "$tmp/err" "descent gpt2 $sub: unknown option \"--frob\"" "gpt2 $sub names the flag"
+done
+expect 2 "train --steps=x" -- "$bin" gpt2 train --steps=x
+contains "$tmp/err" "--steps" "a bad value is named"
+expect 2 "train --steps without a value" -- "$bin" gpt2 train --steps
+contains "$tmp/err" "needs a value" "a missing value is named"
+expect 2 "train --quiet=1 (takes no value)" -- "$bin" gpt2 train --quiet=1
+expect 2 "train stray operand" -- "$bin" gpt2 train extra
+expect 2 "sample --tokens=x" -- "$bin" gpt2 sample --model=x --tokens=x
+expect 2 "study --preset=huge" -- "$bin" gpt2 study --preset=huge
+expect 2 "prepare --corpus=nope" -- "$bin" gpt2 prepare --corpus=nope --data "$tmp/none"
+if [ -f tests/data/gpt2_vocab.bpe ]; then
+    expect 0 "encode --vocab=FILE TEXT" -- "$bin" gpt2 encode --vocab=tests/data/gpt2_vocab.bpe "Hello"
+    contains "$tmp/out" "15496" "encode reads --vocab=FILE"
+fi
+
 cli_report cli_gpt2

@@ -15,6 +15,7 @@
 #include "gpt2/train.h"
 
 #include "labfile.h"
+#include "opts.h"
 #include "plot.h"
 
 #include <errno.h>
@@ -198,37 +199,35 @@ int gpt2_cmd_compare(int argc, char **argv)
     base.phi_samples = 4;
     const char *out = "out/compare", *list = NULL;
     char err[1024] = "";
-    for (int i = 1; i < argc;) {
-        if (!strcmp(argv[i], "--optimizers") || !strcmp(argv[i], "--grid")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "descent gpt2 compare: %s needs a value\n", argv[i]);
-                return 2;
-            }
-            if (!strcmp(argv[i], "--optimizers")) list = argv[i + 1];
-            else if (parse_grid(argv[i + 1])) {
+    enum { C_OPTIMIZERS = 1, C_GRID, C_OUT };
+    static const struct option own[] = {{"optimizers", required_argument, 0, C_OPTIMIZERS},
+                                         {"grid", required_argument, 0, C_GRID},
+                                         {"out", required_argument, 0, C_OUT},
+                                         {0, 0, 0, 0}};
+    struct option lo[64];
+    gpt2_flag_table(lo, 64, own, NULL);
+    cli_opts_begin();
+    int c;
+    while ((c = cli_opts_next_short("gpt2 compare", argc, argv, "B:T:", lo)) != -1) {
+        if (c == CLI_OPTS_BAD) return 2;
+        if (c == C_OPTIMIZERS) list = optarg;
+        else if (c == C_OUT) out = optarg;
+        else if (c == C_GRID) {
+            if (parse_grid(optarg)) {
                 fprintf(stderr, "descent gpt2 compare: --grid \"%s\": expected NAME=LR,LR,... "
                         "with NAME one of sgd,signsgd,signum,lion,adamw,muon and LR > 0\n",
-                        argv[i + 1]);
+                        optarg);
                 return 2;
             }
-            i += 2;
-            continue;
-        }
-        if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-            out = argv[i + 1];
-            i += 2;
-            continue;
-        }
-        int k = gpt2_parse_flag(argc, argv, &i, &base, err, sizeof err);
-        if (k < 0) {
+        } else if (gpt2_set_flag(&base, c, optarg, err, sizeof err)) {
             fprintf(stderr, "descent gpt2 compare: %s\n", err);
             return 2;
         }
-        if (k == 0) {
-            fprintf(stderr, "descent gpt2 compare: unknown argument \"%s\" (see --help)\n",
-                    argv[i]);
-            return 2;
-        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "descent gpt2 compare: unexpected argument \"%s\" (see descent gpt2 "
+                "compare --help)\n", argv[optind]);
+        return 2;
     }
     if (base.resume || base.matrix_optimizer) {
         fprintf(stderr, "descent gpt2 compare: --resume and --matrix-optimizer do not apply\n");

@@ -18,6 +18,7 @@
 #include "tokenizer.h"
 
 #include "../datadir.h"
+#include "opts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -538,18 +539,23 @@ int gpt2_cmd_prepare(int argc, char **argv)
     }
     const char *data = NULL, *which = "all";
     int force = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--data") && i + 1 < argc) {
-            data = argv[++i];
-        } else if (!strcmp(argv[i], "--corpus") && i + 1 < argc) {
-            which = argv[++i];
-        } else if (!strcmp(argv[i], "--force")) {
-            force = 1;
-        } else {
-            fprintf(stderr, "descent gpt2 prepare: unexpected argument \"%s\"\n%s", argv[i],
-                    gpt2_prepare_usage);
-            return P_USAGE;
-        }
+    enum { P_DATA = 1, P_CORPUS, P_FORCE };
+    static const struct option lo[] = {{"data", required_argument, 0, P_DATA},
+                                       {"corpus", required_argument, 0, P_CORPUS},
+                                       {"force", no_argument, 0, P_FORCE},
+                                       {0, 0, 0, 0}};
+    cli_opts_begin();
+    int c;
+    while ((c = cli_opts_next("gpt2 prepare", argc, argv, lo)) != -1) {
+        if (c == CLI_OPTS_BAD) return P_USAGE;
+        if (c == P_DATA) data = optarg;
+        else if (c == P_CORPUS) which = optarg;
+        else if (c == P_FORCE) force = 1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "descent gpt2 prepare: unexpected argument \"%s\"\n%s", argv[optind],
+                gpt2_prepare_usage);
+        return P_USAGE;
     }
     int sel = -1;
     for (int k = 0; k < NCORPORA; k++)
@@ -603,18 +609,22 @@ int gpt2_cmd_encode(int argc, char **argv)
         return P_OK;
     }
     const char *vocab = NULL, *data = NULL, *text = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--vocab") && i + 1 < argc) {
-            vocab = argv[++i];
-        } else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
-            data = argv[++i];
-        } else if (!text) {
-            text = argv[i];
-        } else {
-            fprintf(stderr, "descent gpt2 encode: one TEXT expected (quote it)\n%s",
-                    gpt2_encode_usage);
-            return P_USAGE;
-        }
+    enum { E_VOCAB = 1, E_DATA };
+    static const struct option lo[] = {{"vocab", required_argument, 0, E_VOCAB},
+                                       {"data", required_argument, 0, E_DATA},
+                                       {0, 0, 0, 0}};
+    cli_opts_begin();
+    int c;
+    while ((c = cli_opts_next("gpt2 encode", argc, argv, lo)) != -1) {
+        if (c == CLI_OPTS_BAD) return P_USAGE;
+        if (c == E_VOCAB) vocab = optarg;
+        else if (c == E_DATA) data = optarg;
+    }
+    if (optind < argc) text = argv[optind];
+    if (optind + 1 < argc) {
+        fprintf(stderr, "descent gpt2 encode: one TEXT expected (quote it)\n%s",
+                gpt2_encode_usage);
+        return P_USAGE;
     }
     if (!text) {
         fprintf(stderr, "descent gpt2 encode: no TEXT\n%s", gpt2_encode_usage);

@@ -11,6 +11,7 @@
 #include "gpt2/prepare.h"
 #include "gpt2/tokenizer.h"
 #include "gpt2/train.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -113,44 +114,53 @@ int gpt2_cmd_sample(int argc, char **argv)
     int ntok = 100, topk = 40, threads = 0;
     double temp = 1.0;
     unsigned long long seed = 1337;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (i + 1 >= argc) {
-            fprintf(stderr, "descent gpt2 sample: %s: missing value or unknown flag\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+    enum { S_MODEL = 1, S_PROMPT, S_VOCAB, S_DATA, S_TOKENS, S_TOPK, S_THREADS, S_TEMP, S_SEED };
+    static const struct option lo[] = {
+        {"model", required_argument, 0, S_MODEL}, {"prompt", required_argument, 0, S_PROMPT},
+        {"vocab", required_argument, 0, S_VOCAB}, {"data", required_argument, 0, S_DATA},
+        {"tokens", required_argument, 0, S_TOKENS}, {"top-k", required_argument, 0, S_TOPK},
+        {"threads", required_argument, 0, S_THREADS},
+        {"temperature", required_argument, 0, S_TEMP}, {"seed", required_argument, 0, S_SEED},
+        {0, 0, 0, 0}};
+    cli_opts_begin();
+    int flag;
+    while ((flag = cli_opts_next("gpt2 sample", argc, argv, lo)) != -1) {
+        if (flag == CLI_OPTS_BAD) return 2;
+        const char *v = optarg;
         char *end = NULL;
         errno = 0;
-        if (!strcmp(a, "--model")) model_arg = v;
-        else if (!strcmp(a, "--prompt")) prompt = v;
-        else if (!strcmp(a, "--vocab")) vocab = v;
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--tokens") || !strcmp(a, "--top-k") || !strcmp(a, "--threads")) {
+        if (flag == S_MODEL) model_arg = v;
+        else if (flag == S_PROMPT) prompt = v;
+        else if (flag == S_VOCAB) vocab = v;
+        else if (flag == S_DATA) data = v;
+        else if (flag == S_TOKENS || flag == S_TOPK || flag == S_THREADS) {
             long x = strtol(v, &end, 10);
             if (errno || *end || end == v || x < 0 || x > INT_MAX) {
-                fprintf(stderr, "descent gpt2 sample: %s: \"%s\" is not a count\n", a, v);
+                fprintf(stderr, "descent gpt2 sample: --%s: \"%s\" is not a count\n",
+                        lo[flag - 1].name, v);
                 return 2;
             }
-            if (!strcmp(a, "--tokens")) ntok = (int)x;
-            else if (!strcmp(a, "--top-k")) topk = (int)x;
+            if (flag == S_TOKENS) ntok = (int)x;
+            else if (flag == S_TOPK) topk = (int)x;
             else threads = (int)x;
-        } else if (!strcmp(a, "--temperature")) {
+        } else if (flag == S_TEMP) {
             temp = strtod(v, &end);
             if (errno || *end || end == v || !(temp > 0) || !isfinite(temp)) {
                 fprintf(stderr, "descent gpt2 sample: --temperature: \"%s\" is not > 0\n", v);
                 return 2;
             }
-        } else if (!strcmp(a, "--seed")) {
+        } else if (flag == S_SEED) {
             seed = strtoull(v, &end, 10);
-            if (errno || *end || end == v) {
+            if (errno || *end || end == v || v[0] == '-') {
                 fprintf(stderr, "descent gpt2 sample: --seed: \"%s\" is not a number\n", v);
                 return 2;
             }
-        } else {
-            fprintf(stderr, "descent gpt2 sample: unknown flag \"%s\" (see --help)\n", a);
-            return 2;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "descent gpt2 sample: unexpected argument \"%s\" (see descent gpt2 "
+                "sample --help)\n", argv[optind]);
+        return 2;
     }
     if (!model_arg) {
         fprintf(stderr, "descent gpt2 sample: --model PATH is required (see --help)\n");

@@ -28,9 +28,9 @@
 #include "gpt2/prepare.h"
 #include "gpt2/train.h"
 #include "labfile.h"
+#include "opts.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -379,19 +379,20 @@ int gpt2_cmd_study(int argc, char **argv)
         {"vocab-top", required_argument, 0, O_VTOP},
         {"only-seed", required_argument, 0, O_ONLY}, {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
-    /* first pass: the preset, so explicit flags override it wherever they are */
+    /* first pass: the preset, so explicit flags override it wherever they
+     * are (the same parser, so "--preset=tiny" and prefixes work alike) */
     const preset *pr = &presets[0];
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        if (!strcmp(argv[i], "--preset") && i + 1 < argc) v = argv[i + 1];
-        else if (!strncmp(argv[i], "--preset=", 9)) v = argv[i] + 9;
-        if (!v) continue;
+    cli_opts_begin();
+    int c;
+    while ((c = cli_opts_next_short("gpt2 study", argc, argv, "B:T:", lo)) != -1) {
+        if (c == CLI_OPTS_BAD) return 2;
+        if (c != O_PRESET) continue;
         pr = NULL;
         for (size_t k = 0; k < sizeof presets / sizeof presets[0]; k++)
-            if (!strcmp(presets[k].name, v)) pr = &presets[k];
+            if (!strcmp(presets[k].name, optarg)) pr = &presets[k];
         if (!pr) {
             fprintf(stderr, "descent gpt2 study: --preset \"%s\" (expected full, small or "
-                    "tiny)\n", v);
+                    "tiny)\n", optarg);
             return 2;
         }
     }
@@ -417,10 +418,8 @@ int gpt2_cmd_study(int argc, char **argv)
     so.seeds = pr->seeds;
     const char *train = NULL, *val = NULL;
     int vtop = pr->vocab_top;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "B:T:", lo, NULL)) != -1) {
+    cli_opts_begin();
+    while ((c = cli_opts_next_short("gpt2 study", argc, argv, "B:T:", lo)) != -1) {
         int rc = 0;
         switch (c) {
         case O_PRESET: break;
@@ -451,10 +450,7 @@ int gpt2_cmd_study(int argc, char **argv)
         case O_VTOP: rc = to_int("--vocab-top", optarg, 0, &vtop); break;
         case O_ONLY: rc = to_int("--only-seed", optarg, 1, &so.only_seed); break;
         case O_HELP: fputs(gpt2_study_usage, stdout); return 0;
-        default:
-            fprintf(stderr, "descent gpt2 study: unknown or incomplete argument \"%s\" (see "
-                    "--help)\n", argv[optind - 1]);
-            return 2;
+        default: return 2; /* CLI_OPTS_BAD: the message is printed */
         }
         if (rc) return 2;
     }

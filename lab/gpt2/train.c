@@ -17,6 +17,7 @@
 #include "gpt2/prepare.h"
 #include "gpt2/retain.h"
 #include "labfile.h"
+#include "opts.h"
 #include "plot.h"
 
 #include <errno.h>
@@ -858,42 +859,87 @@ static int parse_double(const char *flag, const char *s, double *out, char *err,
     return 0;
 }
 
-int gpt2_parse_flag(int argc, char **argv, int *i, gpt2_train_opts *o, char *err,
-                    size_t errlen)
+/* The trainer's long flags; -B and -T are the short options "B:T:". The
+ * vals are GPT2_FLAG + the entry's index, so a merged table still finds
+ * each entry's name (gpt2_flag_name). */
+#define F(name, arg) {name, arg, 0, 0}
+static const struct option train_flags[] = {
+    F("124m", no_argument), F("quiet", no_argument), F("no-plot", no_argument),
+    F("no-final-ckpt", no_argument), F("continue-on-nonfinite", no_argument),
+    F("layers", required_argument), F("channels", required_argument),
+    F("heads", required_argument), F("max-seq-len", required_argument),
+    F("init", required_argument), F("seed", required_argument), F("data", required_argument),
+    F("corpus", required_argument), F("train", required_argument), F("val", required_argument),
+    F("optimizer", required_argument), F("matrix-optimizer", required_argument),
+    F("schedule", required_argument), F("warmup", required_argument),
+    F("clip", required_argument), F("accum", required_argument), F("steps", required_argument),
+    F("eval-every", required_argument), F("eval-batches", required_argument),
+    F("phi", required_argument), F("out", required_argument), F("metrics", required_argument),
+    F("ckpt-every", required_argument), F("resume", required_argument),
+    F("threads", required_argument), F("log-every", required_argument),
+    F("vocab-size", required_argument), F("stop-after", required_argument),
+    F("keep", required_argument),
+};
+#undef F
+#define NTRAIN_FLAGS ((int)(sizeof train_flags / sizeof train_flags[0]))
+
+int gpt2_flag_table(struct option *dst, int cap, const struct option *extra,
+                    const char *const *only)
 {
-    const char *a = argv[*i];
+    int n = 0;
+    for (; extra && extra[n].name; n++) {
+        if (n + 1 >= cap) return -1;
+        dst[n] = extra[n];
+    }
+    for (int i = 0; i < NTRAIN_FLAGS; i++) {
+        int keep = 1;
+        for (int k = 0; extra && extra[k].name; k++) keep &= strcmp(extra[k].name, train_flags[i].name) != 0;
+        if (only) {
+            int listed = 0;
+            for (int k = 0; only[k]; k++) listed |= !strcmp(only[k], train_flags[i].name);
+            keep &= listed;
+        }
+        if (!keep) continue;
+        if (n + 1 >= cap) return -1;
+        dst[n] = train_flags[i];
+        dst[n].val = GPT2_FLAG + i;
+        n++;
+    }
+    memset(&dst[n], 0, sizeof dst[n]);
+    return n;
+}
+
+const char *gpt2_flag_name(int val)
+{
+    if (val == 'B') return "B";
+    if (val == 'T') return "T";
+    return val >= GPT2_FLAG && val < GPT2_FLAG + NTRAIN_FLAGS ? train_flags[val - GPT2_FLAG].name
+                                                              : NULL;
+}
+
+int gpt2_set_flag(gpt2_train_opts *o, int val, const char *v, char *err, size_t errlen)
+{
+    const char *name = gpt2_flag_name(val);
+    if (!name) {
+        lab_set_err(err, errlen, "option %d is not a trainer flag", val);
+        return -1;
+    }
+    char a[40]; /* the flag as written, for messages */
+    snprintf(a, sizeof a, "%s%s", strlen(name) == 1 ? "-" : "--", name);
+    name = a;
     /* flags without a value */
     if (!strcmp(a, "--124m")) {
         o->layers = 12;
         o->channels = 768;
         o->heads = 12;
         o->max_seq_len = 1024;
-        (*i)++;
-        return 1;
+        return 0;
     }
-    if (!strcmp(a, "--quiet") || !strcmp(a, "--no-plot") || !strcmp(a, "--no-final-ckpt") ||
-        !strcmp(a, "--continue-on-nonfinite")) {
-        if (!strcmp(a, "--quiet")) o->progress = 0;
-        else if (!strcmp(a, "--continue-on-nonfinite")) o->continue_nonfinite = 1;
-        else if (!strcmp(a, "--no-plot")) o->plot = 0;
-        else o->save_final = 0;
-        (*i)++;
-        return 1;
-    }
-    static const char *const with_value[] = {
-        "--layers", "--channels", "--heads", "--max-seq-len", "--init", "--seed", "--data",
-        "--corpus", "--train", "--val", "-B", "-T", "--optimizer", "--matrix-optimizer",
-        "--schedule", "--warmup", "--clip", "--accum", "--steps", "--eval-every",
-        "--eval-batches", "--phi", "--out", "--metrics", "--ckpt-every", "--resume",
-        "--threads", "--log-every", "--vocab-size", "--stop-after", "--keep", NULL};
-    int known = 0;
-    for (int k = 0; with_value[k]; k++) known |= !strcmp(a, with_value[k]);
-    if (!known) return 0;
-    if (*i + 1 >= argc) {
-        lab_set_err(err, errlen, "%s needs a value", a);
-        return -1;
-    }
-    const char *v = argv[*i + 1];
+    if (!strcmp(a, "--quiet")) o->progress = 0;
+    else if (!strcmp(a, "--continue-on-nonfinite")) o->continue_nonfinite = 1;
+    else if (!strcmp(a, "--no-plot")) o->plot = 0;
+    else if (!strcmp(a, "--no-final-ckpt")) o->save_final = 0;
+    if (!v) return 0;
     int rc = 0;
     if (!strcmp(a, "--layers")) rc = parse_int(a, v, 1, &o->layers, err, errlen);
     else if (!strcmp(a, "--channels")) rc = parse_int(a, v, 1, &o->channels, err, errlen);
@@ -945,9 +991,7 @@ int gpt2_parse_flag(int argc, char **argv, int *i, gpt2_train_opts *o, char *err
     else if (!strcmp(a, "--vocab-size")) rc = parse_int(a, v, 2, &o->vocab_size, err, errlen);
     else if (!strcmp(a, "--stop-after")) rc = parse_int(a, v, 1, &o->stop_after, err, errlen);
     else if (!strcmp(a, "--keep")) rc = parse_int(a, v, 0, &o->keep, err, errlen);
-    if (rc) return -1;
-    *i += 2;
-    return 1;
+    return rc ? -1 : 0;
 }
 
 /* ------------------------------------------------------------ command */
@@ -970,17 +1014,21 @@ int gpt2_cmd_train(int argc, char **argv)
     gpt2_train_opts o;
     gpt2_train_opts_default(&o);
     char err[1024] = "";
-    for (int i = 1; i < argc;) {
-        int k = gpt2_parse_flag(argc, argv, &i, &o, err, sizeof err);
-        if (k < 0) {
+    struct option lo[64];
+    gpt2_flag_table(lo, 64, NULL, NULL);
+    cli_opts_begin();
+    int c;
+    while ((c = cli_opts_next_short("gpt2 train", argc, argv, "B:T:", lo)) != -1) {
+        if (c == CLI_OPTS_BAD) return 2;
+        if (gpt2_set_flag(&o, c, optarg, err, sizeof err)) {
             fprintf(stderr, "descent gpt2 train: %s\n", err);
             return 2;
         }
-        if (k == 0) {
-            fprintf(stderr, "descent gpt2 train: unknown argument \"%s\" (see --help)\n",
-                    argv[i]);
-            return 2;
-        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "descent gpt2 train: unexpected argument \"%s\" (see descent gpt2 "
+                "train --help)\n", argv[optind]);
+        return 2;
     }
     gpt2_train_result r;
     if (gpt2_train(&o, &r, err, sizeof err)) {

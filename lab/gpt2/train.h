@@ -138,12 +138,23 @@ struct dsc_optimizer;
 int gpt2_make_optimizer(struct dsc_optimizer **out, gpt2_model *m, const gpt2_train_opts *o,
                         char *err, size_t errlen);
 
-/* Command-line flags shared by train, compare and bench. If argv[*i] is
- * one of them, consumes it and its value (advancing *i) and returns 1;
- * returns 0 for other arguments, -1 with a message on a bad value. Strings
- * point into argv. */
-int gpt2_parse_flag(int argc, char **argv, int *i, gpt2_train_opts *o, char *err,
-                    size_t errlen);
+/* Command-line flags shared by train, compare, bench and study, parsed
+ * with getopt_long (tools/cli/opts.h: "--steps 3" and "--steps=3"; the
+ * short options -B N and -T N as "B:T:").
+ * gpt2_flag_table: dst <- the command's own entries `extra` (may be NULL),
+ *   then the trainer's flags that extra does not name; with `only`
+ *   (NULL-terminated long names) just those. Returns the entries written
+ *   (the terminator follows), -1 if cap is too small. The trainer's
+ *   entries have val GPT2_FLAG + k.
+ * gpt2_set_flag: applies one parsed flag (val as getopt returned it, 'B'
+ *   and 'T' included; value = optarg, NULL for flags without one) to o.
+ *   0, or -1 with a message. Strings point into argv. */
+#include <getopt.h>
+enum { GPT2_FLAG = 1000 };
+int gpt2_flag_table(struct option *dst, int cap, const struct option *extra,
+                    const char *const *only);
+const char *gpt2_flag_name(int val); /* "steps", "B", or NULL */
+int gpt2_set_flag(gpt2_train_opts *o, int val, const char *value, char *err, size_t errlen);
 /* Help text for those flags (for usage texts). */
 extern const char gpt2_common_flags_help[];
 

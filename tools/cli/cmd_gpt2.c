@@ -2,6 +2,7 @@
  * the optimizer comparison, sampling and a speed benchmark of the C GPT-2.
  * The work lives in lab/gpt2/; this file dispatches and holds `bench`. */
 #include "cli.h"
+#include "opts.h"
 
 #include "descent.h"
 #include "gpt2/model.h"
@@ -9,7 +10,6 @@
 #include "gpt2/study.h"
 #include "gpt2/train.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <errno.h>
 #include <stdio.h>
@@ -79,48 +79,21 @@ static int cmd_bench(int argc, char **argv)
     gpt2_train_opts_default(&o);
     int steps = 5;
     char err[1024] = "";
-    /* bench's own --steps; the model flags go through the trainer's parser
-     * (gpt2_parse_flag), one flag and its value at a time */
-    enum { B_STEPS = 256, B_124M, B_LAYERS, B_CHANNELS, B_HEADS, B_VOCAB, B_SEQ, B_THREADS,
-           B_OPT, B_MOPT, B_SEED };
-    static const struct option lo[] = {
-        {"steps", required_argument, 0, B_STEPS},
-        {"124m", no_argument, 0, B_124M},
-        {"layers", required_argument, 0, B_LAYERS},
-        {"channels", required_argument, 0, B_CHANNELS},
-        {"heads", required_argument, 0, B_HEADS},
-        {"vocab-size", required_argument, 0, B_VOCAB},
-        {"max-seq-len", required_argument, 0, B_SEQ},
-        {"threads", required_argument, 0, B_THREADS},
-        {"optimizer", required_argument, 0, B_OPT},
-        {"matrix-optimizer", required_argument, 0, B_MOPT},
-        {"seed", required_argument, 0, B_SEED},
-        {0, 0, 0, 0}};
-    optind = 0;
-    opterr = 0;
-    int c, li = -1;
-    while ((c = getopt_long(argc, argv, "B:T:", lo, &li)) != -1) {
+    /* bench's own --steps; the model flags are the trainer's (gpt2_set_flag) */
+    enum { B_STEPS = 1 };
+    static const struct option own[] = {{"steps", required_argument, 0, B_STEPS}, {0, 0, 0, 0}};
+    static const char *const model_flags[] = {"124m", "layers", "channels", "heads",
+                                              "vocab-size", "max-seq-len", "threads",
+                                              "optimizer", "matrix-optimizer", "seed", NULL};
+    struct option lo[32];
+    gpt2_flag_table(lo, 32, own, model_flags);
+    cli_opts_begin();
+    int c;
+    while ((c = cli_opts_next_short("gpt2 bench", argc, argv, "B:T:", lo)) != -1) {
+        if (c == CLI_OPTS_BAD) return CLI_USAGE;
         if (c == B_STEPS) {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || end == optarg || v < 1 || v > 10000) {
-                fprintf(stderr, "descent gpt2 bench: --steps: expected 1..10000\n");
-                return CLI_USAGE;
-            }
-            steps = (int)v;
-            continue;
-        }
-        if (c == '?' || c == ':') {
-            fprintf(stderr, "descent gpt2 bench: unknown or incomplete argument \"%s\"\n",
-                    argv[optind - 1]);
-            return CLI_USAGE;
-        }
-        char flag[40];
-        if (c == 'B' || c == 'T') snprintf(flag, sizeof flag, "-%c", c);
-        else snprintf(flag, sizeof flag, "--%s", lo[c - B_STEPS].name);
-        char *pair[3] = {flag, optarg, NULL};
-        int i = 0;
-        if (gpt2_parse_flag(optarg ? 2 : 1, pair, &i, &o, err, sizeof err) <= 0) {
+            if (cli_int("gpt2 bench", "--steps", optarg, 1, 10000, &steps)) return CLI_USAGE;
+        } else if (gpt2_set_flag(&o, c, optarg, err, sizeof err)) {
             fprintf(stderr, "descent gpt2 bench: %s\n", err);
             return CLI_USAGE;
         }

@@ -17,21 +17,31 @@ void cli_opts_begin(void)
 
 int cli_opts_next(const char *cmd, int argc, char **argv, const struct option *longs)
 {
-    /* Leading ':' makes a missing value return ':' instead of '?'; no short
-     * options, so "-x" is reported as unknown. */
-    int c = getopt_long(argc, argv, ":", longs, NULL);
+    return cli_opts_next_short(cmd, argc, argv, "", longs);
+}
+
+int cli_opts_next_short(const char *cmd, int argc, char **argv, const char *shorts,
+                        const struct option *longs)
+{
+    /* Leading ':' makes a missing value return ':' instead of '?'; short
+     * options other than `shorts` ("-x") are reported as unknown. */
+    char spec[32];
+    snprintf(spec, sizeof spec, ":%s", shorts);
+    int c = getopt_long(argc, argv, spec, longs, NULL);
     if (c != '?' && c != ':') return c;
-    /* The offending word is the one getopt just stepped over. */
+    /* The offending word is the one getopt just stepped over. A
+     * subcommand ("gpt2 train") explains itself with --help. */
     const char *word = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    char hint[96];
+    if (strchr(cmd, ' ')) snprintf(hint, sizeof hint, "see descent %s --help", cmd);
+    else snprintf(hint, sizeof hint, "see descent help %s", cmd);
     if (c == ':')
-        fprintf(stderr, "descent %s: option \"%s\" needs a value (see descent help %s)\n", cmd,
-                word, cmd);
+        fprintf(stderr, "descent %s: option \"%s\" needs a value (%s)\n", cmd, word, hint);
     else if (strncmp(word, "--", 2) == 0 && strchr(word, '='))
-        fprintf(stderr, "descent %s: bad option \"%s\" (unknown, or takes no value; see "
-                "descent help %s)\n", cmd, word, cmd);
+        fprintf(stderr, "descent %s: bad option \"%s\" (unknown, or takes no value; %s)\n",
+                cmd, word, hint);
     else
-        fprintf(stderr, "descent %s: unknown option \"%s\" (see descent help %s)\n", cmd, word,
-                cmd);
+        fprintf(stderr, "descent %s: unknown option \"%s\" (%s)\n", cmd, word, hint);
     return CLI_OPTS_BAD;
 }
 

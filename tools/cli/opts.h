@@ -31,6 +31,12 @@ void cli_opts_begin(void);
  * or unexpected value). Long options only; optarg holds the value. */
 int cli_opts_next(const char *cmd, int argc, char **argv, const struct option *longs);
 
+/* The same with short options too (getopt's string without the leading
+ * ':', e.g. "B:T:" for -B N and -T N). The `descent gpt2` subcommands
+ * (lab/gpt2) parse through this, with cmd "gpt2 train" and so on. */
+int cli_opts_next_short(const char *cmd, int argc, char **argv, const char *shorts,
+                        const struct option *longs);
+
 /* Parse an integer in [lo, hi] (decimal, whole string) into *out: 0 on
  * success; otherwise prints "descent CMD: OPT needs ..." and returns -1. */
 int cli_int(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out);
