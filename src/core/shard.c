@@ -647,20 +647,24 @@ static const char *base_name(const char *path)
     return b ? b + 1 : path;
 }
 
+/* A group's configuration (keys, their initial values, schedules), from the
+ * caller's optimizer to this rank's local one or back. */
+static void copy_group_config(dsc_group *dst, const dsc_group *src)
+{
+    memcpy(dst->base, src->base, sizeof dst->base);
+    memcpy(dst->init, src->init, sizeof dst->init);
+    memcpy(dst->sched, src->sched, sizeof dst->sched);
+    dst->sched_mask = src->sched_mask;
+}
+
 /* The local optimizer mirrors the caller's counters and configuration. */
 static void sync_local(dsc_optimizer *opt)
 {
     dsc_optimizer *local = opt->shard->local;
     local->step = opt->step;
     local->stats = opt->stats;
-    for (int gi = 0; gi < local->ngroups; gi++) {
-        dsc_group *g = local->groups[gi];
-        const dsc_group *o = opt->groups[gi];
-        memcpy(g->base, o->base, sizeof g->base);
-        memcpy(g->init, o->init, sizeof g->init);
-        memcpy(g->sched, o->sched, sizeof g->sched);
-        g->sched_mask = o->sched_mask;
-    }
+    for (int gi = 0; gi < local->ngroups; gi++)
+        copy_group_config(local->groups[gi], opt->groups[gi]);
     for (int q = 0; q < local->nparams; q++) {
         dsc_param *pc = local->params[q];
         const dsc_param *p = opt->params[opt->shard->piece_outer[q]];
@@ -902,14 +906,8 @@ dsc_status dsc_shard_load(dsc_optimizer *opt, const char *path)
     dsc_free(sn.bytes);
     /* Back into the caller's optimizer. */
     dsc_optimizer *local = s->local;
-    for (int gi = 0; gi < opt->ngroups; gi++) {
-        dsc_group *o = opt->groups[gi];
-        const dsc_group *g = local->groups[gi];
-        memcpy(o->base, g->base, sizeof o->base);
-        memcpy(o->init, g->init, sizeof o->init);
-        memcpy(o->sched, g->sched, sizeof o->sched);
-        o->sched_mask = g->sched_mask;
-    }
+    for (int gi = 0; gi < opt->ngroups; gi++)
+        copy_group_config(opt->groups[gi], local->groups[gi]);
     for (int q = 0; q < local->nparams; q++) {
         dsc_param *p = opt->params[s->piece_outer[q]];
         const dsc_param *pc = local->params[q];

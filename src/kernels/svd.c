@@ -17,6 +17,7 @@
  * so the bits do not depend on the thread count. */
 #include "svd.h"
 
+#include "gemm.h"
 #include "rng.h"
 #include "vec.h"
 
@@ -396,6 +397,16 @@ int dsc_sym_eig(size_t n, double *a, double *w, void *work)
     return status;
 }
 
+size_t dsc_sym_eigenvalues_work_bytes(size_t n) { return 3 * n * sizeof(double); }
+
+int dsc_sym_eigenvalues(size_t n, double *a, double *w, void *work)
+{
+    if (n == 0) return 0;
+    double *e = work, *tau = e + n, *p = tau + n;
+    tridiagonalize(n, a, w, e, tau, p);
+    return tridiagonal_ql(n, w, e, NULL, NULL, NULL);
+}
+
 /* ----------------------------------------------- top-k by inverse iteration */
 
 size_t dsc_sym_eig_top_work_bytes(size_t n) { return 11 * n * sizeof(double); }
@@ -537,13 +548,23 @@ int dsc_sym_eig_top(size_t n, size_t k, double *a, double *w, double *vecs, void
 
 #define GRAM_BLOCK 64
 
+void dsc_gram_f64_reference(size_t r, size_t len, const double *x, double *c)
+{
+    for (size_t i = 0; i < r; i++)
+        for (size_t j = i; j < r; j++)
+            c[i * r + j] = c[j * r + i] = dot(x + i * len, x + j * len, len);
+}
+
 void dsc_gram_f64(size_t r, size_t len, const double *x, double *c)
 {
     const size_t nch = (r + GRAM_BLOCK - 1) / GRAM_BLOCK;
     const int par = (double)r * (double)r * (double)len >= 1e6;
 #ifdef DSC_HAVE_CBLAS
-    int nt = openblas_get_num_threads();
-    if (nt != 1) openblas_set_num_threads(1);
+    if (r > 2147483647u || len > 2147483647u) { /* beyond CBLAS's int sizes */
+        dsc_gram_f64_reference(r, len, x, c);
+        return;
+    }
+    int saved = dsc_blas_single_begin();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(dsc_threads()) if (par && nch > 1)
     for (size_t ch = 0; ch < nch; ch++) {
         size_t i0 = ch * GRAM_BLOCK, i1 = i0 + GRAM_BLOCK < r ? i0 + GRAM_BLOCK : r;
@@ -551,8 +572,10 @@ void dsc_gram_f64(size_t r, size_t len, const double *x, double *c)
                     (int)len, 1.0, x + i0 * len, (int)len, x + i0 * len, (int)len, 0.0,
                     c + i0 * r + i0, (int)r);
     }
-    if (nt != 1) openblas_set_num_threads(nt);
+    dsc_blas_single_end(saved);
 #else
+    /* the reference's dot products, rows of the upper triangle split over
+     * threads in fixed chunks: the same bits as the reference */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(dsc_threads()) if (par && nch > 1)
     for (size_t ch = 0; ch < nch; ch++) {
         size_t i0 = ch * GRAM_BLOCK, i1 = i0 + GRAM_BLOCK < r ? i0 + GRAM_BLOCK : r;

@@ -63,10 +63,24 @@ int dsc_sym_eig(size_t n, double *a, double *w, void *work);
 size_t dsc_sym_eig_top_work_bytes(size_t n);
 int dsc_sym_eig_top(size_t n, size_t k, double *a, double *w, double *vecs, void *work);
 
-/* c (r x r, row-major) = x x^T for x (r x len, row-major), both triangles,
- * in double. With CBLAS: fixed 64-row chunks of the upper triangle, one
+/* Eigenvalues only, of the symmetric a (n x n, row-major, both triangles;
+ * destroyed), into w (n, unsorted): the tridiagonalization and QL of
+ * dsc_sym_eig without forming or rotating vectors, O(4/3 n^3). `work`
+ * needs dsc_sym_eigenvalues_work_bytes(n) bytes (3 n doubles). Returns 0,
+ * or -1 as dsc_sym_eig. The nuclear norm (nuclear.c) runs on it. */
+size_t dsc_sym_eigenvalues_work_bytes(size_t n);
+int dsc_sym_eigenvalues(size_t n, double *a, double *w, void *work);
+
+/* The library's one Gram matrix: c (r x r, row-major) = x x^T for x
+ * (r x len, row-major), both triangles, in double (GaLore/Fira's projector,
+ * the nuclear norm; a caller with X^T X in mind passes X transposed).
+ * With CBLAS: fixed 64-row chunks of the upper triangle, one
  * single-threaded dgemm each, spread over OpenMP threads (OpenBLAS's own
- * threading changes sums with its thread count; this split does not). */
+ * threading changes sums with its thread count; this split does not).
+ * Without: the reference's dot products in the same fixed chunks.
+ * dsc_gram_f64_reference: plain serial loops, each entry one dot product
+ * summed in index order. */
 void dsc_gram_f64(size_t r, size_t len, const double *x, double *c);
+void dsc_gram_f64_reference(size_t r, size_t len, const double *x, double *c);
 
 #endif /* DSC_KERNELS_SVD_H */
