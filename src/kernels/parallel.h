@@ -5,10 +5,12 @@
  * core and the optimizer families can all use it without any cycle.
  *
  * The convention (docs/CONTRIBUTING.md, "Parallel loops"): an element-wise
- * loop is a plain range function run by dsc_parallel_ranges(); a sum is a
- * block function run by dsc_reduce_blocks() (vec.h). Nothing else opens an
- * OpenMP region except the matrix kernels, whose loops run over rows or
- * tiles with a fixed partition (gemm.c, svd.c).
+ * loop is a plain range function run by dsc_parallel_ranges(); independent
+ * items (rows, tensors) run by dsc_parallel_items(); a sum is a block
+ * function run by dsc_reduce_blocks() (vec.h). The core and the families
+ * open no OpenMP region (tests/parallel_convention.sh); only the kernels
+ * do, whose loops run over rows, tiles or blocks with a fixed partition
+ * (gemm.c, newton_schulz.c, svd.c, nuclear.c, vec.c).
  */
 #ifndef DESCENT_KERNELS_PARALLEL_H
 #define DESCENT_KERNELS_PARALLEL_H
