@@ -113,9 +113,9 @@ static double sumsq(const float *x, size_t n, int reference)
 /* The element-wise steps: one range function each, the same float
  * operations on both paths; the reference runs it as one serial range. */
 typedef struct {
-    float *W, *M, *U;
-    const float *G, *V; /* V: the update read by apply */
-    float a, b;         /* decay; (1 - mu, mu); (-lr, d) */
+    float *W;
+    const float *V; /* the update read by apply */
+    float a, b;     /* decay; (-lr, d) */
 } auon_job;
 
 static void run_ranges(size_t n, int reference, dsc_range_fn fn, const auon_job *job)
@@ -136,27 +136,6 @@ static void decay_weights(float *W, size_t n, float decay, int reference)
 {
     auon_job job = {.W = W, .a = decay};
     run_ranges(n, reference, decay_range, &job);
-}
-
-/* Step 2: M <- lerp(M, G, 1 - mu); U <- lerp(G, M, mu). */
-static void momentum_range(const void *ctx, size_t lo, size_t hi)
-{
-    const auon_job *J = ctx;
-    float *restrict M = J->M, *restrict U = J->U;
-    const float *restrict G = J->G;
-    const float w = J->a, mu = J->b;
-    for (size_t i = lo; i < hi; i++) {
-        float m = dsc_lerpf(M[i], G[i], w);
-        M[i] = m;
-        U[i] = dsc_lerpf(G[i], m, mu);
-    }
-}
-
-static void momentum_nesterov(float *M, const float *G, float *U, size_t n, float mu,
-                              int reference)
-{
-    auon_job job = {.M = M, .U = U, .G = G, .a = (float)(1.0 - (double)mu), .b = mu};
-    run_ranges(n, reference, momentum_range, &job);
 }
 
 /* Step 5: W <- W + (-lr) (U / d). */
@@ -183,8 +162,8 @@ static dsc_status auon_step(dsc_group *grp, const dsc_step_ctx *ctx)
         const double lr = p->hp[LR], wd = p->hp[WEIGHT_DECAY], gamma = p->hp[GAMMA];
         float *U = grp->scratch;
         if (wd != 0.0) decay_weights(p->data, p->numel, (float)(1.0 - lr * wd), ref); /* 1. */
-        momentum_nesterov(p->slots[SLOT_M].data, p->grad, U, p->numel,
-                          (float)p->hp[MOMENTUM], ref);                              /* 2. */
+        dsc_muon_momentum(p->slots[SLOT_M].data, p->grad, U, p->numel,
+                          (float)p->hp[MOMENTUM], 1, ref);                           /* 2. */
         if (uses_ns(grp, p)) {                                                       /* hybrid */
             dsc_matview v = dsc_matview_last2(p);
             dsc_ns5(U, U, v.batch, v.m, v.n, (int)p->hp[NS_STEPS], ref,
