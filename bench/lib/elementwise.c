@@ -10,8 +10,26 @@
  * really touches: the parameter read and written (8), the gradient read by
  * the driver's finite/norm scan and by the kernel (4 + 4), and every state
  * slot read and written (2 x state bytes). Printed: ns per parameter, GB/s,
- * and the fractions of the triad and update bandwidths at the same thread
- * count.
+ * the fractions of the triad and update bandwidths at the same thread
+ * count, and the step's compute bound (the same step on parameters that
+ * stay in cache, see cache_ns).
+ *
+ * Where the byte count above is not all a step moves: a step that needs a
+ * whole-tensor (or whole-group) number before its first update reads its
+ * inputs once more, and the "of update" column cannot reach 100%:
+ *   sgdp, adamp     the projection decision needs every row's sums of the
+ *                   pre-step p and g: +8 bytes, ceiling 24/32 = 75% (sgdp)
+ *                   and 32/40 = 80% (adamp);
+ *   adagradnorm     the global accumulator needs sum g^2 first: +4 bytes,
+ *                   ceiling 24/28 = 86% (row-wise: rows fit in cache, 100%);
+ *   adam_clip/0.1   the clipping threshold is a rank statistic of |g| over
+ *                   the group, found by three radix passes over g: +12
+ *                   bytes, ceiling 32/44 = 73%;
+ *   stable_spam     max |g| and the clipped norm are two reads of g, but its
+ *                   count includes max_exp_avg_sq, which only amsgrad
+ *                   touches: the same 40 bytes, ceiling 100%.
+ * The "cache ns" column shows whether the arithmetic keeps up (see
+ * cache_ns).
  *
  * usage: descent bench elementwise [--quick] [--only NAME]
  *        (or build/bench_elementwise with the same options)
@@ -63,11 +81,41 @@ typedef struct {
     const double *triad, *update;
 } bench_data;
 
+/* The step's arithmetic alone: ns per parameter of full steps at one thread
+ * on CACHE_PARAMS parameters, whose arrays stay in the caches (under 1 MiB
+ * for 32 bytes per parameter), best of many. A step cannot run faster than
+ * this however fast the memory, so the printed "cap" (memory time at the
+ * in-place update's bandwidth over this time split across the threads) says
+ * which fraction of the update stream the arithmetic allows: under 100% the
+ * step is compute-bound at that thread count. */
+#define CACHE_PARAMS 32768
+static double cache_ns(const char *name, const char *extra)
+{
+    static float w[CACHE_PARAMS], g[CACHE_PARAMS];
+    for (size_t i = 0; i < CACHE_PARAMS; i++) {
+        w[i] = 0.01f * (float)((i * 2654435761u) % 1000) - 5.0f;
+        g[i] = 0.001f * (float)((i * 40503u) % 2000) - 1.0f;
+    }
+    dsc_set_num_threads(1);
+    dsc_optimizer *opt = make(name, extra, w, g, CACHE_PARAMS / 1024, 1024);
+    if (!opt) return 0.0;
+    double best = 1e30;
+    for (int r = 0; r < 400; r++) {
+        double t0 = bench_now();
+        dsc_optimizer_step(opt);
+        double dt = bench_now() - t0;
+        if (r > 0 && dt < best) best = dt; /* step 0 takes first-step branches */
+    }
+    dsc_optimizer_free(opt);
+    return best / CACHE_PARAMS * 1e9;
+}
+
 /* One table row per thread count: full steps, best of a few. */
 static void bench_rows(const bench_data *d, const char *name, const char *label,
                        const char *extra)
 {
     static const int threads[2] = {1, 2};
+    double compute = cache_ns(name, extra);
     for (int t = 0; t < 2; t++) {
         dsc_set_num_threads(threads[t]);
         dsc_optimizer *opt = make(name, extra, d->w, d->g, d->rows, d->cols);
@@ -88,9 +136,10 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
             if (dt < best) best = dt;
         }
         double gbs = bytes * (double)n / best / 1e9;
-        printf("%-15s %10zu %3d %8.1f %10.3f %8.2f %8.0f%% %9.0f%%\n", label, n, threads[t],
-               bytes, best / (double)n * 1e9, gbs, 100.0 * gbs / d->triad[t],
-               100.0 * gbs / d->update[t]);
+        double mem_ns = bytes / d->update[t], cap = 100.0 * mem_ns / (compute / threads[t]);
+        printf("%-15s %10zu %3d %8.1f %10.3f %8.2f %8.0f%% %9.0f%% %9.3f %6.0f%%\n", label, n,
+               threads[t], bytes, best / (double)n * 1e9, gbs, 100.0 * gbs / d->triad[t],
+               100.0 * gbs / d->update[t], compute, cap);
         dsc_optimizer_free(opt);
     }
 }
@@ -136,8 +185,12 @@ int bench_elementwise_main(int argc, char **argv)
     }
     printf("(a triad's destination is read before it is written, so a step that updates in\n"
            " place can pass 100%% of triad; the in-place update is its real ceiling)\n");
-    printf("\n%-15s %10s %3s %8s %10s %8s %9s %10s\n", "optimizer", "params", "thr", "B/param",
-           "ns/param", "GB/s", "of triad", "of update");
+    printf("(cache ns: ns/param of the same step at 1 thread on %d parameters that stay in\n"
+           " cache, its arithmetic alone; cap: the fraction of the update stream that\n"
+           " arithmetic allows at this thread count, under 100%% = compute-bound)\n",
+           CACHE_PARAMS);
+    printf("\n%-15s %10s %3s %8s %10s %8s %9s %10s %9s %7s\n", "optimizer", "params", "thr",
+           "B/param", "ns/param", "GB/s", "of triad", "of update", "cache ns", "cap");
     for (int s = 0; s < nsizes; s++) {
         size_t n = sizes[s];
         int64_t cols = 1024, rows = (int64_t)(n / 1024);

@@ -65,20 +65,41 @@ dsc_status dsc_optimizer_stats(const dsc_optimizer *opt, dsc_step_stats *out)
     return DSC_OK;
 }
 
-/* accum += g over a whole parameter. */
-static void add_into(float *restrict acc, const float *restrict g, size_t n)
+/* accum += g, and out = (acc + g) * scale (acc left as it was: it is cleared
+ * once the step can no longer fail), over per-thread ranges. */
+typedef struct {
+    float *out;
+    const float *acc, *g;
+    float scale;
+} accum_job;
+
+static void add_into_range(const void *ctx, size_t lo, size_t hi)
 {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) acc[i] += g[i];
+    const accum_job *job = ctx;
+    float *restrict acc = job->out;
+    const float *restrict g = job->g;
+    for (size_t i = lo; i < hi; i++) acc[i] += g[i];
 }
 
-/* out = (acc + g) * scale; acc is left as it was (cleared once the step
- * can no longer fail). */
-static void finish_mean(float *restrict out, const float *restrict acc, const float *restrict g,
-                        float scale, size_t n)
+static void add_into(float *acc, const float *g, size_t n)
 {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) out[i] = (acc[i] + g[i]) * scale;
+    accum_job job = {acc, NULL, g, 1.0f};
+    dsc_parallel_ranges(n, add_into_range, &job);
+}
+
+static void finish_mean_range(const void *ctx, size_t lo, size_t hi)
+{
+    const accum_job *job = ctx;
+    float *restrict out = job->out;
+    const float *restrict acc = job->acc, *restrict g = job->g;
+    const float scale = job->scale;
+    for (size_t i = lo; i < hi; i++) out[i] = (acc[i] + g[i]) * scale;
+}
+
+static void finish_mean(float *out, const float *acc, const float *g, float scale, size_t n)
+{
+    accum_job job = {out, acc, g, scale};
+    dsc_parallel_ranges(n, finish_mean_range, &job);
 }
 
 /* The end of an accumulated update: the sums start again from zero. */

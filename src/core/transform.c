@@ -78,7 +78,7 @@ static float param_wd(const dsc_param *p, int wd_key)
 
 /* hist[digit] += count of entries whose bits above `shift + width` equal
  * `prefix`, digit = the `width` bits from `shift`. Each thread counts its
- * range into a local histogram and adds it to the shared one with atomic
+ * range into local histograms and adds them to the shared one with atomic
  * adds: integer counts, so the order of the adds does not matter. */
 typedef struct {
     const float *g, *x;
@@ -88,22 +88,84 @@ typedef struct {
     size_t *hist;
 } hist_job;
 
-static void hist_range(const void *ctx, size_t lo, size_t hi)
+/* Elements counted into the 32-bit local histograms before they are added
+ * into the shared size_t one (no local count can wrap). */
+#define HIST_CHUNK ((size_t)1 << 30)
+/* Elements whose prefixes are tested together before any is counted. */
+#define HIST_GROUP 16
+
+/* The first pass counts every entry. Neighbouring gradients often share a
+ * digit, and one histogram would then make each increment wait for the
+ * previous one's store; four interleaved histograms (32 KiB in all) let
+ * four increments run at once. Later passes count only the entries that
+ * share the digits found so far, usually few: a group of HIST_GROUP entries
+ * is tested with vector compares and counted one by one only when one of
+ * them matches. `l2` (adam_clip's wd*p) is a constant at each call, so each
+ * variant is its own loop. */
+DSC_BODY void hist_body(const hist_job *j, size_t lo, size_t hi, uint32_t (*local)[RADIX_BINS],
+                        const int l2, const int all)
 {
-    const hist_job *j = ctx;
+    const float *restrict g = j->g, *restrict x = j->x;
+    const float wd = j->wd;
     const int shift = j->shift, pshift = j->pshift;
     const uint32_t dmask = j->dmask, prefix = j->prefix;
-    size_t local[RADIX_BINS];
-    memset(local, 0, (dmask + 1) * sizeof local[0]);
-    for (size_t i = lo; i < hi; i++) {
-        uint32_t u = abs_bits(src_at(j->g, j->x, j->wd, i));
-        if ((pshift >= 32 ? 0u : u >> pshift) == prefix) local[(u >> shift) & dmask]++;
+    size_t i = lo;
+    if (all) {
+        for (; i + 4 <= hi; i += 4) {
+            for (int k = 0; k < 4; k++) {
+                float v = l2 ? g[i + (size_t)k] + wd * x[i + (size_t)k] : g[i + (size_t)k];
+                local[k][(abs_bits(v) >> shift) & dmask]++;
+            }
+        }
+        for (; i < hi; i++) {
+            float v = l2 ? g[i] + wd * x[i] : g[i];
+            local[0][(abs_bits(v) >> shift) & dmask]++;
+        }
+        return;
     }
+    for (; i + HIST_GROUP <= hi; i += HIST_GROUP) {
+        uint32_t u[HIST_GROUP];
+        int any = 0;
+        for (int k = 0; k < HIST_GROUP; k++) {
+            float v = l2 ? g[i + (size_t)k] + wd * x[i + (size_t)k] : g[i + (size_t)k];
+            u[k] = abs_bits(v);
+            any |= (u[k] >> pshift) == prefix;
+        }
+        if (!any) continue;
+        for (int k = 0; k < HIST_GROUP; k++)
+            if ((u[k] >> pshift) == prefix) local[0][(u[k] >> shift) & dmask]++;
+    }
+    for (; i < hi; i++) {
+        uint32_t u = abs_bits(l2 ? g[i] + wd * x[i] : g[i]);
+        if ((u >> pshift) == prefix) local[0][(u >> shift) & dmask]++;
+    }
+}
+
+DSC_WIDE static void hist_range(const void *ctx, size_t lo, size_t hi)
+{
+    const hist_job *j = ctx;
+    const int all = j->pshift >= 31; /* the first pass: every |x| has bit 31 clear */
+    uint32_t local[4][RADIX_BINS];
     size_t *hist = j->hist;
-    for (uint32_t b = 0; b <= dmask; b++) {
-        if (!local[b]) continue;
+    for (size_t c0 = lo; c0 < hi; c0 += HIST_CHUNK) {
+        size_t c1 = hi - c0 < HIST_CHUNK ? hi : c0 + HIST_CHUNK;
+        memset(local, 0, sizeof local);
+        if (j->wd != 0.0f) {
+            if (all) hist_body(j, c0, c1, local, 1, 1);
+            else hist_body(j, c0, c1, local, 1, 0);
+        } else {
+            if (all) hist_body(j, c0, c1, local, 0, 1);
+            else hist_body(j, c0, c1, local, 0, 0);
+        }
+        for (uint32_t b = 0; b <= j->dmask; b++) {
+            size_t count = (size_t)local[0][b] + local[1][b] + local[2][b] + local[3][b];
+            if (!count) continue;
+            /* An integer add: the order of the threads' adds does not matter.
+             * (A raw OpenMP construct, but no region: it only makes the add
+             * safe inside the region dsc_parallel_ranges opened.) */
 #pragma omp atomic
-        hist[b] += local[b];
+            hist[b] += count;
+        }
     }
 }
 

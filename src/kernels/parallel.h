@@ -5,10 +5,12 @@
  * core and the optimizer families can all use it without any cycle.
  *
  * The convention (docs/CONTRIBUTING.md, "Parallel loops"): an element-wise
- * loop is a plain range function run by dsc_parallel_ranges(); a sum is a
- * block function run by dsc_reduce_blocks() (vec.h). Nothing else opens an
- * OpenMP region except the matrix kernels, whose loops run over rows or
- * tiles with a fixed partition (gemm.c, svd.c).
+ * loop is a plain range function run by dsc_parallel_ranges(); independent
+ * items (rows, tensors) run by dsc_parallel_items(); a sum is a block
+ * function run by dsc_reduce_blocks() (vec.h). The core and the families
+ * open no OpenMP region (tests/parallel_convention.sh); only the kernels
+ * do, whose loops run over rows, tiles or blocks with a fixed partition
+ * (gemm.c, newton_schulz.c, svd.c, nuclear.c, vec.c).
  */
 #ifndef DESCENT_KERNELS_PARALLEL_H
 #define DESCENT_KERNELS_PARALLEL_H
@@ -47,18 +49,23 @@ void dsc_parallel_items(size_t n, int parallel, dsc_range_fn fn, const void *ctx
 #define DSC_BODY static inline
 #endif
 
-/* DSC_WIDE on a range function compiles it twice, for AVX2 and for the
- * baseline, and picks one when the program loads (GCC function multi-
- * versioning on x86-64 with glibc's ifunc). The two give the same bits: the
- * build is ISO C, so GCC never contracts a*b+c into an FMA, and AVX2 alone
- * has no FMA anyway; divides and square roots are IEEE at any width. It
- * matters for steps with several divides per element, which the baseline's
- * 4-wide SSE2 leaves compute-bound. Elsewhere it is empty. Put it on
- * static functions only: GCC exports the dispatcher of a non-static clone
- * whatever the visibility, and libdescent exports nothing but its API. */
+/* DSC_WIDE on a range function compiles it three times, for AVX-512F, for
+ * AVX2 and for the baseline, and picks one when the program loads (GCC
+ * function multi-versioning on x86-64 with glibc's ifunc). All give the
+ * same bits: the build is ISO C (-std=c11), so GCC never contracts a*b+c
+ * into an FMA although AVX-512F has one (a GNU C build would: keep
+ * CMAKE_C_EXTENSIONS OFF); divides and square roots are IEEE at any width.
+ * It matters for steps with several divides or square roots per element,
+ * which the baseline's 4-wide SSE2 leaves compute-bound; on a core with a
+ * full-width 512-bit divider (AMD Zen 5) the AVX-512 clone halves their
+ * cost again (`descent bench elementwise`, column "cache ns"). Elsewhere it
+ * is empty. Put it on static functions only: GCC exports the dispatcher of
+ * a non-static clone whatever the visibility, and libdescent exports
+ * nothing but its API. A function it calls runs the clone's ISA only when
+ * inlined into it (DSC_BODY, or static with one caller). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(DESCENT_NO_CLONES)
-#define DSC_WIDE __attribute__((target_clones("avx2", "default")))
+#define DSC_WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define DSC_WIDE
 #endif

@@ -29,8 +29,9 @@
  *   3-D tensors are rejected in row-wise mode (meaningless in the official
  *   code); if rowwise is switched on later they run per coordinate.
  * Sums of squares are in double with the fixed blocking of vec.c (rows
- * too), so the result does not depend on the thread count. Loops calling
- * sqrtf per element are `parallel for` without `simd` (see adam.c).
+ * too), so the result does not depend on the thread count. Loops run as
+ * range functions (dsc_parallel_ranges) and rows as items
+ * (dsc_parallel_items), src/kernels/parallel.h.
  * Also here: dsc_adadagrad_next_batch, AdAdaGrad's adaptive batch-size
  * tests (AdAdaGrad main.py and tests.py; the micro-batch merge of the law of total variance
  * is left to the caller's data loader and not provided).
@@ -47,10 +48,23 @@
  * see vec.c), serial: what the reference path and per-row sums use. */
 static double sumsq_fixed(const float *x, size_t n) { return dsc_vec_dot_serial(x, x, n); }
 
+typedef struct {
+    float *x;
+    float value;
+} fill_job;
+
+static void fill_range(const void *ctx, size_t lo, size_t hi)
+{
+    const fill_job *job = ctx;
+    float *restrict x = job->x;
+    const float value = job->value;
+    for (size_t i = lo; i < hi; i++) x[i] = value;
+}
+
 static void fill(float *x, size_t n, float value)
 {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) x[i] = value;
+    fill_job job = {x, value};
+    dsc_parallel_ranges(n, fill_range, &job);
 }
 
 /* ---------------------------------------------------------------- adagrad */
@@ -254,8 +268,8 @@ DSC_BODY void agn_span_body(float *restrict p, const float *restrict g, float *r
         p[i] = agn_update_f(p[i], g[i], &buf[i], den, s, momentum, decay);
 }
 
-static void agn_span_serial(float *p, const float *g, float *buf, size_t lo, size_t hi,
-                            float den, agn_scalars s)
+DSC_BODY void agn_span_serial(float *p, const float *g, float *buf, size_t lo, size_t hi,
+                             float den, agn_scalars s)
 {
     if (s.momentum) {
         if (s.decay) agn_span_body(p, g, buf, lo, hi, den, s, 1, 1);
@@ -300,25 +314,42 @@ static void agn_rows_ref(dsc_param *p, float *A, float *buf, double *r, agn_scal
     }
 }
 
+/* Rows [lo, hi) of one parameter, each whole on one thread: its fixed-order
+ * sum, its accumulator, then its update (a plain call, so the loops
+ * vectorize). */
+typedef struct {
+    dsc_param *p;
+    float *A, *buf;
+    double *r;
+    agn_scalars s;
+} agn_rows_job;
+
+DSC_WIDE static void agn_rows_items(const void *ctx, size_t lo, size_t hi)
+{
+    const agn_rows_job *job = ctx;
+    const size_t C = job->p->cols;
+    const float *grad = job->p->grad;
+    float *data = job->p->data;
+    for (size_t i = lo; i < hi; i++) {
+        job->r[i] = sumsq_fixed(grad + i * C, C);
+        float a = job->A[i] + (float)job->r[i];
+        job->A[i] = a;
+        agn_span_serial(data + i * C, grad + i * C, job->buf + i * C, 0, C,
+                        sqrtf(a) + job->s.eps, job->s);
+    }
+}
+
 static void agn_rows_fast(dsc_param *p, float *A, float *buf, double *r, agn_scalars s)
 {
     const size_t R = p->rows, C = p->cols;
-    const float *restrict grad = p->grad;
-    float *restrict data = p->data;
     if (R == 1) { /* one long row: the fixed-order reduction may use threads */
-        r[0] = dsc_vec_sumsq(grad, C);
+        r[0] = dsc_vec_sumsq(p->grad, C);
         A[0] = A[0] + (float)r[0];
-        agn_span_fast(data, grad, buf, C, sqrtf(A[0]) + s.eps, s);
+        agn_span_fast(p->data, p->grad, buf, C, sqrtf(A[0]) + s.eps, s);
         return;
     }
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (R * C >= DSC_PAR_MIN)
-    for (size_t i = 0; i < R; i++) {
-        r[i] = sumsq_fixed(grad + i * C, C);
-        float a = A[i] + (float)r[i];
-        A[i] = a;
-        /* The row's update: a plain call, so its loops vectorize. */
-        agn_span_serial(data + i * C, grad + i * C, buf + i * C, 0, C, sqrtf(a) + s.eps, s);
-    }
+    agn_rows_job job = {p, A, buf, r, s};
+    dsc_parallel_items(R, R * C >= DSC_PAR_MIN, agn_rows_items, &job);
 }
 
 /* Row-wise, a 1-D parameter: per-coordinate A; r (R row sums, R % L == 0)

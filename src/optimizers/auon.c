@@ -70,8 +70,24 @@ static dsc_status auon_plan_param(const dsc_group *g, const dsc_param *p, dsc_pl
     return DSC_OK;
 }
 
-/* Sum of cosh(s x)^2 over x: double, blocks of DSC_RED_BLOCK added in order. */
-#define PARTIALS 256
+/* Sum of cosh(s x)^2 over x: double, blocks of DSC_RED_BLOCK added in order
+ * (dsc_reduce_blocks, so the same bits at any thread count). */
+typedef struct {
+    const float *x;
+    double s;
+} cosh2_ctx;
+
+static double cosh2_block(const void *ctx, size_t start, size_t len)
+{
+    const cosh2_ctx *c = ctx;
+    double t = 0.0;
+    for (size_t i = 0; i < len; i++) {
+        double v = cosh((double)c->x[start + i] * c->s);
+        t += v * v;
+    }
+    return t;
+}
+
 static double cosh2_sum(const float *x, size_t n, double s, int reference)
 {
     if (reference) {
@@ -82,24 +98,8 @@ static double cosh2_sum(const float *x, size_t n, double s, int reference)
         }
         return t;
     }
-    size_t nblocks = (n + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
-    double part[PARTIALS], total = 0.0;
-    for (size_t b0 = 0; b0 < nblocks; b0 += PARTIALS) {
-        long nb = (long)(nblocks - b0 < PARTIALS ? nblocks - b0 : PARTIALS);
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-        for (long b = 0; b < nb; b++) {
-            size_t start = (b0 + (size_t)b) * DSC_RED_BLOCK;
-            size_t len = n - start < DSC_RED_BLOCK ? n - start : DSC_RED_BLOCK;
-            double t = 0.0;
-            for (size_t i = 0; i < len; i++) {
-                double c = cosh((double)x[start + i] * s);
-                t += c * c;
-            }
-            part[b] = t;
-        }
-        for (long b = 0; b < nb; b++) total += part[b];
-    }
-    return total;
+    cosh2_ctx c = {x, s};
+    return dsc_reduce_blocks(n, 1, cosh2_block, &c);
 }
 
 static double sumsq(const float *x, size_t n, int reference)
@@ -110,19 +110,48 @@ static double sumsq(const float *x, size_t n, int reference)
     return t;
 }
 
+/* The element-wise steps: one range function each, the same float
+ * operations on both paths; the reference runs it as one serial range. */
+typedef struct {
+    float *W;
+    const float *V; /* the update read by apply */
+    float a, b;     /* decay; (-lr, d) */
+} auon_job;
+
+static void run_ranges(size_t n, int reference, dsc_range_fn fn, const auon_job *job)
+{
+    if (reference) fn(job, 0, n);
+    else dsc_parallel_ranges(n, fn, job);
+}
+
+static void decay_range(const void *ctx, size_t lo, size_t hi)
+{
+    const auon_job *J = ctx;
+    float *restrict W = J->W;
+    const float decay = J->a;
+    for (size_t i = lo; i < hi; i++) W[i] = W[i] * decay;
+}
+
 static void decay_weights(float *W, size_t n, float decay, int reference)
 {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (!reference && n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) W[i] = W[i] * decay;
+    auon_job job = {.W = W, .a = decay};
+    run_ranges(n, reference, decay_range, &job);
 }
 
 /* Step 5: W <- W + (-lr) (U / d). */
-static void apply(float *restrict W, const float *restrict U, size_t n, float lr, float d,
-                  int reference)
+static void apply_range(const void *ctx, size_t lo, size_t hi)
 {
-    const float neg = -lr;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (!reference && n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) W[i] = W[i] + neg * (U[i] / d);
+    const auon_job *J = ctx;
+    float *restrict W = J->W;
+    const float *restrict U = J->V;
+    const float neg = J->a, d = J->b;
+    for (size_t i = lo; i < hi; i++) W[i] = W[i] + neg * (U[i] / d);
+}
+
+static void apply(float *W, const float *U, size_t n, float lr, float d, int reference)
+{
+    auon_job job = {.W = W, .V = U, .a = -lr, .b = d};
+    run_ranges(n, reference, apply_range, &job);
 }
 
 static dsc_status auon_step(dsc_group *grp, const dsc_step_ctx *ctx)

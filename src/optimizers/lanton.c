@@ -68,20 +68,52 @@ static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *p
     return DSC_OK;
 }
 
-/* Step 1, the noise estimator (open point (a) in docs/matrix.md): updates the
- * momentum B in place and returns the new Hn. D = G - B_new goes to `d`. */
-static double lanton_noise_update(float *restrict B, const float *restrict G, float *restrict d,
-                                  size_t rows, size_t cols, double beta1, double beta2,
-                                  double hn, int reference, void *work)
+/* The element-wise loops: one range function each, the same float
+ * operations on both paths; the reference runs it as one serial range. */
+typedef struct {
+    float *B, *d, *W;
+    const float *G, *O;
+    float b1, w1;           /* noise estimator */
+    float decay, neg, scale; /* update */
+} lanton_job;
+
+static void run_ranges(size_t n, int reference, dsc_range_fn fn, const lanton_job *job)
 {
-    const size_t n = rows * cols;
-    const float b1 = (float)beta1, w1 = (float)(1.0 - beta1);
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (!reference && n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    if (reference) fn(job, 0, n);
+    else dsc_parallel_ranges(n, fn, job);
+}
+
+static void noise_range(const void *ctx, size_t lo, size_t hi)
+{
+    const lanton_job *J = ctx;
+    float *restrict B = J->B, *restrict d = J->d;
+    const float *restrict G = J->G;
+    const float b1 = J->b1, w1 = J->w1;
+    for (size_t i = lo; i < hi; i++) {
         float b = b1 * B[i] + w1 * G[i];
         B[i] = b;
         d[i] = G[i] - b;
     }
+}
+
+static void update_range(const void *ctx, size_t lo, size_t hi)
+{
+    const lanton_job *J = ctx;
+    float *restrict W = J->W;
+    const float *restrict O = J->O;
+    const float decay = J->decay, neg = J->neg, scale = J->scale;
+    for (size_t i = lo; i < hi; i++) W[i] = W[i] * decay + neg * (O[i] * scale);
+}
+
+/* Step 1, the noise estimator (open point (a) in docs/matrix.md): updates the
+ * momentum B in place and returns the new Hn. D = G - B_new goes to `d`. */
+static double lanton_noise_update(float *B, const float *G, float *d, size_t rows, size_t cols,
+                                  double beta1, double beta2, double hn, int reference,
+                                  void *work)
+{
+    const size_t n = rows * cols;
+    lanton_job job = {.B = B, .d = d, .G = G, .b1 = (float)beta1, .w1 = (float)(1.0 - beta1)};
+    run_ranges(n, reference, noise_range, &job);
     double nuc = dsc_nuclear_norm(d, rows, cols, reference, work);
     return beta2 * hn + (1.0 - beta2) * nuc * nuc;
 }
@@ -115,10 +147,8 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
                 O + dsc_align16(p->numel));
         const float scale = (float)dsc_shape_scale(v.m, v.n);
         const float decay = (float)(1.0 - eta * p->hp[WEIGHT_DECAY]), neg = -(float)eta;
-        float *W = p->data;
-        const size_t n = p->numel;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (!ref && n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < n; i++) W[i] = W[i] * decay + neg * (O[i] * scale);
+        lanton_job job = {.W = p->data, .O = O, .decay = decay, .neg = neg, .scale = scale};
+        run_ranges(p->numel, ref, update_range, &job);
     }
     return DSC_OK;
 }

@@ -65,18 +65,33 @@ static void lion_step_ref(float *p, const float *g, float *m, size_t n, lion_sca
     }
 }
 
-static void lion_step_fast(float *restrict p, const float *restrict g, float *restrict m,
-                           size_t n, lion_scalars s)
+/* Fast: one fused loop over per-thread ranges (a plain range function, so
+ * GCC keeps `restrict` and vectorizes; see parallel.h). */
+typedef struct {
+    float *p, *m;
+    const float *g;
+    lion_scalars s;
+} lion_job;
+
+DSC_WIDE static void lion_range(const void *ctx, size_t lo, size_t hi)
 {
-    const float lr = s.lr, decay = s.decay, b1 = s.beta1, c1 = s.one_minus_beta1,
-                b2 = s.beta2, c2 = s.one_minus_beta2;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    const lion_job *job = ctx;
+    float *restrict p = job->p, *restrict m = job->m;
+    const float *restrict g = job->g;
+    const float lr = job->s.lr, decay = job->s.decay, b1 = job->s.beta1,
+                c1 = job->s.one_minus_beta1, b2 = job->s.beta2, c2 = job->s.one_minus_beta2;
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i], mi = m[i];
         float c = b1 * mi + c1 * gi;
         p[i] = p[i] * decay - lr * dsc_signf(c);
         m[i] = b2 * mi + c2 * gi;
     }
+}
+
+static void lion_step_fast(float *p, const float *g, float *m, size_t n, lion_scalars s)
+{
+    lion_job job = {.p = p, .m = m, .g = g, .s = s};
+    dsc_parallel_ranges(n, lion_range, &job);
 }
 
 /* The option may have been switched on after a group created with lr 0. */

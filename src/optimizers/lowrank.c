@@ -243,6 +243,29 @@ static void refresh_ref(lr_shape s, const float *g, float *pj, void *scratch)
  * only the top k, by inverse iteration (svd.h), several times faster at 768. */
 #define FULL_EIG_MAX 64
 
+/* X in double: G^T (right: column j of G is row j of X, items are columns)
+ * or G (left: element-wise). */
+typedef struct {
+    double *x;
+    const float *g;
+    size_t m, n;
+} widen_job;
+
+static void widen_cols(const void *ctx, size_t lo, size_t hi)
+{
+    const widen_job *J = ctx;
+    for (size_t j = lo; j < hi; j++)
+        for (size_t i = 0; i < J->m; i++) J->x[j * J->m + i] = J->g[i * J->n + j];
+}
+
+static void widen_range(const void *ctx, size_t lo, size_t hi)
+{
+    const widen_job *J = ctx;
+    double *restrict x = J->x;
+    const float *restrict g = J->g;
+    for (size_t i = lo; i < hi; i++) x[i] = g[i];
+}
+
 /* Fast: eigenvectors of the smaller Gram matrix X X^T, X = G^T (right) or G. */
 static void refresh_fast(lr_shape s, const float *g, float *pj, void *scratch)
 {
@@ -250,14 +273,9 @@ static void refresh_fast(lr_shape s, const float *g, float *pj, void *scratch)
     double *x = AT(scratch, L.x, double), *c = AT(scratch, L.c, double);
     double *w = AT(scratch, L.w, double);
     const size_t m = s.m, n = s.n;
-    if (s.right) {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (m * n >= DSC_PAR_MIN)
-        for (size_t j = 0; j < n; j++)
-            for (size_t i = 0; i < m; i++) x[j * m + i] = g[i * n + j];
-    } else {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (m * n >= DSC_PAR_MIN)
-        for (size_t i = 0; i < m * n; i++) x[i] = g[i];
-    }
+    widen_job wj = {x, g, m, n};
+    if (s.right) dsc_parallel_items(n, m * n >= DSC_PAR_MIN, widen_cols, &wj);
+    else dsc_parallel_ranges(m * n, widen_range, &wj);
     dsc_gram_f64(s.r, s.len, x, c);
     if (s.r <= FULL_EIG_MAX) {
         dsc_sym_eig(s.r, c, w, AT(scratch, L.ework, void));
@@ -310,15 +328,21 @@ static void plain_ref(float *w, const float *g, float *m, float *v, size_t n, lr
     }
 }
 
-static void plain_fast(float *restrict w, const float *restrict g, float *restrict m,
-                       float *restrict v, size_t n, lr_scalars c)
+typedef struct {
+    float *w, *m, *v;
+    const float *g;
+    lr_scalars c;
+} plain_job;
+
+DSC_WIDE static void plain_range(const void *ctx, size_t lo, size_t hi)
 {
+    const plain_job *J = ctx;
+    float *restrict w = J->w, *restrict m = J->m, *restrict v = J->v;
+    const float *restrict g = J->g;
+    const lr_scalars c = J->c;
     const float b1 = c.b1, c1 = c.c1, b2 = c.b2, c2 = c.c2, eps = c.eps, ns = c.neg_step;
     const float nwd = c.wd ? c.neg_lrwd : 0.0f;
-    /* parallel for without simd: sqrtf sets errno, so the loop stays scalar
-     * and clang would warn that the requested vectorization failed */
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float gi = g[i];
         float mi = b1 * m[i] + c1 * gi;
         float vi = b2 * v[i] + c2 * gi * gi;
@@ -327,6 +351,12 @@ static void plain_fast(float *restrict w, const float *restrict g, float *restri
         float wi = w[i] + ns * (mi / (sqrtf(vi) + eps));
         w[i] = wi + nwd * wi;
     }
+}
+
+static void plain_fast(float *w, const float *g, float *m, float *v, size_t n, lr_scalars c)
+{
+    plain_job job = {w, m, v, g, c};
+    dsc_parallel_ranges(n, plain_range, &job);
 }
 
 /* The projected step's buffers. */
@@ -437,6 +467,91 @@ static void back_gemm(lr_shape s, const float *pj, const float *x, float alpha, 
                  s.n, gwork);
 }
 
+/* The loops of the fast projected step: element ranges (dsc_parallel_ranges)
+ * and rows or columns of phi and S, each computed whole by one thread
+ * (dsc_parallel_items), so every sum keeps the reference's order. */
+typedef struct {
+    const lr_bufs *b;
+    lr_scalars c;
+    float nwd, ns, fl;
+} proj_job;
+
+DSC_WIDE static void moments_range(const void *ctx, size_t lo, size_t hi)
+{
+    const proj_job *J = ctx;
+    float *restrict m = J->b->m, *restrict v = J->b->v, *restrict nn = J->b->nn;
+    const float *restrict r = J->b->r;
+    const float b1 = J->c.b1, c1 = J->c.c1, b2 = J->c.b2, c2 = J->c.c2, eps = J->c.eps;
+    for (size_t e = lo; e < hi; e++) {
+        float re = r[e];
+        float mi = b1 * m[e] + c1 * re;
+        float vi = b2 * v[e] + c2 * re * re;
+        m[e] = mi;
+        v[e] = vi;
+        nn[e] = mi / (sqrtf(vi) + eps);
+    }
+}
+
+static void decay_range(const void *ctx, size_t lo, size_t hi)
+{
+    const proj_job *J = ctx;
+    float *restrict w = J->b->w;
+    const float nwd = J->nwd;
+    for (size_t e = lo; e < hi; e++) w[e] = w[e] + nwd * w[e];
+}
+
+/* phi[a] for the rows of R, N (right, k per row) or their columns (left). */
+static void phi_items(const void *ctx, size_t lo, size_t hi)
+{
+    const lr_bufs *b = ((const proj_job *)ctx)->b;
+    const lr_shape s = b->s;
+    for (size_t a = lo; a < hi; a++) {
+        double sn = 0.0, sr = 0.0;
+        for (size_t j = 0; j < s.k; j++) {
+            size_t e = s.right ? a * s.k + j : j * s.n + a;
+            sn += (double)b->nn[e] * b->nn[e];
+            sr += (double)b->r[e] * b->r[e];
+        }
+        b->phi[a] = sqrt(sn) / (sqrt(sr) + FIRA_TINY);
+    }
+}
+
+/* S <- S * phi, by rows of S. */
+static void scale_rows(const void *ctx, size_t lo, size_t hi)
+{
+    const lr_bufs *b = ((const proj_job *)ctx)->b;
+    const lr_shape s = b->s;
+    for (size_t i = lo; i < hi; i++) {
+        float *row = b->buf + i * s.n;
+        if (s.right) {
+            float f = (float)b->phi[i];
+            for (size_t t = 0; t < s.n; t++) row[t] *= f;
+        } else {
+            for (size_t t = 0; t < s.n; t++) row[t] *= (float)b->phi[t];
+        }
+    }
+}
+
+static void limit_range(const void *ctx, size_t lo, size_t hi)
+{
+    const proj_job *J = ctx;
+    float *restrict buf = J->b->buf;
+    const float fl = J->fl;
+    for (size_t e = lo; e < hi; e++) buf[e] = buf[e] / fl;
+}
+
+static void update_range(const void *ctx, size_t lo, size_t hi)
+{
+    const proj_job *J = ctx;
+    float *restrict w = J->b->w;
+    const float *restrict buf = J->b->buf;
+    const float ns = J->ns, nwd = J->nwd;
+    for (size_t e = lo; e < hi; e++) {
+        float wi = w[e] + ns * buf[e];
+        w[e] = wi + nwd * wi;
+    }
+}
+
 static void projected_fast(const lr_bufs *b, lr_scalars c)
 {
     const lr_shape s = b->s;
@@ -447,85 +562,31 @@ static void projected_fast(const lr_bufs *b, lr_scalars c)
     else
         dsc_gemm(DSC_TRANS, DSC_NO_TRANS, s.k, s.n, s.m, 1.0f, b->pj, s.k, b->g, s.n, 0.0f, b->r,
                  s.n, b->gwork);
-    {
-        float *restrict m = b->m, *restrict v = b->v, *restrict nn = b->nn;
-        const float *restrict r = b->r;
-        const float b1 = c.b1, c1 = c.c1, b2 = c.b2, c2 = c.c2, eps = c.eps;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (nlow >= DSC_PAR_MIN)
-        for (size_t e = 0; e < nlow; e++) {
-            float re = r[e];
-            float mi = b1 * m[e] + c1 * re;
-            float vi = b2 * v[e] + c2 * re * re;
-            m[e] = mi;
-            v[e] = vi;
-            nn[e] = mi / (sqrtf(vi) + eps);
-        }
-    }
+    proj_job job = {b, c, c.wd ? c.neg_lrwd : 0.0f, c.neg_step, 1.0f};
+    dsc_parallel_ranges(nlow, moments_range, &job);
     const float scale = (float)c.scale;
-    const float nwd = c.wd ? c.neg_lrwd : 0.0f, ns = c.neg_step;
-    float *restrict w = b->w;
     if (!b->prev) { /* galore: W += -step scale N P (one GEMM), then decay */
-        back_gemm(s, b->pj, b->nn, ns * scale, 1.0f, w, b->gwork);
-        if (c.wd) {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (mn >= DSC_PAR_MIN)
-            for (size_t e = 0; e < mn; e++) w[e] = w[e] + nwd * w[e];
-        }
+        back_gemm(s, b->pj, b->nn, job.ns * scale, 1.0f, b->w, b->gwork);
+        if (c.wd) dsc_parallel_ranges(mn, decay_range, &job);
         return;
     }
     /* fira: phi, each entry summed by one thread in a fixed order */
-    double *phi = b->phi;
-    if (s.right) {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (nlow >= DSC_PAR_MIN)
-        for (size_t i = 0; i < s.m; i++) {
-            double sn = 0.0, sr = 0.0;
-            for (size_t j = 0; j < s.k; j++) {
-                sn += (double)b->nn[i * s.k + j] * b->nn[i * s.k + j];
-                sr += (double)b->r[i * s.k + j] * b->r[i * s.k + j];
-            }
-            phi[i] = sqrt(sn) / (sqrt(sr) + FIRA_TINY);
-        }
-    } else {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (nlow >= DSC_PAR_MIN)
-        for (size_t t = 0; t < s.n; t++) {
-            double sn = 0.0, srr = 0.0;
-            for (size_t j = 0; j < s.k; j++) {
-                sn += (double)b->nn[j * s.n + t] * b->nn[j * s.n + t];
-                srr += (double)b->r[j * s.n + t] * b->r[j * s.n + t];
-            }
-            phi[t] = sqrt(sn) / (sqrt(srr) + FIRA_TINY);
-        }
-    }
+    dsc_parallel_items(s.right ? s.m : s.n, nlow >= DSC_PAR_MIN, phi_items, &job);
     /* S = (G - scale back(R)) * phi */
-    float *restrict buf = b->buf;
-    memcpy(buf, b->g, mn * sizeof(float));
-    back_gemm(s, b->pj, b->r, -scale, 1.0f, buf, b->gwork);
-    if (s.right) {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (mn >= DSC_PAR_MIN)
-        for (size_t i = 0; i < s.m; i++) {
-            float f = (float)phi[i];
-            for (size_t t = 0; t < s.n; t++) buf[i * s.n + t] *= f;
-        }
-    } else {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (mn >= DSC_PAR_MIN)
-        for (size_t i = 0; i < s.m; i++)
-            for (size_t t = 0; t < s.n; t++) buf[i * s.n + t] *= (float)phi[t];
-    }
-    double nu = sqrt(dsc_vec_sumsq(buf, mn)); /* fixed-block sum: thread-count invariant */
+    memcpy(b->buf, b->g, mn * sizeof(float));
+    back_gemm(s, b->pj, b->r, -scale, 1.0f, b->buf, b->gwork);
+    dsc_parallel_items(s.m, mn >= DSC_PAR_MIN, scale_rows, &job);
+    double nu = sqrt(dsc_vec_sumsq(b->buf, mn)); /* fixed-block sum: thread-count invariant */
     if (b->has_prev) {
         double lam = fmax(nu / (*b->prev + FIRA_TINY), FIRA_GAMMA) / FIRA_GAMMA;
-        const float fl = (float)lam;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (mn >= DSC_PAR_MIN)
-        for (size_t e = 0; e < mn; e++) buf[e] = buf[e] / fl;
+        job.fl = (float)lam;
+        dsc_parallel_ranges(mn, limit_range, &job);
         *b->prev = nu / lam;
     } else {
         *b->prev = nu;
     }
-    back_gemm(s, b->pj, b->nn, scale, 1.0f, buf, b->gwork); /* buf = back(N) + S */
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (mn >= DSC_PAR_MIN)
-    for (size_t e = 0; e < mn; e++) {
-        float wi = w[e] + ns * buf[e];
-        w[e] = wi + nwd * wi;
-    }
+    back_gemm(s, b->pj, b->nn, scale, 1.0f, b->buf, b->gwork); /* buf = back(N) + S */
+    dsc_parallel_ranges(mn, update_range, &job);
 }
 
 static void step_projected(dsc_param *p, void *scratch, int fira, int reference)

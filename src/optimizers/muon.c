@@ -128,9 +128,27 @@ void dsc_muon_momentum(float *M, const float *G, float *U, size_t n, float mu, i
     else dsc_parallel_ranges(n, fn, &job);
 }
 
+/* The other element-wise steps run as range functions (dsc_parallel_ranges);
+ * their references keep their own loops, in the order of the rules. */
+typedef struct {
+    float *M, *U, *W;
+    const float *G, *O;
+    float mu, decay, neg, scale;
+    int nesterov;
+} muon_job;
+
 /* W <- W * decay; W <- W + (-lr) * (O * scale), with torch's rounding points. */
-static void apply_update(float *restrict W, const float *restrict O, size_t n, float decay,
-                         float lr, float scale, int reference)
+static void update_range(const void *ctx, size_t lo, size_t hi)
+{
+    const muon_job *J = ctx;
+    float *restrict W = J->W;
+    const float *restrict O = J->O;
+    const float decay = J->decay, neg = J->neg, scale = J->scale;
+    for (size_t i = lo; i < hi; i++) W[i] = W[i] * decay + neg * (O[i] * scale);
+}
+
+static void apply_update(float *W, const float *O, size_t n, float decay, float lr, float scale,
+                         int reference)
 {
     const float neg = -lr;
     if (reference) {
@@ -141,8 +159,8 @@ static void apply_update(float *restrict W, const float *restrict O, size_t n, f
         }
         return;
     }
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) W[i] = W[i] * decay + neg * (O[i] * scale);
+    muon_job job = {.W = W, .O = O, .decay = decay, .neg = neg, .scale = scale};
+    dsc_parallel_ranges(n, update_range, &job);
 }
 
 static void run_ns5(const dsc_param *p, float *U, float *work, int steps, int reference)
@@ -242,53 +260,78 @@ typedef struct {
     float scale;  /* shape_scale(G) */
 } normuon_scalars;
 
-/* Steps 3-8 on O (the ns5 output, in the tensor's shape), v per row.
- * rowsq (rows doubles) and fac (slices doubles) are workspace. Every sum is
- * taken in a fixed order (row by row, rows in index order), so threads only
- * decide who computes which row. */
-static void normuon_post(float *O, float *v, row_layout l, normuon_scalars s, double *rowsq,
-                         double *fac, int reference)
+typedef struct {
+    float *O, *v;
+    row_layout l;
+    normuon_scalars s;
+    double *rowsq, *fac;
+} normuon_job;
+
+static void rowsq_items(const void *ctx, size_t lo, size_t hi)
 {
-    const size_t L = l.len;
-    const long rows = (long)l.rows;
-    const int par = !reference && l.rows * L >= DSC_PAR_MIN;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (par)
-    for (long r = 0; r < rows; r++) {
+    const normuon_job *J = ctx;
+    const size_t L = J->l.len;
+    for (size_t r = lo; r < hi; r++) {
         double q = 0.0;
-        const float *o = O + (size_t)r * L;
+        const float *o = J->O + r * L;
         for (size_t j = 0; j < L; j++) q += (double)o[j] * (double)o[j];
-        rowsq[r] = q;
+        J->rowsq[r] = q;
     }
-    for (size_t sl = 0; sl < l.slices; sl++) { /* 3. n0 per slice */
-        double q = 0.0;
-        for (size_t r = 0; r < l.per_slice; r++) q += rowsq[sl * l.per_slice + r];
-        fac[sl] = sqrt(q);
-    }
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (par)
-    for (long r = 0; r < rows; r++) {
-        float *o = O + (size_t)r * L;
-        float mean = (float)(rowsq[r] / (double)L);               /* 4. */
-        v[r] = dsc_lerpf(v[r], mean, s.w2);                       /* 5. */
-        float step = 1.0f / (sqrtf(v[r]) + 1e-10f);               /* 6. */
+}
+
+static void normalize_items(const void *ctx, size_t lo, size_t hi)
+{
+    const normuon_job *J = ctx;
+    const size_t L = J->l.len;
+    for (size_t r = lo; r < hi; r++) {
+        float *o = J->O + r * L;
+        float mean = (float)(J->rowsq[r] / (double)L);            /* 4. */
+        J->v[r] = dsc_lerpf(J->v[r], mean, J->s.w2);              /* 5. */
+        float step = 1.0f / (sqrtf(J->v[r]) + 1e-10f);            /* 6. */
         double q = 0.0;
         for (size_t j = 0; j < L; j++) {
             o[j] = o[j] * step;
             q += (double)o[j] * (double)o[j];
         }
-        rowsq[r] = q;
+        J->rowsq[r] = q;
     }
+}
+
+static void rescale_items(const void *ctx, size_t lo, size_t hi)
+{
+    const normuon_job *J = ctx;
+    const size_t L = J->l.len;
+    for (size_t r = lo; r < hi; r++) {
+        float *o = J->O + r * L;
+        float f = (float)J->fac[r / J->l.per_slice];
+        for (size_t j = 0; j < L; j++) o[j] = (o[j] * f) * J->s.scale; /* 7., 8. */
+    }
+}
+
+/* Steps 3-8 on O (the ns5 output, in the tensor's shape), v per row.
+ * rowsq (rows doubles) and fac (slices doubles) are workspace. Every sum is
+ * taken in a fixed order (row by row, rows in index order), and each row is
+ * computed whole by one thread (dsc_parallel_items), so threads only decide
+ * who computes which row. */
+static void normuon_post(float *O, float *v, row_layout l, normuon_scalars s, double *rowsq,
+                         double *fac, int reference)
+{
+    const int par = !reference && l.rows * l.len >= DSC_PAR_MIN;
+    normuon_job job = {O, v, l, s, rowsq, fac};
+    dsc_parallel_items(l.rows, par, rowsq_items, &job);
+    for (size_t sl = 0; sl < l.slices; sl++) { /* 3. n0 per slice */
+        double q = 0.0;
+        for (size_t r = 0; r < l.per_slice; r++) q += rowsq[sl * l.per_slice + r];
+        fac[sl] = sqrt(q);
+    }
+    dsc_parallel_items(l.rows, par, normalize_items, &job);
     for (size_t sl = 0; sl < l.slices; sl++) { /* 7. n0 / (n1 + 1e-10) */
         double q = 0.0;
         for (size_t r = 0; r < l.per_slice; r++) q += rowsq[sl * l.per_slice + r];
         float n0 = (float)fac[sl], n1 = (float)sqrt(q);
         fac[sl] = (double)(n0 / (n1 + 1e-10f));
     }
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (par)
-    for (long r = 0; r < rows; r++) {
-        float *o = O + (size_t)r * L;
-        float f = (float)fac[(size_t)r / l.per_slice];
-        for (size_t j = 0; j < L; j++) o[j] = (o[j] * f) * s.scale; /* 7., 8. */
-    }
+    dsc_parallel_items(l.rows, par, rescale_items, &job);
 }
 
 static dsc_status normuon_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -373,8 +416,27 @@ static dsc_status moonlight_plan_param(const dsc_group *g, const dsc_param *p, d
 }
 
 /* Muon path steps 1-2: M <- mu M + G; U <- G + mu M or M. */
-static void moonlight_momentum(float *restrict M, const float *restrict G, float *restrict U,
-                               size_t n, float mu, int nesterov, int reference)
+DSC_BODY void moonlight_body(const muon_job *J, size_t lo, size_t hi, const int nesterov)
+{
+    float *restrict M = J->M, *restrict U = J->U;
+    const float *restrict G = J->G;
+    const float mu = J->mu;
+    for (size_t i = lo; i < hi; i++) {
+        float m = M[i] * mu + G[i];
+        M[i] = m;
+        U[i] = nesterov ? G[i] + mu * m : m;
+    }
+}
+
+static void moonlight_range(const void *ctx, size_t lo, size_t hi)
+{
+    const muon_job *J = ctx;
+    if (J->nesterov) moonlight_body(J, lo, hi, 1);
+    else moonlight_body(J, lo, hi, 0);
+}
+
+static void moonlight_momentum(float *M, const float *G, float *U, size_t n, float mu,
+                               int nesterov, int reference)
 {
     if (reference) {
         for (size_t i = 0; i < n; i++) {
@@ -383,20 +445,37 @@ static void moonlight_momentum(float *restrict M, const float *restrict G, float
         }
         return;
     }
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float m = M[i] * mu + G[i];
-        M[i] = m;
-        U[i] = nesterov ? G[i] + mu * m : m;
-    }
+    muon_job job = {.M = M, .U = U, .G = G, .mu = mu, .nesterov = nesterov};
+    dsc_parallel_ranges(n, moonlight_range, &job);
 }
 
 typedef struct {
     float w1, w2, eps, decay, neg_step; /* neg_step = -lr / (bc1 / sqrt(bc2)) */
 } backup_scalars;
 
-static void moonlight_backup(float *restrict W, const float *restrict G, float *restrict m1,
-                             float *restrict m2, size_t n, backup_scalars s, int reference)
+typedef struct {
+    float *W, *m1, *m2;
+    const float *G;
+    backup_scalars s;
+} backup_job;
+
+DSC_WIDE static void backup_range(const void *ctx, size_t lo, size_t hi)
+{
+    const backup_job *J = ctx;
+    float *restrict W = J->W, *restrict m1 = J->m1, *restrict m2 = J->m2;
+    const float *restrict G = J->G;
+    const backup_scalars s = J->s;
+    for (size_t i = lo; i < hi; i++) {
+        float a = dsc_lerpf(m1[i], G[i], s.w1);
+        float b = dsc_lerpf(m2[i], G[i] * G[i], s.w2);
+        m1[i] = a;
+        m2[i] = b;
+        W[i] = W[i] * s.decay + s.neg_step * (a / (s.eps + sqrtf(b)));
+    }
+}
+
+static void moonlight_backup(float *W, const float *G, float *m1, float *m2, size_t n,
+                             backup_scalars s, int reference)
 {
     if (reference) {
         for (size_t i = 0; i < n; i++) {
@@ -408,14 +487,8 @@ static void moonlight_backup(float *restrict W, const float *restrict G, float *
         }
         return;
     }
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float a = dsc_lerpf(m1[i], G[i], s.w1);
-        float b = dsc_lerpf(m2[i], G[i] * G[i], s.w2);
-        m1[i] = a;
-        m2[i] = b;
-        W[i] = W[i] * s.decay + s.neg_step * (a / (s.eps + sqrtf(b)));
-    }
+    backup_job job = {W, m1, m2, G, s};
+    dsc_parallel_ranges(n, backup_range, &job);
 }
 
 static dsc_status moonlight_step(dsc_group *grp, const dsc_step_ctx *ctx)

@@ -39,11 +39,27 @@ static void signsgd_step_ref(float *p, const float *g, size_t n, float lr, float
     for (size_t i = 0; i < n; i++) p[i] = decay * p[i] - lr * dsc_signf(g[i]);
 }
 
-static void signsgd_step_fast(float *restrict p, const float *restrict g, size_t n, float lr,
-                              float decay)
+/* Fast: the same expression over per-thread ranges (a plain range function,
+ * so GCC keeps `restrict` and vectorizes; see parallel.h). */
+typedef struct {
+    float *p;
+    const float *g;
+    float lr, decay;
+} signsgd_job;
+
+DSC_WIDE static void signsgd_range(const void *ctx, size_t lo, size_t hi)
 {
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) p[i] = decay * p[i] - lr * dsc_signf(g[i]);
+    const signsgd_job *job = ctx;
+    float *restrict p = job->p;
+    const float *restrict g = job->g;
+    const float lr = job->lr, decay = job->decay;
+    for (size_t i = lo; i < hi; i++) p[i] = decay * p[i] - lr * dsc_signf(g[i]);
+}
+
+static void signsgd_step_fast(float *p, const float *g, size_t n, float lr, float decay)
+{
+    signsgd_job job = {p, g, lr, decay};
+    dsc_parallel_ranges(n, signsgd_range, &job);
 }
 
 static dsc_status signsgd_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -133,7 +149,7 @@ DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int
     }
 }
 
-static void signum_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void signum_range(const void *ctx, size_t lo, size_t hi)
 {
     const signum_job *job = ctx;
     if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1);

@@ -68,38 +68,73 @@ static void sinkhorn_ref(float *X, size_t m, size_t n, int iters, double eps)
 }
 
 /* Fast: rows split over threads; column sums accumulated row by row into a
- * vector (contiguous, vectorizable), columns split over threads. Each sum
- * keeps the reference's order, so both paths give the same bits. */
-static void sinkhorn_fast(float *X, size_t m, size_t n, int iters, double eps, double *col)
+ * vector (contiguous, vectorizable), columns split over threads in chunks of
+ * 64. Each sum keeps the reference's order and is computed whole by one
+ * thread (dsc_parallel_items), so both paths give the same bits. */
+typedef struct {
+    float *X;
+    size_t m, n;
+    double eps, sn, sm;
+    double *col;
+} sinkhorn_job;
+
+static void sinkhorn_rows(const void *ctx, size_t lo, size_t hi)
 {
-    const double sn = sqrt((double)n), sm = sqrt((double)m);
-    const int par = m * n >= DSC_PAR_MIN;
-    for (int it = 0; it < iters; it++) {
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (par)
+    const sinkhorn_job *J = ctx;
+    const size_t n = J->n;
+    for (size_t i = lo; i < hi; i++) {
+        float *x = J->X + i * n;
+        double q = 0.0;
+        for (size_t j = 0; j < n; j++) q += (double)x[j] * (double)x[j];
+        float f = (float)(J->sn / (sqrt(q) + J->eps));
+        for (size_t j = 0; j < n; j++) x[j] *= f;
+    }
+}
+
+static void sinkhorn_cols(const void *ctx, size_t lo, size_t hi)
+{
+    const sinkhorn_job *J = ctx;
+    const size_t m = J->m, n = J->n;
+    double *col = J->col;
+    for (size_t c = lo; c < hi; c++) {
+        size_t j0 = c * 64, j1 = j0 + 64 < n ? j0 + 64 : n;
+        for (size_t j = j0; j < j1; j++) col[j] = 0.0;
         for (size_t i = 0; i < m; i++) {
-            float *x = X + i * n;
-            double q = 0.0;
-            for (size_t j = 0; j < n; j++) q += (double)x[j] * (double)x[j];
-            float f = (float)(sn / (sqrt(q) + eps));
-            for (size_t j = 0; j < n; j++) x[j] *= f;
+            const float *x = J->X + i * n;
+            for (size_t j = j0; j < j1; j++) col[j] += (double)x[j] * (double)x[j];
         }
-        /* columns in chunks of 64, each chunk's sums over all rows in order */
-        size_t nchunks = (n + 63) / 64;
-#pragma omp parallel for schedule(static) num_threads(dsc_threads()) if (par)
-        for (size_t c = 0; c < nchunks; c++) {
-            size_t j0 = c * 64, j1 = j0 + 64 < n ? j0 + 64 : n;
-            for (size_t j = j0; j < j1; j++) col[j] = 0.0;
-            for (size_t i = 0; i < m; i++) {
-                const float *x = X + i * n;
-                for (size_t j = j0; j < j1; j++) col[j] += (double)x[j] * (double)x[j];
-            }
-            for (size_t j = j0; j < j1; j++) col[j] = (double)(float)(sm / (sqrt(col[j]) + eps));
-            for (size_t i = 0; i < m; i++) {
-                float *x = X + i * n;
-                for (size_t j = j0; j < j1; j++) x[j] *= (float)col[j];
-            }
+        for (size_t j = j0; j < j1; j++) col[j] = (double)(float)(J->sm / (sqrt(col[j]) + J->eps));
+        for (size_t i = 0; i < m; i++) {
+            float *x = J->X + i * n;
+            for (size_t j = j0; j < j1; j++) x[j] *= (float)col[j];
         }
     }
+}
+
+static void sinkhorn_fast(float *X, size_t m, size_t n, int iters, double eps, double *col)
+{
+    sinkhorn_job job = {X, m, n, eps, sqrt((double)n), sqrt((double)m), col};
+    const int par = m * n >= DSC_PAR_MIN;
+    for (int it = 0; it < iters; it++) {
+        dsc_parallel_items(m, par, sinkhorn_rows, &job);
+        dsc_parallel_items((n + 63) / 64, par, sinkhorn_cols, &job);
+    }
+}
+
+/* W <- W + (-lr) * X over a range (both paths: one float operation). */
+typedef struct {
+    float *W;
+    const float *X;
+    float neg;
+} apply_job;
+
+static void apply_range(const void *ctx, size_t lo, size_t hi)
+{
+    const apply_job *job = ctx;
+    float *restrict W = job->W;
+    const float *restrict X = job->X;
+    const float neg = job->neg;
+    for (size_t i = lo; i < hi; i++) W[i] = W[i] + neg * X[i];
 }
 
 static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -114,10 +149,9 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
         memcpy(X, p->grad, len * sizeof(float));
         if (ctx->reference) sinkhorn_ref(X, m, n, iters, eps);
         else sinkhorn_fast(X, m, n, iters, eps, col);
-        const float neg = -(float)p->hp[LR];
-        float *W = p->data;
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (!ctx->reference && len >= DSC_PAR_MIN)
-        for (size_t i = 0; i < len; i++) W[i] = W[i] + neg * X[i];
+        apply_job job = {p->data, X, -(float)p->hp[LR]};
+        if (ctx->reference) apply_range(&job, 0, len);
+        else dsc_parallel_ranges(len, apply_range, &job);
     }
     return DSC_OK;
 }

@@ -125,6 +125,11 @@ DSC_WIDE static double clipped_block(const void *ctx, size_t start, size_t len)
     const clipped_ctx *c = ctx;
     const float *restrict g = c->g + start;
     const float mxh = c->mxh, gmax = c->gmax;
+    /* Spikes are rare: a block without any is summed as it is (the same
+     * values, so the same bits), without the divides of the clipping. */
+    int spikes = 0;
+    for (size_t i = 0; i < len; i++) spikes |= fabsf(g[i]) > mxh;
+    if (!spikes) return dsc_dot_serial(g, g, len);
     float clipped[DSC_RED_BLOCK];
     for (size_t i = 0; i < len; i++) clipped[i] = clip_max(g[i], mxh, gmax);
     return dsc_dot_serial(clipped, clipped, len);
@@ -192,8 +197,8 @@ typedef struct {
     sspam_scalars s;
 } sspam_job;
 
-DSC_BODY void sspam_body(const sspam_job *job, size_t lo, size_t hi, const int normalize,
-                         const int amsgrad)
+DSC_BODY void sspam_body(const sspam_job *job, size_t lo, size_t hi, const int clip,
+                         const int normalize, const int amsgrad)
 {
     float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v,
           *restrict vmax = job->vmax;
@@ -205,7 +210,7 @@ DSC_BODY void sspam_body(const sspam_job *job, size_t lo, size_t hi, const int n
     const int reset = s.reset;
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i] * decay;
-        float gi = clip_max(g[i], mxh, gmax);
+        float gi = clip ? clip_max(g[i], mxh, gmax) : g[i];
         if (normalize) gi = gi / norm * cn;
         float mi = b1 * m[i] + c1 * gi;
         float vi = b2 * v[i] + c2 * gi * gi;
@@ -220,15 +225,35 @@ DSC_BODY void sspam_body(const sspam_job *job, size_t lo, size_t hi, const int n
     }
 }
 
+/* Elements tested together for spikes before they are updated. */
+#define SPIKE_GROUP 64
+
+/* The clipping divides only where a spike is: a group of SPIKE_GROUP
+ * elements without one (almost all of them) runs the loop without the
+ * clipping, whose value there is g itself, so the bits are the same. */
+DSC_BODY void sspam_groups(const sspam_job *job, size_t lo, size_t hi, const int normalize,
+                           const int amsgrad)
+{
+    const float *restrict g = job->g;
+    const float mxh = job->s.mxh;
+    for (size_t i0 = lo; i0 < hi; i0 += SPIKE_GROUP) {
+        size_t i1 = hi - i0 < SPIKE_GROUP ? hi : i0 + SPIKE_GROUP;
+        int spikes = 0;
+        for (size_t i = i0; i < i1; i++) spikes |= fabsf(g[i]) > mxh;
+        if (spikes) sspam_body(job, i0, i1, 1, normalize, amsgrad);
+        else sspam_body(job, i0, i1, 0, normalize, amsgrad);
+    }
+}
+
 DSC_WIDE static void sspam_range(const void *ctx, size_t lo, size_t hi)
 {
     const sspam_job *job = ctx;
     if (job->s.amsgrad) {
-        if (job->s.normalize) sspam_body(job, lo, hi, 1, 1);
-        else sspam_body(job, lo, hi, 0, 1);
+        if (job->s.normalize) sspam_groups(job, lo, hi, 1, 1);
+        else sspam_groups(job, lo, hi, 0, 1);
     } else {
-        if (job->s.normalize) sspam_body(job, lo, hi, 1, 0);
-        else sspam_body(job, lo, hi, 0, 0);
+        if (job->s.normalize) sspam_groups(job, lo, hi, 1, 0);
+        else sspam_groups(job, lo, hi, 0, 0);
     }
 }
 
