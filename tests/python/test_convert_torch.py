@@ -202,6 +202,55 @@ def test_template_and_map(tmp_path):
     assert err(md, mt) <= TOL
 
 
+def test_no_decay_groups_share_a_descent_group(tmp_path):
+    """torch's usual two groups (decay, and none for biases) onto one descent
+    group whose vectors are marked no_decay."""
+    import descent
+    torch.manual_seed(4)
+    mt = Net()
+    hyper = dict(lr=1e-2, weight_decay=0.05)
+    ot = torch.optim.AdamW(groups_of(mt, hyper, True), **hyper)
+    train(mt, ot, 0, BEFORE)
+    src = tmp_path / "state.safetensors"
+    torchstate.save_safetensors(ot, src, "adamw")
+
+    def setup():
+        o = descent.Optimizer()
+        o.add_group("main", "adamw:lr=1e-3,weight_decay=0.2")
+        o.add_rule(role="vector", group="main", no_decay=True)
+        o.add_rule(group="main")
+        bufs = {}
+        ordered = [(n, p) for n, p in mt.named_parameters() if p.dim() == 2] + \
+                  [(n, p) for n, p in mt.named_parameters() if p.dim() != 2]
+        for n, p in ordered:
+            w = p.detach().numpy().reshape(p.shape or (1,)).copy()
+            bufs[n] = (w, np.zeros_like(w))
+            o.add_param(n, *bufs[n])
+        return o, bufs, ordered
+
+    od, _, _ = setup()
+    tmpl = tmp_path / "template.safetensors"
+    od.save(str(tmpl))
+    ck = tmp_path / "descent.safetensors"
+    convert("--template", tmpl, src, ck)
+    od, _, ordered = setup()
+    od.load(str(ck))
+    assert od.get_hyper("main", "weight_decay") == pytest.approx(0.05, rel=1e-15)
+    assert od.get_hyper("main", "lr") == pytest.approx(1e-2, rel=1e-15)
+    ts = ot.state_dict()["state"]
+    for i, (n, p) in enumerate(ordered):
+        for slot in ("exp_avg", "exp_avg_sq"):
+            assert np.array_equal(od.state(n)[slot].reshape(-1),
+                                  ts[i][slot].numpy().reshape(-1)), (n, slot)
+    # the other way round, a torch group with weight decay on no_decay
+    # parameters is refused
+    groups = json.loads(torchstate.flatten(ot, "adamw")[1]["param_groups"])
+    groups[1]["weight_decay"] = 0.05
+    arrays, meta = torchstate.flatten(ot, "adamw")
+    refused(tmp_path, arrays, dict(meta, param_groups=json.dumps(groups)), "--template", tmpl,
+            expect="has no_decay")
+
+
 # ------------------------------------------------------------- refusals
 
 def adamw_state(tmp_path, **kw):

@@ -899,12 +899,16 @@ int convert_torch_set(const tf_set *in, const char *out, const convert_opts *o, 
      * parameters; all of them must be in one descent group, and two torch
      * groups on one descent group must agree. weight_decay counts only
      * for parameters that decay (no_decay ones need 0). */
-    int *origin = calloc((size_t)l.ngroups + 1, sizeof *origin);
+    /* origin: the first torch group seen on each descent group; wd_origin
+     * the first one whose parameters decay (the only ones that say what the
+     * group's weight_decay is). */
+    int *origin = calloc(2 * (size_t)l.ngroups + 1, sizeof *origin);
     if (!origin) {
         fail(c, "out of memory");
         goto done;
     }
-    for (int g = 0; g < l.ngroups; g++) origin[g] = -1;
+    int *wd_origin = origin + l.ngroups;
+    for (int g = 0; g < l.ngroups; g++) origin[g] = wd_origin[g] = -1;
     for (int tg = 0; tg < t.ngroups; tg++) {
         int dg = -1, decays = 0;
         for (int q = 0; q < l.nparams; q++) {
@@ -934,12 +938,13 @@ int convert_torch_set(const tf_set *in, const char *out, const convert_opts *o, 
         if (dg < 0) continue; /* an empty torch group */
         for (int h = 0; h < MAX_HKEYS && hkeys[k][h].torch; h++) {
             const hkey *hk = &hkeys[k][h];
-            if (!strcmp(hk->descent, "weight_decay") && !decays) continue;
+            int is_wd = !strcmp(hk->descent, "weight_decay");
+            if (is_wd && !decays) continue; /* no_decay parameters only: checked above */
+            int first = is_wd ? wd_origin[dg] : origin[dg];
             double have;
-            if (origin[dg] >= 0 && t.values[origin[dg]][h] != t.values[tg][h] &&
-                !(!strcmp(hk->descent, "weight_decay") && !decays)) {
+            if (first >= 0 && t.values[first][h] != t.values[tg][h]) {
                 fail(c, "torch param groups %d and %d both map to descent group \"%s\" but "
-                     "differ in %s", origin[dg], tg, l.g[dg].name, hk->torch);
+                     "differ in %s", first, tg, l.g[dg].name, hk->torch);
                 free(origin);
                 goto done;
             }
@@ -962,6 +967,7 @@ int convert_torch_set(const tf_set *in, const char *out, const convert_opts *o, 
             }
         }
         if (origin[dg] < 0) origin[dg] = tg;
+        if (decays && wd_origin[dg] < 0) wd_origin[dg] = tg;
     }
     for (int g = 0; g < l.ngroups; g++) {
         if (check_descent_only_keys(c, &l, g, k)) {
