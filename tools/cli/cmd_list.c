@@ -21,6 +21,13 @@ static void print_one(const dsc_optimizer_info *o, int memory)
 {
     printf("%s  -  %s\n", o->name, o->summary);
     printf("  paper:  %s\n  source: %s\n", o->paper, o->source);
+    /* the families whose state is torch.optim's, slot for slot */
+    static const char *const torch_twin[][2] = {
+        {"sgd", "SGD"}, {"adam", "Adam"}, {"adamw", "AdamW"}, {"adagrad", "Adagrad"}};
+    for (size_t i = 0; i < sizeof torch_twin / sizeof torch_twin[0]; i++)
+        if (!strcmp(o->name, torch_twin[i][0]))
+            printf("  torch:  state converts to and from torch.optim.%s (descent convert)\n",
+                   torch_twin[i][1]);
     if (memory) {
         int64_t shape[2] = {4096, 4096};
         size_t bytes = 0;

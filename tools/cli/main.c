@@ -23,6 +23,8 @@ int cmd_theory(int argc, char **argv);
 extern const char cmd_theory_usage[];
 int cmd_classify(int argc, char **argv);
 extern const char cmd_classify_usage[];
+int cmd_convert(int argc, char **argv);
+extern const char cmd_convert_usage[];
 
 static const cli_command commands[] = {
     {"list", "list the optimizers with their keys, defaults and papers",
@@ -47,6 +49,8 @@ static const cli_command commands[] = {
      "  --ref  use the plain reference loops instead of the fused kernels\n"
      "  Exit status: 0 if every file passed, 1 otherwise, 2 on unreadable input.\n",
      cmd_replay},
+    {"convert", "optimizer state between torch's state_dict and a descent checkpoint",
+     cmd_convert_usage, cmd_convert},
     {"theory", "run the theory lab: when and why sign-based optimizers beat SGD",
      cmd_theory_usage, cmd_theory},
     {"stability", "spikes vs SPAM/Stable-SPAM/clipping, 8-bit vs float32 AdamW (digits MLP)",

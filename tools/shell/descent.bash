@@ -9,6 +9,7 @@
 #   descent list <TAB>          optimizers, from `descent list --markdown`
 #   descent gpt2|theory <TAB>   subcommands / experiments, from their help
 #   descent replay <TAB>        files (*.golden first)
+#   descent convert --optimizer|--format <TAB>   their values
 
 _descent_commands()
 {
@@ -44,6 +45,13 @@ _descent()
         COMPREPLY=($(compgen -W "$(grep -o -- '--[a-z0-9][a-z0-9-]*' <<<"$help" | sort -u) --help" \
                      -- "$cur"))
         return 0
+    fi
+    local prev=${COMP_WORDS[COMP_CWORD-1]}
+    if [ "$cmd" = convert ]; then
+        case $prev in
+        --optimizer) COMPREPLY=($(compgen -W "sgd adam adamw adagrad" -- "$cur")); return 0 ;;
+        --format) COMPREPLY=($(compgen -W "safetensors npz" -- "$cur")); return 0 ;;
+        esac
     fi
     case $cmd in
     help)
