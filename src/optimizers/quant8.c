@@ -447,7 +447,7 @@ DSC_BODY void adam8_body(const q8_job *job, size_t j, float *restrict p,
     dsc_bq_encode_fast(job->tu, v, nb, max2, c2);
 }
 
-static void adam8_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adam8_range(const void *ctx, size_t lo, size_t hi)
 {
     const q8_job *job = ctx;
     size_t j0, j1;
@@ -645,7 +645,7 @@ DSC_BODY void sgd8_blocks(const q8_job *job, size_t j0, size_t j1, const int has
     }
 }
 
-static void sgd8_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void sgd8_range(const void *ctx, size_t lo, size_t hi)
 {
     const q8_job *job = ctx;
     size_t j0, j1;
@@ -809,7 +809,7 @@ DSC_BODY void lion8_body(const q8_job *job, size_t j, float *restrict p, const f
     dsc_bq_encode_fast(job->ts, m, nb, max1, c);
 }
 
-static void lion8_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void lion8_range(const void *ctx, size_t lo, size_t hi)
 {
     const q8_job *job = ctx;
     size_t j0, j1;
@@ -986,7 +986,7 @@ DSC_BODY void adagrad8_blocks(const q8_job *job, size_t j0, size_t j1, const int
     }
 }
 
-static void adagrad8_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adagrad8_range(const void *ctx, size_t lo, size_t hi)
 {
     const q8_job *job = ctx;
     size_t j0, j1;
