@@ -1,18 +1,20 @@
-/* bench_quant8.c - the 8-bit Adam step against the float32 Adam step, and
- * both against this machine's memory bandwidth.
+/* bench_quant8.c - the 8-bit steps against the float32 steps of the same
+ * optimizers, and both against this machine's memory bandwidth.
  *
  * First the fast path is checked against the reference (a few steps on
  * 70,001 parameters, parameters and states bitwise equal); then a
  * STREAM-style triad (a = b + s*c) measures the bandwidth at 1 and 2
- * threads; then adam (float32 states) and adam8bit take full
- * dsc_optimizer_step()s on 1M and 100M parameters, interleaved (best of 50
- * or 5 each: the build machine is shared, so minima are what compare). Bytes moved per
- * parameter are what the step touches: p read and written (8), the gradient
- * read by the driver's scan and by the kernel (4 + 4), every state read and
- * written: adam 2 x 8, adam8bit 2 x (2 codes + 8/256 absmax). Printed: ns
- * per parameter for the whole step and for the family's kernel alone (the
- * driver's gradient scan is the same for both), GB/s, the fraction of the
- * triad, and the ratio 8-bit / float32 (target: at most 1.5).
+ * threads; then each pair takes full dsc_optimizer_step()s on 1M and 100M
+ * parameters, interleaved (best of 50 or 5 each: the build machine is
+ * shared, so minima are what compare): adam (float32 states) against
+ * adam8bit, and sgd8bit, lion8bit, adagrad8bit against themselves with
+ * float32 states (min_8bit_size above the tensor: the same optimizer's
+ * 32-bit kernels). Printed: ns per parameter for the whole step and for the
+ * family's kernel alone (the driver's gradient scan is the same for both),
+ * GB/s of the bytes the step touches (p read and written, the gradient read
+ * by the driver's scan and the kernel, every state read and written: 8
+ * bytes per float32 state, 2 + 8/256 per 8-bit state), the fraction of the
+ * triad, and the ratio 8-bit / float32 (issue 15's target: at most 1.3).
  *
  * usage: bench_quant8 [--quick]    --quick: 1M parameters only */
 #include "descent.h"
@@ -86,17 +88,37 @@ typedef struct {
     double step_ns, kernel_ns; /* per parameter, best of the repetitions */
 } timing;
 
-/* adam and adam8bit on the same buffers, their steps interleaved so both
- * see the same machine (the build machine is shared): best of `reps`. */
-static void time_pair(float *w, const float *g, size_t n, int reps, timing *t32, timing *t8)
+/* One float32 / 8-bit pair: specs and the number of states. */
+typedef struct {
+    const char *name32, *spec32, *name8, *spec8;
+    int nstates;
+} pair;
+
+#define F32_STATES "min_8bit_size=1000000000000"
+static const pair pairs[] = {
+    {"adam", "adam", "adam8bit", "adam8bit", 2},
+    {"sgd8bit/f32", "sgd8bit:lr=0.01,momentum=0.9," F32_STATES, "sgd8bit",
+     "sgd8bit:lr=0.01,momentum=0.9", 1},
+    {"lion8bit/f32", "lion8bit:" F32_STATES, "lion8bit", "lion8bit", 1},
+    {"adagrad8bit/f32", "adagrad8bit:" F32_STATES, "adagrad8bit", "adagrad8bit", 1},
+};
+#define NPAIRS ((int)(sizeof pairs / sizeof pairs[0]))
+
+/* The two steps on the same buffers, interleaved so both see the same
+ * machine (the build machine is shared): best of `reps`. */
+static void time_pair(const pair *pr, float *w, const float *g, size_t n, int reps,
+                      timing *t32, timing *t8)
 {
-    const char *spec[2] = {"adam", "adam8bit"};
+    const char *spec[2] = {pr->spec32, pr->spec8};
     timing *out[2] = {t32, t8};
     dsc_optimizer *o[2];
     double best[2] = {1e30, 1e30}, best_k[2] = {1e30, 1e30};
     for (int k = 0; k < 2; k++) {
         o[k] = make(spec[k], w, g, n, 0);
-        if (!o[k]) return;
+        if (!o[k]) {
+            if (k) dsc_optimizer_free(o[0]);
+            return;
+        }
         dsc_optimizer_step(o[k]); /* touch the states */
     }
     for (int r = 0; r < reps; r++)
@@ -127,16 +149,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_quant8: the float32 adam family is not registered\n");
         return 1;
     }
-    if (!check_against_ref("adam8bit") || !check_against_ref("adam")) return 1;
+    for (int k = 0; k < NPAIRS; k++)
+        if (!check_against_ref(pairs[k].spec8) || !check_against_ref(pairs[k].spec32)) return 1;
 
     const size_t sizes[2] = {1000000, 100000000};
-    const double bytes32 = 8 + 8 + 2 * 8.0, bytes8 = 8 + 8 + 2 * (2 + 8.0 / 256);
     double triad[3];
     for (int th = 1; th <= 2; th++) triad[th] = bench_triad_gbs(32u << 20, th, 5);
-    printf("triad (3 x 128 MiB): %.2f GB/s at 1 thread, %.2f GB/s at 2 threads\n", triad[1],
+    printf("triad (3 x 128 MiB): %.2f GB/s at 1 thread, %.2f GB/s at 2 threads\n\n", triad[1],
            triad[2]);
-    printf("bytes moved per parameter: adam %.1f, adam8bit %.2f\n\n", bytes32, bytes8);
-    printf("%-10s %5s %3s | %9s %9s %7s %6s | %9s\n", "optimizer", "n", "thr", "step ns/p",
+    printf("%-16s %5s %3s | %9s %9s %7s %6s | %9s\n", "optimizer", "n", "thr", "step ns/p",
            "kernel ns", "GB/s", "triad", "8bit/f32");
     for (int si = 0; si < (quick ? 1 : 2); si++) {
         size_t n = sizes[si];
@@ -152,18 +173,22 @@ int main(int argc, char **argv)
             g[i] = uniform();
         }
         int reps = n > 10000000 ? 5 : 50;
-        for (int th = 1; th <= 2; th++) {
-            dsc_set_num_threads(th);
-            timing t32 = {0, 0}, t8 = {0, 0};
-            time_pair(w, g, n, reps, &t32, &t8);
-            const char *label = n >= 100000000 ? "100M" : "1M";
-            double gb32 = bytes32 / t32.step_ns, gb8 = bytes8 / t8.step_ns;
-            printf("%-10s %5s %3d | %9.3f %9.3f %7.2f %5.0f%% |\n", "adam", label, th,
-                   t32.step_ns, t32.kernel_ns, gb32, 100 * gb32 / triad[th]);
-            printf("%-10s %5s %3d | %9.3f %9.3f %7.2f %5.0f%% | %4.2f (kernel %4.2f)\n",
-                   "adam8bit", label, th, t8.step_ns, t8.kernel_ns, gb8,
-                   100 * gb8 / triad[th], t8.step_ns / t32.step_ns,
-                   t8.kernel_ns / t32.kernel_ns);
+        const char *label = n >= 100000000 ? "100M" : "1M";
+        for (int k = 0; k < NPAIRS; k++) {
+            const pair *pr = &pairs[k];
+            double bytes32 = 16 + 8.0 * pr->nstates, bytes8 = 16 + (2 + 8.0 / 256) * pr->nstates;
+            for (int th = 1; th <= 2; th++) {
+                dsc_set_num_threads(th);
+                timing t32 = {0, 0}, t8 = {0, 0};
+                time_pair(pr, w, g, n, reps, &t32, &t8);
+                double gb32 = bytes32 / t32.step_ns, gb8 = bytes8 / t8.step_ns;
+                printf("%-16s %5s %3d | %9.3f %9.3f %7.2f %5.0f%% |\n", pr->name32, label, th,
+                       t32.step_ns, t32.kernel_ns, gb32, 100 * gb32 / triad[th]);
+                printf("%-16s %5s %3d | %9.3f %9.3f %7.2f %5.0f%% | %4.2f (kernel %4.2f)\n",
+                       pr->name8, label, th, t8.step_ns, t8.kernel_ns, gb8,
+                       100 * gb8 / triad[th], t8.step_ns / t32.step_ns,
+                       t8.kernel_ns / t32.kernel_ns);
+            }
         }
         free(w);
         free(g);

@@ -255,7 +255,7 @@ static dsc_bq_coef q8_coef(const q8_scalars *s)
     dsc_bq_coef k = {
         .beta1 = s->beta1, .beta2 = s->beta2, .omb1 = s->omb1, .omb2 = s->omb2,
         .step_size = s->step_size, .c2eps = s->c2eps, .lr = s->lr, .wd = s->wd,
-        .dec = s->has_wd ? s->decay : 1.0f, .has_wd = s->has_wd, .first = s->first,
+        .dec = s->has_wd ? s->decay : 1.0f, .eps = s->eps, .has_wd = s->has_wd, .first = s->first,
     };
     return k;
 }
@@ -285,14 +285,22 @@ static void lion8_range_avx512(const void *ctx, size_t lo, size_t hi)
     q8_blocks(lo, hi, &j0, &j1);
     dsc_bq_lion8_avx512(&job->k, job->p, job->g, job->c1, job->a1, job->n, j0, j1);
 }
+
+static void adagrad8_range_avx512(const void *ctx, size_t lo, size_t hi)
+{
+    const q8_job *job = ctx;
+    size_t j0, j1;
+    q8_blocks(lo, hi, &j0, &j1);
+    dsc_bq_adagrad8_avx512(&job->k, job->p, job->g, job->c1, job->a1, job->n, j0, j1);
+}
 #endif
 
 /* Runs the AVX-512 range kernel when it is chosen; 0 otherwise. */
 static int q8_run_avx512(q8_job *job, int which)
 {
 #ifdef DSC_HAVE_AVX512_KERNELS
-    static const dsc_range_fn fns[3] = {adam8_range_avx512, sgd8_range_avx512,
-                                        lion8_range_avx512};
+    static const dsc_range_fn fns[4] = {adam8_range_avx512, sgd8_range_avx512,
+                                        lion8_range_avx512, adagrad8_range_avx512};
     if (!dsc_bq_avx512()) return 0;
     job->k = q8_coef(&job->s);
     dsc_parallel_ranges(job->n, fns[which], job);
@@ -439,7 +447,7 @@ DSC_BODY void adam8_body(const q8_job *job, size_t j, float *restrict p,
     dsc_bq_encode_fast(job->tu, v, nb, max2, c2);
 }
 
-static void adam8_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adam8_range(const void *ctx, size_t lo, size_t hi)
 {
     const q8_job *job = ctx;
     size_t j0, j1;
@@ -637,7 +645,7 @@ DSC_BODY void sgd8_blocks(const q8_job *job, size_t j0, size_t j1, const int has
     }
 }
 
-static void sgd8_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void sgd8_range(const void *ctx, size_t lo, size_t hi)
 {
     const q8_job *job = ctx;
     size_t j0, j1;
@@ -801,7 +809,7 @@ DSC_BODY void lion8_body(const q8_job *job, size_t j, float *restrict p, const f
     dsc_bq_encode_fast(job->ts, m, nb, max1, c);
 }
 
-static void lion8_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void lion8_range(const void *ctx, size_t lo, size_t hi)
 {
     const q8_job *job = ctx;
     size_t j0, j1;
@@ -978,7 +986,7 @@ DSC_BODY void adagrad8_blocks(const q8_job *job, size_t j0, size_t j1, const int
     }
 }
 
-static void adagrad8_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adagrad8_range(const void *ctx, size_t lo, size_t hi)
 {
     const q8_job *job = ctx;
     size_t j0, j1;
@@ -991,6 +999,7 @@ static void adagrad8_fast(float *p, const float *g, uint8_t *c, float *a, size_t
                           const q8_scalars *s)
 {
     q8_job job = {.p = p, .g = g, .c1 = c, .a1 = a, .n = n, .s = *s, .ts = dsc_qtable_get(1)};
+    if (q8_run_avx512(&job, 3)) return;
     dsc_parallel_ranges(n, adagrad8_range, &job);
 }
 

@@ -14,6 +14,7 @@ typedef struct {
     float beta1, beta2, omb1, omb2; /* sgd: beta1 is the momentum */
     float step_size, c2eps;         /* Adam */
     float lr, wd, dec;
+    float eps;                      /* AdaGrad */
     int has_wd, first;              /* sgd: L2 term; t == 1 */
 } dsc_bq_coef;
 
@@ -27,6 +28,8 @@ void dsc_bq_sgd8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t 
                         size_t n, size_t j0, size_t j1);
 void dsc_bq_lion8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c, float *a,
                          size_t n, size_t j0, size_t j1);
+void dsc_bq_adagrad8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
+                            float *a, size_t n, size_t j0, size_t j1);
 #endif
 
 #endif /* DESCENT_OPTIMIZERS_QUANT8_H */

@@ -223,6 +223,69 @@ TGT void dsc_bq_lion8_avx512(const dsc_bq_coef *k, float *p, const float *g, uin
     }
 }
 
+/* ------------------------------------------------------------- AdaGrad */
+
+/* quant8.c adagrad8_body: v = QS[c]*old + gw*gw with gw = g + p*wd only
+ * with decay (the state's L2 term); p - lr*(g/(sqrt(v) + eps)) with the
+ * raw g. */
+TGT_INLINE void adagrad_block(const dsc_bq_coef *k, const qmap *qs, const qtree *ts,
+                              float *restrict p, const float *restrict g, uint8_t *restrict c,
+                              float *a, const int nb, const int has_wd)
+{
+    float v[DSC_QBLOCK] __attribute__((aligned(64)));
+    const float old = *a;
+    const __m512 o = _mm512_set1_ps(old), lr = _mm512_set1_ps(k->lr), wd = _mm512_set1_ps(k->wd);
+    const __m512 eps = _mm512_set1_ps(k->eps);
+    __m512i best = _mm512_set1_epi32(-1);
+    for (int i = 0; i < nb; i += 16) {
+        __mmask16 live = live_mask(nb - i);
+        __m512 gi = _mm512_maskz_loadu_ps(live, g + i), p0 = _mm512_maskz_loadu_ps(live, p + i);
+        __m512 gw = has_wd ? _mm512_add_ps(gi, _mm512_mul_ps(p0, wd)) : gi;
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(lookup(qs, load_codes(c + i, live)), o),
+                                  _mm512_mul_ps(gw, gw));
+        __m512 den = _mm512_add_ps(_mm512_sqrt_ps(vi), eps);
+        __m512 pi = _mm512_sub_ps(p0, _mm512_mul_ps(lr, _mm512_div_ps(gi, den)));
+        __mmask16 ok = finite_lanes(gi);
+        vi = _mm512_maskz_mov_ps(ok, vi);
+        pi = _mm512_mask_mov_ps(p0, ok, pi);
+        _mm512_mask_storeu_ps(p + i, live, pi);
+        _mm512_store_ps(v + i, vi);
+        best = absmax_step(best, vi, live);
+    }
+    float max1 = absmax_of(_mm512_reduce_max_epi32(best));
+    if (nb < DSC_QBLOCK) {
+        float pv = dsc_qmap_signed[128] * old;
+        pv = pv + 0.0f * 0.0f;
+        max1 = amax_of(max1, fabsf(pv));
+    }
+    *a = max1;
+    encode(ts, 1, v, nb, max1, c);
+}
+
+TGT_INLINE void adagrad_blocks(const dsc_bq_coef *k, const qmap *qs, const qtree *ts, float *p,
+                               const float *g, uint8_t *c, float *a, size_t n, size_t j0,
+                               size_t j1, const int has_wd)
+{
+    for (size_t j = j0; j < j1; j++) {
+        size_t b0 = j * DSC_QBLOCK, left = n - b0;
+        if (left >= DSC_QBLOCK)
+            adagrad_block(k, qs, ts, p + b0, g + b0, c + b0, a + j, DSC_QBLOCK, has_wd);
+        else
+            adagrad_block(k, qs, ts, p + b0, g + b0, c + b0, a + j, (int)left, has_wd);
+    }
+}
+
+TGT void dsc_bq_adagrad8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
+                                float *a, size_t n, size_t j0, size_t j1)
+{
+    qmap qs;
+    qtree ts;
+    load_map(&qs, dsc_qmap_signed);
+    load_tree(&ts, 1);
+    if (k->has_wd) adagrad_blocks(k, &qs, &ts, p, g, c, a, n, j0, j1, 1);
+    else adagrad_blocks(k, &qs, &ts, p, g, c, a, n, j0, j1, 0);
+}
+
 #else
 /* ISO C wants at least one declaration in a translation unit. */
 typedef int dsc_quant8_avx512_unused;
