@@ -406,14 +406,21 @@ DSC_API dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
  * matrices G: X = G / (||G||_F + 1e-7), then `steps` times A = X X^T,
  * X = a X + (b A + c A A) X with (a, b, c) = (3.4445, -4.7750, 2.0315),
  * computed on the smaller side. out may equal g; steps 0 gives the
- * normalized input. reference 1 runs the plain loops (sums in double, one
- * thread); both paths give the same bits for any thread count. `work` holds
+ * normalized input. `flags` is 0 or an OR of:
+ *   DSC_NS_REFERENCE  the plain loops (sums in double, one thread);
+ *   DSC_NS_BF16       the three products take bf16-rounded inputs and sum
+ *                     in float32, as the official Muon's bf16 iteration
+ *                     (docs/matrix.md, bf16 Newton-Schulz; the optimizers'
+ *                     key ns_bf16=1).
+ * Every combination gives the same bits for any thread count. `work` holds
  * dsc_newton_schulz_work_floats(m, n) floats; nothing is allocated. Errors:
- * NULL_POINTER, INVALID_ARGUMENT (batch, m or n is 0), OUT_OF_RANGE
- * (steps < 0 or > 1000). */
+ * NULL_POINTER, INVALID_ARGUMENT (batch, m or n is 0, or an unknown flag),
+ * OUT_OF_RANGE (steps < 0 or > 1000). */
+#define DSC_NS_REFERENCE 1
+#define DSC_NS_BF16 2
 DSC_API size_t dsc_newton_schulz_work_floats(size_t m, size_t n);
 DSC_API dsc_status dsc_newton_schulz(const float *g, float *out, size_t batch, size_t m,
-                                     size_t n, int steps, int reference, float *work);
+                                     size_t n, int steps, int flags, float *work);
 
 /* ----------------------------------------------------------- communicator */
 

@@ -48,6 +48,8 @@ expect 0 "polar --steps=3 --draws=2" -- "$bin" polar --steps=3 --draws=2 4x6
 contains "$tmp/out" "ns5 with 3 steps" "--steps=3 is read"
 expect 0 "polar, an option after the operand" -- "$bin" polar 4x6 --steps 2 --draws 1
 contains "$tmp/out" "ns5 with 2 steps" "--steps after the shape is read"
+expect 0 "polar --bf16" -- "$bin" polar --bf16 --draws 1 16x5
+contains "$tmp/out" "bf16-input products" "--bf16 is read"
 expect 2 "polar --steps=x" -- "$bin" polar --steps=x
 contains "$tmp/err" "--steps needs an integer" "a bad value is named"
 expect 2 "polar --steps without a value" -- "$bin" polar --steps

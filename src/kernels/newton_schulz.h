@@ -13,6 +13,11 @@
  * float32 with the same rounding points (A, B, X stored as float), and give
  * the same bits for any thread count.
  *
+ * `bf16` 1 rounds the inputs of the three products (X, A, B) to bfloat16
+ * before each product, sums in float32 (as the official Muon runs ns5 in
+ * bf16 on GPUs; docs/matrix.md, bf16 Newton-Schulz); the a X and b A terms
+ * keep float32. 0 (the default everywhere) is the float32 iteration.
+ *
  * The caller owns all memory: `work` holds dsc_ns5_work_floats(m, n) floats
  * (two r x c iterates, two r x r Gram matrices, the GEMM panel; r = min(m,n),
  * c = max(m,n)); nothing is allocated. */
@@ -32,6 +37,6 @@ size_t dsc_ns5_work_floats(size_t m, size_t n);
 /* out[s] = ns5(g[s], steps) for `batch` consecutive m x n row-major slices.
  * out may equal g. steps >= 0 (0: the normalized input). */
 void dsc_ns5(const float *g, float *out, size_t batch, size_t m, size_t n, int steps,
-             int reference, float *work);
+             int reference, int bf16, float *work);
 
 #endif /* DESCENT_KERNELS_NEWTON_SCHULZ_H */

@@ -166,7 +166,7 @@ static dsc_status auon_step(dsc_group *grp, const dsc_step_ctx *ctx)
                           (float)p->hp[MOMENTUM], 1, ref);                           /* 2. */
         if (uses_ns(grp, p)) {                                                       /* hybrid */
             dsc_matview v = dsc_matview_last2(p);
-            dsc_ns5(U, U, v.batch, v.m, v.n, (int)p->hp[NS_STEPS], ref,
+            dsc_ns5(U, U, v.batch, v.m, v.n, (int)p->hp[NS_STEPS], ref, 0,
                     U + dsc_align16(p->numel));
         }
         double nrm = sqrt(sumsq(U, p->numel, ref));                                  /* 3. */

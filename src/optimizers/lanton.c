@@ -143,7 +143,7 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
         float *O = grp->scratch;
         const double hn = *(double *)p->slots[SLOT_H].data;
         const double eta = lanton_layer_rate(p->hp[LR], hn, hmin, p->hp[EPS]);
-        dsc_ns5(p->slots[SLOT_B].data, O, 1, v.m, v.n, (int)p->hp[NS_STEPS], ref,
+        dsc_ns5(p->slots[SLOT_B].data, O, 1, v.m, v.n, (int)p->hp[NS_STEPS], ref, 0,
                 O + dsc_align16(p->numel));
         const float scale = (float)dsc_shape_scale(v.m, v.n);
         const float decay = (float)(1.0 - eta * p->hp[WEIGHT_DECAY]), neg = -(float)eta;

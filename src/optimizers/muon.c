@@ -34,7 +34,9 @@
  *
  * Vectors (1-D) are rejected by muon and normuon with DSC_SHAPE: route them
  * to a fallback group. The official code casts X to bfloat16 inside ns5;
- * descent stays in float32 (the golden files were made without the cast).
+ * descent stays in float32 by default (the golden files were made without
+ * the cast); ns_bf16=1 rounds the inputs of ns5's products to bf16 with
+ * float32 sums (newton_schulz.h), the official code's precision.
  *
  * State: slots per parameter. Workspace: the group's scratch holds the
  * update U / O of the largest parameter and the ns5 workspace. */
@@ -44,7 +46,7 @@
 
 /* ------------------------------------------------------------------ muon */
 
-enum { LR, MOMENTUM, WEIGHT_DECAY, NESTEROV, NS_STEPS, NKEYS };
+enum { LR, MOMENTUM, WEIGHT_DECAY, NESTEROV, NS_STEPS, NS_BF16, NKEYS };
 
 static const dsc_key_info muon_keys[NKEYS] = {
     [LR] = {"lr", DSC_KEY_FLOAT, 0.02, 0, 1e6, 0, 0, "learning rate"},
@@ -53,6 +55,8 @@ static const dsc_key_info muon_keys[NKEYS] = {
                       "decoupled weight decay: W <- W (1 - lr wd)"},
     [NESTEROV] = {"nesterov", DSC_KEY_BOOL, 1, 0, 1, 0, 0, "Nesterov blend U = lerp(G, M, momentum)"},
     [NS_STEPS] = {"ns_steps", DSC_KEY_INT, 5, 0, 100, 0, 0, "Newton-Schulz iterations"},
+    [NS_BF16] = {"ns_bf16", DSC_KEY_BOOL, 0, 0, 1, 0, 0,
+                 "Newton-Schulz products on bf16-rounded inputs, float32 sums (as the official Muon)"},
 };
 
 enum { SLOT_M, SLOT_V };
@@ -163,10 +167,11 @@ static void apply_update(float *W, const float *O, size_t n, float decay, float 
     dsc_parallel_ranges(n, update_range, &job);
 }
 
-static void run_ns5(const dsc_param *p, float *U, float *work, int steps, int reference)
+static void run_ns5(const dsc_param *p, float *U, float *work, int steps, int bf16,
+                    int reference)
 {
     dsc_matview v = muon_view(p);
-    dsc_ns5(U, U, v.batch, v.m, v.n, steps, reference, work);
+    dsc_ns5(U, U, v.batch, v.m, v.n, steps, reference, bf16, work);
 }
 
 static dsc_status muon_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -178,7 +183,7 @@ static dsc_status muon_step(dsc_group *grp, const dsc_step_ctx *ctx)
         const double lr = p->hp[LR], wd = p->hp[WEIGHT_DECAY];
         dsc_muon_momentum(M, p->grad, U, p->numel, (float)p->hp[MOMENTUM], p->hp[NESTEROV] != 0,
                           ctx->reference);
-        run_ns5(p, U, work, (int)p->hp[NS_STEPS], ctx->reference);
+        run_ns5(p, U, work, (int)p->hp[NS_STEPS], p->hp[NS_BF16] != 0, ctx->reference);
         double scale = dsc_shape_scale((size_t)p->shape[p->ndim - 2], (size_t)p->shape[p->ndim - 1]);
         apply_update(p->data, U, p->numel, (float)(1.0 - lr * wd), (float)lr, (float)scale,
                      ctx->reference);
@@ -199,7 +204,7 @@ const dsc_family dsc_family_muon = {
 
 /* --------------------------------------------------------------- normuon */
 
-enum { N_LR, N_MOMENTUM, N_BETA2, N_WEIGHT_DECAY, N_NESTEROV, N_NS_STEPS, N_NKEYS };
+enum { N_LR, N_MOMENTUM, N_BETA2, N_WEIGHT_DECAY, N_NESTEROV, N_NS_STEPS, N_NS_BF16, N_NKEYS };
 
 static const dsc_key_info normuon_keys[N_NKEYS] = {
     [N_LR] = {"lr", DSC_KEY_FLOAT, 0.02, 0, 1e6, 0, 0, "learning rate"},
@@ -209,6 +214,8 @@ static const dsc_key_info normuon_keys[N_NKEYS] = {
                         "decoupled weight decay: W <- W (1 - lr wd)"},
     [N_NESTEROV] = {"nesterov", DSC_KEY_BOOL, 1, 0, 1, 0, 0, "Nesterov blend U = lerp(G, M, momentum)"},
     [N_NS_STEPS] = {"ns_steps", DSC_KEY_INT, 5, 0, 100, 0, 0, "Newton-Schulz iterations"},
+    [N_NS_BF16] = {"ns_bf16", DSC_KEY_BOOL, 0, 0, 1, 0, 0,
+                 "Newton-Schulz products on bf16-rounded inputs, float32 sums (as the official Muon)"},
 };
 
 /* Rows of the last dim and slices of the last two dims of a tensor. */
@@ -345,7 +352,7 @@ static dsc_status normuon_step(dsc_group *grp, const dsc_step_ctx *ctx)
         const double lr = p->hp[N_LR], wd = p->hp[N_WEIGHT_DECAY];
         dsc_muon_momentum(p->slots[SLOT_M].data, p->grad, U, p->numel,
                           (float)p->hp[N_MOMENTUM], p->hp[N_NESTEROV] != 0, ctx->reference);
-        run_ns5(p, U, work, (int)p->hp[N_NS_STEPS], ctx->reference);
+        run_ns5(p, U, work, (int)p->hp[N_NS_STEPS], p->hp[N_NS_BF16] != 0, ctx->reference);
         normuon_scalars s = {
             (float)(1.0 - p->hp[N_BETA2]),
             (float)dsc_shape_scale((size_t)p->shape[p->ndim - 2], (size_t)p->shape[p->ndim - 1]),
@@ -372,7 +379,7 @@ const dsc_family dsc_family_normuon = {
 /* -------------------------------------------------------- muon_moonlight */
 
 enum { L_LR, L_WEIGHT_DECAY, L_MOMENTUM, L_NESTEROV, L_NS_STEPS, L_BETA1, L_BETA2, L_EPS,
-       L_NKEYS };
+       L_NS_BF16, L_NKEYS };
 
 static const dsc_key_info moonlight_keys[L_NKEYS] = {
     [L_LR] = {"lr", DSC_KEY_FLOAT, 1e-3, 0, 1e6, 0, 0, "learning rate (both paths)"},
@@ -384,6 +391,8 @@ static const dsc_key_info moonlight_keys[L_NKEYS] = {
     [L_BETA1] = {"adamw_beta1", DSC_KEY_FLOAT, 0.9, 0, 1, 0, 1, "AdamW backup (1-D): beta1"},
     [L_BETA2] = {"adamw_beta2", DSC_KEY_FLOAT, 0.95, 0, 1, 0, 1, "AdamW backup (1-D): beta2"},
     [L_EPS] = {"adamw_eps", DSC_KEY_FLOAT, 1e-8, 0, 1, 0, 0, "AdamW backup (1-D): eps"},
+    [L_NS_BF16] = {"ns_bf16", DSC_KEY_BOOL, 0, 0, 1, 0, 0,
+                   "Newton-Schulz products on bf16-rounded inputs, float32 sums (as the official Muon)"},
 };
 
 enum { SLOT_M1, SLOT_M2, SLOT_T };
@@ -501,7 +510,8 @@ static dsc_status moonlight_step(dsc_group *grp, const dsc_step_ctx *ctx)
             float *U = grp->scratch, *work = U + dsc_align16(p->numel);
             moonlight_momentum(p->slots[SLOT_M].data, p->grad, U, p->numel,
                                (float)p->hp[L_MOMENTUM], p->hp[L_NESTEROV] != 0, ctx->reference);
-            dsc_ns5(U, U, 1, p->rows, p->cols, (int)p->hp[L_NS_STEPS], ctx->reference, work);
+            dsc_ns5(U, U, 1, p->rows, p->cols, (int)p->hp[L_NS_STEPS], ctx->reference,
+                    p->hp[L_NS_BF16] != 0, work);
             /* adjust_lr_for_muon: lr * 0.2 * sqrt(max(A, B)) */
             double big = (double)(p->rows > p->cols ? p->rows : p->cols);
             float adjusted = (float)(lr * 0.2 * sqrt(big));

@@ -3,7 +3,7 @@
  *
  * For Gaussian matrices of the given shapes it runs libdescent's ns5 kernel
  * (float32, the one every Muon variant uses, through the public
- * dsc_newton_schulz) and reports the range of the singular values of ns5(G)
+ * dsc_newton_schulz; --bf16 its bf16-input products) and reports the range of the singular values of ns5(G)
  * and its relative Frobenius distance to the exact polar factor U V^T
  * (double SVD: LAPACKE when built with it, else Jacobi). */
 #include "cli.h"
@@ -18,14 +18,16 @@
 #include <string.h>
 
 const char cmd_polar_usage[] =
-    "usage: descent polar [--steps N] [--draws N] [--seed N] [--ref] [MxN ...]\n"
+    "usage: descent polar [--steps N] [--draws N] [--seed N] [--ref] [--bf16] [MxN ...]\n"
     "  For Gaussian matrices of each shape (default: 4x6 6x4 8x8 16x5 64x16 256x64\n"
     "  128x128), runs ns5 (Muon's quintic Newton-Schulz, float32) for N\n"
     "  steps (default 5) and prints, over the draws (default 20; 2 above 64k\n"
     "  entries), the smallest and largest singular value of ns5(G) and\n"
     "  ||ns5(G) - polar(G)||_F / ||polar(G)||_F (mean and max), with polar(G) = U V^T\n"
     "  from an exact SVD in double.\n"
-    "  --ref  use the reference loops instead of the GEMM path\n"
+    "  --ref   use the reference loops instead of the GEMM path\n"
+    "  --bf16  round the inputs of ns5's products to bf16, float32 sums (the\n"
+    "          optimizers' ns_bf16=1, as the official Muon)\n"
     "  Spec 1.2: non-square Gaussian shapes land in [0.68, 1.21] after 5 steps and\n"
     "  the distance is about 0.18 to 0.23; square ones keep tiny singular values.\n";
 
@@ -48,7 +50,7 @@ typedef struct {
     double sv_min, sv_max, dist_mean, dist_max;
 } polar_row;
 
-static int run_shape(size_t m, size_t n, int steps, int draws, int reference, uint64_t *seed,
+static int run_shape(size_t m, size_t n, int steps, int draws, int flags, uint64_t *seed,
                      polar_row *out)
 {
     size_t k = m < n ? m : n, len = m * n;
@@ -68,7 +70,7 @@ static int run_shape(size_t m, size_t n, int steps, int draws, int reference, ui
             g[i] = (float)gauss(seed);
             gd[i] = g[i];
         }
-        if (dsc_newton_schulz(g, o, 1, m, n, steps, reference, work) != DSC_OK) goto done;
+        if (dsc_newton_schulz(g, o, 1, m, n, steps, flags, work) != DSC_OK) goto done;
         for (size_t i = 0; i < len; i++) od[i] = o[i];
         if (polar_svd(od, m, n, u, s, v) != 0 || polar_factor(gd, m, n, p) != 0) goto done;
         if (s[k - 1] < out->sv_min) out->sv_min = s[k - 1];
@@ -95,8 +97,8 @@ int cmd_polar(int argc, char **argv)
     static const struct option longs[] = {
         {"steps", required_argument, 0, 's'}, {"draws", required_argument, 0, 'd'},
         {"seed", required_argument, 0, 'e'},  {"ref", no_argument, 0, 'r'},
-        {0, 0, 0, 0}};
-    int steps = 5, draws = 20, seed = 1, reference = 0, nshapes = 0, c, bad = 0;
+        {"bf16", no_argument, 0, 'b'},        {0, 0, 0, 0}};
+    int steps = 5, draws = 20, seed = 1, reference = 0, bf16 = 0, nshapes = 0, c, bad = 0;
     const char *shapes[64];
     cli_opts_begin();
     while (!bad && (c = cli_opts_next("polar", argc, argv, longs)) != -1) {
@@ -105,6 +107,7 @@ int cmd_polar(int argc, char **argv)
         case 'd': bad = cli_int("polar", "--draws", optarg, 1, 100000, &draws); break;
         case 'e': bad = cli_int("polar", "--seed", optarg, 1, 2147483647, &seed); break;
         case 'r': reference = 1; break;
+        case 'b': bf16 = 1; break;
         default: bad = 1;
         }
     }
@@ -133,15 +136,17 @@ int cmd_polar(int argc, char **argv)
         }
     }
     uint64_t state = (uint64_t)seed;
-    printf("ns5 with %d steps (%s path), exact polar factor by %s SVD in double\n", steps,
-           reference ? "reference" : "gemm", polar_backend());
+    printf("ns5 with %d steps (%s path, %s products), exact polar factor by %s SVD in double\n",
+           steps, reference ? "reference" : "gemm", bf16 ? "bf16-input" : "float32",
+           polar_backend());
+    int flags = (reference ? DSC_NS_REFERENCE : 0) | (bf16 ? DSC_NS_BF16 : 0);
     printf("%-10s %6s %9s %9s %11s %11s\n", "shape", "draws", "sv_min", "sv_max", "dist_mean",
            "dist_max");
     for (int i = 0; i < nshapes; i++) {
         unsigned long long m = dims[i][0], n = dims[i][1];
         int d = m * n > 65536 ? (draws < 2 ? draws : 2) : draws;
         polar_row row;
-        if (run_shape((size_t)m, (size_t)n, steps, d, reference, &state, &row) != 0) {
+        if (run_shape((size_t)m, (size_t)n, steps, d, flags, &state, &row) != 0) {
             fprintf(stderr, "descent polar: %s: out of memory or SVD failure\n", shapes[i]);
             return CLI_FAILED;
         }
