@@ -156,6 +156,26 @@ static void transform(float *out, const float *in, size_t n, int zero_bad, float
     dsc_parallel_ranges(n, transform_range, &job);
 }
 
+/* dst = src, cut into per-thread ranges: the copy of the parameters for the
+ * update norm moves as many bytes as a third of an AdamW step, and one
+ * thread alone does not saturate the memory bus. */
+typedef struct {
+    float *dst;
+    const float *src;
+} copy_job;
+
+static void copy_range(const void *ctx, size_t lo, size_t hi)
+{
+    const copy_job *job = ctx;
+    memcpy(job->dst + lo, job->src + lo, (hi - lo) * sizeof(float));
+}
+
+static void copy(float *dst, const float *src, size_t n)
+{
+    copy_job job = {dst, src};
+    dsc_parallel_ranges(n, copy_range, &job);
+}
+
 /* The end of an accumulated update: the sums start again from zero. */
 static void clear_accumulation(dsc_optimizer *opt)
 {
@@ -231,19 +251,22 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     if (opt->shard) { /* each rank scans its share; the sums are all-reduced (shard.c) */
         dsc_status s = dsc_shard_scan(opt, norms, &bad, &first_bad, &sumsq, &sumabs, &absmax);
         if (s != DSC_OK) return s;
+    } else if (norms) { /* one pass: the scan counts the non-finite entries too */
+        for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
+            if (s.nonfinite && !first_bad) first_bad = p->name;
+            bad += s.nonfinite;
+            sumsq += s.sumsq;
+            sumabs += s.sumabs;
+            if (s.absmax > absmax) absmax = s.absmax;
+        }
     } else {
         for (int i = 0; i < opt->nparams; i++) {
             dsc_param *p = opt->params[i];
             size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
             if (b && !first_bad) first_bad = p->name;
             bad += b;
-        }
-        for (int i = 0; i < opt->nparams && norms; i++) {
-            dsc_param *p = opt->params[i];
-            dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
-            sumsq += s.sumsq;
-            sumabs += s.sumabs;
-            if (s.absmax > absmax) absmax = s.absmax;
         }
     }
     st->grad_l2 = st->grad_l1 = st->grad_linf = NAN;
@@ -312,7 +335,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     dsc_bf16_before(opt); /* stochastic-rounding bf16 parameters, widened */
     if (opt->want_stats)
         for (int i = 0; i < opt->nparams; i++)
-            memcpy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel * sizeof(float));
+            copy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel);
     dsc_step_ctx ctx = {opt->reference, opt->step};
     if (opt->shard) { /* this rank's pieces, then the gather (shard.c) */
         dsc_status s = dsc_shard_step(opt, &ctx);
