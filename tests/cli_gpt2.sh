@@ -75,5 +75,13 @@ fi
 expect 0 "bench" -- "$bin" gpt2 bench --layers 1 --channels 32 --heads 2 -B 1 -T 8 \
     --steps 1 --threads 1
 contains "$tmp/out" "tokens/s" "bench prints tokens/s"
+contains "$tmp/out" "step / sgemm" "bench prints the fraction of the sgemm rate"
+contains "$tmp/out" "^SUMMARY.4 gpt2" "bench prints its summary row"
+expect 0 "bench without the reference" -- "$bin" gpt2 bench --layers 1 --channels 32 \
+    --heads 2 -B 1 -T 8 --steps 1 --threads 1 --no-reference
+count=$((count + 1))
+if grep -q "step / sgemm" "$tmp/out"; then
+    fails=$((fails + 1)); echo "FAILED: --no-reference still timed sgemm"
+fi
 
 cli_report cli_gpt2

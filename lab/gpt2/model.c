@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef _OPENMP
@@ -333,6 +334,83 @@ int gpt2_init(gpt2_model *m, const gpt2_config *cfg, uint64_t seed, char *err, s
     for (int g = 0; g < 3; g++)
         for (size_t i = 0; i < m->tensor_numel[gains[g]]; i++) m->param[gains[g]][i] = 1.0f;
     return 0;
+}
+
+/* ------------------------------------------------------- speed ceiling */
+
+double gpt2_step_flops(const gpt2_config *c, int B, int T, double *n_mm)
+{
+    double L = c->num_layers, C = c->channels, V = c->vocab_size;
+    double nmm = L * 12.0 * C * C + V * C;
+    if (n_mm) *n_mm = nmm;
+    double tokens = (double)B * T;
+    return 6.0 * nmm * tokens + 6.0 * L * C * tokens * ((double)T + 1.0);
+}
+
+static double clock_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double gpt2_sgemm_reference_rate(const gpt2_config *c, int B, int T, int threads, int reps)
+{
+    int N = B * T, C = c->channels, V = c->vocab_size, L = c->num_layers;
+    /* (inputs, outputs, how many per step) of each product y = x W^T */
+    const struct {
+        int in, out, count;
+    } mats[5] = {{C, 3 * C, L}, {C, C, L}, {C, 4 * C, L}, {4 * C, C, L}, {C, V, 1}};
+    size_t most = 0;
+    for (int i = 0; i < 5; i++) {
+        size_t a = (size_t)N * mats[i].in, w = (size_t)mats[i].in * mats[i].out;
+        size_t y = (size_t)N * mats[i].out;
+        most = a > most ? a : most;
+        most = w > most ? w : most;
+        most = y > most ? y : most;
+    }
+    float *x = malloc(most * sizeof(float)), *w = malloc(most * sizeof(float));
+    float *y = malloc(most * sizeof(float));
+    double rate = 0.0;
+    if (x && w && y) {
+        uint64_t s = 12345;
+        for (size_t i = 0; i < most; i++) {
+            x[i] = (float)((splitmix64(&s) >> 40) * 0x1.0p-24 - 0.5);
+            w[i] = 0.02f * x[i];
+            y[i] = 0.0f;
+        }
+#ifdef GPT2_OPENBLAS
+        int saved = openblas_get_num_threads();
+        openblas_set_num_threads(threads > 0 ? threads : 1);
+#else
+        (void)threads;
+#endif
+        double flops = 0.0, seconds = 0.0;
+        for (int i = 0; i < 5; i++) {
+            int K = mats[i].in, O = mats[i].out;
+            for (int kind = 0; kind < 3; kind++) {
+                double best = INFINITY;
+                for (int r = 0; r <= reps; r++) {
+                    double t0 = clock_s();
+                    if (kind == 0) gemm_nt(N, O, K, x, K, w, K, 0.0f, y, O);      /* forward */
+                    else if (kind == 1) gemm_nn(N, K, O, y, O, w, K, 0.0f, x, K); /* dinp */
+                    else gemm_tn(O, K, N, y, O, x, K, 0.0f, w, K);               /* dW */
+                    double dt = clock_s() - t0;
+                    if (r > 0 && dt < best) best = dt; /* r = 0 warms up */
+                }
+                flops += 2.0 * N * K * O * mats[i].count;
+                seconds += best * mats[i].count;
+            }
+        }
+#ifdef GPT2_OPENBLAS
+        openblas_set_num_threads(saved);
+#endif
+        rate = flops / seconds;
+    }
+    free(x);
+    free(w);
+    free(y);
+    return rate;
 }
 
 /* ------------------------------------------------------------ checkpoints */

@@ -3,6 +3,7 @@
  * The work lives in lab/gpt2/; this file dispatches and holds `bench`. */
 #include "cli.h"
 
+#include "bench.h"
 #include "descent.h"
 #include "gpt2/model.h"
 #include "gpt2/prepare.h"
@@ -38,7 +39,13 @@ static const char bench_usage[] =
     "usage: descent gpt2 bench [FLAGS]\n"
     "  Times the training step of the C GPT-2 on random tokens: forward, backward\n"
     "  and optimizer step, median over --steps after one warm-up step, and prints\n"
-    "  ms/step and tokens/s. No data needed.\n"
+    "  ms/step and tokens/s. No data needed. Then the step's FLOP rate, counted as\n"
+    "  6 N B T + 6 L C B T (T+1) (N: weights in matrix products, the head over the\n"
+    "  V real tokens; the second term is causal attention), against cblas_sgemm\n"
+    "  timed in the same run on the step's own product shapes, whole matrices,\n"
+    "  threaded by the BLAS at the same thread count: the step's fraction of the\n"
+    "  sgemm rate (a SUMMARY line for `make bench`).\n"
+    "  --no-reference       skip the sgemm timing\n"
     "  --steps N            timed steps (default 5)\n"
     "  --124m, --layers N, --channels N, --heads N, --vocab-size N, --max-seq-len N,\n"
     "  -B N, -T N, --threads N, --seed N,\n"
@@ -77,12 +84,12 @@ static int cmd_bench(int argc, char **argv)
 {
     gpt2_train_opts o;
     gpt2_train_opts_default(&o);
-    int steps = 5;
+    int steps = 5, reference = 1;
     char err[1024] = "";
     /* bench's own --steps; the model flags go through the trainer's parser
      * (gpt2_parse_flag), one flag and its value at a time */
     enum { B_STEPS = 256, B_124M, B_LAYERS, B_CHANNELS, B_HEADS, B_VOCAB, B_SEQ, B_THREADS,
-           B_OPT, B_MOPT, B_SEED };
+           B_OPT, B_MOPT, B_SEED, B_NOREF };
     static const struct option lo[] = {
         {"steps", required_argument, 0, B_STEPS},
         {"124m", no_argument, 0, B_124M},
@@ -95,6 +102,7 @@ static int cmd_bench(int argc, char **argv)
         {"optimizer", required_argument, 0, B_OPT},
         {"matrix-optimizer", required_argument, 0, B_MOPT},
         {"seed", required_argument, 0, B_SEED},
+        {"no-reference", no_argument, 0, B_NOREF},
         {0, 0, 0, 0}};
     optind = 0;
     opterr = 0;
@@ -108,6 +116,10 @@ static int cmd_bench(int argc, char **argv)
                 return CLI_USAGE;
             }
             steps = (int)v;
+            continue;
+        }
+        if (c == B_NOREF) {
+            reference = 0;
             continue;
         }
         if (c == '?' || c == ':') {
@@ -209,6 +221,26 @@ static int cmd_bench(int argc, char **argv)
         printf("cpu time %.1f ms/step over %d threads (%.0f%% of %d cores busy; below 100%%\n"
                "the machine is shared or the threads wait)\n", 1e3 * cpu, gpt2_get_threads(),
                100.0 * cpu / (wall * gpt2_get_threads()), gpt2_get_threads());
+        double nmm, flops = gpt2_step_flops(&cfg, o.B, o.T, &nmm);
+        printf("FLOPs/step: 6 x %.0f (weights in products) x %d tokens + 6 x L %d x C %d x "
+               "%d tokens x (T+1) %d (causal attention) = %.2f GFLOP\n", nmm, BT,
+               cfg.num_layers, cfg.channels, BT, o.T + 1, flops / 1e9);
+        printf("step rate: %.1f GFLOP/s (median step)\n", flops / t / 1e9);
+        if (reference) {
+            double ref = gpt2_sgemm_reference_rate(&cfg, o.B, o.T, gpt2_get_threads(), 2);
+            if (ref > 0) {
+                printf("cblas_sgemm on the step's product shapes, %d threads (same run): "
+                       "%.1f GFLOP/s\n", gpt2_get_threads(), ref / 1e9);
+                printf("step / sgemm: %.1f%%\n", 100.0 * flops / t / ref);
+                char what[160];
+                snprintf(what, sizeof what, "GPT-2 L=%d C=%d B=%d T=%d step FLOP rate / sgemm, "
+                         "%d threads", cfg.num_layers, cfg.channels, o.B, o.T,
+                         gpt2_get_threads());
+                bench_summary("4 gpt2", what, flops / t / ref, ">=", 0.85);
+            } else {
+                fprintf(stderr, "descent gpt2 bench: out of memory for the sgemm reference\n");
+            }
+        }
     }
     free(tok);
     free(tf);
