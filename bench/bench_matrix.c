@@ -242,6 +242,12 @@ int main(int argc, char **argv)
         double t = best_time(run_gemm, &gj, reps);
         printf("  dsc_gemm (%s)%s %d thread%s: %7.1f GFLOP/s\n", dsc_gemm_backend(),
                cblas_sgemm ? "      " : "", th, th > 1 ? "s" : "", gflop / t);
+        if (peak[th] && cblas_sgemm) {
+            char what[96];
+            snprintf(what, sizeof what, "dsc_gemm / cblas_sgemm 768x3072x768, %d thread%s", th,
+                     th > 1 ? "s" : "");
+            bench_summary("3 gemm", what, gflop / t / peak[th], ">=", 0.9);
+        }
         if (!peak[th]) peak[th] = gflop / t; /* portable build: its own GEMM is the limit */
     }
     dsc_set_num_threads(0);
@@ -266,6 +272,11 @@ int main(int argc, char **argv)
             snprintf(label, sizeof label, "%zux%zu", m, n);
             printf("  %-10s %3d %9.1f %15.1f %8.0f%% %15.1f %8.0f%%\n", label, th, t * 1e3,
                    equiv / t, 100 * equiv / t / peak[th], done / t, 100 * done / t / peak[th]);
+            if (th == 2) {
+                char what[96];
+                snprintf(what, sizeof what, "ns5 %s performed GFLOP/s / sgemm, 2 threads", label);
+                bench_summary("5 newton-schulz", what, done / t / peak[th], ">=", 0.85);
+            }
         }
         free(j.g); free(j.o); free(j.work);
     }
