@@ -3,9 +3,10 @@
  * contract). The layer math follows GPT-2 as llm.c's train_gpt2.c
  * describes it; the organisation differs: products go through one sliced
  * sgemm helper, biases and residual adds are folded into the products'
- * output (beta = 1), the softmax output overwrites the logits, and the
- * backward pass keeps one layer of activation gradients instead of a
- * second full activation buffer.
+ * output (beta = 1), the LM head is fused with the softmax and the loss
+ * tile by tile (head_forward, head_backward: the logits are written once
+ * and become their own gradient in place), and the backward pass keeps one
+ * layer of activation gradients instead of a second full activation buffer.
  */
 #include "gpt2/model.h"
 #include "labfile.h"
