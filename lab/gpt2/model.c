@@ -4,8 +4,8 @@
  * describes it; the organisation differs: products go through one sliced
  * sgemm helper, biases and residual adds are folded into the products'
  * output (beta = 1), the LM head is fused with the softmax and the loss
- * tile by tile (head_forward, head_backward: the logits are written once
- * and become their own gradient in place), and the backward pass keeps one
+ * tile by tile (head_forward, head_backward: the logits become their
+ * exponentials in place while in cache, then their own gradient), and the backward pass keeps one
  * layer of activation gradients instead of a second full activation buffer.
  */
 #include "gpt2/model.h"
@@ -548,7 +548,8 @@ enum {
     A_RES3,    /* (L,B,T,C) residual after the MLP */
     A_LNF,     /* (B,T,C) */
     A_LNF_MEAN, A_LNF_RSTD, /* (B,T) */
-    A_LOGITS,  /* (B,T,Vp) logits (the backward pass turns them into their gradient) */
+    A_LOGITS,  /* (B,T,Vp) logits; with targets exp(z - tile max) (head_forward),
+                  then their gradient (head_backward) */
     A_LOSSES,  /* (B,T) */
     A_HEADSTAT, /* per head tile, max and sum of exp over the tile, (tiles,2,B,T);
                    then per row the max and the sum over the whole row, (2,B,T) */
@@ -986,60 +987,73 @@ static void gelu_backward(float *d, const float *inp, size_t n)
 
 /* ------------------------------------------------------------ LM head */
 
-/* sum of exp(z[i] - mx) for i < n, without storing them (8 lanes, then in order) */
-static float exp_sum(const float *z, int n, float mx)
+/* z[i] = exp(z[i] - mx) for i < n; returns their sum (8 lanes, then in order). */
+static float exp_shift_sum(float *z, int n, float mx)
 {
     float s[8] = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += exp_nonpos(z[i + j] - mx);
-    for (; i < n; i++) s[0] += exp_nonpos(z[i] - mx);
+        for (int j = 0; j < 8; j++) {
+            z[i + j] = exp_nonpos(z[i + j] - mx);
+            s[j] += z[i + j];
+        }
+    for (; i < n; i++) {
+        z[i] = exp_nonpos(z[i] - mx);
+        s[0] += z[i];
+    }
     float r = 0.0f;
     for (int j = 0; j < 8; j++) r += s[j];
     return r;
 }
 
-/* logits(N, V) [ld Vp] = lnf(N, C) wte(V, C)^T, fused with the softmax
- * statistics. The logits are the largest activation (B*T x V: 51 MB for
- * GPT-2 at B*T = 256), so they are touched as little as possible: threads
- * take column tiles; right after a tile's sgemm, while it is in cache, each
- * row's max over the tile and sum of exp(z - max) are kept in stat
- * ((tile, 2, N): maxima, then sums). The logits stay raw (gpt2_logits reads
- * them after any forward); no probability is written here. Each tile is
- * one thread's, rows in order: the same bits at any thread count. */
-static void head_forward(float *logits, float *stat, const float *lnf, const float *wte, int N,
-                         int C, int V, int Vp, int want_stats)
+/* logits(N, V) [ld Vp] = lnf(N, C) wte(V, C)^T, fused with the softmax.
+ * The logits are the largest activation (B*T x V: 51 MB for GPT-2 at
+ * B*T = 256), so each is touched as few times as possible: threads take
+ * column tiles, and right after a tile's sgemm, while it is in cache, each
+ * row's target logit is kept (tlogit, for the loss), the tile's max m is
+ * found and the logits are replaced by e = exp(z - m), with their sum; the
+ * maxima and sums go to stat ((tile, 2, N): maxima, then sums). One exp per
+ * logit, as a plain softmax; the normalisation waits for the backward pass
+ * (head_backward), which needs the row's max and sum over all tiles first.
+ * Without targets the logits stay raw (gpt2_logits). Each tile is one
+ * thread's, rows in order: the same bits at any thread count. */
+static void head_forward(float *logits, float *stat, float *tlogit, const float *lnf,
+                         const float *wte, const int *targets, int N, int C, int V, int Vp)
 {
     int tw = tile_width(V, 32), ntiles = (V + tw - 1) / tw;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(gpt2_get_threads())
     for (int tile = 0; tile < ntiles; tile++) {
-        int o0 = tile * tw, o1 = o0 + tw < V ? o0 + tw : V;
-        gemm_nt(N, o1 - o0, C, lnf, C, wte + (size_t)o0 * C, C, 0.0f, logits + o0, Vp);
-        if (!want_stats) continue;
+        int o0 = tile * tw, w = (o0 + tw < V ? o0 + tw : V) - o0;
+        gemm_nt(N, w, C, lnf, C, wte + (size_t)o0 * C, C, 0.0f, logits + o0, Vp);
+        if (!targets) continue;
         float *tmax = stat + (size_t)tile * 2 * N, *tsum = tmax + N;
         for (int n = 0; n < N; n++) {
-            const float *z = logits + (size_t)n * Vp + o0;
-            tmax[n] = row_max(z, o1 - o0);
-            tsum[n] = exp_sum(z, o1 - o0, tmax[n]);
+            float *z = logits + (size_t)n * Vp + o0;
+            int t = targets[n] - o0;
+            if (t >= 0 && t < w) tlogit[n] = z[t]; /* the one tile holding the target */
+            tmax[n] = row_max(z, w);
+            tsum[n] = exp_shift_sum(z, w, tmax[n]);
         }
     }
 }
 
-/* The head's backward pass, tile by tile, so each tile of the logits is
- * read from memory once and written once: while it is in cache it becomes
- * d loss / d logits = (p - onehot) / N with p = exp(z - rowmax) / rowsum,
- * then feeds dwte's rows of the tile (dlogits^T lnf) and its share of dlnf
- * (dlogits wte). dlnf sums over all tiles: a fixed number of groups of
- * consecutive tiles (head_groups, never the thread count) each add their
- * tiles in order into their own partial (the first into dlnf itself,
- * the others into parts), and the partials are added in group order, so
- * the bits do not depend on how many threads took the groups. */
+/* The head's backward pass, tile by tile, so each tile is read from memory
+ * once and written once: while it is in cache, e = exp(z - m_tile) becomes
+ * d loss / d logits = (p - onehot) / N with p = e exp(m_tile - M) / S (M,
+ * S: the row's max and sum of exp(z - M) over all tiles, from the forward
+ * pass), then feeds dwte's rows of the tile (dlogits^T lnf) and its share
+ * of dlnf (dlogits wte). dlnf sums over all tiles: a fixed number of groups
+ * of consecutive tiles (head_groups, never the thread count) each add their
+ * tiles in order into their own partial (the first into dlnf itself, the
+ * others into parts), and the partials are added in group order, so the
+ * bits do not depend on how many threads took the groups. */
 static void head_backward(float *logits, float *dlnf, float *parts, float *dwte,
-                          const float *lnf, const float *wte, const float *rowmax,
-                          const float *rowsum, const int *targets, const gpt2_config *c, int N)
+                          const float *lnf, const float *wte, const float *stat,
+                          const int *targets, const gpt2_config *c, int N)
 {
     int C = c->channels, V = c->vocab_size, Vp = c->padded_vocab_size;
     int tw = head_tile_width(c), ntiles = head_tiles(c), groups = head_groups(c);
+    const float *rowmax = stat + (size_t)ntiles * 2 * N, *rowsum = rowmax + N;
     float invN = 1.0f / (float)N;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(gpt2_get_threads())
     for (int g = 0; g < groups; g++) {
@@ -1047,10 +1061,11 @@ static void head_backward(float *logits, float *dlnf, float *parts, float *dwte,
         float *part = g == 0 ? dlnf : parts + (size_t)(g - 1) * N * C;
         for (int tile = t0; tile < t1; tile++) {
             int o0 = tile * tw, w = (o0 + tw < V ? o0 + tw : V) - o0;
+            const float *tmax = stat + (size_t)tile * 2 * N;
             for (int n = 0; n < N; n++) {
                 float *z = logits + (size_t)n * Vp + o0;
-                float mx = rowmax[n], scale = invN / rowsum[n];
-                for (int i = 0; i < w; i++) z[i] = exp_nonpos(z[i] - mx) * scale;
+                float scale = exp_nonpos(tmax[n] - rowmax[n]) * (invN / rowsum[n]);
+                for (int i = 0; i < w; i++) z[i] *= scale;
                 int t = targets[n] - o0;
                 if (t >= 0 && t < w) z[t] -= invN;
             }
@@ -1138,9 +1153,9 @@ int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, in
                       m->param[GPT2_LNFW], m->param[GPT2_LNFB], N, C);
     /* the tied head: logits over the V real tokens only, and with targets
      * each tile's softmax statistics while it is in cache */
-    float *stat = v.a[A_HEADSTAT];
-    head_forward(v.a[A_LOGITS], stat, v.a[A_LNF], m->param[GPT2_WTE], N, C, V, Vp,
-                 targets != NULL);
+    float *stat = v.a[A_HEADSTAT], *losses = v.a[A_LOSSES];
+    head_forward(v.a[A_LOGITS], stat, losses, v.a[A_LNF], m->param[GPT2_WTE], targets, N, C, V,
+                 Vp);
     blas_end(saved);
 
     if (!targets) {
@@ -1148,8 +1163,8 @@ int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, in
         return 0;
     }
     /* per row: the max over the tiles' maxima, the tiles' sums rescaled to
-     * it and added in tile order, and the cross-entropy log(sum) + max - z */
-    float *losses = v.a[A_LOSSES];
+     * it and added in tile order, and the cross-entropy log(sum) + max - z
+     * (losses holds the target logits on entry) */
     int ntiles = head_tiles(c);
     float *rowmax = stat + (size_t)ntiles * 2 * N, *rowsum = rowmax + N;
 #pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
@@ -1163,7 +1178,7 @@ int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, in
             sum += stat[((size_t)t * 2 + 1) * N + n] * exp_nonpos(stat[(size_t)t * 2 * N + n] - mx);
         rowmax[n] = mx;
         rowsum[n] = sum;
-        losses[n] = logf(sum) + mx - v.a[A_LOGITS][(size_t)n * Vp + targets[n]];
+        losses[n] = logf(sum) + mx - losses[n];
     }
     double total = 0.0;
     for (int n = 0; n < N; n++) total += losses[n];
@@ -1204,9 +1219,8 @@ int gpt2_backward(gpt2_model *m)
 
     /* tied head: dlogits, dlnf = dlogits wte, dwte[:V] = dlogits^T lnf (rows
      * V..Vp stay 0), tile by tile */
-    const float *stat = v.a[A_HEADSTAT] + (size_t)head_tiles(c) * 2 * N;
     head_backward(v.a[A_LOGITS], s[S_DBUF], s[S_DLNF], m->grad[GPT2_WTE], v.a[A_LNF],
-                  m->param[GPT2_WTE], stat, stat + N, m->targets, c, N);
+                  m->param[GPT2_WTE], v.a[A_HEADSTAT], m->targets, c, N);
     layernorm_backward(dres, m->grad[GPT2_LNFW], m->grad[GPT2_LNFB], s[S_DBUF],
                        v.a[A_RES3] + (size_t)(L - 1) * BT * C, m->param[GPT2_LNFW],
                        v.a[A_LNF_MEAN], v.a[A_LNF_RSTD], N, C, 0);
