@@ -15,9 +15,11 @@
  *     (with round-to-nearest it would be lost every time).
  *
  * The random bits of element i of parameter j at update t are a hash
- * (splitmix64 finalizer) of (seed, t, j, i): no generator state, nothing to
+ * (dsc_mix64, the library generator's counter-based form, kernels/rng.h)
+ * of (seed, t, j, i): no generator state, nothing to
  * checkpoint but the seed, and the same bits for any thread count. */
 #include "internal.h"
+#include "../kernels/rng.h"
 
 #include <math.h>
 #include <string.h>
@@ -43,12 +45,6 @@ static inline uint16_t bf16_rne(float x)
     return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
 }
 
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* x rounded with the 16 random bits r (the low half of x's bits). */
 static inline uint16_t bf16_sr(float x, uint32_t r)
@@ -88,7 +84,7 @@ static void rne_range(const void *ctx, size_t lo, size_t hi)
 }
 
 /* One 64-bit hash gives the bits of 4 elements: elements 4q..4q+3 take the
- * four 16-bit quarters of mix64(key + q * golden), whatever the range. */
+ * four 16-bit quarters of dsc_mix64(key + q * DSC_RNG_GOLDEN), whatever the range. */
 static void sr_range(const void *ctx, size_t lo, size_t hi)
 {
     const bf_job *j = ctx;
@@ -97,7 +93,7 @@ static void sr_range(const void *ctx, size_t lo, size_t hi)
     const uint64_t key = j->key;
     size_t i = lo;
     while (i < hi) {
-        uint64_t q = i >> 2, bits = mix64(key + q * 0x9E3779B97F4A7C15ull);
+        uint64_t q = i >> 2, bits = dsc_mix64(key + q * DSC_RNG_GOLDEN);
         size_t end = (q + 1) * 4 < hi ? (q + 1) * 4 : hi;
         for (; i < end; i++) h[i] = bf16_sr(f[i], (uint32_t)(bits >> (16 * (i & 3))) & 0xFFFFu);
     }
@@ -136,8 +132,8 @@ void dsc_bf16_after(dsc_optimizer *opt)
         if (p->bf16 == 1 + DSC_BF16_STOCHASTIC) {
             /* One key per (seed, update, parameter); the element index is
              * mixed in per element. */
-            j.key = mix64(mix64(opt->seed ^ 0xD1B54A32D192ED03ull) + (uint64_t)opt->step) ^
-                    mix64((uint64_t)i + 0x632BE59BD9B4E019ull);
+            j.key = dsc_mix64(dsc_mix64(opt->seed ^ 0xD1B54A32D192ED03ull) + (uint64_t)opt->step) ^
+                    dsc_mix64((uint64_t)i + 0x632BE59BD9B4E019ull);
             dsc_parallel_ranges(p->numel, sr_range, &j);
         } else {
             dsc_parallel_ranges(p->numel, rne_range, &j);

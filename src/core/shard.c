@@ -29,6 +29,7 @@
  * and the same bits as one process.
  */
 #include "internal.h"
+#include "../kernels/rng.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -418,20 +419,18 @@ static int first_voter(const struct dsc_shard *s)
 /* A fingerprint of the set-up (groups, kinds, names, shapes): ranks must agree. */
 static double fingerprint(const dsc_optimizer *opt)
 {
-    uint64_t h = 1469598103934665603ull;
-#define MIX(b) (h = (h ^ (uint64_t)(b)) * 1099511628211ull)
+    uint64_t h = DSC_FNV64_OFFSET;
     for (int gi = 0; gi < opt->ngroups; gi++) {
-        for (const char *c = opt->groups[gi]->name; *c; c++) MIX((unsigned char)*c);
-        for (const char *c = opt->groups[gi]->family->info.name; *c; c++) MIX((unsigned char)*c);
-        MIX(0);
+        h = dsc_fnv1a64_str(h, opt->groups[gi]->name);
+        h = dsc_fnv1a64_str(h, opt->groups[gi]->family->info.name);
+        h = dsc_fnv1a64(h, 0);
     }
     for (int i = 0; i < opt->nparams; i++) {
         const dsc_param *p = opt->params[i];
-        for (const char *c = p->name; *c; c++) MIX((unsigned char)*c);
-        MIX(p->group);
-        for (int d = 0; d < p->ndim; d++) MIX((uint64_t)p->shape[d]);
+        h = dsc_fnv1a64_str(h, p->name);
+        h = dsc_fnv1a64(h, (uint64_t)p->group);
+        for (int d = 0; d < p->ndim; d++) h = dsc_fnv1a64(h, (uint64_t)p->shape[d]);
     }
-#undef MIX
     return (double)(h >> 11); /* 53 bits: exact in a double */
 }
 

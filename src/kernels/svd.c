@@ -17,6 +17,7 @@
  * so the bits do not depend on the thread count. */
 #include "svd.h"
 
+#include "rng.h"
 #include "vec.h"
 
 #include <float.h>
@@ -499,13 +500,11 @@ int dsc_sym_eig_top(size_t n, size_t k, double *a, double *w, double *vecs, void
             continue;
         }
         tri_factor(n, d, e, w[j], tiny, u0, u1, u2, lm, sw);
-        uint64_t seed = 0x2545f4914f6cdd1dull ^ (uint64_t)(j + 1) * 0x9e3779b97f4a7c15ull;
-        for (size_t i = 0; i < n; i++) { /* a fixed pseudo-random start */
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            y[i] = (double)(seed >> 11) / 9007199254740992.0 - 0.5;
-        }
+        /* a fixed pseudo-random start, one stream of the library generator
+         * per vector (any start with a component along the wanted vector
+         * works; a fixed one keeps the bits reproducible) */
+        uint64_t state = (uint64_t)j;
+        for (size_t i = 0; i < n; i++) y[i] = dsc_rng_unit(dsc_rng_next(&state)) - 0.5;
         for (int it = 0; it < 3; it++) {
             tri_solve(n, u0, u1, u2, lm, sw, y);
             normalize(y, n);

@@ -116,19 +116,6 @@ static void decay_weights(float *W, size_t n, float decay, int reference)
     for (size_t i = 0; i < n; i++) W[i] = W[i] * decay;
 }
 
-/* Step 2: M <- lerp(M, G, 1 - mu); U <- lerp(G, M, mu). */
-static void momentum_nesterov(float *restrict M, const float *restrict G, float *restrict U,
-                              size_t n, float mu, int reference)
-{
-    const float w = (float)(1.0 - (double)mu);
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (!reference && n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float m = dsc_lerpf(M[i], G[i], w);
-        M[i] = m;
-        U[i] = dsc_lerpf(G[i], m, mu);
-    }
-}
-
 /* Step 5: W <- W + (-lr) (U / d). */
 static void apply(float *restrict W, const float *restrict U, size_t n, float lr, float d,
                   int reference)
@@ -146,8 +133,8 @@ static dsc_status auon_step(dsc_group *grp, const dsc_step_ctx *ctx)
         const double lr = p->hp[LR], wd = p->hp[WEIGHT_DECAY], gamma = p->hp[GAMMA];
         float *U = grp->scratch;
         if (wd != 0.0) decay_weights(p->data, p->numel, (float)(1.0 - lr * wd), ref); /* 1. */
-        momentum_nesterov(p->slots[SLOT_M].data, p->grad, U, p->numel,
-                          (float)p->hp[MOMENTUM], ref);                              /* 2. */
+        dsc_muon_momentum(p->slots[SLOT_M].data, p->grad, U, p->numel,
+                          (float)p->hp[MOMENTUM], 1, ref);                           /* 2. */
         if (uses_ns(grp, p)) {                                                       /* hybrid */
             dsc_matview v = dsc_matview_last2(p);
             dsc_ns5(U, U, v.batch, v.m, v.n, (int)p->hp[NS_STEPS], ref,

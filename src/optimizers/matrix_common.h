@@ -1,6 +1,6 @@
 /* matrix_common.h - what the matrix families (muon.c, auon.c, sinkgd.c,
  * lanton.c) share: tensors viewed as matrices, Muon's shape scale, torch's
- * lerp, and the sizing of the group workspace. Internal; static inline only. */
+ * lerp, Muon's momentum, and the sizing of the group workspace. Internal. */
 #ifndef DESCENT_MATRIX_COMMON_H
 #define DESCENT_MATRIX_COMMON_H
 
@@ -43,6 +43,13 @@ static inline float dsc_lerpf(float self, float end, float w)
 {
     return w < 0.5f ? self + w * (end - self) : end - (end - self) * (1.0f - w);
 }
+
+/* Muon's momentum (muon.c), shared by muon, normuon and auon: element-wise
+ * M <- lerp(M, G, 1 - mu), then U <- lerp(G, M, mu) when nesterov, else
+ * U <- M; 1 - mu is rounded from double to float, as torch does. reference:
+ * one thread, the same bits. */
+void dsc_muon_momentum(float *M, const float *G, float *U, size_t n, float mu, int nesterov,
+                       int reference);
 
 /* Floats rounded up to a multiple of 16 (64-byte offsets in the workspace). */
 static inline size_t dsc_align16(size_t n) { return (n + 15) & ~(size_t)15; }

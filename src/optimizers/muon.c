@@ -86,24 +86,46 @@ static dsc_status muon_plan_param(const dsc_group *g, const dsc_param *p, dsc_pl
     return DSC_OK;
 }
 
-/* Steps 1-2 of muon and normuon: M <- lerp(M, G, 1 - mu); U <- lerp(G, M, mu) or M. */
-static void momentum_nesterov(float *restrict M, const float *restrict G, float *restrict U,
-                              size_t n, float mu, int nesterov, int reference)
+/* Steps 1-2 of muon and normuon (and auon, always Nesterov), declared in
+ * matrix_common.h: M <- lerp(M, G, 1 - mu); U <- lerp(G, M, mu) or M.
+ * Element-wise, so any split of the range gives the same bits; the
+ * reference runs the same body over the whole range on one thread. */
+typedef struct {
+    float *M, *U;
+    const float *G;
+    float mu, w; /* w = 1 - mu, rounded from double as torch does */
+} muon_momentum_job;
+
+DSC_BODY void muon_momentum_body(const muon_momentum_job *job, size_t lo, size_t hi,
+                                 const int nesterov)
 {
-    const float w = (float)(1.0 - (double)mu);
-    if (reference) {
-        for (size_t i = 0; i < n; i++) {
-            M[i] = dsc_lerpf(M[i], G[i], w);
-            U[i] = nesterov ? dsc_lerpf(G[i], M[i], mu) : M[i];
-        }
-        return;
-    }
-#pragma omp parallel for simd schedule(static) num_threads(dsc_threads()) if (n >= DSC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    float *restrict M = job->M, *restrict U = job->U;
+    const float *restrict G = job->G;
+    const float mu = job->mu, w = job->w;
+    for (size_t i = lo; i < hi; i++) {
         float m = dsc_lerpf(M[i], G[i], w);
         M[i] = m;
         U[i] = nesterov ? dsc_lerpf(G[i], m, mu) : m;
     }
+}
+
+static void muon_momentum_nesterov_range(const void *ctx, size_t lo, size_t hi)
+{
+    muon_momentum_body(ctx, lo, hi, 1);
+}
+
+static void muon_momentum_plain_range(const void *ctx, size_t lo, size_t hi)
+{
+    muon_momentum_body(ctx, lo, hi, 0);
+}
+
+void dsc_muon_momentum(float *M, const float *G, float *U, size_t n, float mu, int nesterov,
+                       int reference)
+{
+    muon_momentum_job job = {.M = M, .U = U, .G = G, .mu = mu, .w = (float)(1.0 - (double)mu)};
+    dsc_range_fn fn = nesterov ? muon_momentum_nesterov_range : muon_momentum_plain_range;
+    if (reference) fn(&job, 0, n);
+    else dsc_parallel_ranges(n, fn, &job);
 }
 
 /* W <- W * decay; W <- W + (-lr) * (O * scale), with torch's rounding points. */
@@ -136,7 +158,7 @@ static dsc_status muon_step(dsc_group *grp, const dsc_step_ctx *ctx)
         float *U = grp->scratch, *work = U + dsc_align16(p->numel);
         float *M = p->slots[SLOT_M].data;
         const double lr = p->hp[LR], wd = p->hp[WEIGHT_DECAY];
-        momentum_nesterov(M, p->grad, U, p->numel, (float)p->hp[MOMENTUM], p->hp[NESTEROV] != 0,
+        dsc_muon_momentum(M, p->grad, U, p->numel, (float)p->hp[MOMENTUM], p->hp[NESTEROV] != 0,
                           ctx->reference);
         run_ns5(p, U, work, (int)p->hp[NS_STEPS], ctx->reference);
         double scale = dsc_shape_scale((size_t)p->shape[p->ndim - 2], (size_t)p->shape[p->ndim - 1]);
@@ -278,7 +300,7 @@ static dsc_status normuon_step(dsc_group *grp, const dsc_step_ctx *ctx)
         double *rowsq = (double *)(U + dsc_align16(muon_need(p)));
         double *fac = rowsq + l.rows;
         const double lr = p->hp[N_LR], wd = p->hp[N_WEIGHT_DECAY];
-        momentum_nesterov(p->slots[SLOT_M].data, p->grad, U, p->numel,
+        dsc_muon_momentum(p->slots[SLOT_M].data, p->grad, U, p->numel,
                           (float)p->hp[N_MOMENTUM], p->hp[N_NESTEROV] != 0, ctx->reference);
         run_ns5(p, U, work, (int)p->hp[N_NS_STEPS], ctx->reference);
         normuon_scalars s = {

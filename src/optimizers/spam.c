@@ -32,13 +32,14 @@
  * Bernoulli(density) entries, and the moments off the new mask are zeroed (the
  * next step resets all moments anyway). The moments are stored densely, so
  * this reproduces the algorithm, not its memory saving.
- * Random numbers: splitmix64, one stream per parameter, seeded with
+ * Random numbers: the library generator (SplitMix64, kernels/rng.h), one stream per parameter, seeded with
  * mask_seed XOR the 64-bit FNV-1a hash of the parameter's name (so the masks
  * do not depend on insertion order); uniform u = (x >> 11) * 2^-53. The
  * stream state is the slot "rng", the mask the slot "mask": both are
  * checkpointed. Golden files do not cover it (the official masks come from
  * torch's generator); density 1 reproduces dense SPAM without weight decay. */
 #include "../core/internal.h"
+#include "../kernels/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -105,29 +106,14 @@ static void plan_group(const dsc_group *g, dsc_plan *plan)
 
 /* ------------------------------------------------------------ random masks */
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *state) { return (double)(splitmix64(state) >> 11) * 0x1p-53; }
-
-static uint64_t fnv1a64(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
+static double uniform01(uint64_t *state) { return dsc_rng_unit(dsc_rng_next(state)); }
 
 /* The first mask: exactly floor(density*numel) entries (Knuth's selection
  * sampling: each subset of that size is equally likely). */
 static void init_param(dsc_group *g, dsc_param *p)
 {
     if (p->nslots <= SLOT_RNG) return;
-    uint64_t state = (uint64_t)g->base[MASK_SEED] ^ fnv1a64(p->name);
+    uint64_t state = (uint64_t)g->base[MASK_SEED] ^ dsc_fnv1a64_str(DSC_FNV64_OFFSET, p->name);
     uint8_t *mask = p->slots[SLOT_MASK].data;
     size_t need = (size_t)(g->base[DENSITY] * (double)p->numel);
     if (need > p->numel) need = p->numel;
