@@ -1,6 +1,6 @@
 # Thin wrapper over CMake. `make` builds build/descent and the libraries,
 # `make test` builds and runs every test, `make demo` runs the main job,
-# `make bench` the benchmarks, `make install PREFIX=DIR` installs.
+# `make bench` the benchmarks and their summary table, `make install PREFIX=DIR` installs.
 BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -27,8 +27,11 @@ demo: DEPS_FLAGS = --lab
 demo: all
 	./$(BUILD)/descent demo
 
+# Every benchmark, then one summary table of the speed targets, each a ratio
+# measured in the same run (scripts/bench-all.sh; docs/performance.md).
+# `make bench BENCH_FLAGS=--quick` runs the short modes.
 bench: all
-	@for b in $(BUILD)/bench_*; do echo "== $$b"; $$b || exit 1; done
+	@bash scripts/bench-all.sh $(BUILD) $(BENCH_FLAGS)
 
 # `make install PREFIX=DIR` installs under DIR (default: CMake's, /usr/local).
 install: all

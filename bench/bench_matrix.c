@@ -310,6 +310,12 @@ int main(int argc, char **argv)
             }
             double ratio = have_cblas ? tb / td : 1.0;
             worst_ratio[th] = fmin(worst_ratio[th], ratio);
+            if (have_cblas) {
+                char what[96];
+                snprintf(what, sizeof what, "dsc_gemm / cblas_sgemm %s, %d thread%s", dims, th,
+                         th > 1 ? "s" : "");
+                bench_summary("3 gemm", what, ratio, ">=", 0.9);
+            }
             if (have_cblas)
                 printf("  %-26s %-14s %3d %9.1f %9.1f %6.0f%%\n", gshapes[s].what, dims, th,
                        gflop / tb, gflop / td, 100 * ratio);
@@ -349,6 +355,11 @@ int main(int argc, char **argv)
             printf("  %-10s %3d %9.1f %15.1f %8.0f%% %15.1f %8.0f%%   bf16 %.1f ms\n", label, th,
                    t * 1e3, equiv / t, 100 * equiv / t / peak[th], done / t,
                    100 * done / t / peak[th], tb * 1e3);
+            if (th == 2) {
+                char what[96];
+                snprintf(what, sizeof what, "ns5 %s performed GFLOP/s / sgemm, 2 threads", label);
+                bench_summary("5 newton-schulz", what, done / t / peak[th], ">=", 0.85);
+            }
         }
         /* accuracy of the bf16 option against float32 on this shape */
         float *o32 = buffer(m * n, 0), *gram = buffer((size_t)(r * r), 0);

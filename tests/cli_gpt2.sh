@@ -75,6 +75,26 @@ fi
 expect 0 "bench" -- "$bin" gpt2 bench --layers 1 --channels 32 --heads 2 -B 1 -T 8 \
     --steps 1 --threads 1
 contains "$tmp/out" "tokens/s" "bench prints tokens/s"
+contains "$tmp/out" "step / sgemm" "bench prints the fraction of the sgemm rate"
+contains "$tmp/out" "^SUMMARY.4 gpt2" "bench prints its summary row"
+# make bench's table: the gpt2 row, and met / NOT met computed from the numbers
+cp "$tmp/out" "$tmp/bench.out"
+expect 0 "bench summary table" -- bash scripts/bench-summary.sh "$tmp/bench.out"
+contains "$tmp/out" "^| 4 gpt2 | GPT-2 L=1 C=32" "the summary table has the gpt2 row"
+printf 'SUMMARY\t1 q\ta\t1.2\t<=\t1.3\nSUMMARY\t1 q\tb\t1.4\t<=\t1.3\nSUMMARY\t2 e\tc\t0.95\t>=\t0.9\nSUMMARY\t2 e\td\tx\t>=\t0.9\n' \
+    >"$tmp/rows"
+expect 0 "bench summary of fixed rows" -- bash scripts/bench-summary.sh "$tmp/rows"
+contains "$tmp/out" "^| 1 q | a | 1.200 | <= 1.3 | met |" "<= limit met"
+contains "$tmp/out" "^| 1 q | b | 1.400 | <= 1.3 | NOT met |" "<= limit not met"
+contains "$tmp/out" "^| 2 e | c | 0.950 | >= 0.9 | met |" ">= limit met"
+contains "$tmp/out" "| bad row |" "a malformed value is flagged"
+contains "$tmp/out" "^2 of 4 rows met" "the count of rows met"
+expect 0 "bench without the reference" -- "$bin" gpt2 bench --layers 1 --channels 32 \
+    --heads 2 -B 1 -T 8 --steps 1 --threads 1 --no-reference
+count=$((count + 1))
+if grep -q "step / sgemm" "$tmp/out"; then
+    fails=$((fails + 1)); echo "FAILED: --no-reference still timed sgemm"
+fi
 
 # Every subcommand parses with getopt_long (tools/cli/opts.h): "--steps=3"
 # reads as "--steps 3", unknown flags are named and exit 2.

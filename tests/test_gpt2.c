@@ -179,20 +179,85 @@ static void test_finite_differences(void)
     gpt2_free(&m);
 }
 
-/* Same bits at 1 and 2 threads, on a model with several thread slices. */
-static void test_threads(void)
+/* The LM head with many tiles and several groups (V = 2000, C = 32: 16
+ * tiles of 128 ids, 15 groups for dlnf): the fused loss against the
+ * cross-entropy of the raw logits in double, and the gradients of wte
+ * entries spread over the tiles and of ln_f (which dlnf reaches only
+ * through the groups' partial sums) against central differences. */
+static void test_head_tiles(void)
 {
     char err[256] = "";
-    gpt2_config c = gpt2_config_make(2, 96, 4, 32);
-    c.vocab_size = 500;
-    c.padded_vocab_size = gpt2_pad_vocab(500);
+    gpt2_config c = gpt2_config_make(1, 32, 2, 16);
+    c.vocab_size = 2000;
+    c.padded_vocab_size = gpt2_pad_vocab(2000);
+    gpt2_model m;
+    CHECK_EQ_INT(gpt2_init(&m, &c, 11, err, sizeof err), 0);
+    /* larger head weights than GPT-2's 0.02, so the softmax is far from flat */
+    for (size_t i = 0; i < (size_t)2000 * 32; i++) m.param[GPT2_WTE][i] *= 50.0f;
+    int B = 2, T = 16, tok[2 * 16 + 1];
+    uint64_t s = 3;
+    for (int i = 0; i < B * T + 1; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        tok[i] = (int)((s >> 33) % 2000);
+    }
+    CHECK_EQ_INT(gpt2_forward(&m, tok, NULL, B, T, NULL, err, sizeof err), 0);
+    double want = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const float *z = gpt2_logits(&m, b, t);
+            double mx = -INFINITY, sum = 0;
+            for (int i = 0; i < 2000; i++) mx = z[i] > mx ? z[i] : mx;
+            for (int i = 0; i < 2000; i++) sum += exp((double)z[i] - mx);
+            want += log(sum) + mx - z[tok[b * T + t + 1]];
+        }
+    want /= B * T;
+    double loss = 0;
+    CHECK_EQ_INT(gpt2_forward(&m, tok, tok + 1, B, T, &loss, err, sizeof err), 0);
+    CHECK_NEAR(loss, want, 1e-5 * fabs(want));
+    CHECK_EQ_INT(gpt2_backward(&m), 0);
+    float *g = malloc(m.num_params * sizeof(float));
+    memcpy(g, m.grads, m.num_params * sizeof(float));
+    /* wte: the target rows of a few positions (largest gradients) and rows
+     * in other tiles; ln_f: gain and bias */
+    size_t pick[12];
+    int np = 0;
+    for (int k = 0; k < 4; k++) pick[np++] = (size_t)tok[1 + 7 * k] * 32 + (size_t)(5 * k);
+    for (int k = 0; k < 4; k++) pick[np++] = (size_t)(130 + 470 * k) * 32 + (size_t)(3 * k);
+    for (int k = 0; k < 2; k++) pick[np++] = (size_t)(m.param[GPT2_LNFW] - m.params) + 7 * k;
+    for (int k = 0; k < 2; k++) pick[np++] = (size_t)(m.param[GPT2_LNFB] - m.params) + 9 * k;
+    for (int k = 0; k < np; k++) {
+        float *p = m.params + pick[k];
+        float saved = *p, h = 1e-2f;
+        double lp, lm;
+        *p = saved + h;
+        gpt2_forward(&m, tok, tok + 1, B, T, &lp, err, sizeof err);
+        *p = saved - h;
+        gpt2_forward(&m, tok, tok + 1, B, T, &lm, err, sizeof err);
+        *p = saved;
+        double fd = (lp - lm) / (2.0 * h), an = g[pick[k]];
+        if (!(fabs(fd - an) <= 2e-4 + 2e-2 * fabs(an)))
+            fprintf(stderr, "head fd [%zu]: analytic %.6g, numeric %.6g\n", pick[k], an, fd);
+        CHECK_NEAR(fd, an, 2e-4 + 2e-2 * fabs(an));
+    }
+    free(g);
+    gpt2_free(&m);
+}
+
+/* Same bits at 1, 2 and 3 threads, on models with several thread slices
+ * (the second with a head of 16 tiles in 15 groups). */
+static void test_threads_config(int L, int C, int NH, int V)
+{
+    char err[256] = "";
+    gpt2_config c = gpt2_config_make(L, C, NH, 32);
+    c.vocab_size = V;
+    c.padded_vocab_size = gpt2_pad_vocab(V);
     gpt2_model m;
     CHECK_EQ_INT(gpt2_init(&m, &c, 5, err, sizeof err), 0);
     int B = 3, T = 32, tok[3 * 32 + 1];
     uint64_t s = 7;
     for (int i = 0; i < B * T + 1; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
-        tok[i] = (int)((s >> 33) % 500);
+        tok[i] = (int)((s >> 33) % (uint64_t)V);
     }
     double l1, l2;
     gpt2_set_threads(1);
@@ -200,14 +265,22 @@ static void test_threads(void)
     gpt2_backward(&m);
     float *g1 = malloc(m.num_params * sizeof(float));
     memcpy(g1, m.grads, m.num_params * sizeof(float));
-    gpt2_set_threads(2);
-    gpt2_forward(&m, tok, tok + 1, B, T, &l2, err, sizeof err);
-    gpt2_backward(&m);
+    for (int threads = 2; threads <= 3; threads++) {
+        gpt2_set_threads(threads);
+        gpt2_forward(&m, tok, tok + 1, B, T, &l2, err, sizeof err);
+        gpt2_backward(&m);
+        CHECK(l1 == l2);
+        CHECK(memcmp(g1, m.grads, m.num_params * sizeof(float)) == 0);
+    }
     gpt2_set_threads(0);
-    CHECK(l1 == l2);
-    CHECK(memcmp(g1, m.grads, m.num_params * sizeof(float)) == 0);
     free(g1);
     gpt2_free(&m);
+}
+
+static void test_threads(void)
+{
+    test_threads_config(2, 96, 4, 500);
+    test_threads_config(1, 32, 2, 2000);
 }
 
 static void test_checkpoint(void)
@@ -386,6 +459,7 @@ int main(void)
     test_reference();
     test_finite_differences();
     test_threads();
+    test_head_tiles();
     test_checkpoint();
     test_resume();
     char cmd[600];

@@ -14,6 +14,15 @@ double bench_triad_gbs(size_t n, int threads, int reps);
 /* In-place a <- a + s*b, GB/s: the limit for steps that update in place. */
 double bench_update_gbs(size_t n, int threads, int reps);
 
+/* One row of the summary that `make bench` ends with (scripts/bench-summary.sh
+ * collects them into a table): a line on stdout
+ *   SUMMARY<TAB>target<TAB>measure<TAB>value<TAB>op<TAB>limit
+ * where `target` names the goal (e.g. "4 gpt2"), `measure` says what was
+ * measured and how (shape, threads), `value` is a same-run ratio and the
+ * goal is met when value op limit holds, op being ">=" or "<=". */
+void bench_summary(const char *target, const char *measure, double value, const char *op,
+                   double limit);
+
 /* Element-wise optimizer steps against a STREAM-style triad. */
 int bench_elementwise_main(int argc, char **argv);
 /* bf16 parameters (master copy, stochastic rounding) against float32. */

@@ -3,9 +3,10 @@
  * contract). The layer math follows GPT-2 as llm.c's train_gpt2.c
  * describes it; the organisation differs: products go through one sliced
  * sgemm helper, biases and residual adds are folded into the products'
- * output (beta = 1), the softmax output overwrites the logits, and the
- * backward pass keeps one layer of activation gradients instead of a
- * second full activation buffer.
+ * output (beta = 1), the LM head is fused with the softmax and the loss
+ * tile by tile (head_forward, head_backward: the logits become their
+ * exponentials in place while in cache, then their own gradient), and the backward pass keeps one
+ * layer of activation gradients instead of a second full activation buffer.
  */
 #include "gpt2/model.h"
 #include "labfile.h"
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef _OPENMP
@@ -335,6 +337,83 @@ int gpt2_init(gpt2_model *m, const gpt2_config *cfg, uint64_t seed, char *err, s
     return 0;
 }
 
+/* ------------------------------------------------------- speed ceiling */
+
+double gpt2_step_flops(const gpt2_config *c, int B, int T, double *n_mm)
+{
+    double L = c->num_layers, C = c->channels, V = c->vocab_size;
+    double nmm = L * 12.0 * C * C + V * C;
+    if (n_mm) *n_mm = nmm;
+    double tokens = (double)B * T;
+    return 6.0 * nmm * tokens + 6.0 * L * C * tokens * ((double)T + 1.0);
+}
+
+static double clock_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double gpt2_sgemm_reference_rate(const gpt2_config *c, int B, int T, int threads, int reps)
+{
+    int N = B * T, C = c->channels, V = c->vocab_size, L = c->num_layers;
+    /* (inputs, outputs, how many per step) of each product y = x W^T */
+    const struct {
+        int in, out, count;
+    } mats[5] = {{C, 3 * C, L}, {C, C, L}, {C, 4 * C, L}, {4 * C, C, L}, {C, V, 1}};
+    size_t most = 0;
+    for (int i = 0; i < 5; i++) {
+        size_t a = (size_t)N * mats[i].in, w = (size_t)mats[i].in * mats[i].out;
+        size_t y = (size_t)N * mats[i].out;
+        most = a > most ? a : most;
+        most = w > most ? w : most;
+        most = y > most ? y : most;
+    }
+    float *x = malloc(most * sizeof(float)), *w = malloc(most * sizeof(float));
+    float *y = malloc(most * sizeof(float));
+    double rate = 0.0;
+    if (x && w && y) {
+        uint64_t s = 12345;
+        for (size_t i = 0; i < most; i++) {
+            x[i] = (float)((splitmix64(&s) >> 40) * 0x1.0p-24 - 0.5);
+            w[i] = 0.02f * x[i];
+            y[i] = 0.0f;
+        }
+#ifdef GPT2_OPENBLAS
+        int saved = openblas_get_num_threads();
+        openblas_set_num_threads(threads > 0 ? threads : 1);
+#else
+        (void)threads;
+#endif
+        double flops = 0.0, seconds = 0.0;
+        for (int i = 0; i < 5; i++) {
+            int K = mats[i].in, O = mats[i].out;
+            for (int kind = 0; kind < 3; kind++) {
+                double best = INFINITY;
+                for (int r = 0; r <= reps; r++) {
+                    double t0 = clock_s();
+                    if (kind == 0) gemm_nt(N, O, K, x, K, w, K, 0.0f, y, O);      /* forward */
+                    else if (kind == 1) gemm_nn(N, K, O, y, O, w, K, 0.0f, x, K); /* dinp */
+                    else gemm_tn(O, K, N, y, O, x, K, 0.0f, w, K);               /* dW */
+                    double dt = clock_s() - t0;
+                    if (r > 0 && dt < best) best = dt; /* r = 0 warms up */
+                }
+                flops += 2.0 * N * K * O * mats[i].count;
+                seconds += best * mats[i].count;
+            }
+        }
+#ifdef GPT2_OPENBLAS
+        openblas_set_num_threads(saved);
+#endif
+        rate = flops / seconds;
+    }
+    free(x);
+    free(w);
+    free(y);
+    return rate;
+}
+
 /* ------------------------------------------------------------ checkpoints */
 
 int gpt2_load(gpt2_model *m, const char *path, char *err, size_t errlen)
@@ -469,10 +548,31 @@ enum {
     A_RES3,    /* (L,B,T,C) residual after the MLP */
     A_LNF,     /* (B,T,C) */
     A_LNF_MEAN, A_LNF_RSTD, /* (B,T) */
-    A_LOGITS,  /* (B,T,Vp) logits; probabilities / (B*T) after a forward with targets */
+    A_LOGITS,  /* (B,T,Vp) logits; with targets exp(z - tile max) (head_forward),
+                  then their gradient (head_backward) */
     A_LOSSES,  /* (B,T) */
+    A_HEADSTAT, /* per head tile, max and sum of exp over the tile, (tiles,2,B,T);
+                   then per row the max and the sum over the whole row, (2,B,T) */
     A_COUNT
 };
+
+/* The LM head's tiles (columns of the logits, rows of wte) and the groups
+ * of tiles the backward pass sums dlnf over (head_backward). */
+static int tile_width(int n, int min_width);
+static int head_tile_width(const gpt2_config *c) { return tile_width(c->vocab_size, 32); }
+static int head_tiles(const gpt2_config *c)
+{
+    int tw = head_tile_width(c);
+    return (c->vocab_size + tw - 1) / tw;
+}
+/* Enough groups to keep the threads busy, few enough that their partial
+ * dlnf (B*T x C each) stay small next to the logits (a quarter at most). */
+static int head_groups(const gpt2_config *c)
+{
+    int g = c->vocab_size / (4 * c->channels), nt = head_tiles(c);
+    g = g < 1 ? 1 : g > 16 ? 16 : g;
+    return g < nt ? g : nt;
+}
 
 static void act_sizes(const gpt2_config *c, int B, int T, size_t n[A_COUNT])
 {
@@ -493,6 +593,7 @@ static void act_sizes(const gpt2_config *c, int B, int T, size_t n[A_COUNT])
     n[A_LNF_MEAN] = n[A_LNF_RSTD] = BT;
     n[A_LOGITS] = BT * (size_t)c->padded_vocab_size;
     n[A_LOSSES] = BT;
+    n[A_HEADSTAT] = ((size_t)head_tiles(c) + 1) * 2 * BT;
 }
 
 typedef struct {
@@ -510,7 +611,7 @@ static void act_point(const gpt2_model *m, act_views *v)
 }
 
 /* Backward scratch: one layer of activation gradients. */
-enum { S_DRES, S_DBUF, S_DQKV, S_DFCH, S_DATT, S_COUNT };
+enum { S_DRES, S_DBUF, S_DQKV, S_DFCH, S_DATT, S_DLNF, S_COUNT };
 
 static void scratch_sizes(const gpt2_config *c, int B, int T, size_t n[S_COUNT])
 {
@@ -520,6 +621,7 @@ static void scratch_sizes(const gpt2_config *c, int B, int T, size_t n[S_COUNT])
     n[S_DQKV] = BT * 3 * C;
     n[S_DFCH] = BT * 4 * C;
     n[S_DATT] = (size_t)B * c->num_heads * T * T;
+    n[S_DLNF] = ((size_t)head_groups(c) - 1) * BT * C; /* groups after the first */
 }
 
 /* Activations for (B, T): the buffers grow when needed and are reused for
@@ -633,8 +735,8 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
  * threads (OpenBLAS computes the edges of a call with other kernels, which
  * sum in another order). About 16 tiles per product, a multiple of 32
  * wide, at most 1024. Each call packs the operand it shares with the other
- * tiles again; `min_width` keeps that repacking small where the shared
- * operand is large (the head's dlogits). */
+ * tiles again; `min_width` can keep that repacking small where the shared
+ * operand is large. */
 static int tile_width(int n, int min_width)
 {
     int w = (n + 15) / 16;
@@ -672,9 +774,8 @@ static void matmul_backward(float *dinp, float *dw, float *dbias, const float *d
                             const float *inp, const float *w, int N, int C, int OC,
                             int dinp_accumulate)
 {
-    /* dinp tiles each pack all of dout (N x OC): keep them few when OC is
-     * large. Tiles are unequal, so threads take them as they go. */
-    int cw = tile_width(C, OC > 4 * C ? 256 : 32), nc = dinp ? (C + cw - 1) / cw : 0;
+    /* Tiles are unequal, so threads take them as they go. */
+    int cw = tile_width(C, 32), nc = dinp ? (C + cw - 1) / cw : 0;
     int ow = tile_width(OC, 32), no = (OC + ow - 1) / ow;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(gpt2_get_threads())
     for (int tile = 0; tile < nc + no; tile++) {
@@ -837,25 +938,6 @@ GPT2_INLINE float exp_nonpos(float x)
     return p * scale;
 }
 
-/* z[i] = exp(z[i] - mx) for i < n; returns their sum (8 lanes, then in order). */
-static float exp_shift_sum(float *z, int n, float mx)
-{
-    float s[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) {
-            z[i + j] = exp_nonpos(z[i + j] - mx);
-            s[j] += z[i + j];
-        }
-    for (; i < n; i++) {
-        z[i] = exp_nonpos(z[i] - mx);
-        s[0] += z[i];
-    }
-    float r = 0.0f;
-    for (int j = 0; j < 8; j++) r += s[j];
-    return r;
-}
-
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
 
 /* tanh(u) = sign(u) (1 - e) / (1 + e) with e = exp(-2|u|) <= 1, through
@@ -900,6 +982,105 @@ static void gelu_backward(float *d, const float *inp, size_t n)
         float grad = 0.5f * (1.0f + th) +
                      0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         d[i] *= grad;
+    }
+}
+
+/* ------------------------------------------------------------ LM head */
+
+/* z[i] = exp(z[i] - mx) for i < n; returns their sum (8 lanes, then in order). */
+static float exp_shift_sum(float *z, int n, float mx)
+{
+    float s[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            z[i + j] = exp_nonpos(z[i + j] - mx);
+            s[j] += z[i + j];
+        }
+    for (; i < n; i++) {
+        z[i] = exp_nonpos(z[i] - mx);
+        s[0] += z[i];
+    }
+    float r = 0.0f;
+    for (int j = 0; j < 8; j++) r += s[j];
+    return r;
+}
+
+/* logits(N, V) [ld Vp] = lnf(N, C) wte(V, C)^T, fused with the softmax.
+ * The logits are the largest activation (B*T x V: 51 MB for GPT-2 at
+ * B*T = 256), so each is touched as few times as possible: threads take
+ * column tiles, and right after a tile's sgemm, while it is in cache, each
+ * row's target logit is kept (tlogit, for the loss), the tile's max m is
+ * found and the logits are replaced by e = exp(z - m), with their sum; the
+ * maxima and sums go to stat ((tile, 2, N): maxima, then sums). One exp per
+ * logit, as a plain softmax; the normalisation waits for the backward pass
+ * (head_backward), which needs the row's max and sum over all tiles first.
+ * Without targets the logits stay raw (gpt2_logits). Each tile is one
+ * thread's, rows in order: the same bits at any thread count. */
+static void head_forward(float *logits, float *stat, float *tlogit, const float *lnf,
+                         const float *wte, const int *targets, int N, int C, int V, int Vp)
+{
+    int tw = tile_width(V, 32), ntiles = (V + tw - 1) / tw;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(gpt2_get_threads())
+    for (int tile = 0; tile < ntiles; tile++) {
+        int o0 = tile * tw, w = (o0 + tw < V ? o0 + tw : V) - o0;
+        gemm_nt(N, w, C, lnf, C, wte + (size_t)o0 * C, C, 0.0f, logits + o0, Vp);
+        if (!targets) continue;
+        float *tmax = stat + (size_t)tile * 2 * N, *tsum = tmax + N;
+        for (int n = 0; n < N; n++) {
+            float *z = logits + (size_t)n * Vp + o0;
+            int t = targets[n] - o0;
+            if (t >= 0 && t < w) tlogit[n] = z[t]; /* the one tile holding the target */
+            tmax[n] = row_max(z, w);
+            tsum[n] = exp_shift_sum(z, w, tmax[n]);
+        }
+    }
+}
+
+/* The head's backward pass, tile by tile, so each tile is read from memory
+ * once and written once: while it is in cache, e = exp(z - m_tile) becomes
+ * d loss / d logits = (p - onehot) / N with p = e exp(m_tile - M) / S (M,
+ * S: the row's max and sum of exp(z - M) over all tiles, from the forward
+ * pass), then feeds dwte's rows of the tile (dlogits^T lnf) and its share
+ * of dlnf (dlogits wte). dlnf sums over all tiles: a fixed number of groups
+ * of consecutive tiles (head_groups, never the thread count) each add their
+ * tiles in order into their own partial (the first into dlnf itself, the
+ * others into parts), and the partials are added in group order, so the
+ * bits do not depend on how many threads took the groups. */
+static void head_backward(float *logits, float *dlnf, float *parts, float *dwte,
+                          const float *lnf, const float *wte, const float *stat,
+                          const int *targets, const gpt2_config *c, int N)
+{
+    int C = c->channels, V = c->vocab_size, Vp = c->padded_vocab_size;
+    int tw = head_tile_width(c), ntiles = head_tiles(c), groups = head_groups(c);
+    const float *rowmax = stat + (size_t)ntiles * 2 * N, *rowsum = rowmax + N;
+    float invN = 1.0f / (float)N;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(gpt2_get_threads())
+    for (int g = 0; g < groups; g++) {
+        int t0 = g * ntiles / groups, t1 = (g + 1) * ntiles / groups;
+        float *part = g == 0 ? dlnf : parts + (size_t)(g - 1) * N * C;
+        for (int tile = t0; tile < t1; tile++) {
+            int o0 = tile * tw, w = (o0 + tw < V ? o0 + tw : V) - o0;
+            const float *tmax = stat + (size_t)tile * 2 * N;
+            for (int n = 0; n < N; n++) {
+                float *z = logits + (size_t)n * Vp + o0;
+                float scale = exp_nonpos(tmax[n] - rowmax[n]) * (invN / rowsum[n]);
+                for (int i = 0; i < w; i++) z[i] *= scale;
+                int t = targets[n] - o0;
+                if (t >= 0 && t < w) z[t] -= invN;
+            }
+            gemm_tn(w, C, N, logits + o0, Vp, lnf, C, 0.0f, dwte + (size_t)o0 * C, C);
+            gemm_nn(N, C, w, logits + o0, Vp, wte + (size_t)o0 * C, C, tile == t0 ? 0.0f : 1.0f,
+                    part, C);
+        }
+    }
+    if (groups < 2) return;
+    size_t NC = (size_t)N * C;
+#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
+    for (size_t i = 0; i < NC; i++) {
+        float sum = dlnf[i];
+        for (int g = 1; g < groups; g++) sum += parts[(size_t)(g - 1) * NC + i];
+        dlnf[i] = sum;
     }
 }
 
@@ -970,27 +1151,34 @@ int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, in
     const float *last = v.a[A_RES3] + (size_t)(L - 1) * BT * C;
     layernorm_forward(v.a[A_LNF], v.a[A_LNF_MEAN], v.a[A_LNF_RSTD], last,
                       m->param[GPT2_LNFW], m->param[GPT2_LNFB], N, C);
-    /* the tied head: logits over the V real tokens only */
-    matmul_forward(v.a[A_LOGITS], Vp, v.a[A_LNF], m->param[GPT2_WTE], NULL, NULL, N, C, V);
+    /* the tied head: logits over the V real tokens only, and with targets
+     * each tile's softmax statistics while it is in cache */
+    float *stat = v.a[A_HEADSTAT], *losses = v.a[A_LOSSES];
+    head_forward(v.a[A_LOGITS], stat, losses, v.a[A_LNF], m->param[GPT2_WTE], targets, N, C, V,
+                 Vp);
     blas_end(saved);
 
     if (!targets) {
         if (loss) *loss = 0.0;
         return 0;
     }
-    /* softmax in place and per-position cross-entropy; the buffer keeps
-     * p / N, the first term of d loss / d logits (see gpt2_backward) */
-    float *losses = v.a[A_LOSSES];
-    float invN = 1.0f / (float)N;
+    /* per row: the max over the tiles' maxima, the tiles' sums rescaled to
+     * it and added in tile order, and the cross-entropy log(sum) + max - z
+     * (losses holds the target logits on entry) */
+    int ntiles = head_tiles(c);
+    float *rowmax = stat + (size_t)ntiles * 2 * N, *rowsum = rowmax + N;
 #pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
     for (int n = 0; n < N; n++) {
-        float *z = v.a[A_LOGITS] + (size_t)n * Vp;
-        float target_logit = z[targets[n]];
-        float mx = row_max(z, V);
-        float sum = exp_shift_sum(z, V, mx);
-        float scale = invN / sum;
-        for (int i = 0; i < V; i++) z[i] *= scale;
-        losses[n] = logf(sum) + mx - target_logit;
+        float mx = -INFINITY, sum = 0.0f;
+        for (int t = 0; t < ntiles; t++) {
+            float tm = stat[(size_t)t * 2 * N + n];
+            mx = tm > mx ? tm : mx;
+        }
+        for (int t = 0; t < ntiles; t++)
+            sum += stat[((size_t)t * 2 + 1) * N + n] * exp_nonpos(stat[(size_t)t * 2 * N + n] - mx);
+        rowmax[n] = mx;
+        rowsum[n] = sum;
+        losses[n] = logf(sum) + mx - losses[n];
     }
     double total = 0.0;
     for (int n = 0; n < N; n++) total += losses[n];
@@ -1011,10 +1199,10 @@ const float *gpt2_logits(const gpt2_model *m, int b, int t)
 int gpt2_backward(gpt2_model *m)
 {
     if (!m->acts || !m->have_targets) return -1;
-    m->have_targets = 0; /* the probabilities are consumed below */
+    m->have_targets = 0; /* the logits become their gradient below */
     const gpt2_config *c = &m->cfg;
     int B = m->B, T = m->T, C = c->channels, L = c->num_layers, NH = c->num_heads;
-    int V = c->vocab_size, Vp = c->padded_vocab_size, N = B * T;
+    int N = B * T;
     size_t BT = (size_t)N;
     act_views v;
     act_point(m, &v);
@@ -1029,13 +1217,10 @@ int gpt2_backward(gpt2_model *m)
     float *dres = s[S_DRES];
     int saved = blas_begin();
 
-    /* d loss / d logits = (p - onehot) / N: the forward left p / N */
-    const int *targets = m->targets;
-    float invN = 1.0f / (float)N;
-    for (int n = 0; n < N; n++) v.a[A_LOGITS][(size_t)n * Vp + targets[n]] -= invN;
-    /* tied head: dlnf = dlogits wte, dwte[:V] = dlogits^T lnf (rows V..Vp stay 0) */
-    matmul_backward(s[S_DBUF], m->grad[GPT2_WTE], NULL, v.a[A_LOGITS], Vp, v.a[A_LNF],
-                    m->param[GPT2_WTE], N, C, V, 0);
+    /* tied head: dlogits, dlnf = dlogits wte, dwte[:V] = dlogits^T lnf (rows
+     * V..Vp stay 0), tile by tile */
+    head_backward(v.a[A_LOGITS], s[S_DBUF], s[S_DLNF], m->grad[GPT2_WTE], v.a[A_LNF],
+                  m->param[GPT2_WTE], v.a[A_HEADSTAT], m->targets, c, N);
     layernorm_backward(dres, m->grad[GPT2_LNFW], m->grad[GPT2_LNFB], s[S_DBUF],
                        v.a[A_RES3] + (size_t)(L - 1) * BT * C, m->param[GPT2_LNFW],
                        v.a[A_LNF_MEAN], v.a[A_LNF_RSTD], N, C, 0);

@@ -141,6 +141,28 @@ int gpt2_view_count(const gpt2_model *m);
 void gpt2_view_at(const gpt2_model *m, int i, gpt2_view *v);
 const char *gpt2_tensor_name(int tensor); /* "wte", "qkvw", ... */
 
+/* Floating-point operations of one training step (forward and backward)
+ * on a (B, T) batch, counted from the model's products:
+ *   6 * N_mm * B*T + 6 * L * C * B * T * (T+1)
+ * with N_mm = L * 12 C^2 + V * C the weights that enter a matrix product
+ * (qkv, attention projection, MLP in and out, and the tied head over the V
+ * real tokens; embeddings lookups, biases and LayerNorms are left out).
+ * Each weight costs 2 FLOPs per token forward and 4 backward; causal
+ * attention computes T(T+1)/2 query-key pairs per head, each 2 hs FLOPs for
+ * q.k and 2 hs for the weighted sum of v forward, twice that backward.
+ * *n_mm receives N_mm when not NULL. */
+double gpt2_step_flops(const gpt2_config *c, int B, int T, double *n_mm);
+
+/* The ceiling a step is measured against: every matrix product of one
+ * training step (the forward nt, and the backward nn and tn products of each
+ * layer's four matrices and of the head) as one plain cblas_sgemm call on
+ * the whole matrix, threaded by the BLAS itself with `threads` threads; each
+ * shape timed after a warm-up call, best of `reps`. Returns the products'
+ * FLOPs per second (their FLOPs summed over the step, divided by the summed
+ * best times), or 0 when out of memory. Without CBLAS the portable loops
+ * stand in (a portable build is measured against its own products). */
+double gpt2_sgemm_reference_rate(const gpt2_config *c, int B, int T, int threads, int reps);
+
 /* Threads for the model's loops (0 = OpenMP default); n > 0 also sets
  * OpenBLAS's thread count when built with it. */
 void gpt2_set_threads(int n);

@@ -102,6 +102,26 @@ static void finish_mean(float *out, const float *acc, const float *g, float scal
     dsc_parallel_ranges(n, finish_mean_range, &job);
 }
 
+/* dst = src, cut into per-thread ranges: the copy of the parameters for the
+ * update norm moves as many bytes as a third of an AdamW step, and one
+ * thread alone does not saturate the memory bus. */
+typedef struct {
+    float *dst;
+    const float *src;
+} copy_job;
+
+static void copy_range(const void *ctx, size_t lo, size_t hi)
+{
+    const copy_job *job = ctx;
+    memcpy(job->dst + lo, job->src + lo, (hi - lo) * sizeof(float));
+}
+
+static void copy(float *dst, const float *src, size_t n)
+{
+    copy_job job = {dst, src};
+    dsc_parallel_ranges(n, copy_range, &job);
+}
+
 /* The end of an accumulated update: the sums start again from zero. */
 static void clear_accumulation(dsc_optimizer *opt)
 {
@@ -196,7 +216,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     dsc_bf16_before(opt); /* stochastic-rounding bf16 parameters, widened */
     if (opt->want_stats)
         for (int i = 0; i < opt->nparams; i++)
-            memcpy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel * sizeof(float));
+            copy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel);
     dsc_step_ctx ctx = {opt->reference, opt->step};
     if (opt->shard) { /* this rank's pieces, then the gather (shard.c) */
         dsc_status s = dsc_shard_step(opt, &ctx);

@@ -387,19 +387,22 @@ dsc_status dsc_transform_decide(dsc_optimizer *opt, dsc_grad_plan *plan)
     if (opt->shard) { /* each rank scans its share; the sums are all-reduced (shard.c) */
         dsc_status s = dsc_shard_scan(opt, norms, &bad, &first_bad, &sumsq, &sumabs, &absmax);
         if (s != DSC_OK) return s;
+    } else if (norms) { /* one pass: the norm scan counts the non-finite entries too */
+        for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
+            if (s.nonfinite && !first_bad) first_bad = p->name;
+            bad += s.nonfinite;
+            sumsq += s.sumsq;
+            sumabs += s.sumabs;
+            if (s.absmax > absmax) absmax = s.absmax;
+        }
     } else {
         for (int i = 0; i < opt->nparams; i++) {
             dsc_param *p = opt->params[i];
             size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
             if (b && !first_bad) first_bad = p->name;
             bad += b;
-        }
-        for (int i = 0; i < opt->nparams && norms; i++) {
-            dsc_param *p = opt->params[i];
-            dsc_grad_scan s = dsc_vec_scan(p->grad, p->numel);
-            sumsq += s.sumsq;
-            sumabs += s.sumabs;
-            if (s.absmax > absmax) absmax = s.absmax;
         }
     }
     st->grad_l2 = st->grad_l1 = st->grad_linf = NAN;

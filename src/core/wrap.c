@@ -699,8 +699,9 @@ typedef struct {
     const float *x, *y;
 } diff_ctx;
 
-/* Sum of (x - y)^2 over one block in double, lanes as dsc_dot_serial. */
-static double diff_block(const void *ctx, size_t start, size_t len)
+/* Sum of (x - y)^2 over one block in double, lanes as dsc_dot_serial; built
+ * for AVX2 as well (same bits: the same operations in the same order). */
+DSC_WIDE static double diff_block(const void *ctx, size_t start, size_t len)
 {
     const diff_ctx *c = ctx;
     const float *restrict x = c->x + start, *restrict y = c->y + start;

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "opts.h"
 
+#include "bench.h"
 #include "descent.h"
 #include "gpt2/model.h"
 #include "gpt2/prepare.h"
@@ -38,7 +39,13 @@ static const char bench_usage[] =
     "usage: descent gpt2 bench [FLAGS]\n"
     "  Times the training step of the C GPT-2 on random tokens: forward, backward\n"
     "  and optimizer step, median over --steps after one warm-up step, and prints\n"
-    "  ms/step and tokens/s. No data needed.\n"
+    "  ms/step and tokens/s. No data needed. Then the step's FLOP rate, counted as\n"
+    "  6 N B T + 6 L C B T (T+1) (N: weights in matrix products, the head over the\n"
+    "  V real tokens; the second term is causal attention), against cblas_sgemm\n"
+    "  timed in the same run on the step's own product shapes, whole matrices,\n"
+    "  threaded by the BLAS at the same thread count: the step's fraction of the\n"
+    "  sgemm rate (a SUMMARY line for `make bench`).\n"
+    "  --no-reference       skip the sgemm timing\n"
     "  --steps N            timed steps (default 5)\n"
     "  --124m, --layers N, --channels N, --heads N, --vocab-size N, --max-seq-len N,\n"
     "  -B N, -T N, --threads N, --seed N,\n"
@@ -77,11 +84,13 @@ static int cmd_bench(int argc, char **argv)
 {
     gpt2_train_opts o;
     gpt2_train_opts_default(&o);
-    int steps = 5;
+    int steps = 5, reference = 1;
     char err[1024] = "";
     /* bench's own --steps; the model flags are the trainer's (gpt2_set_flag) */
-    enum { B_STEPS = 1 };
-    static const struct option own[] = {{"steps", required_argument, 0, B_STEPS}, {0, 0, 0, 0}};
+    enum { B_STEPS = 1, B_NOREF };
+    static const struct option own[] = {{"steps", required_argument, 0, B_STEPS},
+                                        {"no-reference", no_argument, 0, B_NOREF},
+                                        {0, 0, 0, 0}};
     static const char *const model_flags[] = {"124m", "layers", "channels", "heads",
                                               "vocab-size", "max-seq-len", "threads",
                                               "optimizer", "matrix-optimizer", "seed", NULL};
@@ -93,6 +102,8 @@ static int cmd_bench(int argc, char **argv)
         if (c == CLI_OPTS_BAD) return CLI_USAGE;
         if (c == B_STEPS) {
             if (cli_int("gpt2 bench", "--steps", optarg, 1, 10000, &steps)) return CLI_USAGE;
+        } else if (c == B_NOREF) {
+            reference = 0;
         } else if (gpt2_set_flag(&o, c, optarg, err, sizeof err)) {
             fprintf(stderr, "descent gpt2 bench: %s\n", err);
             return CLI_USAGE;
@@ -182,6 +193,26 @@ static int cmd_bench(int argc, char **argv)
         printf("cpu time %.1f ms/step over %d threads (%.0f%% of %d cores busy; below 100%%\n"
                "the machine is shared or the threads wait)\n", 1e3 * cpu, gpt2_get_threads(),
                100.0 * cpu / (wall * gpt2_get_threads()), gpt2_get_threads());
+        double nmm, flops = gpt2_step_flops(&cfg, o.B, o.T, &nmm);
+        printf("FLOPs/step: 6 x %.0f (weights in products) x %d tokens + 6 x L %d x C %d x "
+               "%d tokens x (T+1) %d (causal attention) = %.2f GFLOP\n", nmm, BT,
+               cfg.num_layers, cfg.channels, BT, o.T + 1, flops / 1e9);
+        printf("step rate: %.1f GFLOP/s (median step)\n", flops / t / 1e9);
+        if (reference) {
+            double ref = gpt2_sgemm_reference_rate(&cfg, o.B, o.T, gpt2_get_threads(), 2);
+            if (ref > 0) {
+                printf("cblas_sgemm on the step's product shapes, %d threads (same run): "
+                       "%.1f GFLOP/s\n", gpt2_get_threads(), ref / 1e9);
+                printf("step / sgemm: %.1f%%\n", 100.0 * flops / t / ref);
+                char what[160];
+                snprintf(what, sizeof what, "GPT-2 L=%d C=%d B=%d T=%d step FLOP rate / sgemm, "
+                         "%d threads", cfg.num_layers, cfg.channels, o.B, o.T,
+                         gpt2_get_threads());
+                bench_summary("4 gpt2", what, flops / t / ref, ">=", 0.85);
+            } else {
+                fprintf(stderr, "descent gpt2 bench: out of memory for the sgemm reference\n");
+            }
+        }
     }
     free(tok);
     free(tf);

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# bench-all.sh BUILD [--quick] - what `make bench` runs: every benchmark
+# program BUILD/bench_*, then `descent gpt2 bench` on GPT-2 124M (B=4, T=64,
+# 2 threads), each printing its figures and its SUMMARY rows; everything
+# goes to BUILD/bench.log, and the summary table of the speed targets
+# (scripts/bench-summary.sh) to BUILD/bench-summary.md and the terminal.
+# --quick: the short modes (--quick, or --reps 1 --skip-step for
+# bench_matrix; 2 timed GPT-2 steps): small sizes, so its rows are not the
+# targets' 100M-parameter figures. Run with OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE unset, as a user's machine has them (docs/performance.md).
+set -uo pipefail
+build=${1:?usage: scripts/bench-all.sh BUILD [--quick]}
+quick=0
+[ "${2:-}" = --quick ] && quick=1
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -n "${OPENBLAS_CORETYPE:-}${OPENBLAS_L2_SIZE:-}" ]; then
+    echo "warning: OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE is set; the figures are not" \
+         "what a user's machine gives (env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE make bench)" >&2
+fi
+log=$build/bench.log
+: >"$log"
+status=0
+run() { # run NAME COMMAND...: output to the terminal and the log
+    echo "== $*" | tee -a "$log"
+    "${@:2}" 2>&1 | tee -a "$log"
+    local rc=${PIPESTATUS[0]}
+    if [ "$rc" != 0 ]; then
+        echo "$1 failed (exit $rc)" | tee -a "$log"
+        status=1
+    fi
+}
+echo "load before: $(uptime)" | tee -a "$log"
+for b in "$build"/bench_*; do
+    [ -x "$b" ] && [ -f "$b" ] || continue
+    name=$(basename "$b")
+    flags=()
+    if [ "$quick" = 1 ]; then
+        case $name in
+        bench_matrix) flags=(--reps 1 --skip-step) ;;
+        bench_mpi) ;;
+        *) flags=(--quick) ;;
+        esac
+    fi
+    run "$name" "$b" "${flags[@]}"
+done
+steps=3
+[ "$quick" = 1 ] && steps=2
+run "gpt2 bench" "$build/descent" gpt2 bench --124m -B 4 -T 64 --threads 2 --steps "$steps"
+echo "load after: $(uptime)" | tee -a "$log"
+echo
+echo "Summary of the speed targets (docs/performance.md), same-run ratios:"
+bash "$here/bench-summary.sh" "$log" | tee "$build/bench-summary.md"
+exit "$status"

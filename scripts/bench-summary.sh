@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# bench-summary.sh [LOG...] - the table `make bench` ends with: every
+#     SUMMARY<TAB>target<TAB>measure<TAB>value<TAB>op<TAB>limit
+# line of the benchmarks' output (bench_summary() in bench/lib/summary.c),
+# from the files named or from stdin, as one Markdown table sorted by target,
+# with "met" or "NOT met" computed from value op limit (op is >= or <=).
+# Exit status 0 even when a target is not met: a benchmark reports, it does
+# not gate. Rows with a malformed value or operator are shown as "bad row".
+set -euo pipefail
+cat "$@" | awk -F '\t' '
+$1 == "SUMMARY" && NF >= 6 {
+    n++
+    tgt[n] = $2; what[n] = $3; val[n] = $4; op[n] = $5; lim[n] = $6
+}
+END {
+    if (!n) { print "(no SUMMARY rows: the benchmarks printed none)"; exit 0 }
+    # stable sort by target (insertion sort keeps the benchmarks order within one)
+    for (i = 1; i <= n; i++) order[i] = i
+    for (i = 2; i <= n; i++) {
+        k = order[i]; j = i - 1
+        while (j >= 1 && tgt[order[j]] > tgt[k]) { order[j + 1] = order[j]; j-- }
+        order[j + 1] = k
+    }
+    print "| target | measure | value | goal | |"
+    print "| --- | --- | ---: | --- | --- |"
+    met = 0
+    for (i = 1; i <= n; i++) {
+        k = order[i]
+        v = val[k] + 0; l = lim[k] + 0
+        if (val[k] !~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/ || (op[k] != ">=" && op[k] != "<=")) {
+            verdict = "bad row"
+        } else if ((op[k] == ">=" && v >= l) || (op[k] == "<=" && v <= l)) {
+            verdict = "met"; met++
+        } else {
+            verdict = "NOT met"
+        }
+        printf "| %s | %s | %.3f | %s %.3g | %s |\n", tgt[k], what[k], v, op[k], l, verdict
+    }
+    printf "\n%d of %d rows met.\n", met, n
+}'
