@@ -214,6 +214,18 @@ typedef struct {
     float *zeros; /* one buffer, the largest parameter's size: data and gradient of all */
 } layout;
 
+/* A scratch buffer as large as the layout's largest parameter (one slot of
+ * state is copied through it at a time); NULL after reporting the failure. */
+static float *largest_param_buffer(ctx *c, const layout *l)
+{
+    size_t most = 1;
+    for (int q = 0; q < l->nparams; q++)
+        if (l->p[q].numel > most) most = l->p[q].numel;
+    float *buf = malloc(most * sizeof *buf);
+    if (!buf) fail(c, "out of memory");
+    return buf;
+}
+
 static void layout_free(layout *l)
 {
     free(l->g);
@@ -981,14 +993,7 @@ int convert_torch_set(const tf_set *in, const char *out, const convert_opts *o, 
     free(origin);
 
     /* State, parameter by parameter. */
-    size_t most = 1;
-    for (int q = 0; q < l.nparams; q++)
-        if (l.p[q].numel > most) most = l.p[q].numel;
-    buf = malloc(most * sizeof *buf);
-    if (!buf) {
-        fail(c, "out of memory");
-        goto done;
-    }
+    if (!(buf = largest_param_buffer(c, &l))) goto done;
     int64_t max_step = 0;
     for (int q = 0; q < l.nparams; q++) {
         const lparam *p = &l.p[q];
@@ -1245,14 +1250,7 @@ static int descent_to_torch(ctx *c, const char *path, const tf_set *ck, const ch
     }
     tf_str_free(&pg);
 
-    size_t most = 1;
-    for (int q = 0; q < l.nparams; q++)
-        if (l.p[q].numel > most) most = l.p[q].numel;
-    buf = malloc(most * sizeof *buf);
-    if (!buf) {
-        fail(c, "out of memory");
-        goto done;
-    }
+    if (!(buf = largest_param_buffer(c, &l))) goto done;
     for (int q = 0; q < l.nparams; q++) {
         const lparam *p = &l.p[q];
         int64_t step = 0;
