@@ -341,8 +341,8 @@ static void test_later_group_fails(void)
     /* Every transform on: the first groups clip and negate into p->work,
      * the last group (adam) fails validation. */
     static const char *specs[3] = {"sgd:lr=0.1,momentum=0.9,coordinate_clip=0.25",
-                                   "lion:lr=0.01,maximize=1,coordinate_clip=0.5,"
-                                   "coordinate_clip_scale=2",
+                                   ("lion:lr=0.01,maximize=1,coordinate_clip=0.5,"
+                                    "coordinate_clip_scale=2"),
                                    "adam:lr=0.01"};
     static const char *names[3] = {"s", "l", "a"};
     for (int k = 0; k < 3; k++) {
