@@ -1167,8 +1167,11 @@ int tf_read_file(const char *path, tf_set *out, char *err, size_t errlen)
         return -1;
     }
     char why[512];
-    int rc = n >= 4 && !memcmp(buf, "PK\3\4", 4) ? tf_read_npz(buf, n, out, why, sizeof why)
-                                                  : tf_read_safetensors(buf, n, out, why, sizeof why);
+    /* A zip starts with a member's local header, or, when it holds no member
+     * (np.savez() of nothing, or a set without tensors), with the end record. */
+    int zip = n >= 4 && (!memcmp(buf, "PK\3\4", 4) || !memcmp(buf, "PK\5\6", 4));
+    int rc = zip ? tf_read_npz(buf, n, out, why, sizeof why)
+                 : tf_read_safetensors(buf, n, out, why, sizeof why);
     free(buf);
     if (rc) set_err(err, errlen, "\"%s\": %s", path, why);
     return rc;
