@@ -4,6 +4,7 @@
 
 #include "vec.h"
 #include "gemm.h"
+#include "bf16gemm.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -12,7 +13,13 @@
 size_t dsc_ns5_work_floats(size_t m, size_t n)
 {
     size_t r = m < n ? m : n, c = m < n ? n : m;
-    return 2 * r * c + 2 * r * r + dsc_gemm_work_floats();
+    /* the last part is shared: the portable GEMM's panel, or the bf16
+     * kernel's packed operands (the largest of the three products) */
+    size_t pack = dsc_gemm_work_floats(), p1 = dsc_gemm_bf16_work_floats(0, r, c),
+           p3 = dsc_gemm_bf16_work_floats(r, c, r);
+    if (p1 > pack) pack = p1;
+    if (p3 > pack) pack = p3; /* covers A A (0, r, r) too */
+    return 2 * r * c + 2 * r * r + pack;
 }
 
 /* x rounded to the nearest bfloat16 (ties to even), kept as a float: the
@@ -71,13 +78,18 @@ static void round_bf16_all(float *x, size_t n)
  * beta = b over a copy of A (A A^T = A A as A is exactly symmetric);
  * Y = a X + B X over a copy of X.
  *
- * bf16: the same, each product fed bf16-rounded inputs with float32 sums
- * (what a bf16 x bf16 -> float32 GEMM computes). The copies for the
- * b A and a X terms are taken first, then A, B and X are rounded in place
- * (X is not needed afterwards: the iterate lives on in Y). A product of
- * two bf16 numbers (8-bit significands) is exact in float32 (24 bits), so
- * float32 GEMMs on the rounded values differ from a bf16 GEMM only in the
- * order of the float32 sums. */
+ * bf16, where the CPU has AVX512-BF16 (bf16gemm.h): the same three products
+ * by the bf16 kernel, which packs its inputs as bf16 and sums each element
+ * in float32 by VDPBF16PS's chain; b A and a X come in as the products'
+ * beta terms from the float32 A and X, so no copy and no rounding in place.
+ *
+ * bf16 elsewhere (the fallback): each product fed bf16-rounded inputs with
+ * float32 sums by the float32 GEMM. The copies for the b A and a X terms
+ * are taken first, then A, B and X are rounded in place (X is not needed
+ * afterwards: the iterate lives on in Y). A product of two bf16 numbers
+ * (8-bit significands) is exact in float32 (24 bits), so float32 GEMMs on
+ * the rounded values differ from a bf16 GEMM only in the order of the
+ * float32 sums (and in a few subnormal cases). */
 static void ns_iter_fast(size_t r, size_t c, float *X, float *Y, float *A, float *B,
                          float *pack, int bf16)
 {
@@ -87,6 +99,12 @@ static void ns_iter_fast(size_t r, size_t c, float *X, float *Y, float *A, float
         dsc_syrk(r, r, DSC_NS_C, A, r, DSC_NS_B, B, r, pack);
         memcpy(Y, X, r * c * sizeof(float));
         dsc_gemm(DSC_NO_TRANS, DSC_NO_TRANS, r, c, r, 1.0f, B, r, X, c, DSC_NS_A, Y, c, pack);
+        return;
+    }
+    if (dsc_bf16gemm_available()) {
+        dsc_syrk_bf16(r, c, 1.0f, X, c, 0.0f, NULL, 0, A, r, pack);
+        dsc_syrk_bf16(r, r, DSC_NS_C, A, r, DSC_NS_B, A, r, B, r, pack);
+        dsc_gemm_bf16(DSC_NO_TRANS, r, c, r, 1.0f, B, r, X, c, DSC_NS_A, X, c, Y, c, pack);
         return;
     }
     memcpy(Y, X, r * c * sizeof(float));
