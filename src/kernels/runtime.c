@@ -5,6 +5,7 @@
  * nothing here calls up. */
 #include "parallel.h"
 #include "blockquant.h"
+#include "bf16gemm.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +72,16 @@ dsc_build_info_t dsc_build_info(void)
     b.openmp = 0;
 #endif
     b.max_threads = dsc_threads();
-    b.kernels = dsc_env_reference() ? "ref"
-                : dsc_bq_avx512()   ? "portable, avx512 for 8-bit states"
-                                    : "portable";
+    /* the run-time choices: AVX-512 for the 8-bit states, AVX512-BF16 for
+     * the products of the bf16 Newton-Schulz (`descent polar --bf16` says
+     * which one ran from this string) */
+    static const char *const names[2][2] = {
+        {"portable", "portable, avx512-bf16 for bf16 Newton-Schulz"},
+        {"portable, avx512 for 8-bit states",
+         "portable, avx512 for 8-bit states, avx512-bf16 for bf16 Newton-Schulz"}};
+    b.kernels = dsc_env_reference()
+                    ? "ref"
+                    : names[dsc_bq_avx512() != 0][dsc_bf16gemm_available() != 0];
     return b;
 }
 

@@ -27,7 +27,9 @@ const char cmd_polar_usage[] =
     "  from an exact SVD in double.\n"
     "  --ref   use the reference loops instead of the GEMM path\n"
     "  --bf16  round the inputs of ns5's products to bf16, float32 sums (the\n"
-    "          optimizers' ns_bf16=1, as the official Muon)\n"
+    "          optimizers' ns_bf16=1, as the official Muon): by the AVX512-BF16\n"
+    "          kernel where the CPU has it, else by the float32 GEMM on rounded\n"
+    "          inputs; the first line says which ran\n"
     "  Spec 1.2: non-square Gaussian shapes land in [0.68, 1.21] after 5 steps and\n"
     "  the distance is about 0.18 to 0.23; square ones keep tiny singular values.\n";
 
@@ -136,9 +138,14 @@ int cmd_polar(int argc, char **argv)
         }
     }
     uint64_t state = (uint64_t)seed;
-    printf("ns5 with %d steps (%s path, %s products), exact polar factor by %s SVD in double\n",
-           steps, reference ? "reference" : "gemm", bf16 ? "bf16-input" : "float32",
-           polar_backend());
+    /* which bf16 route ran: the library names its run-time kernels */
+    const char *products = "float32";
+    if (bf16 && reference) products = "bf16 inputs, sums in double";
+    else if (bf16 && strstr(dsc_build_info().kernels, "avx512-bf16"))
+        products = "bf16, AVX512-BF16 kernel";
+    else if (bf16) products = "bf16-rounded inputs, float32 GEMM (no AVX512-BF16 kernel)";
+    printf("ns5 with %d steps (%s path; products: %s), exact polar factor by %s SVD in double\n",
+           steps, reference ? "reference" : "gemm", products, polar_backend());
     int flags = (reference ? DSC_NS_REFERENCE : 0) | (bf16 ? DSC_NS_BF16 : 0);
     printf("%-10s %6s %9s %9s %11s %11s\n", "shape", "draws", "sv_min", "sv_max", "dist_mean",
            "dist_max");

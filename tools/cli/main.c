@@ -122,7 +122,8 @@ static void overview(FILE *out)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`descent help COMMAND` or `descent COMMAND --help` explains one.\n"
                  "Environment: OMP_NUM_THREADS (threads), DESCENT_KERNELS=ref (reference loops) or\n"
-                 "  DESCENT_KERNELS=portable (no AVX-512 path for 8-bit states).\n");
+                 "  DESCENT_KERNELS=portable (no AVX-512 path for 8-bit states, no AVX512-BF16\n"
+                 "  kernel for bf16 Newton-Schulz).\n");
 }
 
 int cmd_help(int argc, char **argv)

@@ -31,7 +31,8 @@ threads for the optimizer kernels; results are the same for any count.
 .B ref
 runs the plain reference loops,
 .B portable
-turns off the AVX-512 path for 8-bit states.
+turns off the AVX-512 path for 8-bit states and the AVX512-BF16 kernel
+of the bf16 Newton-Schulz.
 .TP
 .B DESCENT_DATADIR
 the folder that holds the installed data (digits/, gpt2/, golden/);
