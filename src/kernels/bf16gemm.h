@@ -16,9 +16,10 @@
  *
  * with one rounding per step (to nearest even, whatever the rounding mode),
  * daz() a subnormal input read as a zero of its sign and ftz() a subnormal
- * result written as a zero of its sign: the instruction's definition in the
- * Intel SDM's pseudo-code, checked bit for bit against this machine's
- * VDPBF16PS on random bit patterns (tests/test_matrix.c). Then
+ * result written as a zero of its sign: how the instruction is defined
+ * (rounding, DAZ and FTZ fixed, MXCSR neither read nor written), and
+ * checked bit for bit against VDPBF16PS itself on random bit patterns
+ * wherever the tests run on such a CPU (tests/test_matrix.c). Then
  *
  *     C[i][j] = alpha * acc + beta * Cin[i][j]      (two products, one sum;
  *                                                    beta == 0: alpha * acc,
