@@ -171,6 +171,7 @@ static dsc_status add_local_group(dsc_optimizer *local, const dsc_group *g, int 
     memcpy(c->cur, g->cur, sizeof c->cur);
     memcpy(c->sched, g->sched, sizeof c->sched);
     c->sched_mask = g->sched_mask;
+    c->wrap.bf16_state = g->wrap.bf16_state; /* the pieces' states are stored alike */
     c->params = dsc_calloc(npieces ? (size_t)npieces : 1, sizeof(int));
     local->groups[local->ngroups++] = c; /* owned by local from here */
     if (!c->params) return DSC_NO_MEMORY;
@@ -567,6 +568,8 @@ dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx)
         pc->data = p->data + s->piece_off[q];
         pc->grad = p->grad + s->piece_off[q];
         pc->grad_user = p->grad_user + s->piece_off[q];
+        pc->rng_index = s->piece_outer[q]; /* the whole parameter's streams */
+        pc->rng_offset = s->piece_off[q];
         memcpy(pc->hp, p->hp, sizeof pc->hp);
     }
     for (int gi = 0; gi < local->ngroups; gi++) {

@@ -217,7 +217,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     if (opt->want_stats)
         for (int i = 0; i < opt->nparams; i++)
             copy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel);
-    dsc_step_ctx ctx = {opt->reference, opt->step};
+    dsc_step_ctx ctx = {opt->reference, opt->step, opt->seed};
     if (opt->shard) { /* this rank's pieces, then the gather (shard.c) */
         dsc_status s = dsc_shard_step(opt, &ctx);
         if (s != DSC_OK) return s;
