@@ -6,9 +6,10 @@
  *   "<param>.<slot>" for parameter state, "<group>/<slot>" for group state,
  *   each {"dtype", "shape", "data_offsets": [begin, end]} relative to data.
  * Metadata: format name and version, library version, step counters, the
- *   configuration as a JSON string (groups with optimizer kinds, base and
- *   creation-time hyperparameters, schedules; parameters with group, shape,
- *   overrides) and a checksum of the whole file.
+ *   seed of the stochastic rounding, the configuration as a JSON string
+ *   (groups with optimizer kinds, base and creation-time hyperparameters,
+ *   schedules, group keys, the ema / lookahead settings; parameters with
+ *   group, shape, overrides) and a checksum of the whole file.
  *
  * The checksum (format version 2) covers every byte of the file: the
  * length prefix, the header and the data. Its value sits inside the header
