@@ -19,9 +19,15 @@
  *     the moment stops decaying; stochastic rounding keeps the decay in
  *     expectation.
  *
- * The random bits come from the library's counter-based stream (rng.h):
- * element i of a stream keyed by `key` draws dsc_mix64(key + i * golden),
- * whatever thread handles it.
+ * The random bits of the bf16 parameters come from the library's
+ * counter-based stream (rng.h): element i of a stream keyed by `key` draws
+ * dsc_mix64(key + i * golden), whatever thread handles it. The states'
+ * rounding runs inside the optimizers' vector loops, where a 64-bit
+ * multiply is slow (AVX2 and plain AVX-512F have none), so it draws 32 bits
+ * per element from a 32-bit hash of a 32-bit Weyl sequence instead: the
+ * "lowbias32" integer hash (two multiply-xorshift rounds; constants from
+ * Chris Wellons' hash search, whose bias he measured at about 0.17, close to
+ * the best two-round hashes known). Its two 16-bit halves round two states.
  */
 #ifndef DESCENT_KERNELS_BF16_H
 #define DESCENT_KERNELS_BF16_H
@@ -82,22 +88,37 @@ static inline float dsc_state_load(int mode, const float *f, const uint16_t *h, 
     return mode == DSC_STATE_F32 ? f[i] : dsc_bf16_widen(h[i]);
 }
 
-/* Store x as element i; with stochastic rounding the state's quarter
- * `quarter` (0..3) of the element's 64 random bits `bits` is used, so up
- * to four states of one element share one hash. */
+/* Store x as element i; with stochastic rounding the state's half `half`
+ * (0 low, 1 high) of the element's 32 random bits `bits` is used, so two
+ * states of one element share one hash. */
 static inline void dsc_state_store(int mode, float *f, uint16_t *h, size_t i, float x,
-                                   uint64_t bits, int quarter)
+                                   uint32_t bits, int half)
 {
     if (mode == DSC_STATE_F32) f[i] = x;
     else if (mode == DSC_STATE_BF16) h[i] = dsc_bf16_round(x);
-    else h[i] = dsc_bf16_round_stochastic(x, (uint32_t)(bits >> (16 * quarter)) & 0xFFFFu);
+    else h[i] = dsc_bf16_round_stochastic(x, (bits >> (16 * half)) & 0xFFFFu);
 }
 
-/* The 64 random bits of element i of the stream keyed by `key` (zero when
- * no state is rounded stochastically, so the hash is not computed). */
-static inline uint64_t dsc_state_bits(int mode, uint64_t key, size_t i)
+/* lowbias32: a bijection of 32-bit words whose output bits each depend on
+ * every input bit. */
+static inline uint32_t dsc_hash32(uint32_t x)
 {
-    return mode == DSC_STATE_BF16_SR ? dsc_mix64(key + (uint64_t)i * DSC_RNG_GOLDEN) : 0;
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    return x;
+}
+
+/* The 32 random bits of element i of stream `stream` (0, 1: two per state
+ * pair) under the 64-bit key of a parameter's update (dsc_state_key); zero
+ * when no state is rounded stochastically, so nothing is computed. */
+static inline uint32_t dsc_state_bits(int mode, uint64_t key, size_t i, int stream)
+{
+    if (mode != DSC_STATE_BF16_SR) return 0;
+    uint32_t lo = (uint32_t)key + (uint32_t)stream * 0x85EBCA6Bu, hi = (uint32_t)(key >> 32);
+    return dsc_hash32(((uint32_t)i * 0x9E3779B9u + lo) ^ hi ^ (uint32_t)((uint64_t)i >> 32));
 }
 
 #endif /* DESCENT_KERNELS_BF16_H */

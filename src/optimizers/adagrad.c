@@ -134,7 +134,7 @@ static void adagrad_step_ref(float *p, const float *g, adagrad_state s, size_t n
         float gi = c.sign * g[i];                                   /* 1. maximize */
         if (c.wd != 0.0f) gi = gi + c.wd * p[i];                    /* 2. L2 */
         float si = dsc_state_load(s.mode, s.f, s.h, i) + gi * gi;   /* 4. */
-        dsc_state_store(s.mode, s.f, s.h, i, si, dsc_state_bits(s.mode, s.key, i), 0);
+        dsc_state_store(s.mode, s.f, s.h, i, si, dsc_state_bits(s.mode, s.key, i, 0), 0);
         p[i] = p[i] - c.clr * (gi / (sqrtf(si) + c.eps));           /* 5. */
     }
 }
@@ -160,7 +160,7 @@ DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const i
         float pi = p[i], gi = sign * g[i];
         if (l2) gi = gi + wd * pi;
         float si = dsc_state_load(mode, s, s16, i) + gi * gi;
-        dsc_state_store(mode, s, s16, i, si, dsc_state_bits(mode, key, i), 0);
+        dsc_state_store(mode, s, s16, i, si, dsc_state_bits(mode, key, i, 0), 0);
         p[i] = pi - clr * (gi / (sqrtf(si) + eps));
     }
 }

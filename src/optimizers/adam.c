@@ -24,8 +24,8 @@
  * bf16 states (group key bf16_state): m, v and vmax are stored in bf16 and
  * widened when read; the step computes in float32 exactly as above, uses
  * the float32 m and u for the update, and rounds the new states when it
- * stores them (to nearest, or stochastically with quarters 0, 1, 2 of the
- * element's random bits). Equal, bit for bit, to torch's float32 Adam whose
+ * stores them (to nearest, or stochastically: m and v with the two halves
+ * of the element's first 32 random bits, vmax with its second stream). Equal, bit for bit, to torch's float32 Adam whose
  * state tensors are rounded to bf16 after every step (tests/python). */
 #include "../core/internal.h"
 #include "../kernels/bf16.h"
@@ -112,10 +112,12 @@ static void adam_step_ref(float *p, const float *g, adam_state st, size_t n, ada
         }
         float denom = sqrtf(u) / s.bc2_sqrt + s.eps;                /* 6. */
         p[i] = p[i] - s.step_size * (m / denom);                    /* 7. */
-        uint64_t bits = dsc_state_bits(st.mode, st.key, i);
+        uint32_t bits = dsc_state_bits(st.mode, st.key, i, 0);
         dsc_state_store(st.mode, st.m, st.m16, i, m, bits, 0);
         dsc_state_store(st.mode, st.v, st.v16, i, v, bits, 1);
-        if (s.amsgrad) dsc_state_store(st.mode, st.vmax, st.vmax16, i, u, bits, 2);
+        if (s.amsgrad)
+            dsc_state_store(st.mode, st.vmax, st.vmax16, i, u,
+                            dsc_state_bits(st.mode, st.key, i, 1), 0);
     }
 }
 
@@ -151,11 +153,11 @@ DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use
         float mi = b1 * dsc_state_load(mode, m, m16, i) + c1 * gi;
         float vi = b2 * dsc_state_load(mode, v, v16, i) + c2 * gi * gi;
         float ui = vi;
-        uint64_t bits = dsc_state_bits(mode, key, i);
+        uint32_t bits = dsc_state_bits(mode, key, i, 0);
         if (amsgrad) {
             float wi = dsc_state_load(mode, vmax, vmax16, i);
             ui = wi > vi ? wi : vi;
-            dsc_state_store(mode, vmax, vmax16, i, ui, bits, 2);
+            dsc_state_store(mode, vmax, vmax16, i, ui, dsc_state_bits(mode, key, i, 1), 0);
         }
         dsc_state_store(mode, m, m16, i, mi, bits, 0);
         dsc_state_store(mode, v, v16, i, vi, bits, 1);

@@ -75,7 +75,7 @@ static void lion_step_ref(float *p, const float *g, lion_state m, size_t n, lion
         float c = s.beta1 * mi + s.one_minus_beta1 * g[i];          /* 3. */
         p[i] = p[i] - s.lr * dsc_signf(c);
         mi = s.beta2 * mi + s.one_minus_beta2 * g[i];               /* 4. */
-        dsc_state_store(m.mode, m.f, m.h, i, mi, dsc_state_bits(m.mode, m.key, i), 0);
+        dsc_state_store(m.mode, m.f, m.h, i, mi, dsc_state_bits(m.mode, m.key, i, 0), 0);
     }
 }
 
@@ -100,7 +100,7 @@ DSC_BODY void lion_body(const lion_job *job, size_t lo, size_t hi, const int mod
         float gi = g[i], mi = dsc_state_load(mode, m, m16, i);
         float c = b1 * mi + c1 * gi;
         p[i] = p[i] * decay - lr * dsc_signf(c);
-        dsc_state_store(mode, m, m16, i, b2 * mi + c2 * gi, dsc_state_bits(mode, key, i), 0);
+        dsc_state_store(mode, m, m16, i, b2 * mi + c2 * gi, dsc_state_bits(mode, key, i, 0), 0);
     }
 }
 

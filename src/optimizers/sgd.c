@@ -82,7 +82,7 @@ static void sgd_step_ref(float *p, const float *g, sgd_buffer b, size_t n, sgd_s
             float bi;
             if (s.first) bi = gi;
             else bi = s.mu * dsc_state_load(b.mode, b.f, b.h, i) + (1.0f - s.damp) * gi;
-            dsc_state_store(b.mode, b.f, b.h, i, bi, dsc_state_bits(b.mode, b.key, i), 0);
+            dsc_state_store(b.mode, b.f, b.h, i, bi, dsc_state_bits(b.mode, b.key, i, 0), 0);
             d = s.nesterov ? gi + s.mu * bi : bi;
         }
         p[i] = p[i] - s.lr * d;                    /* 4. update */
@@ -118,11 +118,11 @@ DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, c
         if (l2 == 1) gi = gi + wd * p[i];
         float d = gi;
         if (form == FIRST || form == NESTEROV_FIRST) { /* the buffer starts as g */
-            dsc_state_store(mode, b, b16, i, gi, dsc_state_bits(mode, key, i), 0);
+            dsc_state_store(mode, b, b16, i, gi, dsc_state_bits(mode, key, i, 0), 0);
             d = form == NESTEROV_FIRST ? gi + mu * gi : gi;
         } else if (form != PLAIN) {
             float bi = mu * dsc_state_load(mode, b, b16, i) + keep * gi;
-            dsc_state_store(mode, b, b16, i, bi, dsc_state_bits(mode, key, i), 0);
+            dsc_state_store(mode, b, b16, i, bi, dsc_state_bits(mode, key, i, 0), 0);
             d = form == NESTEROV_FORM ? gi + mu * bi : bi; /* no 0 * bi: bi may be inf */
         }
         p[i] = p[i] - lr * d;

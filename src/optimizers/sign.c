@@ -135,7 +135,7 @@ static void signum_step_ref(float *p, const float *g, signum_state m, size_t n,
         float gi = g[i];
         if (s.wd != 0.0f) gi = gi + s.wd * p[i];                     /* L2 */
         float mi = s.mu * dsc_state_load(m.mode, m.f, m.h, i) + s.one_minus_mu * gi; /* 1. */
-        dsc_state_store(m.mode, m.f, m.h, i, mi, dsc_state_bits(m.mode, m.key, i), 0);
+        dsc_state_store(m.mode, m.f, m.h, i, mi, dsc_state_bits(m.mode, m.key, i, 0), 0);
         p[i] = s.decay * p[i] - s.lr * dsc_signf(mi);                /* 2. */
     }
 }
@@ -162,7 +162,7 @@ DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int
         float pi = p[i], gi = g[i];
         if (l2) gi = gi + wd * pi;
         float mi = mu * dsc_state_load(mode, m, m16, i) + c * gi;
-        dsc_state_store(mode, m, m16, i, mi, dsc_state_bits(mode, key, i), 0);
+        dsc_state_store(mode, m, m16, i, mi, dsc_state_bits(mode, key, i, 0), 0);
         p[i] = decay * pi - lr * dsc_signf(mi);
     }
 }
