@@ -150,5 +150,7 @@ uint64_t dsc_state_key(const dsc_param *p, const dsc_step_ctx *ctx)
     /* Its own constants, so the states' bits are not the parameters'. */
     uint64_t key = dsc_mix64(dsc_mix64(ctx->seed ^ 0x5851F42D4C957F2Dull) + (uint64_t)ctx->step) ^
                    dsc_mix64((uint64_t)p->rng_index + 0x14057B7EF767814Full);
-    return key + (uint64_t)p->rng_offset * DSC_RNG_GOLDEN; /* element i of the piece */
+    /* Element i of a piece is element rng_offset + i of the whole tensor. */
+    uint32_t lo = (uint32_t)key + (uint32_t)p->rng_offset * DSC_STATE_WEYL;
+    return (key & 0xFFFFFFFF00000000ull) | lo;
 }

@@ -331,6 +331,8 @@ void dsc_shard_free(struct dsc_shard *s);
 dsc_status dsc_shard_scan(dsc_optimizer *opt, int norms, size_t *bad, const char **first_bad,
                           double *sumsq, double *sumabs, double *absmax);
 dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx);
+/* The families' validate phase on this rank's pieces. */
+dsc_status dsc_shard_validate(dsc_optimizer *opt);
 size_t dsc_shard_state_bytes(const dsc_optimizer *opt);
 size_t dsc_shard_param_state_bytes(const dsc_optimizer *opt, int i);
 dsc_status dsc_shard_save(dsc_optimizer *opt, const char *path);

@@ -557,11 +557,11 @@ dsc_status dsc_shard_scan(dsc_optimizer *opt, int norms, size_t *bad, const char
     return DSC_OK;
 }
 
-dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx)
+/* Pieces see this step's buffers, gradient and hyperparameters. */
+static void sync_pieces(dsc_optimizer *opt)
 {
     struct dsc_shard *s = opt->shard;
     dsc_optimizer *local = s->local;
-    /* Pieces see this step's buffers, gradient and hyperparameters. */
     for (int q = 0; q < local->nparams; q++) {
         dsc_param *pc = local->params[q];
         const dsc_param *p = opt->params[s->piece_outer[q]];
@@ -573,10 +573,35 @@ dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx)
         memcpy(pc->hp, p->hp, sizeof pc->hp);
     }
     for (int gi = 0; gi < local->ngroups; gi++) {
+        memcpy(local->groups[gi]->cur, opt->groups[gi]->cur, sizeof local->groups[gi]->cur);
+        memcpy(local->groups[gi]->base, opt->groups[gi]->base, sizeof local->groups[gi]->base);
+    }
+}
+
+/* The families' checks run on the pieces, which hold the state (the
+ * caller's parameters gave theirs up in set_comm). Every rank checks the
+ * same hyperparameters against state planned the same way, so all ranks
+ * agree without a collective. */
+dsc_status dsc_shard_validate(dsc_optimizer *opt)
+{
+    dsc_optimizer *local = opt->shard->local;
+    sync_pieces(opt);
+    for (int gi = 0; gi < local->ngroups; gi++) {
+        const dsc_group *g = local->groups[gi];
+        if (g->nparams == 0 || !g->family->validate) continue;
+        dsc_status st = g->family->validate(g);
+        if (st != DSC_OK) return dsc_fail(opt, st, "%s", local->error);
+    }
+    return DSC_OK;
+}
+
+dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx)
+{
+    struct dsc_shard *s = opt->shard;
+    dsc_optimizer *local = s->local;
+    sync_pieces(opt);
+    for (int gi = 0; gi < local->ngroups; gi++) {
         dsc_group *g = local->groups[gi];
-        const dsc_group *o = opt->groups[gi];
-        memcpy(g->cur, o->cur, sizeof g->cur);
-        memcpy(g->base, o->base, sizeof g->base);
         if (g->nparams == 0) continue;
         dsc_status st = g->family->step(g, ctx);
         if (st != DSC_OK) {

@@ -111,6 +111,14 @@ static inline uint32_t dsc_hash32(uint32_t x)
     return x;
 }
 
+/* The step of the Weyl sequence: odd, 2^32 / golden ratio. Element i's
+ * input is i * DSC_STATE_WEYL + the key's low half (mod 2^32), so element
+ * o + i of a stream is element i of the stream whose key's low half is
+ * advanced by o * DSC_STATE_WEYL: a shard's piece starting at element o
+ * draws the whole tensor's bits (dsc_state_key). The sequence repeats after
+ * 2^32 elements of one tensor in one update. */
+#define DSC_STATE_WEYL 0x9E3779B9u
+
 /* The 32 random bits of element i of stream `stream` (0, 1: two per state
  * pair) under the 64-bit key of a parameter's update (dsc_state_key); zero
  * when no state is rounded stochastically, so nothing is computed. */
@@ -118,7 +126,7 @@ static inline uint32_t dsc_state_bits(int mode, uint64_t key, size_t i, int stre
 {
     if (mode != DSC_STATE_BF16_SR) return 0;
     uint32_t lo = (uint32_t)key + (uint32_t)stream * 0x85EBCA6Bu, hi = (uint32_t)(key >> 32);
-    return dsc_hash32(((uint32_t)i * 0x9E3779B9u + lo) ^ hi ^ (uint32_t)((uint64_t)i >> 32));
+    return dsc_hash32(((uint32_t)i * DSC_STATE_WEYL + lo) ^ hi);
 }
 
 #endif /* DESCENT_KERNELS_BF16_H */
