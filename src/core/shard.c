@@ -740,6 +740,7 @@ dsc_status dsc_shard_save(dsc_optimizer *opt, const char *path)
                         "(save after an update)", opt->micro);
     shard_path(sp, sizeof sp, path, s->rank, s->size);
     sync_local(opt);
+    s->local->seed = opt->seed; /* the rank files carry the caller's seed */
     dsc_status st = dsc_optimizer_save(s->local, sp);
     char mine[DSC_ERR_MAX];
     snprintf(mine, sizeof mine, "%s", st == DSC_OK ? "" : s->local->error);
@@ -944,6 +945,7 @@ dsc_status dsc_shard_load(dsc_optimizer *opt, const char *path)
         p->no_decay = pc->no_decay;
     }
     opt->step = local->step;
+    opt->seed = local->seed;
     opt->micro = 0;
     opt->stats.step = local->stats.step;
     opt->stats.skipped_total = local->stats.skipped_total;
