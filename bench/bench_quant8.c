@@ -129,7 +129,7 @@ static void time_pair(const pair *pr, float *w, const float *g, size_t n, int re
             if (dt < best[k]) best[k] = dt;
             /* The family alone: the driver's scan and hyperparameters left out. */
             dsc_group *grp = o[k]->groups[0];
-            dsc_step_ctx ctx = {0, o[k]->step};
+            dsc_step_ctx ctx = {.reference = 0, .step = o[k]->step};
             t0 = bench_now();
             grp->family->step(grp, &ctx);
             dt = bench_now() - t0;
