@@ -415,7 +415,10 @@ DSC_API dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path);
  *   DSC_NS_BF16       the three products take bf16-rounded inputs and sum
  *                     in float32, as the official Muon's bf16 iteration
  *                     (docs/matrix.md, bf16 Newton-Schulz; the optimizers'
- *                     key ns_bf16=1).
+ *                     key ns_bf16=1): by an AVX512-BF16 kernel where the
+ *                     CPU has it (about twice the float32 speed), else by
+ *                     the float32 products on rounded inputs; the two
+ *                     differ in the order of the float32 sums.
  * Every combination gives the same bits for any thread count. `work` holds
  * dsc_newton_schulz_work_floats(m, n) floats; nothing is allocated. Errors:
  * NULL_POINTER, INVALID_ARGUMENT (batch, m or n is 0, or an unknown flag),

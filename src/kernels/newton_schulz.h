@@ -16,7 +16,9 @@
  * `bf16` 1 rounds the inputs of the three products (X, A, B) to bfloat16
  * before each product, sums in float32 (as the official Muon runs ns5 in
  * bf16 on GPUs; docs/matrix.md, bf16 Newton-Schulz); the a X and b A terms
- * keep float32. 0 (the default everywhere) is the float32 iteration.
+ * keep float32. The GEMM path runs the products on the AVX512-BF16 kernel
+ * (bf16gemm.h) where dsc_bf16gemm_available(), else as float32 products of
+ * the rounded inputs. 0 (the default everywhere) is the float32 iteration.
  *
  * The caller owns all memory: `work` holds dsc_ns5_work_floats(m, n) floats
  * (two r x c iterates, two r x r Gram matrices, the GEMM panel; r = min(m,n),
