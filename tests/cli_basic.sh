@@ -49,7 +49,15 @@ contains "$tmp/out" "ns5 with 3 steps" "--steps=3 is read"
 expect 0 "polar, an option after the operand" -- "$bin" polar 4x6 --steps 2 --draws 1
 contains "$tmp/out" "ns5 with 2 steps" "--steps after the shape is read"
 expect 0 "polar --bf16" -- "$bin" polar --bf16 --draws 1 16x5
-contains "$tmp/out" "bf16-input products" "--bf16 is read"
+contains "$tmp/out" "products: bf16" "--bf16 is read"
+# which route ran: the kernel where the build info names it, else the fallback
+if "$bin" version | grep -q "avx512-bf16"; then
+    contains "$tmp/out" "products: bf16, AVX512-BF16 kernel" "--bf16 names the kernel"
+else
+    contains "$tmp/out" "no AVX512-BF16 kernel" "--bf16 names the fallback"
+fi
+expect 0 "polar --bf16, DESCENT_KERNELS=portable" -- env DESCENT_KERNELS=portable "$bin" polar --bf16 --draws 1 16x5
+contains "$tmp/out" "no AVX512-BF16 kernel" "DESCENT_KERNELS=portable runs the fallback"
 expect 2 "polar --steps=x" -- "$bin" polar --steps=x
 contains "$tmp/err" "--steps needs an integer" "a bad value is named"
 expect 2 "polar --steps without a value" -- "$bin" polar --steps

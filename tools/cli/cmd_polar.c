@@ -3,7 +3,8 @@
  *
  * For Gaussian matrices of the given shapes it runs libdescent's ns5 kernel
  * (float32, the one every Muon variant uses, through the public
- * dsc_newton_schulz; --bf16 its bf16-input products) and reports the range of the singular values of ns5(G)
+ * dsc_newton_schulz; --bf16 its bf16 products, and which route ran) and
+ * reports the range of the singular values of ns5(G)
  * and its relative Frobenius distance to the exact polar factor U V^T
  * (double SVD: LAPACKE when built with it, else Jacobi). */
 #include "cli.h"
