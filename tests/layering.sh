@@ -9,10 +9,12 @@
 #      src/optimizers; one under src/core nothing from src/optimizers;
 #   2. nothing under src/ or util/ includes from lab/, tools/, bench/,
 #      examples/ or tests/, and util/ nothing from src/;
-#   3. nothing under lab/, tools/, bench/, examples/ includes a header of
-#      src/, whether by path ("core/internal.h", "../src/...") or through an
-#      include directory that names src/ (the compiler's own dependency
-#      files in BUILD say which header each object really read);
+#   3. nothing under lab/ includes from tools/, bench/ or examples/ (they
+#      sit on the lab), and nothing under lab/, tools/, bench/, examples/
+#      includes a header of src/, whether by path ("core/internal.h",
+#      "../src/...") or through an include directory that names src/ (the
+#      compiler's own dependency files in BUILD say which header each
+#      object really read);
 #   4. only the tests listed in INTERNAL_TESTS below include src/ headers:
 #      they compare internal kernels with their references, which the public
 #      API cannot reach; any other test uses descent.h like a user;
@@ -66,7 +68,8 @@ allowed() {
     core) [ "$to" = kernels ] || [ "$to" = core ] ;;
     optimizers | src) [ "$to" = kernels ] || [ "$to" = core ] || [ "$to" = optimizers ] ||
         [ "$to" = src ] ;;
-    lab | tools | bench | examples)
+    lab) case $to in kernels | core | optimizers | src | tests | tools | bench | examples) return 1 ;; esac ;;
+    tools | bench | examples)
         case $to in kernels | core | optimizers | src | tests) return 1 ;; esac ;;
     tests)
         case $to in
