@@ -233,7 +233,8 @@ DSC_API dsc_status dsc_optimizer_add_param(dsc_optimizer *opt, const char *name,
  *                        neighbour over the gap: unbiased), with random bits
  *                        from a hash of (seed, step, parameter, element): the
  *                        same bits for any thread count. Seed:
- *                        dsc_optimizer_set_seed (not in checkpoints).
+ *                        dsc_optimizer_set_seed (saved in checkpoints and
+ *                        restored by dsc_optimizer_load).
  * Either way descent owns a float32 gradient buffer (and, stochastic, a
  * float32 work copy of the parameter): 4 (8) bytes per parameter outside the
  * checkpointed state, reported as work_bytes by dsc_optimizer_param_info. */
@@ -255,8 +256,11 @@ DSC_API dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name
 /* Hyperparameters. A group value applies to all its parameters; a
  * parameter value overrides its group's for that parameter only. The group
  * calls also take the keys every optimizer accepts (maximize, layer_decay,
- * coordinate_clip, coordinate_clip_scale: `descent list any`), range-checked
- * alike; a refused value changes nothing. */
+ * coordinate_clip, coordinate_clip_scale, bf16_state: `descent list any`),
+ * range-checked alike; a refused value changes nothing. bf16_state (state
+ * stored in bfloat16: 1 rounded to nearest, 2 stochastically; sgd, adam,
+ * adamw, adagrad, lion, signum) cannot switch between float32 and bf16 once
+ * the group has parameters (DSC_STATE). */
 DSC_API dsc_status dsc_optimizer_set_hyper(dsc_optimizer *opt, const char *group,
                                            const char *key, double value);
 DSC_API dsc_status dsc_optimizer_get_hyper(const dsc_optimizer *opt, const char *group,
@@ -545,7 +549,7 @@ DSC_API dsc_status dsc_optimizer_remove_hook(dsc_optimizer *opt, int id);
  * I64 counter; 0 means the parameter has not taken a step yet). */
 typedef struct {
     const char *name;    /* "exp_avg" */
-    const char *dtype;   /* safetensors names: "F32", "F64", "U8", "I64" */
+    const char *dtype;   /* safetensors names: "F32", "F64", "U8", "I64", "BF16" */
     int ndim;
     int64_t shape[DSC_MAX_NDIM];
     size_t count;        /* elements */

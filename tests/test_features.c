@@ -92,7 +92,7 @@ static void test_spec_errors(void)
     CHECK_EQ_INT(dsc_wrapper_count(), 3);
     CHECK(!strcmp(dsc_wrapper_info(0)->name, "ema"));
     CHECK(!strcmp(dsc_wrapper_info(1)->name, "lookahead"));
-    CHECK(dsc_wrapper_info(2)->nkeys == 4); /* maximize, layer_decay, coordinate_clip(_scale) */
+    CHECK(dsc_wrapper_info(2)->nkeys == 5); /* maximize, layer_decay, coordinate_clip(_scale), bf16_state */
     CHECK(dsc_wrapper_info(3) == NULL && dsc_wrapper_info(-1) == NULL);
 }
 

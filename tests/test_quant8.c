@@ -475,7 +475,7 @@ static void test_nonfinite(void)
             dsc_param *p = o->params[0];
             p->grad = x->g;
             dsc_optimizer_resolve_hypers(o);
-            dsc_step_ctx ctx = {ref, 1};
+            dsc_step_ctx ctx = {.reference = ref, .step = 1};
             CHECK_STATUS(o->groups[0]->family->step(o->groups[0], &ctx), DSC_OK, NULL);
         }
         CHECK(rig_same(&r[0], &r[1]));

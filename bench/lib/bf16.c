@@ -15,6 +15,13 @@
  * (read 2, write 4); with a master, the master is the parameter the step
  * reads and writes.
  *
+ * The second table keeps float32 parameters and stores the optimizer state
+ * in bf16 (the group key bf16_state: 1 rounded to nearest, 2 stochastically):
+ * AdamW's state falls from 8 to 4 bytes per parameter, so its step moves 24
+ * bytes instead of 32. Its SUMMARY row is the time of the bf16-state step
+ * over the float32-state step at 2 threads: below 1 where the step is bound
+ * by memory traffic, as it should be at this size.
+ *
  * usage: descent bench bf16 [--quick]  (or build/bench_bf16) */
 #include "bench.h"
 #include "descent.h"
@@ -37,8 +44,8 @@ typedef struct {
     double update_gbs[2];
 } bf_data;
 
-/* mode -1: float32; else a dsc_bf16_mode. */
-static void row(const bf_data *d, const char *spec, int mode, int t, int threads)
+/* mode -1: float32; else a dsc_bf16_mode. The best step time, or -1. */
+static double row(const bf_data *d, const char *spec, int mode, int t, int threads)
 {
     dsc_set_num_threads(threads);
     dsc_optimizer *opt = dsc_optimizer_new();
@@ -51,7 +58,7 @@ static void row(const bf_data *d, const char *spec, int mode, int t, int threads
     if (st != DSC_OK) {
         printf("%s: %s\n", spec, dsc_optimizer_error(opt));
         dsc_optimizer_free(opt);
-        return;
+        return -1;
     }
     dsc_param_info info;
     dsc_optimizer_param_info(opt, 0, &info);
@@ -74,9 +81,10 @@ static void row(const bf_data *d, const char *spec, int mode, int t, int threads
     }
     double gbs = traffic * n / best / 1e9;
     static const char *modes[3] = {"float32", "bf16 master", "bf16 stoch."};
-    printf("%-28s %-12s %3d %10.3f %9.1f %8.1f %8.2f %9.0f%%\n", spec, modes[mode + 1], threads,
+    printf("%-36s %-12s %3d %10.3f %9.1f %8.1f %8.2f %9.0f%%\n", spec, modes[mode + 1], threads,
            best / n * 1e9, mem, traffic, gbs, 100.0 * gbs / d->update_gbs[t]);
     dsc_optimizer_free(opt);
+    return best;
 }
 
 int bench_bf16_main(int argc, char **argv)
@@ -108,12 +116,29 @@ int bench_bf16_main(int argc, char **argv)
         printf("in-place update bandwidth, %d thread%s: %.2f GB/s\n", threads[t], t ? "s" : "",
                d.update_gbs[t]);
     }
-    printf("%zu parameters\n%-28s %-12s %3s %10s %9s %8s %8s %10s\n", d.n, "optimizer",
+    printf("%zu parameters\n%-36s %-12s %3s %10s %9s %8s %8s %10s\n", d.n, "optimizer",
            "parameters", "thr", "ns/param", "B memory", "B moved", "GB/s", "of update");
     const char *specs[2] = {"adamw:lr=1e-3", "sgd:lr=0.01,momentum=0.9"};
     for (int s = 0; s < 2; s++)
         for (int t = 0; t < 2; t++)
             for (int mode = -1; mode <= 1; mode++) row(&d, specs[s], mode, t, threads[t]);
+
+    printf("\nbf16 optimizer states, float32 parameters (bf16_state)\n");
+    const char *state_specs[2][3] = {
+        {"adamw:lr=1e-3", "adamw:lr=1e-3,bf16_state=1", "adamw:lr=1e-3,bf16_state=2"},
+        {"lion:lr=1e-4", "lion:lr=1e-4,bf16_state=1", "lion:lr=1e-4,bf16_state=2"},
+    };
+    for (int s = 0; s < 2; s++)
+        for (int t = 0; t < 2; t++) {
+            double best[3];
+            for (int k = 0; k < 3; k++) best[k] = row(&d, state_specs[s][k], -1, t, threads[t]);
+            if (s == 0 && t == 1 && best[0] > 0 && best[1] > 0 && best[2] > 0) {
+                bench_summary("18 bf16 states", "adamw bf16_state=1 / float32 state, 2 thr",
+                              best[1] / best[0], "<=", 1.0);
+                bench_summary("18 bf16 states", "adamw bf16_state=2 / float32 state, 2 thr",
+                              best[2] / best[0], "<=", 1.0);
+            }
+        }
     dsc_set_num_threads(0);
     free(d.w);
     free(d.g);

@@ -33,7 +33,11 @@ ROLES = ("auto", "matrix", "embedding", "head", "vector", "conv")
 _CLIP = {"none": 0, "norm": 1, "value": 2}
 _NONFINITE = {"skip": 0, "zero": 1, "fail": 2}
 _KEY_TYPES = ("float", "int", "bool")
-_DTYPES = {"F32": np.float32, "F64": np.float64, "U8": np.uint8, "I64": np.int64}
+# BF16 slots (bf16_state) come as their raw bits: numpy has no bfloat16, and
+# uint16 appears for nothing else (descent.torch turns them into
+# torch.bfloat16 tensors).
+_DTYPES = {"F32": np.float32, "F64": np.float64, "U8": np.uint8, "I64": np.int64,
+           "BF16": np.uint16}
 
 
 class Error(ValueError):

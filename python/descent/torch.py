@@ -381,7 +381,10 @@ class Optimizer(_torch.optim.Optimizer):
                 if k == "step":
                     st[k] = _torch.tensor(float(a.reshape(-1)[0]))
                     continue
-                t = _torch.from_numpy(a)
+                if a.dtype == np.uint16:  # bf16 bits (bf16_state): torch.bfloat16
+                    t = _torch.from_numpy(a.view(np.int16)).view(_torch.bfloat16)
+                else:
+                    t = _torch.from_numpy(a)
                 st[k] = t.reshape(p.shape) if t.numel() == p.numel() else t
             state[ti] = st
         groups, start = [], 0
@@ -430,6 +433,9 @@ class Optimizer(_torch.optim.Optimizer):
                                 % (name, k, self.param_groups[self._group_at(di)]["spec"],
                                    ", ".join(slots)), "DSC_MISMATCH")
                 dt, sh, nb = slots[k]
+                if dt == np.uint16:  # a bf16 slot: torch's value rounded to bfloat16
+                    v = _torch.as_tensor(v).detach().cpu().to(_torch.bfloat16)
+                    v = v.view(_torch.int16).numpy().view(np.uint16)
                 a = (v.detach().cpu().numpy() if isinstance(v, _torch.Tensor)
                      else np.asarray(v))
                 if k == "step":

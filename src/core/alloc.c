@@ -45,6 +45,7 @@ size_t dsc_dtype_size(dsc_dtype t)
     case DSC_DT_F64: return 8;
     case DSC_DT_U8: return 1;
     case DSC_DT_I64: return 8;
+    case DSC_DT_BF16: return 2;
     }
     return 0;
 }
@@ -56,6 +57,7 @@ const char *dsc_dtype_name(dsc_dtype t)
     case DSC_DT_F64: return "F64";
     case DSC_DT_U8: return "U8";
     case DSC_DT_I64: return "I64";
+    case DSC_DT_BF16: return "BF16";
     }
     return "?";
 }

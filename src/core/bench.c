@@ -65,6 +65,6 @@ dsc_status dsc_bench_group_update(dsc_optimizer *opt, int group)
             return dsc_fail(opt, DSC_STATE, "bench_group_update: group \"%s\" has bf16 parameters",
                             g->name);
     if (g->nparams == 0) return DSC_OK;
-    dsc_step_ctx ctx = {opt->reference, opt->step};
+    dsc_step_ctx ctx = {.reference = opt->reference, .step = opt->step, .seed = opt->seed};
     return g->family->step(g, &ctx);
 }

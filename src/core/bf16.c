@@ -19,44 +19,10 @@
  * of (seed, t, j, i): no generator state, nothing to
  * checkpoint but the seed, and the same bits for any thread count. */
 #include "internal.h"
-#include "../kernels/rng.h"
+#include "../kernels/bf16.h"
 
 #include <math.h>
 #include <string.h>
-
-static inline uint32_t bits_of(float x)
-{
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
-static inline float float_of(uint32_t b)
-{
-    float x;
-    memcpy(&x, &b, sizeof x);
-    return x;
-}
-
-static inline uint16_t bf16_rne(float x)
-{
-    uint32_t b = bits_of(x);
-    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0; /* NaN */
-    return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
-}
-
-
-/* x rounded with the 16 random bits r (the low half of x's bits). */
-static inline uint16_t bf16_sr(float x, uint32_t r)
-{
-    uint32_t b = bits_of(x);
-    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0;
-    if ((b & 0x7FFFFFFFu) == 0x7F800000u) return (uint16_t)(b >> 16); /* +-Inf stays */
-    /* |x| grows by r in the low half: the magnitude rounds up with the right
-     * probability for either sign (the sign bit is untouched: no carry
-     * reaches it below Inf). */
-    return (uint16_t)((b + r) >> 16);
-}
 
 /* ------------------------------------------------------------- kernels */
 
@@ -72,7 +38,7 @@ static void widen_range(const void *ctx, size_t lo, size_t hi)
     const bf_job *j = ctx;
     float *restrict f = j->f;
     const uint16_t *restrict h = j->ch;
-    for (size_t i = lo; i < hi; i++) f[i] = float_of((uint32_t)h[i] << 16);
+    for (size_t i = lo; i < hi; i++) f[i] = dsc_bf16_widen(h[i]);
 }
 
 static void rne_range(const void *ctx, size_t lo, size_t hi)
@@ -80,7 +46,7 @@ static void rne_range(const void *ctx, size_t lo, size_t hi)
     const bf_job *j = ctx;
     const float *restrict f = j->f;
     uint16_t *restrict h = j->h;
-    for (size_t i = lo; i < hi; i++) h[i] = bf16_rne(f[i]);
+    for (size_t i = lo; i < hi; i++) h[i] = dsc_bf16_round(f[i]);
 }
 
 /* One 64-bit hash gives the bits of 4 elements: elements 4q..4q+3 take the
@@ -95,7 +61,7 @@ static void sr_range(const void *ctx, size_t lo, size_t hi)
     while (i < hi) {
         uint64_t q = i >> 2, bits = dsc_mix64(key + q * DSC_RNG_GOLDEN);
         size_t end = (q + 1) * 4 < hi ? (q + 1) * 4 : hi;
-        for (; i < end; i++) h[i] = bf16_sr(f[i], (uint32_t)(bits >> (16 * (i & 3))) & 0xFFFFu);
+        for (; i < end; i++) h[i] = dsc_bf16_round_stochastic(f[i], (uint32_t)(bits >> (16 * (i & 3))) & 0xFFFFu);
     }
 }
 
@@ -170,4 +136,21 @@ dsc_status dsc_optimizer_set_seed(dsc_optimizer *opt, uint64_t seed)
     dsc_clear_error(opt);
     opt->seed = seed;
     return DSC_OK;
+}
+
+/* ------------------------------------------------------ bf16 states */
+
+dsc_dtype dsc_state_dtype(const dsc_group *g)
+{
+    return g->wrap.bf16_state != DSC_STATE_F32 ? DSC_DT_BF16 : DSC_DT_F32;
+}
+
+uint64_t dsc_state_key(const dsc_param *p, const dsc_step_ctx *ctx)
+{
+    /* Its own constants, so the states' bits are not the parameters'. */
+    uint64_t key = dsc_mix64(dsc_mix64(ctx->seed ^ 0x5851F42D4C957F2Dull) + (uint64_t)ctx->step) ^
+                   dsc_mix64((uint64_t)p->rng_index + 0x14057B7EF767814Full);
+    /* Element i of a piece is element rng_offset + i of the whole tensor. */
+    uint32_t lo = (uint32_t)key + (uint32_t)p->rng_offset * DSC_STATE_WEYL;
+    return (key & 0xFFFFFFFF00000000ull) | lo;
 }

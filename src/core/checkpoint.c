@@ -6,9 +6,10 @@
  *   "<param>.<slot>" for parameter state, "<group>/<slot>" for group state,
  *   each {"dtype", "shape", "data_offsets": [begin, end]} relative to data.
  * Metadata: format name and version, library version, step counters, the
- *   configuration as a JSON string (groups with optimizer kinds, base and
- *   creation-time hyperparameters, schedules; parameters with group, shape,
- *   overrides) and a checksum of the whole file.
+ *   seed of the stochastic rounding, the configuration as a JSON string
+ *   (groups with optimizer kinds, base and creation-time hyperparameters,
+ *   schedules, group keys, the ema / lookahead settings; parameters with
+ *   group, shape, overrides) and a checksum of the whole file.
  *
  * The checksum (format version 2) covers every byte of the file: the
  * length prefix, the header and the data. Its value sits inside the header
@@ -280,6 +281,21 @@ static void write_config(sbuf *s, const dsc_optimizer *opt)
                 first = 0;
             }
             sb_puts(s, "}");
+            /* The wrappers' settings: "wrappers":{"ema":{"decay":0.999,...}} */
+            sb_puts(s, ",\"wrappers\":{");
+            first = 1;
+            for (int w = 0; w < 2; w++) {
+                double vals[4];
+                int nv = dsc_wrap_settings(&g->wrap, w, vals);
+                if (!nv) continue;
+                const dsc_optimizer_info *wi = dsc_wrapper_info(w);
+                sb_printf(s, "%s\"%s\":{", first ? "" : ",", wi->name);
+                for (int k = 0; k < nv; k++)
+                    sb_printf(s, "%s\"%s\":%.17g", k ? "," : "", wi->keys[k].name, vals[k]);
+                sb_puts(s, "}");
+                first = 0;
+            }
+            sb_puts(s, "}");
         }
         sb_puts(s, "}");
     }
@@ -380,6 +396,9 @@ dsc_status dsc_optimizer_save(dsc_optimizer *opt, const char *path)
     sb_printf(&h, ",\"step\":\"%" PRId64 "\",\"skipped_total\":\"%" PRId64
               "\",\"zeroed_total\":\"%" PRId64 "\"", opt->step, opt->stats.skipped_total,
               opt->stats.zeroed_total);
+    /* The seed of the stochastic rounding (bf16 parameters and states), so a
+     * resumed run draws the bits an uninterrupted one would. */
+    sb_printf(&h, ",\"seed\":\"%" PRIu64 "\"", opt->seed);
     /* The digits are filled in once the whole file is hashed (below). */
     sb_puts(&h, "," CK_FILE_TAG);
     size_t digits_at = h.len;
@@ -470,6 +489,7 @@ static dsc_dtype dtype_from_name(const char *s, int *ok)
     if (!strcmp(s, "F64")) return DSC_DT_F64;
     if (!strcmp(s, "U8")) return DSC_DT_U8;
     if (!strcmp(s, "I64")) return DSC_DT_I64;
+    if (!strcmp(s, "BF16")) return DSC_DT_BF16;
     *ok = 0;
     return DSC_DT_F32;
 }
@@ -492,6 +512,17 @@ static int parse_i64(const char *s, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
+    if (*end || errno) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9') return 0; /* strtoull would take "-1" */
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
     if (*end || errno) return 0;
     *out = v;
     return 1;
@@ -608,6 +639,44 @@ static dsc_status read_group_keys(dsc_optimizer *opt, const djson *obj, const ds
     return DSC_OK;
 }
 
+/* "wrappers": {"ema": {"decay": 0.999, ...}, "lookahead": {...}} of a group
+ * into o: the file and the optimizer must wrap the group alike (their
+ * slots differ otherwise); the file's settings replace the caller's, as
+ * its hyperparameters do. Files without it keep the caller's. */
+static dsc_status read_wrappers(dsc_optimizer *opt, const djson *obj,
+                                struct dsc_group_opts *o, const char *where)
+{
+    if (!obj) return DSC_OK;
+    if (obj->type != DJSON_OBJECT)
+        return dsc_fail(opt, DSC_CORRUPT, "load: %s: wrappers is not an object", where);
+    for (int w = 0; w < 2; w++) {
+        const dsc_optimizer_info *wi = dsc_wrapper_info(w);
+        const djson *set = djson_get(obj, wi->name);
+        double vals[4];
+        int nv = dsc_wrap_settings(o, w, vals);
+        if (!set != !nv)
+            return dsc_fail(opt, DSC_MISMATCH, "load: %s: the checkpoint %s a %s wrapper, this "
+                            "optimizer %s", where, set ? "has" : "lacks", wi->name,
+                            nv ? "has one" : "does not");
+        if (!set) continue;
+        if (set->type != DJSON_OBJECT)
+            return dsc_fail(opt, DSC_CORRUPT, "load: %s: %s settings malformed", where, wi->name);
+        for (int k = 0; k < nv; k++) {
+            const djson *v = djson_get(set, wi->keys[k].name);
+            if (!v || v->type != DJSON_NUMBER)
+                return dsc_fail(opt, DSC_CORRUPT, "load: %s: %s.%s missing or not a number",
+                                where, wi->name, wi->keys[k].name);
+            vals[k] = v->number;
+        }
+        char err[DSC_ERR_MAX];
+        if (dsc_wrap_set_settings(o, w, vals, err, sizeof err) != DSC_OK)
+            return dsc_fail(opt, DSC_CORRUPT, "load: %s: %s", where, err);
+    }
+    if (obj->count > (size_t)(o->ema + o->lookahead))
+        return dsc_fail(opt, DSC_MISMATCH, "load: %s: unknown wrapper in the checkpoint", where);
+    return DSC_OK;
+}
+
 /* "transform": {"clip": "norm", "clip_limit": 1, "nonfinite": "skip"}. */
 static dsc_status read_transform(dsc_optimizer *opt, const djson *obj, transform_update *tu)
 {
@@ -672,7 +741,8 @@ static dsc_status check_config(dsc_optimizer *opt, const djson *cfg, group_updat
         snprintf(where, sizeof where, "group \"%s\"", mine->name);
         if ((st = read_hypers(opt, djson_get(g, "hyper"), mine->family, u->base, NULL, where)) ||
             (st = read_hypers(opt, djson_get(g, "init"), mine->family, u->init, NULL, where)) ||
-            (st = read_group_keys(opt, djson_get(g, "group_keys"), mine, &u->wrap, where)))
+            (st = read_group_keys(opt, djson_get(g, "group_keys"), mine, &u->wrap, where)) ||
+            (st = read_wrappers(opt, djson_get(g, "wrappers"), &u->wrap, where)))
             return st;
         const djson *sc = djson_get(g, "schedules");
         if (!sc || sc->type != DJSON_OBJECT)
@@ -938,6 +1008,11 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": step counters missing or invalid", path);
         goto done;
     }
+    uint64_t seed = opt->seed; /* files without one keep the caller's */
+    if (meta_string(meta, "seed") && !parse_u64(meta_string(meta, "seed"), &seed)) {
+        st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": seed invalid", path);
+        goto done;
+    }
     const char *cfg_text = meta_string(meta, "config");
     cfg = cfg_text ? djson_parse(cfg_text, strlen(cfg_text), &json_alloc, err, sizeof err, &oom)
                    : NULL;
@@ -1014,8 +1089,12 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         }
         if (!same) {
             st = dsc_fail(opt, DSC_MISMATCH, "load: tensor \"%s\": dtype or shape differs from "
-                          "this optimizer's state (%s, %d dims)", t[i].key,
-                          dsc_dtype_name(s->dtype), s->ndim);
+                          "this optimizer's state (the file's %s, %zu dims; here %s, %d dims)%s",
+                          t[i].key, dt->string, shape->count, dsc_dtype_name(s->dtype),
+                          s->ndim,
+                          (dtype == DSC_DT_BF16) != (s->dtype == DSC_DT_BF16)
+                              ? ": saved with another bf16_state"
+                              : "");
             goto done;
         }
         if (en < b || (uint64_t)en > data_size || (uint64_t)(en - b) != slot_bytes(s)) {
@@ -1072,6 +1151,7 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         p->no_decay = pu[i].no_decay;
     }
     opt->step = step;
+    opt->seed = seed;
     opt->micro = 0;
     opt->stats.step = step;
     opt->stats.skipped_total = skipped;

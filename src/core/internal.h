@@ -38,10 +38,10 @@ char *dsc_strdup(const char *s);
 
 /* ------------------------------------------------------------ state slots */
 
-typedef enum { DSC_DT_F32 = 0, DSC_DT_F64, DSC_DT_U8, DSC_DT_I64 } dsc_dtype;
+typedef enum { DSC_DT_F32 = 0, DSC_DT_F64, DSC_DT_U8, DSC_DT_I64, DSC_DT_BF16 } dsc_dtype;
 
 size_t dsc_dtype_size(dsc_dtype t);
-const char *dsc_dtype_name(dsc_dtype t); /* safetensors names: F32, F64, U8, I64 */
+const char *dsc_dtype_name(dsc_dtype t); /* safetensors names: F32, F64, U8, I64, BF16 */
 
 typedef struct {
     char name[DSC_SLOT_NAME_MAX];
@@ -90,6 +90,11 @@ typedef struct dsc_param {
     size_t scratch_bytes;
     int wrap_slot;          /* index of the first wrapper slot (wrap.c), -1: none */
     int layer;              /* layer index for layer_decay (-1: from the name) */
+    /* Where the parameter's random streams come from: its index among the
+     * optimizer's parameters and its first element in that parameter (a
+     * shard's piece: the whole parameter's index and the piece's offset). */
+    int rng_index;
+    size_t rng_offset;
     float *prev;            /* copy before the update, for update_l2 (stats on) */
     /* bf16 parameters (bf16.c): the caller's buffers; p->data is then the
      * master slot or an owned work copy, p->grad_user an owned widened copy. */
@@ -131,6 +136,7 @@ typedef struct dsc_group {
         double ema_decay, ema_gamma, ema_power;
         int lookahead, la_k;       /* slow weights, synced every la_k steps */
         double la_alpha;
+        int bf16_state;            /* DSC_STATE_F32 / _BF16 / _BF16_SR (kernels/bf16.h) */
     } wrap;
 } dsc_group;
 
@@ -142,6 +148,7 @@ dsc_param *dsc_group_param(dsc_group *g, int i);
 typedef struct {
     int reference;  /* 1: run the plain reference loops */
     int64_t step;   /* 0-based index of the update being applied */
+    uint64_t seed;  /* the optimizer's seed (stochastic rounding) */
 } dsc_step_ctx;
 
 typedef struct dsc_family {
@@ -168,6 +175,10 @@ typedef struct dsc_family {
      * p->grad and p->hp. Must not allocate and must not fail (whatever can
      * fail belongs in validate). */
     dsc_status (*step)(dsc_group *g, const dsc_step_ctx *ctx);
+    /* 1: the family stores its float32 state slots in bf16 when the group
+     * key bf16_state asks (it plans them with dsc_state_dtype and its
+     * kernels load and store through kernels/bf16.h). */
+    int bf16_states;
 } dsc_family;
 
 /* Registry (registry.c). */
@@ -320,18 +331,27 @@ void dsc_shard_free(struct dsc_shard *s);
 dsc_status dsc_shard_scan(dsc_optimizer *opt, int norms, size_t *bad, const char **first_bad,
                           double *sumsq, double *sumabs, double *absmax);
 dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx);
+/* The families' validate phase on this rank's pieces. */
+dsc_status dsc_shard_validate(dsc_optimizer *opt);
 size_t dsc_shard_state_bytes(const dsc_optimizer *opt);
 size_t dsc_shard_param_state_bytes(const dsc_optimizer *opt, int i);
 dsc_status dsc_shard_save(dsc_optimizer *opt, const char *path);
 dsc_status dsc_shard_load(dsc_optimizer *opt, const char *path);
 int dsc_shard_is_manifest(const char *path); /* 1: a sharded checkpoint's manifest */
 /* Wrappers and group-level options (wrap.c). */
+/* The settings of wrapper w (0 ema, 1 lookahead; dsc_wrapper_info(w)'s
+ * keys, in order; at most 4) of a group: get returns their count, 0 when
+ * the group lacks that wrapper; set checks each range (nothing stored on
+ * failure). Checkpoints keep them. */
+int dsc_wrap_settings(const struct dsc_group_opts *o, int w, double *vals);
+dsc_status dsc_wrap_set_settings(struct dsc_group_opts *o, int w, const double *vals, char *err,
+                                 size_t errlen);
 /* Take the ema(...) / lookahead(...) prefixes off `spec` into *o (defaults
  * for the rest); *inner points at the optimizer spec after them. */
 dsc_status dsc_wrap_take_prefix(const char *spec, const char **inner, struct dsc_group_opts *o,
                                 char *err, size_t errlen);
 /* The group keys every family accepts (maximize, layer_decay,
- * coordinate_clip, coordinate_clip_scale), one table in wrap.c.
+ * coordinate_clip, coordinate_clip_scale, bf16_state), one table in wrap.c.
  * find: the index of `key` as a group key of a group run by f, or -1 (a
  * key f defines itself is f's). set: checks type, range and what the value
  * needs of f (layer_decay an lr key), then stores it in o; nothing stored
@@ -339,6 +359,9 @@ dsc_status dsc_wrap_take_prefix(const char *spec, const char **inner, struct dsc
  * the work buffers exist (dsc_optimizer_ensure_buffers). */
 int dsc_group_key_count(void);
 const char *dsc_group_key_name(int k);
+/* 1 for a key that decides how the state is stored (bf16_state): it may not
+ * switch between float32 and bf16 once the group has parameters. */
+int dsc_group_key_sizes_state(int k);
 int dsc_group_key_find(const dsc_family *f, const char *key);
 double dsc_group_key_get(const struct dsc_group_opts *o, int k);
 dsc_status dsc_group_key_set(const dsc_family *f, struct dsc_group_opts *o, int k, double x,
@@ -369,6 +392,14 @@ void dsc_bf16_before(dsc_optimizer *opt);
 void dsc_bf16_after(dsc_optimizer *opt);
 void dsc_bf16_publish(dsc_optimizer *opt); /* round to nearest: after a swap */
 void dsc_bf16_publish_masters(dsc_optimizer *opt); /* after a load */
+/* bf16 optimizer states (the group key bf16_state): the dtype a family
+ * plans for a float32-valued state slot of group g, and the key of the
+ * random stream that rounds p's states stochastically at this update
+ * (element i draws dsc_state_bits(mode, key, i), kernels/bf16.h). The key
+ * depends on (seed, update, parameter, element of the whole parameter), so
+ * a shard's piece draws the bits of the same elements of the whole. */
+dsc_dtype dsc_state_dtype(const dsc_group *g);
+uint64_t dsc_state_key(const dsc_param *p, const dsc_step_ctx *ctx);
 /* Sum of (x - y)^2 in double, fixed blocking (the update norm). */
 double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 

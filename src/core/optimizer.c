@@ -495,6 +495,7 @@ static dsc_status add_param(dsc_optimizer *opt, const char *name, float *data,
         free_param(p);
         return st;
     }
+    p->rng_index = opt->nparams;
     opt->params[opt->nparams] = p;
     join_group(g, opt->nparams);
     opt->nparams++;
@@ -582,6 +583,13 @@ dsc_status dsc_optimizer_set_hyper(dsc_optimizer *opt, const char *group, const 
         struct dsc_group_opts old = g->wrap, trial = g->wrap;
         dsc_status st = dsc_group_key_set(g->family, &trial, gk, value, err, sizeof err);
         if (st != DSC_OK) return dsc_fail(opt, st, "group \"%s\": %s", group, err);
+        if (dsc_group_key_sizes_state(gk) && g->nparams > 0 &&
+            (trial.bf16_state != 0) != (old.bf16_state != 0))
+            return dsc_fail(opt, DSC_STATE,
+                            "set_hyper: group \"%s\": bf16_state decides how the state of "
+                            "its %d parameter(s) is stored; set it in the spec (switching "
+                            "between rounding to nearest and stochastic rounding is allowed)",
+                            group, g->nparams);
         g->wrap = trial;
         st = dsc_optimizer_ensure_buffers(opt); /* maximize, coordinate_clip need p->work */
         if (st != DSC_OK) g->wrap = old;        /* changes nothing */

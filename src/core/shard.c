@@ -171,6 +171,7 @@ static dsc_status add_local_group(dsc_optimizer *local, const dsc_group *g, int 
     memcpy(c->cur, g->cur, sizeof c->cur);
     memcpy(c->sched, g->sched, sizeof c->sched);
     c->sched_mask = g->sched_mask;
+    c->wrap.bf16_state = g->wrap.bf16_state; /* the pieces' states are stored alike */
     c->params = dsc_calloc(npieces ? (size_t)npieces : 1, sizeof(int));
     local->groups[local->ngroups++] = c; /* owned by local from here */
     if (!c->params) return DSC_NO_MEMORY;
@@ -556,24 +557,51 @@ dsc_status dsc_shard_scan(dsc_optimizer *opt, int norms, size_t *bad, const char
     return DSC_OK;
 }
 
-dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx)
+/* Pieces see this step's buffers, gradient and hyperparameters. */
+static void sync_pieces(dsc_optimizer *opt)
 {
     struct dsc_shard *s = opt->shard;
     dsc_optimizer *local = s->local;
-    /* Pieces see this step's buffers, gradient and hyperparameters. */
     for (int q = 0; q < local->nparams; q++) {
         dsc_param *pc = local->params[q];
         const dsc_param *p = opt->params[s->piece_outer[q]];
         pc->data = p->data + s->piece_off[q];
         pc->grad = p->grad + s->piece_off[q];
         pc->grad_user = p->grad_user + s->piece_off[q];
+        pc->rng_index = s->piece_outer[q]; /* the whole parameter's streams */
+        pc->rng_offset = s->piece_off[q];
         memcpy(pc->hp, p->hp, sizeof pc->hp);
     }
     for (int gi = 0; gi < local->ngroups; gi++) {
+        memcpy(local->groups[gi]->cur, opt->groups[gi]->cur, sizeof local->groups[gi]->cur);
+        memcpy(local->groups[gi]->base, opt->groups[gi]->base, sizeof local->groups[gi]->base);
+    }
+}
+
+/* The families' checks run on the pieces, which hold the state (the
+ * caller's parameters gave theirs up in set_comm). Every rank checks the
+ * same hyperparameters against state planned the same way, so all ranks
+ * agree without a collective. */
+dsc_status dsc_shard_validate(dsc_optimizer *opt)
+{
+    dsc_optimizer *local = opt->shard->local;
+    sync_pieces(opt);
+    for (int gi = 0; gi < local->ngroups; gi++) {
+        const dsc_group *g = local->groups[gi];
+        if (g->nparams == 0 || !g->family->validate) continue;
+        dsc_status st = g->family->validate(g);
+        if (st != DSC_OK) return dsc_fail(opt, st, "%s", local->error);
+    }
+    return DSC_OK;
+}
+
+dsc_status dsc_shard_step(dsc_optimizer *opt, const dsc_step_ctx *ctx)
+{
+    struct dsc_shard *s = opt->shard;
+    dsc_optimizer *local = s->local;
+    sync_pieces(opt);
+    for (int gi = 0; gi < local->ngroups; gi++) {
         dsc_group *g = local->groups[gi];
-        const dsc_group *o = opt->groups[gi];
-        memcpy(g->cur, o->cur, sizeof g->cur);
-        memcpy(g->base, o->base, sizeof g->base);
         if (g->nparams == 0) continue;
         dsc_status st = g->family->step(g, ctx);
         if (st != DSC_OK) {
@@ -712,6 +740,7 @@ dsc_status dsc_shard_save(dsc_optimizer *opt, const char *path)
                         "(save after an update)", opt->micro);
     shard_path(sp, sizeof sp, path, s->rank, s->size);
     sync_local(opt);
+    s->local->seed = opt->seed; /* the rank files carry the caller's seed */
     dsc_status st = dsc_optimizer_save(s->local, sp);
     char mine[DSC_ERR_MAX];
     snprintf(mine, sizeof mine, "%s", st == DSC_OK ? "" : s->local->error);
@@ -916,6 +945,7 @@ dsc_status dsc_shard_load(dsc_optimizer *opt, const char *path)
         p->no_decay = pc->no_decay;
     }
     opt->step = local->step;
+    opt->seed = local->seed;
     opt->micro = 0;
     opt->stats.step = local->stats.step;
     opt->stats.skipped_total = local->stats.skipped_total;

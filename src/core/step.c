@@ -159,7 +159,11 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     /* 1. This step's hyperparameters, checked by every group's family
      * before anything is written. */
     dsc_optimizer_resolve_hypers(opt);
-    for (int gi = 0; gi < opt->ngroups; gi++) {
+    if (opt->shard) { /* the pieces hold the state (shard.c) */
+        dsc_status s = dsc_shard_validate(opt);
+        if (s != DSC_OK) return s;
+    }
+    for (int gi = 0; gi < opt->ngroups && !opt->shard; gi++) {
         const dsc_group *g = opt->groups[gi];
         if (g->nparams == 0 || !g->family->validate) continue;
         dsc_status s = g->family->validate(g);
@@ -217,7 +221,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     if (opt->want_stats)
         for (int i = 0; i < opt->nparams; i++)
             copy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel);
-    dsc_step_ctx ctx = {opt->reference, opt->step};
+    dsc_step_ctx ctx = {opt->reference, opt->step, opt->seed};
     if (opt->shard) { /* this rank's pieces, then the gather (shard.c) */
         dsc_status s = dsc_shard_step(opt, &ctx);
         if (s != DSC_OK) return s;

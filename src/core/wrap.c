@@ -2,8 +2,9 @@
  *
  *   wrappers   ema(decay=..,warmup=..):  and  lookahead(k=..,alpha=..):
  *              prefixes, each keeping one more copy of the weights as state;
- *   group keys maximize, layer_decay, coordinate_clip and
- *              coordinate_clip_scale, accepted by every family (a family
+ *   group keys maximize, layer_decay, coordinate_clip,
+ *              coordinate_clip_scale and bf16_state (the families that
+ *              can store their states in bf16), accepted by every family (a family
  *              with a key of that name keeps its own: sgd, adam, adamw,
  *              adagrad have maximize; sgd_clip, adam_clip coordinate_clip),
  *              in one table that the spec parser, set_hyper / get_hyper,
@@ -56,7 +57,7 @@ static const dsc_key_info la_keys[LA_NKEYS] = {
                   "slow step: phi <- phi + alpha (theta - phi)"},
 };
 
-enum { G_MAXIMIZE, G_LAYER_DECAY, G_COORD_CLIP, G_COORD_CLIP_SCALE, G_NKEYS };
+enum { G_MAXIMIZE, G_LAYER_DECAY, G_COORD_CLIP, G_COORD_CLIP_SCALE, G_BF16_STATE, G_NKEYS };
 static const dsc_key_info group_keys[G_NKEYS] = {
     [G_MAXIMIZE] = {"maximize", DSC_KEY_BOOL, 0, 0, 1, 0, 0,
                     "ascend: the optimizer sees -gradient (any optimizer)"},
@@ -66,6 +67,9 @@ static const dsc_key_info group_keys[G_NKEYS] = {
                       "clip the group's gradients at the floor(N*c)-th largest |g| (0: off)"},
     [G_COORD_CLIP_SCALE] = {"coordinate_clip_scale", DSC_KEY_FLOAT, 1, 0, 1e30, 0, 0,
                             "multiplier on the coordinate-clipping threshold"},
+    [G_BF16_STATE] = {"bf16_state", DSC_KEY_INT, 0, 0, 2, 0, 0,
+                      "state storage: 0 float32; bf16 rounded 1 to nearest, 2 stochastically "
+                      "(sgd adam adamw adagrad lion signum)"},
 };
 
 static const dsc_optimizer_info wrappers[3] = {
@@ -241,9 +245,53 @@ dsc_status dsc_wrap_take_prefix(const char *spec, const char **inner, struct dsc
     return DSC_OK;
 }
 
+/* The settings of wrapper w (0 ema, 1 lookahead) of a group, in the order
+ * of its key table: their count, or 0 when the group lacks the wrapper. */
+int dsc_wrap_settings(const struct dsc_group_opts *o, int w, double *vals)
+{
+    if (w == 0 && o->ema) {
+        vals[EMA_DECAY] = o->ema_decay;
+        vals[EMA_WARMUP] = o->ema_warmup;
+        vals[EMA_GAMMA] = o->ema_gamma;
+        vals[EMA_POWER] = o->ema_power;
+        return EMA_NKEYS;
+    }
+    if (w == 1 && o->lookahead) {
+        vals[LA_K] = o->la_k;
+        vals[LA_ALPHA] = o->la_alpha;
+        return LA_NKEYS;
+    }
+    return 0;
+}
+
+dsc_status dsc_wrap_set_settings(struct dsc_group_opts *o, int w, const double *vals, char *err,
+                                 size_t errlen)
+{
+    if (w < 0 || w > 1 || (w == 0 && !o->ema) || (w == 1 && !o->lookahead)) {
+        snprintf(err, errlen, "the group has no %s wrapper", w == 1 ? "lookahead" : "ema");
+        return DSC_MISMATCH;
+    }
+    for (int k = 0; k < wrappers[w].nkeys; k++) {
+        dsc_status st = check_value(&wrappers[w], k, vals[k], NO_CHARACTER, err, errlen);
+        if (st != DSC_OK) return st;
+    }
+    if (w == 0) {
+        o->ema_decay = vals[EMA_DECAY];
+        o->ema_warmup = vals[EMA_WARMUP] != 0;
+        o->ema_gamma = vals[EMA_GAMMA];
+        o->ema_power = vals[EMA_POWER];
+    } else {
+        o->la_k = (int)vals[LA_K];
+        o->la_alpha = vals[LA_ALPHA];
+    }
+    return DSC_OK;
+}
+
 /* ------------------------------------------------------------- group keys */
 
 int dsc_group_key_count(void) { return G_NKEYS; }
+
+int dsc_group_key_sizes_state(int k) { return k == G_BF16_STATE; }
 
 const char *dsc_group_key_name(int k) { return k >= 0 && k < G_NKEYS ? group_keys[k].name : NULL; }
 
@@ -267,6 +315,7 @@ double dsc_group_key_get(const struct dsc_group_opts *o, int k)
     case G_LAYER_DECAY: return o->layer_decay;
     case G_COORD_CLIP: return o->coord_clip;
     case G_COORD_CLIP_SCALE: return o->coord_clip_scale;
+    case G_BF16_STATE: return o->bf16_state;
     }
     return NAN;
 }
@@ -281,11 +330,19 @@ static dsc_status group_key_set_at(const dsc_family *f, struct dsc_group_opts *o
                  f->info.name);
         return DSC_INVALID_ARGUMENT;
     }
+    if (k == G_BF16_STATE && x != 0 && !f->bf16_states) {
+        snprintf(err, errlen,
+                 "%s: bf16_state: %s keeps its state in float32 (bf16 states: sgd, adam, "
+                 "adamw, adagrad, lion, signum)",
+                 f->info.name, f->info.name);
+        return DSC_INVALID_ARGUMENT;
+    }
     switch (k) {
     case G_MAXIMIZE: o->maximize = x != 0; break;
     case G_LAYER_DECAY: o->layer_decay = x; break;
     case G_COORD_CLIP: o->coord_clip = x; break;
     case G_COORD_CLIP_SCALE: o->coord_clip_scale = x; break;
+    case G_BF16_STATE: o->bf16_state = (int)x; break;
     }
     return DSC_OK;
 }

@@ -37,8 +37,13 @@
  * is left to the caller's data loader and not provided).
  * Golden files: adagrad_default_3x5, adagrad_lrdecay_wd_4x6,
  * adagradnorm_global_4x6, adagradnorm_rowwise_4x6,
- * adagradnorm_rowwise_momentum_3x5. */
+ * adagradnorm_rowwise_momentum_3x5.
+ *
+ * adagrad's bf16 states (group key bf16_state): the sum s is stored in
+ * bf16 (its initial value rounded to nearest when it is filled), read
+ * widened and rounded when stored; the update divides by the float32 s. */
 #include "../core/internal.h"
+#include "../kernels/bf16.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,6 +55,7 @@ static double sumsq_fixed(const float *x, size_t n) { return dsc_vec_dot_serial(
 
 typedef struct {
     float *x;
+    uint16_t *x16;
     float value;
 } fill_job;
 
@@ -61,10 +67,24 @@ static void fill_range(const void *ctx, size_t lo, size_t hi)
     for (size_t i = lo; i < hi; i++) x[i] = value;
 }
 
+static void fill16_range(const void *ctx, size_t lo, size_t hi)
+{
+    const fill_job *job = ctx;
+    uint16_t *restrict x = job->x16;
+    const uint16_t value = dsc_bf16_round(job->value);
+    for (size_t i = lo; i < hi; i++) x[i] = value;
+}
+
 static void fill(float *x, size_t n, float value)
 {
-    fill_job job = {x, value};
+    fill_job job = {.x = x, .value = value};
     dsc_parallel_ranges(n, fill_range, &job);
+}
+
+static void fill16(uint16_t *x, size_t n, float value)
+{
+    fill_job job = {.x16 = x, .value = value};
+    dsc_parallel_ranges(n, fill16_range, &job);
 }
 
 /* ---------------------------------------------------------------- adagrad */
@@ -88,8 +108,8 @@ enum { SLOT_SUM, SLOT_T };
 static dsc_status adagrad_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
                                char *err, size_t n)
 {
-    (void)g; (void)err; (void)n;
-    dsc_plan_slot(plan, "sum", DSC_DT_F32, p->numel);
+    (void)err; (void)n;
+    dsc_plan_slot(plan, "sum", dsc_state_dtype(g), p->numel);
     dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
     return DSC_OK;
 }
@@ -98,35 +118,49 @@ typedef struct {
     float sign, wd, clr, eps;
 } adagrad_scalars;
 
+/* The sum: float32 (f) or bf16 (h) as mode says (kernels/bf16.h). */
+typedef struct {
+    float *f;
+    uint16_t *h;
+    int mode;
+    uint64_t key;
+} adagrad_state;
+
 /* Reference: one element at a time, in the order of the spec. */
-static void adagrad_step_ref(float *p, const float *g, float *s, size_t n, adagrad_scalars c)
+static void adagrad_step_ref(float *p, const float *g, adagrad_state s, size_t n,
+                             adagrad_scalars c)
 {
     for (size_t i = 0; i < n; i++) {
         float gi = c.sign * g[i];                                   /* 1. maximize */
         if (c.wd != 0.0f) gi = gi + c.wd * p[i];                    /* 2. L2 */
-        s[i] = s[i] + gi * gi;                                      /* 4. */
-        p[i] = p[i] - c.clr * (gi / (sqrtf(s[i]) + c.eps));         /* 5. */
+        float si = dsc_state_load(s.mode, s.f, s.h, i) + gi * gi;   /* 4. */
+        dsc_state_store(s.mode, s.f, s.h, i, si, dsc_state_bits(s.mode, s.key, i, 0), 0);
+        p[i] = p[i] - c.clr * (gi / (sqrtf(si) + c.eps));           /* 5. */
     }
 }
 
 /* Fast: per-thread ranges; the L2 flag is inlined as two loops so both
  * vectorize (a run-time flag inside an OpenMP loop can leave it scalar). */
 typedef struct {
-    float *p, *s;
+    float *p;
     const float *g;
+    adagrad_state s;
     adagrad_scalars c;
 } adagrad_job;
 
-DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const int l2)
+DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const int l2,
+                           const int mode)
 {
-    float *restrict p = job->p, *restrict s = job->s;
+    float *restrict p = job->p, *restrict s = job->s.f;
+    uint16_t *restrict s16 = job->s.h;
+    const uint64_t key = job->s.key;
     const float *restrict g = job->g;
     const float sign = job->c.sign, wd = job->c.wd, clr = job->c.clr, eps = job->c.eps;
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i], gi = sign * g[i];
         if (l2) gi = gi + wd * pi;
-        float si = s[i] + gi * gi;
-        s[i] = si;
+        float si = dsc_state_load(mode, s, s16, i) + gi * gi;
+        dsc_state_store(mode, s, s16, i, si, dsc_state_bits(mode, key, i, 0), 0);
         p[i] = pi - clr * (gi / (sqrtf(si) + eps));
     }
 }
@@ -134,14 +168,28 @@ DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const i
 DSC_WIDE static void adagrad_range(const void *ctx, size_t lo, size_t hi)
 {
     const adagrad_job *job = ctx;
-    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1);
-    else adagrad_body(job, lo, hi, 0);
+    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1, DSC_STATE_F32);
+    else adagrad_body(job, lo, hi, 0, DSC_STATE_F32);
 }
 
-static void adagrad_step_fast(float *p, const float *g, float *s, size_t n, adagrad_scalars c)
+DSC_WIDE static void adagrad_range_bf16(const void *ctx, size_t lo, size_t hi)
 {
-    adagrad_job job = {.p = p, .s = s, .g = g, .c = c};
-    dsc_parallel_ranges(n, adagrad_range, &job);
+    const adagrad_job *job = ctx;
+    const int l2 = job->c.wd != 0.0f;
+    if (job->s.mode == DSC_STATE_BF16) {
+        if (l2) adagrad_body(job, lo, hi, 1, DSC_STATE_BF16);
+        else adagrad_body(job, lo, hi, 0, DSC_STATE_BF16);
+    } else {
+        if (l2) adagrad_body(job, lo, hi, 1, DSC_STATE_BF16_SR);
+        else adagrad_body(job, lo, hi, 0, DSC_STATE_BF16_SR);
+    }
+}
+
+static void adagrad_step_fast(float *p, const float *g, adagrad_state s, size_t n,
+                              adagrad_scalars c)
+{
+    adagrad_job job = {.p = p, .g = g, .s = s, .c = c};
+    dsc_parallel_ranges(n, s.mode == DSC_STATE_F32 ? adagrad_range : adagrad_range_bf16, &job);
 }
 
 static dsc_status adagrad_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -150,8 +198,12 @@ static dsc_status adagrad_step(dsc_group *grp, const dsc_step_ctx *ctx)
         dsc_param *p = dsc_group_param(grp, k);
         const double *hp = p->hp;
         int64_t *t = p->slots[SLOT_T].data;
-        float *s = p->slots[SLOT_SUM].data;
-        if (*t == 0) fill(s, p->numel, (float)hp[INITIAL_ACC]);
+        adagrad_state s = {.mode = grp->wrap.bf16_state};
+        if (s.mode == DSC_STATE_F32) s.f = p->slots[SLOT_SUM].data;
+        else s.h = p->slots[SLOT_SUM].data;
+        if (s.mode == DSC_STATE_BF16_SR) s.key = dsc_state_key(p, ctx);
+        if (*t == 0 && s.mode == DSC_STATE_F32) fill(s.f, p->numel, (float)hp[INITIAL_ACC]);
+        if (*t == 0 && s.mode != DSC_STATE_F32) fill16(s.h, p->numel, (float)hp[INITIAL_ACC]);
         *t += 1;
         adagrad_scalars c = {
             .sign = hp[MAXIMIZE] != 0 ? -1.0f : 1.0f, .wd = (float)hp[WEIGHT_DECAY],
@@ -173,7 +225,7 @@ const dsc_family dsc_family_adagrad = {
         .source = "pytorch/pytorch torch/optim/adagrad.py (v1.13.1)",
         .nkeys = NKEYS, .keys = adagrad_keys, .matrix = 0,
     },
-    .plan_param = adagrad_plan, .step = adagrad_step,
+    .plan_param = adagrad_plan, .step = adagrad_step, .bf16_states = 1,
 };
 
 /* ------------------------------------------------------------ adagradnorm */

@@ -19,8 +19,16 @@
  * added while the group's amsgrad was on (as torch creates it at the first
  * step). Switching amsgrad on later is reported by the step as DSC_STATE.
  * Golden files: adam_default_3x5, adam_amsgrad_l2_4x6, adamw_default_4x6,
- * adamw_amsgrad_wd_8x3. */
+ * adamw_amsgrad_wd_8x3.
+ *
+ * bf16 states (group key bf16_state): m, v and vmax are stored in bf16 and
+ * widened when read; the step computes in float32 exactly as above, uses
+ * the float32 m and u for the update, and rounds the new states when it
+ * stores them (to nearest, or stochastically: m and v with the two halves
+ * of the element's first 32 random bits, vmax with its second stream). Equal, bit for bit, to torch's float32 Adam whose
+ * state tensors are rounded to bf16 after every step (tests/python). */
 #include "../core/internal.h"
+#include "../kernels/bf16.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -55,10 +63,11 @@ static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *p
                              char *err, size_t n)
 {
     (void)err; (void)n;
-    dsc_plan_slot(plan, "exp_avg", DSC_DT_F32, p->numel);
-    dsc_plan_slot(plan, "exp_avg_sq", DSC_DT_F32, p->numel);
+    dsc_dtype dt = dsc_state_dtype(g);
+    dsc_plan_slot(plan, "exp_avg", dt, p->numel);
+    dsc_plan_slot(plan, "exp_avg_sq", dt, p->numel);
     dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
-    if (g->base[AMSGRAD] != 0) dsc_plan_slot(plan, "max_exp_avg_sq", DSC_DT_F32, p->numel);
+    if (g->base[AMSGRAD] != 0) dsc_plan_slot(plan, "max_exp_avg_sq", dt, p->numel);
     return DSC_OK;
 }
 
@@ -74,23 +83,41 @@ typedef struct {
     int decoupled, amsgrad;
 } adam_scalars;
 
-/* Reference: one element at a time, in the order of the spec. */
-static void adam_step_ref(float *p, const float *g, float *m, float *v, float *vmax,
-                          size_t n, adam_scalars s)
+/* The state buffers of one parameter: float32 (m, v, vmax) or bf16 (m16,
+ * v16, vmax16) as `mode` says, with the key of its rounding stream. */
+typedef struct {
+    float *m, *v, *vmax;
+    uint16_t *m16, *v16, *vmax16;
+    int mode;
+    uint64_t key;
+} adam_state;
+
+/* Reference: one element at a time, in the order of the spec; the states
+ * are read into float32 locals and stored at the end. */
+static void adam_step_ref(float *p, const float *g, adam_state st, size_t n, adam_scalars s)
 {
     for (size_t i = 0; i < n; i++) {
+        float m = dsc_state_load(st.mode, st.m, st.m16, i);
+        float v = dsc_state_load(st.mode, st.v, st.v16, i);
         float gi = s.sign * g[i];                                   /* 1. maximize */
         if (s.decoupled) p[i] = p[i] * s.decay;                     /* AdamW decay */
         else if (s.l2 != 0.0f) gi = gi + s.l2 * p[i];               /* 2. L2 */
-        m[i] = s.beta1 * m[i] + s.one_minus_beta1 * gi;             /* 3. moments */
-        v[i] = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;
-        float u = v[i];
+        m = s.beta1 * m + s.one_minus_beta1 * gi;                   /* 3. moments */
+        v = s.beta2 * v + s.one_minus_beta2 * gi * gi;
+        float u = v;
         if (s.amsgrad) {                                            /* 5. amsgrad */
-            if (!(vmax[i] > v[i])) vmax[i] = v[i];
-            u = vmax[i];
+            float vmax = dsc_state_load(st.mode, st.vmax, st.vmax16, i);
+            if (!(vmax > v)) vmax = v;
+            u = vmax;
         }
         float denom = sqrtf(u) / s.bc2_sqrt + s.eps;                /* 6. */
-        p[i] = p[i] - s.step_size * (m[i] / denom);                 /* 7. */
+        p[i] = p[i] - s.step_size * (m / denom);                    /* 7. */
+        uint32_t bits = dsc_state_bits(st.mode, st.key, i, 0);
+        dsc_state_store(st.mode, st.m, st.m16, i, m, bits, 0);
+        dsc_state_store(st.mode, st.v, st.v16, i, v, bits, 1);
+        if (s.amsgrad)
+            dsc_state_store(st.mode, st.vmax, st.vmax16, i, u,
+                            dsc_state_bits(st.mode, st.key, i, 1), 0);
     }
 }
 
@@ -101,16 +128,20 @@ static void adam_step_ref(float *p, const float *g, float *m, float *v, float *v
  * build's -fno-math-errno lets sqrtf vectorize). AdamW's decay is a
  * multiply by `decay`, exactly 1 for Adam (x * 1 == x bit for bit). */
 typedef struct {
-    float *p, *m, *v, *vmax;
+    float *p;
     const float *g;
+    adam_state st;
     adam_scalars s;
 } adam_job;
 
 DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use_l2,
-                        const int amsgrad)
+                        const int amsgrad, const int mode)
 {
-    float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v,
-          *restrict vmax = job->vmax;
+    float *restrict p = job->p, *restrict m = job->st.m, *restrict v = job->st.v,
+          *restrict vmax = job->st.vmax;
+    uint16_t *restrict m16 = job->st.m16, *restrict v16 = job->st.v16,
+             *restrict vmax16 = job->st.vmax16;
+    const uint64_t key = job->st.key;
     const float *restrict g = job->g;
     const adam_scalars s = job->s;
     const float sign = s.sign, l2 = s.l2, decay = s.decoupled ? s.decay : 1.0f,
@@ -119,37 +150,51 @@ DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i] * decay, gi = sign * g[i];
         if (use_l2) gi = gi + l2 * pi;
-        float mi = b1 * m[i] + c1 * gi;
-        float vi = b2 * v[i] + c2 * gi * gi;
+        float mi = b1 * dsc_state_load(mode, m, m16, i) + c1 * gi;
+        float vi = b2 * dsc_state_load(mode, v, v16, i) + c2 * gi * gi;
         float ui = vi;
+        uint32_t bits = dsc_state_bits(mode, key, i, 0);
         if (amsgrad) {
-            ui = vmax[i] > vi ? vmax[i] : vi;
-            vmax[i] = ui;
+            float wi = dsc_state_load(mode, vmax, vmax16, i);
+            ui = wi > vi ? wi : vi;
+            dsc_state_store(mode, vmax, vmax16, i, ui, dsc_state_bits(mode, key, i, 1), 0);
         }
-        m[i] = mi;
-        v[i] = vi;
+        dsc_state_store(mode, m, m16, i, mi, bits, 0);
+        dsc_state_store(mode, v, v16, i, vi, bits, 1);
         p[i] = pi - step * (mi / (sqrtf(ui) / bc2 + eps));
+    }
+}
+
+/* One storage mode of the states, every flag combination. */
+DSC_BODY void adam_modes(const adam_job *job, size_t lo, size_t hi, const int mode)
+{
+    int use_l2 = !job->s.decoupled && job->s.l2 != 0.0f;
+    if (job->s.amsgrad) {
+        if (use_l2) adam_body(job, lo, hi, 1, 1, mode);
+        else adam_body(job, lo, hi, 0, 1, mode);
+    } else {
+        if (use_l2) adam_body(job, lo, hi, 1, 0, mode);
+        else adam_body(job, lo, hi, 0, 0, mode);
     }
 }
 
 DSC_WIDE static void adam_range(const void *ctx, size_t lo, size_t hi)
 {
-    const adam_job *job = ctx;
-    int use_l2 = !job->s.decoupled && job->s.l2 != 0.0f;
-    if (job->s.amsgrad) {
-        if (use_l2) adam_body(job, lo, hi, 1, 1);
-        else adam_body(job, lo, hi, 0, 1);
-    } else {
-        if (use_l2) adam_body(job, lo, hi, 1, 0);
-        else adam_body(job, lo, hi, 0, 0);
-    }
+    adam_modes(ctx, lo, hi, DSC_STATE_F32);
 }
 
-static void adam_step_fast(float *p, const float *g, float *m, float *v, float *vmax, size_t n,
-                           adam_scalars s)
+/* bf16 states: their own clones, so the float32 step's code is untouched. */
+DSC_WIDE static void adam_range_bf16(const void *ctx, size_t lo, size_t hi)
 {
-    adam_job job = {.p = p, .m = m, .v = v, .vmax = vmax, .g = g, .s = s};
-    dsc_parallel_ranges(n, adam_range, &job);
+    const adam_job *job = ctx;
+    if (job->st.mode == DSC_STATE_BF16) adam_modes(job, lo, hi, DSC_STATE_BF16);
+    else adam_modes(job, lo, hi, DSC_STATE_BF16_SR);
+}
+
+static void adam_step_fast(float *p, const float *g, adam_state st, size_t n, adam_scalars s)
+{
+    adam_job job = {.p = p, .g = g, .st = st, .s = s};
+    dsc_parallel_ranges(n, st.mode == DSC_STATE_F32 ? adam_range : adam_range_bf16, &job);
 }
 
 /* amsgrad needs its slot, planned only when the option was on at add time. */
@@ -184,10 +229,17 @@ static dsc_status step_common(dsc_group *grp, const dsc_step_ctx *ctx, int decou
             .bc2_sqrt = (float)sqrt(bc2), .step_size = (float)(lr / bc1),
             .eps = (float)hp[EPS], .decoupled = decoupled, .amsgrad = hp[AMSGRAD] != 0,
         };
-        float *m = p->slots[SLOT_M].data, *v = p->slots[SLOT_V].data;
-        float *vmax = s.amsgrad ? p->slots[SLOT_VMAX].data : NULL;
-        if (ctx->reference) adam_step_ref(p->data, p->grad, m, v, vmax, p->numel, s);
-        else adam_step_fast(p->data, p->grad, m, v, vmax, p->numel, s);
+        adam_state st = {.mode = grp->wrap.bf16_state};
+        if (st.mode == DSC_STATE_F32) {
+            st.m = p->slots[SLOT_M].data, st.v = p->slots[SLOT_V].data;
+            st.vmax = s.amsgrad ? p->slots[SLOT_VMAX].data : NULL;
+        } else {
+            st.m16 = p->slots[SLOT_M].data, st.v16 = p->slots[SLOT_V].data;
+            st.vmax16 = s.amsgrad ? p->slots[SLOT_VMAX].data : NULL;
+            if (st.mode == DSC_STATE_BF16_SR) st.key = dsc_state_key(p, ctx);
+        }
+        if (ctx->reference) adam_step_ref(p->data, p->grad, st, p->numel, s);
+        else adam_step_fast(p->data, p->grad, st, p->numel, s);
     }
     return DSC_OK;
 }
@@ -211,7 +263,7 @@ const dsc_family dsc_family_adam = {
         .source = "pytorch/pytorch torch/optim/adam.py (v1.13.1)",
         .nkeys = NKEYS, .keys = adam_keys, .matrix = 0,
     },
-    .plan_param = plan_param, .validate = validate, .step = adam_step,
+    .plan_param = plan_param, .validate = validate, .step = adam_step, .bf16_states = 1,
 };
 
 const dsc_family dsc_family_adamw = {
@@ -222,5 +274,5 @@ const dsc_family dsc_family_adamw = {
         .source = "pytorch/pytorch torch/optim/adamw.py (v1.13.1)",
         .nkeys = NKEYS, .keys = adamw_keys, .matrix = 0,
     },
-    .plan_param = plan_param, .validate = validate, .step = adamw_step,
+    .plan_param = plan_param, .validate = validate, .step = adamw_step, .bf16_states = 1,
 };

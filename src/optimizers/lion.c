@@ -9,8 +9,12 @@
  *   m <- beta2 * m + (1 - beta2) * g         (after the update, same g)
  * sign(0) = 0: a coordinate with c == 0 only decays. Only this family reads
  * the creation-time lr (g->init[LR]); the step's lr is the scheduled one.
- * Golden files: lion_default_3x5, lion_wd_betas_4x6. */
+ * Golden files: lion_default_3x5, lion_wd_betas_4x6.
+ *
+ * bf16 states (group key bf16_state): m is stored in bf16, read widened and
+ * rounded when stored. */
 #include "../core/internal.h"
+#include "../kernels/bf16.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -45,8 +49,8 @@ static dsc_status check(const double *hp, char *err, size_t n)
 static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
                              char *err, size_t n)
 {
-    (void)g; (void)err; (void)n;
-    dsc_plan_slot(plan, "exp_avg", DSC_DT_F32, p->numel);
+    (void)err; (void)n;
+    dsc_plan_slot(plan, "exp_avg", dsc_state_dtype(g), p->numel);
     return DSC_OK;
 }
 
@@ -54,44 +58,68 @@ typedef struct {
     float lr, decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
 } lion_scalars;
 
+/* The momentum: float32 (f) or bf16 (h) as mode says (kernels/bf16.h). */
+typedef struct {
+    float *f;
+    uint16_t *h;
+    int mode;
+    uint64_t key;
+} lion_state;
+
 /* Reference: one element at a time, in the order of the spec. */
-static void lion_step_ref(float *p, const float *g, float *m, size_t n, lion_scalars s)
+static void lion_step_ref(float *p, const float *g, lion_state m, size_t n, lion_scalars s)
 {
     for (size_t i = 0; i < n; i++) {
+        float mi = dsc_state_load(m.mode, m.f, m.h, i);
         p[i] = p[i] * s.decay;                                      /* 2. decay */
-        float c = s.beta1 * m[i] + s.one_minus_beta1 * g[i];        /* 3. */
+        float c = s.beta1 * mi + s.one_minus_beta1 * g[i];          /* 3. */
         p[i] = p[i] - s.lr * dsc_signf(c);
-        m[i] = s.beta2 * m[i] + s.one_minus_beta2 * g[i];           /* 4. */
+        mi = s.beta2 * mi + s.one_minus_beta2 * g[i];               /* 4. */
+        dsc_state_store(m.mode, m.f, m.h, i, mi, dsc_state_bits(m.mode, m.key, i, 0), 0);
     }
 }
 
 /* Fast: one fused loop over per-thread ranges (a plain range function, so
  * GCC keeps `restrict` and vectorizes; see parallel.h). */
 typedef struct {
-    float *p, *m;
+    float *p;
     const float *g;
+    lion_state m;
     lion_scalars s;
 } lion_job;
 
-DSC_WIDE static void lion_range(const void *ctx, size_t lo, size_t hi)
+DSC_BODY void lion_body(const lion_job *job, size_t lo, size_t hi, const int mode)
 {
-    const lion_job *job = ctx;
-    float *restrict p = job->p, *restrict m = job->m;
+    float *restrict p = job->p, *restrict m = job->m.f;
+    uint16_t *restrict m16 = job->m.h;
+    const uint64_t key = job->m.key;
     const float *restrict g = job->g;
     const float lr = job->s.lr, decay = job->s.decay, b1 = job->s.beta1,
                 c1 = job->s.one_minus_beta1, b2 = job->s.beta2, c2 = job->s.one_minus_beta2;
     for (size_t i = lo; i < hi; i++) {
-        float gi = g[i], mi = m[i];
+        float gi = g[i], mi = dsc_state_load(mode, m, m16, i);
         float c = b1 * mi + c1 * gi;
         p[i] = p[i] * decay - lr * dsc_signf(c);
-        m[i] = b2 * mi + c2 * gi;
+        dsc_state_store(mode, m, m16, i, b2 * mi + c2 * gi, dsc_state_bits(mode, key, i, 0), 0);
     }
 }
 
-static void lion_step_fast(float *p, const float *g, float *m, size_t n, lion_scalars s)
+DSC_WIDE static void lion_range(const void *ctx, size_t lo, size_t hi)
 {
-    lion_job job = {.p = p, .m = m, .g = g, .s = s};
-    dsc_parallel_ranges(n, lion_range, &job);
+    lion_body(ctx, lo, hi, DSC_STATE_F32);
+}
+
+DSC_WIDE static void lion_range_bf16(const void *ctx, size_t lo, size_t hi)
+{
+    const lion_job *job = ctx;
+    if (job->m.mode == DSC_STATE_BF16) lion_body(job, lo, hi, DSC_STATE_BF16);
+    else lion_body(job, lo, hi, DSC_STATE_BF16_SR);
+}
+
+static void lion_step_fast(float *p, const float *g, lion_state m, size_t n, lion_scalars s)
+{
+    lion_job job = {.p = p, .g = g, .m = m, .s = s};
+    dsc_parallel_ranges(n, m.mode == DSC_STATE_F32 ? lion_range : lion_range_bf16, &job);
 }
 
 /* The option may have been switched on after a group created with lr 0. */
@@ -117,7 +145,10 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
             .beta1 = (float)hp[BETA1], .one_minus_beta1 = (float)(1.0 - hp[BETA1]),
             .beta2 = (float)hp[BETA2], .one_minus_beta2 = (float)(1.0 - hp[BETA2]),
         };
-        float *m = p->slots[SLOT_M].data;
+        lion_state m = {.mode = grp->wrap.bf16_state};
+        if (m.mode == DSC_STATE_F32) m.f = p->slots[SLOT_M].data;
+        else m.h = p->slots[SLOT_M].data;
+        if (m.mode == DSC_STATE_BF16_SR) m.key = dsc_state_key(p, ctx);
         if (ctx->reference) lion_step_ref(p->data, p->grad, m, p->numel, s);
         else lion_step_fast(p->data, p->grad, m, p->numel, s);
     }
@@ -134,4 +165,5 @@ const dsc_family dsc_family_lion = {
         .nkeys = NKEYS, .keys = keys, .matrix = 0,
     },
     .check = check, .plan_param = plan_param, .validate = validate, .step = step,
+    .bf16_states = 1,
 };

@@ -10,8 +10,13 @@
  *   d <- g + mu * b  (nesterov)  or  d <- b;   d <- g without momentum
  *   p <- p - lr * d
  * Golden files: sgd_plain_3x5, sgd_momentum_dampening_wd_4x6,
- * sgd_nesterov_wd_8x3. */
+ * sgd_nesterov_wd_8x3.
+ *
+ * bf16 states (group key bf16_state): the buffer b is stored in bf16, read
+ * widened, and rounded when stored; d uses the float32 b of this step (as
+ * torch's float32 SGD whose buffer is rounded after each step). */
 #include "../core/internal.h"
+#include "../kernels/bf16.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,8 +51,8 @@ static dsc_status check(const double *hp, char *err, size_t n)
 static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
                              char *err, size_t n)
 {
-    (void)g; (void)err; (void)n;
-    dsc_plan_slot(plan, "momentum_buffer", DSC_DT_F32, p->numel);
+    (void)err; (void)n;
+    dsc_plan_slot(plan, "momentum_buffer", dsc_state_dtype(g), p->numel);
     dsc_plan_slot(plan, "step", DSC_DT_I64, 1);
     return DSC_OK;
 }
@@ -57,8 +62,16 @@ typedef struct {
     int nesterov, first, momentum, decoupled;
 } sgd_scalars;
 
+/* The momentum buffer: float32 (f) or bf16 (h) as mode says (kernels/bf16.h). */
+typedef struct {
+    float *f;
+    uint16_t *h;
+    int mode;
+    uint64_t key;
+} sgd_buffer;
+
 /* Reference: one element at a time, in the order of the spec. */
-static void sgd_step_ref(float *p, const float *g, float *b, size_t n, sgd_scalars s)
+static void sgd_step_ref(float *p, const float *g, sgd_buffer b, size_t n, sgd_scalars s)
 {
     for (size_t i = 0; i < n; i++) {
         float gi = s.sign * g[i];                  /* 1. maximize */
@@ -66,9 +79,11 @@ static void sgd_step_ref(float *p, const float *g, float *b, size_t n, sgd_scala
         else if (s.wd != 0.0f) gi = gi + s.wd * p[i]; /*  L2 */
         float d = gi;
         if (s.momentum) {                          /* 3. momentum */
-            if (s.first) b[i] = gi;
-            else b[i] = s.mu * b[i] + (1.0f - s.damp) * gi;
-            d = s.nesterov ? gi + s.mu * b[i] : b[i];
+            float bi;
+            if (s.first) bi = gi;
+            else bi = s.mu * dsc_state_load(b.mode, b.f, b.h, i) + (1.0f - s.damp) * gi;
+            dsc_state_store(b.mode, b.f, b.h, i, bi, dsc_state_bits(b.mode, b.key, i, 0), 0);
+            d = s.nesterov ? gi + s.mu * bi : bi;
         }
         p[i] = p[i] - s.lr * d;                    /* 4. update */
     }
@@ -80,16 +95,20 @@ static void sgd_step_ref(float *p, const float *g, float *b, size_t n, sgd_scala
  * reference, wd * p is added only when wd != 0: -g + 0 * p would turn a
  * -0.0 into +0.0 and the momentum buffer's bits would differ. */
 typedef struct {
-    float *p, *b;
+    float *p;
     const float *g;
+    sgd_buffer b;
     sgd_scalars s;
 } sgd_job;
 
 enum { PLAIN, FIRST, HEAVY_BALL, NESTEROV_FIRST, NESTEROV_FORM };
 
-DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, const int form)
+DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, const int form,
+                       const int mode)
 {
-    float *restrict p = job->p, *restrict b = job->b;
+    float *restrict p = job->p, *restrict b = job->b.f;
+    uint16_t *restrict b16 = job->b.h;
+    const uint64_t key = job->b.key;
     const float *restrict g = job->g;
     const float lr = job->s.lr, mu = job->s.mu, wd = job->s.wd, sign = job->s.sign,
                 keep = 1.0f - job->s.damp, keep_p = job->s.keep_p;
@@ -99,20 +118,19 @@ DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, c
         if (l2 == 1) gi = gi + wd * p[i];
         float d = gi;
         if (form == FIRST || form == NESTEROV_FIRST) { /* the buffer starts as g */
-            b[i] = gi;
+            dsc_state_store(mode, b, b16, i, gi, dsc_state_bits(mode, key, i, 0), 0);
             d = form == NESTEROV_FIRST ? gi + mu * gi : gi;
         } else if (form != PLAIN) {
-            float bi = mu * b[i] + keep * gi;
-            b[i] = bi;
+            float bi = mu * dsc_state_load(mode, b, b16, i) + keep * gi;
+            dsc_state_store(mode, b, b16, i, bi, dsc_state_bits(mode, key, i, 0), 0);
             d = form == NESTEROV_FORM ? gi + mu * bi : bi; /* no 0 * bi: bi may be inf */
         }
         p[i] = p[i] - lr * d;
     }
 }
 
-static void sgd_range(const void *ctx, size_t lo, size_t hi)
+DSC_BODY void sgd_forms(const sgd_job *job, size_t lo, size_t hi, const int mode)
 {
-    const sgd_job *job = ctx;
     const sgd_scalars s = job->s;
     int form = !s.momentum ? PLAIN
                : s.first   ? (s.nesterov ? NESTEROV_FIRST : FIRST)
@@ -120,8 +138,9 @@ static void sgd_range(const void *ctx, size_t lo, size_t hi)
     /* 0: no decay, 1: L2, 2: decoupled; each a loop of its own. */
     const int l2 = s.decoupled ? 2 : s.wd != 0.0f;
 #define SGD_FORMS(f)                                                                    \
-    (l2 == 2 ? sgd_body(job, lo, hi, 2, f) : l2 ? sgd_body(job, lo, hi, 1, f)          \
-                                                : sgd_body(job, lo, hi, 0, f))
+    (l2 == 2 ? sgd_body(job, lo, hi, 2, f, mode)                                        \
+     : l2    ? sgd_body(job, lo, hi, 1, f, mode)                                        \
+             : sgd_body(job, lo, hi, 0, f, mode))
     switch (form) {
     case PLAIN: SGD_FORMS(PLAIN); break;
     case FIRST: SGD_FORMS(FIRST); break;
@@ -132,10 +151,22 @@ static void sgd_range(const void *ctx, size_t lo, size_t hi)
 #undef SGD_FORMS
 }
 
-static void sgd_step_fast(float *p, const float *g, float *b, size_t n, sgd_scalars s)
+static void sgd_range(const void *ctx, size_t lo, size_t hi)
 {
-    sgd_job job = {.p = p, .b = b, .g = g, .s = s};
-    dsc_parallel_ranges(n, sgd_range, &job);
+    sgd_forms(ctx, lo, hi, DSC_STATE_F32);
+}
+
+DSC_WIDE static void sgd_range_bf16(const void *ctx, size_t lo, size_t hi)
+{
+    const sgd_job *job = ctx;
+    if (job->b.mode == DSC_STATE_BF16) sgd_forms(job, lo, hi, DSC_STATE_BF16);
+    else sgd_forms(job, lo, hi, DSC_STATE_BF16_SR);
+}
+
+static void sgd_step_fast(float *p, const float *g, sgd_buffer b, size_t n, sgd_scalars s)
+{
+    sgd_job job = {.p = p, .g = g, .b = b, .s = s};
+    dsc_parallel_ranges(n, b.mode == DSC_STATE_F32 ? sgd_range : sgd_range_bf16, &job);
 }
 
 static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -152,7 +183,10 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
             .decoupled = p->hp[DECOUPLED] != 0 && p->hp[WEIGHT_DECAY] != 0,
             .keep_p = (float)(1.0 - p->hp[LR] * p->hp[WEIGHT_DECAY]),
         };
-        float *b = p->slots[SLOT_BUF].data;
+        sgd_buffer b = {.mode = grp->wrap.bf16_state};
+        if (b.mode == DSC_STATE_F32) b.f = p->slots[SLOT_BUF].data;
+        else b.h = p->slots[SLOT_BUF].data;
+        if (b.mode == DSC_STATE_BF16_SR) b.key = dsc_state_key(p, ctx);
         if (ctx->reference) sgd_step_ref(p->data, p->grad, b, p->numel, s);
         else sgd_step_fast(p->data, p->grad, b, p->numel, s);
         if (s.momentum) *t += 1; /* the buffer exists from now on */
@@ -168,5 +202,5 @@ const dsc_family dsc_family_sgd = {
         .source = "pytorch/pytorch torch/optim/sgd.py (v1.13.1)",
         .nkeys = NKEYS, .keys = keys, .matrix = 0,
     },
-    .check = check, .plan_param = plan_param, .step = step,
+    .check = check, .plan_param = plan_param, .step = step, .bf16_states = 1,
 };

@@ -9,8 +9,12 @@
  * zero only decays. signum's momentum starts at zero, so its first step is
  * the sign of g (+ wd * p).
  * Golden files: signsgd_plain_3x5, signsgd_wd_4x6, signum_default_3x5,
- * signum_wd_4x6. */
+ * signum_wd_4x6.
+ *
+ * signum's bf16 states (group key bf16_state): m is stored in bf16, read
+ * widened and rounded when stored; the sign is taken of the float32 m. */
 #include "../core/internal.h"
+#include "../kernels/bf16.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -106,8 +110,8 @@ enum { SLOT_BUF };
 static dsc_status signum_plan(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
                               char *err, size_t n)
 {
-    (void)g; (void)err; (void)n;
-    dsc_plan_slot(plan, "momentum_buffer", DSC_DT_F32, p->numel);
+    (void)err; (void)n;
+    dsc_plan_slot(plan, "momentum_buffer", dsc_state_dtype(g), p->numel);
     return DSC_OK;
 }
 
@@ -115,36 +119,50 @@ typedef struct {
     float lr, mu, one_minus_mu, wd, decay;
 } signum_scalars;
 
+/* The momentum: float32 (f) or bf16 (h) as mode says (kernels/bf16.h). */
+typedef struct {
+    float *f;
+    uint16_t *h;
+    int mode;
+    uint64_t key;
+} signum_state;
+
 /* Reference: one element at a time, in the order of the spec. */
-static void signum_step_ref(float *p, const float *g, float *m, size_t n, signum_scalars s)
+static void signum_step_ref(float *p, const float *g, signum_state m, size_t n,
+                            signum_scalars s)
 {
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
         if (s.wd != 0.0f) gi = gi + s.wd * p[i];                     /* L2 */
-        m[i] = s.mu * m[i] + s.one_minus_mu * gi;                    /* 1. */
-        p[i] = s.decay * p[i] - s.lr * dsc_signf(m[i]);              /* 2. */
+        float mi = s.mu * dsc_state_load(m.mode, m.f, m.h, i) + s.one_minus_mu * gi; /* 1. */
+        dsc_state_store(m.mode, m.f, m.h, i, mi, dsc_state_bits(m.mode, m.key, i, 0), 0);
+        p[i] = s.decay * p[i] - s.lr * dsc_signf(mi);                /* 2. */
     }
 }
 
 /* Fast: per-thread ranges of one fused loop, the L2 flag inlined as two
  * loops (a flag tested inside an OpenMP loop left it scalar). */
 typedef struct {
-    float *p, *m;
+    float *p;
     const float *g;
+    signum_state m;
     signum_scalars s;
 } signum_job;
 
-DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int l2)
+DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int l2,
+                          const int mode)
 {
-    float *restrict p = job->p, *restrict m = job->m;
+    float *restrict p = job->p, *restrict m = job->m.f;
+    uint16_t *restrict m16 = job->m.h;
+    const uint64_t key = job->m.key;
     const float *restrict g = job->g;
     const float lr = job->s.lr, mu = job->s.mu, c = job->s.one_minus_mu, wd = job->s.wd,
                 decay = job->s.decay;
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i], gi = g[i];
         if (l2) gi = gi + wd * pi;
-        float mi = mu * m[i] + c * gi;
-        m[i] = mi;
+        float mi = mu * dsc_state_load(mode, m, m16, i) + c * gi;
+        dsc_state_store(mode, m, m16, i, mi, dsc_state_bits(mode, key, i, 0), 0);
         p[i] = decay * pi - lr * dsc_signf(mi);
     }
 }
@@ -152,14 +170,28 @@ DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int
 DSC_WIDE static void signum_range(const void *ctx, size_t lo, size_t hi)
 {
     const signum_job *job = ctx;
-    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1);
-    else signum_body(job, lo, hi, 0);
+    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1, DSC_STATE_F32);
+    else signum_body(job, lo, hi, 0, DSC_STATE_F32);
 }
 
-static void signum_step_fast(float *p, const float *g, float *m, size_t n, signum_scalars s)
+DSC_WIDE static void signum_range_bf16(const void *ctx, size_t lo, size_t hi)
 {
-    signum_job job = {.p = p, .m = m, .g = g, .s = s};
-    dsc_parallel_ranges(n, signum_range, &job);
+    const signum_job *job = ctx;
+    const int l2 = job->s.wd != 0.0f;
+    if (job->m.mode == DSC_STATE_BF16) {
+        if (l2) signum_body(job, lo, hi, 1, DSC_STATE_BF16);
+        else signum_body(job, lo, hi, 0, DSC_STATE_BF16);
+    } else {
+        if (l2) signum_body(job, lo, hi, 1, DSC_STATE_BF16_SR);
+        else signum_body(job, lo, hi, 0, DSC_STATE_BF16_SR);
+    }
+}
+
+static void signum_step_fast(float *p, const float *g, signum_state m, size_t n,
+                             signum_scalars s)
+{
+    signum_job job = {.p = p, .g = g, .m = m, .s = s};
+    dsc_parallel_ranges(n, m.mode == DSC_STATE_F32 ? signum_range : signum_range_bf16, &job);
 }
 
 static dsc_status signum_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -172,7 +204,10 @@ static dsc_status signum_step(dsc_group *grp, const dsc_step_ctx *ctx)
             .wd = (float)p->hp[M_WEIGHT_DECAY],
             .decay = (float)(1.0 - lr * p->hp[M_WD_LH]),
         };
-        float *m = p->slots[SLOT_BUF].data;
+        signum_state m = {.mode = grp->wrap.bf16_state};
+        if (m.mode == DSC_STATE_F32) m.f = p->slots[SLOT_BUF].data;
+        else m.h = p->slots[SLOT_BUF].data;
+        if (m.mode == DSC_STATE_BF16_SR) m.key = dsc_state_key(p, ctx);
         if (ctx->reference) signum_step_ref(p->data, p->grad, m, p->numel, s);
         else signum_step_fast(p->data, p->grad, m, p->numel, s);
     }
@@ -189,5 +224,5 @@ const dsc_family dsc_family_signum = {
                   "src/operator/optimizer_op-inl.h (SignumKernel)",
         .nkeys = M_NKEYS, .keys = signum_keys, .matrix = 0,
     },
-    .plan_param = signum_plan, .step = signum_step,
+    .plan_param = signum_plan, .step = signum_step, .bf16_states = 1,
 };

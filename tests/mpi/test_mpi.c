@@ -343,6 +343,9 @@ int main(int argc, char **argv)
     run_equal("adamw8bit", NULL, "adamw8bit:lr=1e-2,weight_decay=0.1", 6, 1);
     run_equal("adam8bit min_8bit_size 5000", NULL, "adam8bit:lr=1e-2,min_8bit_size=5000", 5, 1);
     run_equal("lion", NULL, "lion:lr=1e-3", 5, 1);
+    /* bf16 states: a piece's stochastic rounding draws the whole tensor's bits */
+    run_equal("adamw bf16_state=2", NULL, "adamw:lr=1e-2,amsgrad=1,bf16_state=2", 5, 1);
+    run_equal("sgd bf16_state=1", NULL, "sgd:lr=0.1,momentum=0.9,bf16_state=1", 5, 1);
     run_equal("muon + adamw", "muon:lr=0.02,weight_decay=0.01", "adamw:lr=1e-2", 6, 1);
     run_equal("muon_moonlight", NULL, "muon_moonlight:lr=0.02", 5, 1);
     run_equal("stable_spam (replicated)", NULL, "stable_spam:lr=1e-3", 5, 0);

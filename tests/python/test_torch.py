@@ -452,3 +452,80 @@ def test_copy_and_pickle_refused():
     for f in (copy.copy, copy.deepcopy, pickle.dumps):
         with pytest.raises(TypeError, match="C handle"):
             f(opt)
+
+
+
+def _round_states_to_bf16(opt):
+    """The float32 state tensors of a torch optimizer rounded to bfloat16
+    (nearest even), as a torch user keeping bf16 states would store them."""
+    for st in opt.state.values():
+        for k, v in st.items():
+            if k != "step" and torch.is_tensor(v) and v.dtype == torch.float32:
+                v.copy_(v.to(torch.bfloat16).float())
+
+
+def _near_bf16_midpoint(x, rel=1e-6):
+    """Where float32 x lies within rel of halfway between two bf16 numbers:
+    there one ulp of float32 difference may round either way."""
+    lo = x.to(torch.bfloat16).float()
+    bits = lo.view(torch.int32)
+    up = (bits + torch.where(x > lo, 1 << 16, -(1 << 16)).to(torch.int32)).view(torch.float32)
+    mid = (lo.double() + up.double()) / 2
+    return (x.double() - mid).abs() <= rel * x.double().abs()
+
+
+@pytest.mark.parametrize("tcls,dcls,kw", [
+    (torch.optim.AdamW, dt.AdamW, dict(lr=1e-2, weight_decay=0.1)),
+    (torch.optim.Adam, dt.Adam, dict(lr=1e-2, betas=(0.8, 0.99), amsgrad=True,
+                                     weight_decay=0.01)),
+    (torch.optim.SGD, dt.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
+    (torch.optim.Adagrad, dt.Adagrad, dict(lr=0.1, initial_accumulator_value=0.125)),
+], ids=["adamw", "adam_amsgrad", "sgd_nesterov", "adagrad"])
+def test_bf16_states_match_torch(tcls, dcls, kw):
+    """bf16_state=1 against torch.optim whose float32 state is rounded to
+    bfloat16 after every step. Each step starts both from descent's
+    parameters and state (so float32 differences between the two libraries
+    cannot accumulate), then compares: parameters to float32 accuracy, states
+    equal as bf16 except where torch's float32 value sits within 1e-6 of a
+    rounding midpoint (a one-ulp float32 difference may round either way)."""
+    x, y = data()
+    a, b = model(), model()
+    ta = tcls(a.parameters(), **kw)
+    db = dcls(b.named_parameters(), bf16_state=1, **kw)
+    checked = 0
+    for s in range(30):
+        if s:  # torch starts from descent's parameters and state
+            with torch.no_grad():
+                for pa, pb in zip(a.parameters(), b.parameters()):
+                    pa.copy_(pb)
+            dsd = db.state_dict()["state"]
+            for i, pa in enumerate(a.parameters()):
+                for k, v in dsd[i].items():
+                    if k != "step":
+                        ta.state[pa][k].copy_(v.float().reshape(ta.state[pa][k].shape))
+        train_step(a, ta, x, y)
+        raw = {i: {k: v.clone() for k, v in ta.state[pa].items() if k != "step"}
+               for i, pa in enumerate(a.parameters())}
+        _round_states_to_bf16(ta)
+        train_step(b, db, x, y)
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            assert ((pa - pb).abs() <= 1e-6 * (1 + pa.abs())).all(), s
+        for i, st in db.state_dict()["state"].items():
+            for k, v in st.items():
+                if k == "step":
+                    continue
+                assert v.dtype == torch.bfloat16
+                ref = raw[i][k].reshape(v.shape)
+                differ = v.float() != ref.to(torch.bfloat16).float()
+                assert not (differ & ~_near_bf16_midpoint(ref)).any(), (s, i, k)
+                checked += v.numel()
+    assert checked > 1000
+    # torch's float32 state loads into the bf16 slots rounded to nearest.
+    c = model()
+    dc = dcls(c.named_parameters(), bf16_state=1, **kw)
+    tsd = ta.state_dict()
+    dc.load_state_dict(tsd)
+    for i, st in dc.state_dict()["state"].items():
+        for k, v in st.items():
+            if k != "step":
+                assert torch.equal(v.float(), tsd["state"][i][k].reshape(v.shape))

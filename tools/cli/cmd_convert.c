@@ -1283,6 +1283,11 @@ static int descent_to_torch(ctx *c, const char *path, const tf_set *ck, const ch
                 }
                 continue;
             }
+            if (!strcmp(info.dtype, "BF16")) { /* bf16_state: no torch.optim twin */
+                fail(c, "parameter \"%s\": slot \"%s\" is stored in bf16 (bf16_state); "
+                     "convert reads float32 states only", p->name, info.name);
+                goto done;
+            }
             if (info.count != p->numel || strcmp(info.dtype, "F32")) {
                 fail(c, "parameter \"%s\": slot \"%s\" is not float32 of the parameter's size",
                      p->name, info.name);
