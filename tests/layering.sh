@@ -34,7 +34,7 @@ cd "$repo" || exit 2
 
 # The tests allowed to include src/ headers, and why (keep in step with the
 # comment in CMakeLists.txt above the tests' include directories).
-INTERNAL_TESTS="test_elementwise test_matrix test_quant8 test_lowrank test_stability"
+INTERNAL_TESTS="test_elementwise test_matrix test_quant8 test_lowrank test_stability test_bf16_state"
 
 fails=0
 bad() { echo "LAYERING: $*"; fails=$((fails + 1)); }
