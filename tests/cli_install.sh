@@ -153,7 +153,8 @@ run 0 "classify study (tiny)" -- "$bin" classify study --data "$tmp/fashion" --p
     --methods sgd --seeds 1 --steps 2 --tune-steps 2 --max-tune-runs 3 --out "$out/classify" \
     --quiet
 count=$((count + 1))
-[ -f "$out/classify/summary.md" ] || { fails=$((fails + 1)); echo "FAILED: classify wrote no summary"; }
+[ -f "$out/classify/summary.md" ] ||
+    { fails=$((fails + 1)); echo "FAILED: classify wrote no summary"; }
 # convert: torch's AdamW state (the fuzz corpus's seed, less its first
 # byte, which only steers the fuzzer) to a descent checkpoint and back.
 tail -c +2 "$repo/tests/fuzz/corpus/tensorfile/torch_adamw_safetensors" >"$tmp/torch.safetensors"

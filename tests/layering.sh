@@ -30,11 +30,14 @@ set -uo pipefail
 repo=${1:?usage: layering.sh REPO [BUILD]}
 build=${2:-}
 cd "$repo" || exit 2
-[ -d src/kernels ] && [ -d src/core ] && [ -d src/optimizers ] || { echo "no src/ in $repo" >&2; exit 2; }
+[ -d src/kernels ] && [ -d src/core ] && [ -d src/optimizers ] ||
+    { echo "no src/ in $repo" >&2; exit 2; }
 
 # The tests allowed to include src/ headers, and why (keep in step with the
 # comment in CMakeLists.txt above the tests' include directories).
-INTERNAL_TESTS="test_elementwise test_matrix test_quant8 test_lowrank test_stability test_bf16_state"
+INTERNAL_TESTS="test_elementwise test_matrix test_quant8 test_lowrank test_stability
+                test_bf16_state"
+INTERNAL_TESTS=$(echo $INTERNAL_TESTS) # one line, single spaces
 
 fails=0
 bad() { echo "LAYERING: $*"; fails=$((fails + 1)); }
@@ -68,7 +71,10 @@ allowed() {
     core) [ "$to" = kernels ] || [ "$to" = core ] ;;
     optimizers | src) [ "$to" = kernels ] || [ "$to" = core ] || [ "$to" = optimizers ] ||
         [ "$to" = src ] ;;
-    lab) case $to in kernels | core | optimizers | src | tests | tools | bench | examples) return 1 ;; esac ;;
+    lab)
+        case $to in
+        kernels | core | optimizers | src | tests | tools | bench | examples) return 1 ;;
+        esac ;;
     tools | bench | examples)
         case $to in kernels | core | optimizers | src | tests) return 1 ;; esac ;;
     tests)
@@ -133,7 +139,9 @@ nobj=0
 if [ -n "$build" ] && command -v nm >/dev/null; then
     objdir=$(find "$build/CMakeFiles" -type d -path '*descent_static.dir/src' | head -1)
     if [ -n "$objdir" ]; then
-        defined() { nm --defined-only "$objdir"/$1/*.o 2>/dev/null | awk 'NF == 3 {print $3}' | sort -u; }
+        defined() {
+            nm --defined-only "$objdir"/$1/*.o 2>/dev/null | awk 'NF == 3 {print $3}' | sort -u
+        }
         defined core >"$build/layering.core"
         defined optimizers >"$build/layering.optimizers"
         for o in "$objdir"/kernels/*.o "$objdir"/core/*.o; do
@@ -146,7 +154,8 @@ if [ -n "$build" ] && command -v nm >/dev/null; then
             # The registry's table: dsc_family_<name> objects, nothing else.
             [ "$(basename "$o")" = registry.c.o ] && above=$(echo "$above" | grep -v '^dsc_family_')
             above=$(echo "$above" | grep -v '^$')
-            [ -z "$above" ] || bad "src/$part/$(basename "$o" .o) uses what a higher layer defines:" $above
+            [ -z "$above" ] ||
+                bad "src/$part/$(basename "$o" .o) uses what a higher layer defines:" $above
         done
         rm -f "$build/layering.core" "$build/layering.optimizers"
     fi

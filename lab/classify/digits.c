@@ -151,7 +151,8 @@ int digits_mlp_init(digits_mlp *m, int hidden, int max_batch, uint64_t seed)
     for (size_t i = 0; i < n1; i++) m->w1[i] = (float)((2 * lab_uniform53(&st) - 1) * a1);
     for (int i = 0; i < hidden; i++) m->b1[i] = (float)((2 * lab_uniform53(&st) - 1) * a1);
     for (size_t i = 0; i < n2; i++) m->w2[i] = (float)((2 * lab_uniform53(&st) - 1) * a2);
-    for (int i = 0; i < DIGITS_CLASSES; i++) m->b2[i] = (float)((2 * lab_uniform53(&st) - 1) * a2);
+    for (int i = 0; i < DIGITS_CLASSES; i++)
+        m->b2[i] = (float)((2 * lab_uniform53(&st) - 1) * a2);
     return 0;
 }
 

@@ -314,8 +314,8 @@ static int layout_from_checkpoint(ctx *c, const char *path, const tf_set *ck, co
         goto done;
     }
     for (size_t g = 0; g < groups->count; g++) {
-        const djson *e = &groups->items[g], *name = djson_get(e, "name"), *opt = djson_get(e, "optimizer"),
-                 *hyper = djson_get(e, "hyper");
+        const djson *e = &groups->items[g], *name = djson_get(e, "name"),
+                    *opt = djson_get(e, "optimizer"), *hyper = djson_get(e, "hyper");
         if (!name || name->type != DJSON_STRING || !opt || opt->type != DJSON_STRING || !hyper ||
             hyper->type != DJSON_OBJECT || strlen(opt->string) >= sizeof l->g[g].optimizer) {
             fail(c, "%s: group %zu is malformed", what, g);
@@ -341,12 +341,12 @@ static int layout_from_checkpoint(ctx *c, const char *path, const tf_set *ck, co
         specs[g] = s.buf;
     }
     for (size_t i = 0; i < params->count; i++) {
-        const djson *e = &params->items[i], *name = djson_get(e, "name"), *group = djson_get(e, "group"),
-                 *shape = djson_get(e, "shape"), *nd = djson_get(e, "no_decay"),
-                 *ov = djson_get(e, "overrides");
+        const djson *e = &params->items[i], *name = djson_get(e, "name"),
+                    *group = djson_get(e, "group"), *shape = djson_get(e, "shape"),
+                    *nd = djson_get(e, "no_decay"), *ov = djson_get(e, "overrides");
         lparam *p = &l->p[i];
-        if (!name || name->type != DJSON_STRING || !group || group->type != DJSON_STRING || !shape ||
-            shape->type != DJSON_ARRAY || shape->count < 1 || shape->count > DSC_MAX_NDIM) {
+        if (!name || name->type != DJSON_STRING || !group || group->type != DJSON_STRING ||
+            !shape || shape->type != DJSON_ARRAY || shape->count < 1 || shape->count > DSC_MAX_NDIM) {
             fail(c, "%s: parameter %zu is malformed", what, i);
             goto done;
         }
