@@ -42,7 +42,7 @@ sed 's/^hyper lr .*/hyper lr nan/' "$golden" >"$tmp/nan.golden"
 expect 1 "replay a NaN hyperparameter" -- "$bin" replay "$tmp/nan.golden"
 contains "$tmp/err" "lr" "NaN hyperparameter named"
 
-# Options through getopt_long (tools/cli/opts.h): "--key=value" and
+# Options through getopt_long (lab/opts.h): "--key=value" and
 # "--key value", options after operands, clear errors for the rest.
 expect 0 "polar --steps=3 --draws=2" -- "$bin" polar --steps=3 --draws=2 4x6
 contains "$tmp/out" "ns5 with 3 steps" "--steps=3 is read"
@@ -56,7 +56,8 @@ if "$bin" version | grep -q "avx512-bf16"; then
 else
     contains "$tmp/out" "no AVX512-BF16 kernel" "--bf16 names the fallback"
 fi
-expect 0 "polar --bf16, DESCENT_KERNELS=portable" -- env DESCENT_KERNELS=portable "$bin" polar --bf16 --draws 1 16x5
+expect 0 "polar --bf16, DESCENT_KERNELS=portable" -- \
+    env DESCENT_KERNELS=portable "$bin" polar --bf16 --draws 1 16x5
 contains "$tmp/out" "no AVX512-BF16 kernel" "DESCENT_KERNELS=portable runs the fallback"
 expect 2 "polar --steps=x" -- "$bin" polar --steps=x
 contains "$tmp/err" "--steps needs an integer" "a bad value is named"
