@@ -68,6 +68,9 @@ static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 enum { TREE_SIZE = DSC_BQ_TREE_SIZE };
 static const int tree_off[8] = {DSC_BQ_TREE_OFFSETS};
 static float tree[2][TREE_SIZE] __attribute__((aligned(64)));
+/* The byte planes of the two maps and the unpack order (dequant_planes). */
+static uint8_t planes[2][1024 + 64] __attribute__((aligned(64)));
+static int detected_vbmi; /* ... and the CPU has AVX512-VBMI */
 
 static unsigned reverse_bits(unsigned v, int nbits)
 {
@@ -86,17 +89,44 @@ static void detect(void)
                 tree[sgn][tree_off[level] + (int)reverse_bits(i, level)] =
                     up[(2 * i + 1) * (1u << (7 - level)) - 1];
     }
+    for (int sgn = 0; sgn < 2; sgn++) {
+        const float *map = dsc_qmap(sgn);
+        for (int c = 0; c < 256; c++) {
+            uint32_t bits;
+            memcpy(&bits, &map[c], sizeof bits);
+            for (int p = 0; p < 4; p++) planes[sgn][256 * p + c] = (uint8_t)(bits >> (8 * p));
+        }
+        /* Position 16L + 4k + m takes element 16k + 4L + m (a transpose of
+         * the 4x4 blocks of four bytes; its own inverse). */
+        for (int l = 0; l < 4; l++)
+            for (int k4 = 0; k4 < 4; k4++)
+                for (int m = 0; m < 4; m++)
+                    planes[sgn][1024 + 16 * l + 4 * k4 + m] = (uint8_t)(16 * k4 + 4 * l + m);
+    }
     const char *k = getenv("DESCENT_KERNELS");
     int off = k && (strcmp(k, "portable") == 0 || strcmp(k, "ref") == 0);
     __builtin_cpu_init();
     detected = !off && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    detected_vbmi = detected && __builtin_cpu_supports("avx512vbmi");
 }
 
 int dsc_bq_avx512(void)
 {
     pthread_once(&detect_once, detect);
     return detected && allowed;
+}
+
+int dsc_bq_vbmi(void)
+{
+    pthread_once(&detect_once, detect);
+    return detected && allowed && detected_vbmi;
+}
+
+const uint8_t *dsc_bq_planes(int is_signed)
+{
+    pthread_once(&detect_once, detect);
+    return planes[is_signed != 0];
 }
 
 const float *dsc_bq_tree(int is_signed)
@@ -122,16 +152,26 @@ TGT void dsc_bq_encode_avx512(int is_signed, const float *s, int n, float absmax
     else encode(&t, 0, s, n, absmax, codes);
 }
 
+TGT_VBMI static void decode_vbmi(int is_signed, const uint8_t *codes, int n, float *q)
+{
+    dequant_planes(dsc_bq_planes(is_signed), codes, n, q);
+}
+
 TGT void dsc_bq_decode_avx512(int is_signed, const uint8_t *codes, int n, float absmax,
                               float *out)
 {
-    qmap m;
-    load_map(&m, dsc_qmap(is_signed));
+    float q[DSC_QBLOCK] __attribute__((aligned(64)));
+    if (dsc_bq_vbmi()) {
+        decode_vbmi(is_signed, codes, n, q);
+    } else {
+        qmap m;
+        load_map(&m, dsc_qmap(is_signed));
+        dequant_perm(&m, codes, n, q);
+    }
     const __m512 va = _mm512_set1_ps(absmax);
     for (int i = 0; i < n; i += 16) {
         __mmask16 live = live_mask(n - i);
-        __m512 v = _mm512_mul_ps(lookup(&m, load_codes(codes + i, live)), va);
-        _mm512_mask_storeu_ps(out + i, live, v);
+        _mm512_mask_storeu_ps(out + i, live, _mm512_mul_ps(_mm512_load_ps(q + i), va));
     }
 }
 
