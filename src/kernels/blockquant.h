@@ -113,6 +113,9 @@ int dsc_bq_avx512(void);
 /* For tests: allow 0 turns the AVX-512 kernels off, 1 back to the detected
  * choice; returns dsc_bq_avx512(). Call it only while no step runs. */
 int dsc_bq_avx512_allow(int allow);
+/* The same for the VBMI byte-permute decoder inside the AVX-512 kernels:
+ * 0 makes them decode with dword permutes; returns whether VBMI is used. */
+int dsc_bq_vbmi_allow(int allow);
 /* The encoder and the dequantizer alone (tests): dsc_bq_encode_ref's codes
  * for n <= DSC_QBLOCK values; out[i] = map[codes[i]] * absmax. */
 void dsc_bq_encode_avx512(int is_signed, const float *s, int n, float absmax, uint8_t *codes);
@@ -120,6 +123,7 @@ void dsc_bq_decode_avx512(int is_signed, const uint8_t *codes, int n, float absm
 #else
 static inline int dsc_bq_avx512(void) { return 0; }
 static inline int dsc_bq_avx512_allow(int allow) { (void)allow; return 0; }
+static inline int dsc_bq_vbmi_allow(int allow) { (void)allow; return 0; }
 #endif
 
 #endif /* DESCENT_BLOCKQUANT_H */

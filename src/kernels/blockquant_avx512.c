@@ -71,6 +71,7 @@ static float tree[2][TREE_SIZE] __attribute__((aligned(64)));
 /* The byte planes of the two maps and the unpack order (dequant_planes). */
 static uint8_t planes[2][1024 + 64] __attribute__((aligned(64)));
 static int detected_vbmi; /* ... and the CPU has AVX512-VBMI */
+static int allowed_vbmi = 1; /* tests switch the VBMI decoder off with this */
 
 static unsigned reverse_bits(unsigned v, int nbits)
 {
@@ -120,7 +121,13 @@ int dsc_bq_avx512(void)
 int dsc_bq_vbmi(void)
 {
     pthread_once(&detect_once, detect);
-    return detected && allowed && detected_vbmi;
+    return detected && allowed && detected_vbmi && allowed_vbmi;
+}
+
+int dsc_bq_vbmi_allow(int allow)
+{
+    allowed_vbmi = allow != 0;
+    return dsc_bq_vbmi();
 }
 
 const uint8_t *dsc_bq_planes(int is_signed)
