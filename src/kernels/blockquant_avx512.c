@@ -70,6 +70,9 @@ static const int tree_off[8] = {DSC_BQ_TREE_OFFSETS};
 static float tree[2][TREE_SIZE] __attribute__((aligned(64)));
 /* The byte planes of the two maps and the unpack order (dequant_planes). */
 static uint8_t planes[2][1024 + 64] __attribute__((aligned(64)));
+/* The tables of code_lin (blockquant_avx512.h) and whether they are good. */
+static float lin[2][DSC_BQ_LIN_SIZE] __attribute__((aligned(64)));
+static int lin_ok;
 static int detected_vbmi; /* ... and the CPU has AVX512-VBMI */
 static int allowed_vbmi = 1; /* tests switch the VBMI decoder off with this */
 
@@ -78,6 +81,61 @@ static unsigned reverse_bits(unsigned v, int nbits)
     unsigned r = 0;
     for (int b = 0; b < nbits; b++) r |= ((v >> b) & 1u) << (nbits - 1 - b);
     return r;
+}
+
+/* code_lin's tables for one map. Pieces (by index): 0 below the first
+ * positive threshold (code 127 or 0), 1..7 the decades 1e-6 .. 1e0
+ * (bitsandbytes' create_dynamic_map: decade i holds 2^i values, 2^(i+1)
+ * for the unsigned map, at D*(0.1 + 0.9*(j + 0.5)/n), D = 10^(i-6)), 8 from
+ * up[254] on (code 255); + 16 for negative x. Returns 0 if a binade holds
+ * more than one piece boundary (then the pattern does not apply). */
+static int build_lin(int sgn, float *l)
+{
+    const float *up = dsc_qtable_get(sgn)->up;
+    const int cmin = sgn ? 127 : 0;
+    double a[32], b[32], cap[32], lb[9];
+    for (int p = 0; p < 32; p++) a[p] = 0.0, b[p] = cap[p] = cmin + 0.5;
+    b[8] = cap[8] = 255.5;
+    lb[0] = -INFINITY;
+    lb[1] = up[cmin];
+    lb[8] = up[254];
+    for (int i = 0; i < 7; i++) {
+        int n = sgn ? 1 << i : 2 << i, c = sgn ? 127 + (1 << i) : (2 << i) - 1;
+        double d = pow(10.0, i - 6);
+        a[1 + i] = n / (0.9 * d);
+        b[1 + i] = c - 0.1 * n / 0.9;
+        cap[1 + i] = c + n - 0.5;
+        if (i > 0) lb[1 + i] = up[c - 1];
+    }
+    for (int p = 0; p < 16; p++) {
+        a[16 + p] = sgn ? a[p] : 0.0;
+        b[16 + p] = sgn ? b[p] : 0.5;
+        cap[16 + p] = sgn ? cap[p] : 0.5;
+    }
+    if (sgn) { /* the ends after 254 - code: 126 (the sign fix of -0) and 0 */
+        b[16] = cap[16] = 128.5;
+        b[24] = cap[24] = 254.5;
+    }
+    int32_t pl[32];
+    for (int r = 0; r < 32; r++) {
+        double lo = r == 0 ? 0.0 : ldexp(1.0, r - 31), hi = ldexp(1.0, r - 30);
+        int below = 0, inside = 0;
+        double split = INFINITY;
+        for (int p = 1; p < 9; p++) {
+            if (lb[p] <= lo) below = p;
+            else if (lb[p] < hi) inside++, split = lb[p];
+        }
+        if (inside > 1) return 0;
+        pl[r] = below;
+        l[r] = (float)split;
+    }
+    memcpy(l + 32, pl, sizeof pl);
+    for (int p = 0; p < 32; p++) {
+        l[64 + p] = (float)a[p];
+        l[96 + p] = (float)(b[p] + 256.0);
+        l[128 + p] = (float)(cap[p] + 256.0);
+    }
+    return 1;
 }
 
 static void detect(void)
@@ -104,6 +162,7 @@ static void detect(void)
                 for (int m = 0; m < 4; m++)
                     planes[sgn][1024 + 16 * l + 4 * k4 + m] = (uint8_t)(16 * k4 + 4 * l + m);
     }
+    lin_ok = build_lin(0, lin[0]) && build_lin(1, lin[1]);
     const char *k = getenv("DESCENT_KERNELS");
     int off = k && (strcmp(k, "portable") == 0 || strcmp(k, "ref") == 0);
     __builtin_cpu_init();
@@ -116,6 +175,18 @@ int dsc_bq_avx512(void)
 {
     pthread_once(&detect_once, detect);
     return detected && allowed;
+}
+
+const float *dsc_bq_lin(int is_signed)
+{
+    pthread_once(&detect_once, detect);
+    return lin[is_signed != 0];
+}
+
+int dsc_bq_lin_ok(void)
+{
+    pthread_once(&detect_once, detect);
+    return lin_ok;
 }
 
 int dsc_bq_vbmi(void)
