@@ -75,6 +75,7 @@ typedef struct {
     __m512 xb[2];
     __m512i pl[2];
     __m512 pa[2], pb[2], pc[2];
+    int lin; /* dsc_bq_lin_ok() */
 } qtree;
 
 TGT_INLINE void load_map(qmap *m, const float *map)
@@ -95,6 +96,7 @@ TGT_INLINE void load_tree(qtree *t, int is_signed)
     for (int i = 0; i < 4; i++) t->l6[i] = _mm512_load_ps(e + tree_off[6] + 16 * i);
     for (int i = 0; i < 8; i++) t->l7[i] = _mm512_load_ps(e + tree_off[7] + 16 * i);
     const float *l = dsc_bq_lin(is_signed);
+    t->lin = dsc_bq_lin_ok();
     for (int i = 0; i < 2; i++) {
         t->xb[i] = _mm512_load_ps(l + 16 * i);
         t->pl[i] = _mm512_load_si512((const void *)(l + 32 + 16 * i));
@@ -238,6 +240,30 @@ TGT_INLINE __m512i load_codes(const uint8_t *c, __mmask16 live)
     return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, c));
 }
 
+/* The search and the sign fix of encode(), for the vectors code_lin does
+ * not settle. Out of line: inlined, its thresholds would be kept in
+ * registers across the encoder's loop, which has none to spare. The sign
+ * fix, worked out case by case (x has the sign of s, absmax being
+ * positive): a negative s (-0 included) has x <= -0, below up[127] > 0, so
+ * c <= 127, and only c = 127 (QS[127] is +0) moves, down to 126; a positive
+ * s has x >= +0 > up[126], so c >= 127 and nothing moves; a NaN has c = 0,
+ * kept under a negative sign and moved to 0 - 1 = 255 under a positive
+ * one. Integer tests of the bits of s: no exception. */
+__attribute__((noinline, target(TARGET_ISA))) static __m512i search_fixed(const qtree *t,
+                                                                          int is_signed,
+                                                                          __m512 x, __m512 sv)
+{
+    __m512i c = search(t, x);
+    if (is_signed) {
+        __m512i bits = _mm512_castps_si512(sv);
+        __mmask16 neg = _mm512_test_epi32_mask(bits, _mm512_set1_epi32((int)0x80000000u));
+        __mmask16 pnan = _mm512_cmpgt_epi32_mask(bits, _mm512_set1_epi32(0x7F800000));
+        c = _mm512_mask_min_epu32(c, neg, c, _mm512_set1_epi32(126));
+        c = _mm512_mask_mov_epi32(c, pnan, _mm512_set1_epi32(255));
+    }
+    return c;
+}
+
 /* dsc_bq_encode_fast's codes for s[0..n): x = s / absmax (IEEE division),
  * the search, and for the signed map the reference's sign fix: where the
  * sign of QS[c] (negative for c < 127; QS[127] is +0) differs from the
@@ -253,7 +279,7 @@ TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, flo
         return;
     }
     const __m512 va = _mm512_set1_ps(absmax);
-    const int lin = dsc_bq_lin_ok();
+    const int lin = t->lin;
     for (int i = 0; i < n; i += 16) {
         __mmask16 live = live_mask(n - i);
         __m512 sv = _mm512_maskz_loadu_ps(live, s + i);
@@ -269,21 +295,7 @@ TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, flo
             continue;
         }
         /* Rare (about 1 vector in 100 on random data): search them. */
-        __m512i c = search(t, x);
-        if (is_signed) {
-            /* The sign fix, worked out case by case (x has the sign of s,
-             * absmax being positive): a negative s (-0 included) has x <=
-             * -0, below up[127] > 0, so c <= 127, and only c = 127 (QS[127]
-             * is +0) moves, down to 126; a positive s has x >= +0 > up[126],
-             * so c >= 127 and nothing moves; a NaN has c = 0, kept under a
-             * negative sign and moved to 0 - 1 = 255 under a positive one.
-             * Integer tests of the bits of s: no exception. */
-            __m512i bits = _mm512_castps_si512(sv);
-            __mmask16 neg = _mm512_test_epi32_mask(bits, _mm512_set1_epi32((int)0x80000000u));
-            __mmask16 pnan = _mm512_cmpgt_epi32_mask(bits, _mm512_set1_epi32(0x7F800000));
-            c = _mm512_mask_min_epu32(c, neg, c, _mm512_set1_epi32(126));
-            c = _mm512_mask_mov_epi32(c, pnan, _mm512_set1_epi32(255));
-        }
+        __m512i c = search_fixed(t, is_signed, x, sv);
         c = _mm512_mask_mov_epi32(fast, unsafe, c);
         _mm512_mask_cvtepi32_storeu_epi8(codes + i, live, c);
     }
