@@ -94,8 +94,9 @@ static int build_lin(int sgn, float *l)
     const float *up = dsc_qtable_get(sgn)->up;
     const int cmin = sgn ? 127 : 0;
     double a[32], b[32], cap[32], lb[9];
-    for (int p = 0; p < 32; p++) a[p] = 0.0, b[p] = cap[p] = cmin + 0.5;
-    b[8] = cap[8] = 255.5;
+    /* Constant pieces: slope 0 and no cap (768 - 256 is above any Y). */
+    for (int p = 0; p < 32; p++) a[p] = 0.0, b[p] = cmin + 0.5, cap[p] = 768.0;
+    b[8] = 255.5;
     lb[0] = -INFINITY;
     lb[1] = up[cmin];
     lb[8] = up[254];
@@ -107,15 +108,9 @@ static int build_lin(int sgn, float *l)
         cap[1 + i] = c + n - 0.5;
         if (i > 0) lb[1 + i] = up[c - 1];
     }
-    for (int p = 0; p < 16; p++) {
-        a[16 + p] = sgn ? a[p] : 0.0;
-        b[16 + p] = sgn ? b[p] : 0.5;
-        cap[16 + p] = sgn ? cap[p] : 0.5;
-    }
-    if (sgn) { /* the ends after 254 - code: 126 (the sign fix of -0) and 0 */
-        b[16] = cap[16] = 128.5;
-        b[24] = cap[24] = 254.5;
-    }
+    for (int p = 0; p < 16; p++) a[16 + p] = a[p], b[16 + p] = b[p], cap[16 + p] = cap[p];
+    b[16] = 128.5; /* the ends after 254 - code: 126 (the sign fix of -0) */
+    b[24] = 254.5; /* and 0 */
     int32_t pl[32];
     for (int r = 0; r < 32; r++) {
         double lo = r == 0 ? 0.0 : ldexp(1.0, r - 31), hi = ldexp(1.0, r - 30);

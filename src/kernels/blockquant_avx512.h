@@ -204,21 +204,37 @@ TGT_INLINE __m512i search(const qtree *t, __m512 x)
  * both maps (tests/test_quant8.c --exhaustive; the default run samples). */
 TGT_INLINE __m512i code_lin(const qtree *t, int is_signed, __m512 x, __mmask16 *unsafe)
 {
-    __m512i bits = _mm512_castps_si512(x);
-    __m512i ax = _mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF));
-    __mmask16 out = _mm512_cmpgt_epu32_mask(ax, _mm512_set1_epi32(0x3F800000));
-    __m512i axc = _mm512_max_epu32(ax, _mm512_set1_epi32(0x30000000));
+    const __m512i one = _mm512_set1_epi32(0x3F800000);
+    __m512i bits = _mm512_castps_si512(x), ax = bits, axc;
+    __mmask16 neg = 0, out = 0;
+    if (is_signed) {
+        /* |x| clamped to [2^-31, 1]: beyond 1 (NaN and infinities included)
+         * every threshold is passed, which the top piece gives (255, or 0
+         * for a negative x: the search and the sign fix agree, NaN too). */
+        ax = _mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF));
+        axc = _mm512_min_epu32(_mm512_max_epu32(ax, _mm512_set1_epi32(0x30000000)), one);
+        neg = _mm512_movepi32_mask(bits);
+    } else {
+        /* Negative x, NaN and x > 1 (never met by a second moment) searched. */
+        out = _mm512_cmpgt_epu32_mask(bits, one);
+        axc = _mm512_max_epu32(bits, _mm512_set1_epi32(0x30000000));
+    }
     __m512i r = _mm512_srli_epi32(axc, 23); /* 96..127: the tables read r mod 32 */
     __m512 xb = _mm512_permutex2var_ps(t->xb[0], r, t->xb[1]);
     __mmask16 up = _mm512_cmp_ps_mask(_mm512_castsi512_ps(axc), xb, _CMP_GE_OQ);
     __m512i pi = _mm512_permutex2var_epi32(t->pl[0], r, t->pl[1]);
     pi = _mm512_mask_add_epi32(pi, up, pi, _mm512_set1_epi32(1));
-    __mmask16 neg = _mm512_movepi32_mask(bits);
-    pi = _mm512_mask_or_epi32(pi, neg, pi, _mm512_set1_epi32(16));
-    __m512 a = _mm512_permutex2var_ps(t->pa[0], pi, t->pa[1]);
-    __m512 b = _mm512_permutex2var_ps(t->pb[0], pi, t->pb[1]);
-    __m512 cap = _mm512_permutex2var_ps(t->pc[0], pi, t->pc[1]);
-    __m512 z = _mm512_min_ps(_mm512_fmadd_ps(_mm512_castsi512_ps(ax), a, b), cap);
+    /* Slopes and caps are the same for both signs (16 entries); only the
+     * offsets of the two constant end pieces differ (32). */
+    __m512 a = _mm512_permutexvar_ps(pi, t->pa[0]), cap = _mm512_permutexvar_ps(pi, t->pc[0]);
+    __m512 b;
+    if (is_signed) {
+        pi = _mm512_mask_or_epi32(pi, neg, pi, _mm512_set1_epi32(16));
+        b = _mm512_permutex2var_ps(t->pb[0], pi, t->pb[1]);
+    } else {
+        b = _mm512_permutexvar_ps(pi, t->pb[0]);
+    }
+    __m512 z = _mm512_min_ps(_mm512_fmadd_ps(_mm512_castsi512_ps(axc), a, b), cap);
     __m512i zb = _mm512_castps_si512(z);
     *unsafe = out | _mm512_testn_epi32_mask(_mm512_add_epi32(zb, _mm512_set1_epi32(8)),
                                             _mm512_set1_epi32(0x7FF0));
