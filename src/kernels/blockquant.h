@@ -96,9 +96,11 @@ dsc_status dsc_dequantize_blockwise(const uint8_t *codes, const float *absmax, s
  * states on 16 lanes (the optimizer steps built on them are in
  * src/optimizers/quant8_avx512.c), for x86-64 CPUs with AVX-512
  * (F, BW, VL, DQ), compiled with per-function target attributes so the rest
- * of the library stays baseline x86-64. The map lookups are register
- * permutes, not loads, and the code search a branch-free binary search over
- * the thresholds `up` held in registers; every float operation is the
+ * of the library stays baseline x86-64 (AVX512-VBMI too where the CPU has
+ * it, for the byte-plane lookups). The map lookups are register permutes,
+ * not loads, and the code comes from an affine function of |x| per piece
+ * of the map, with a branch-free binary search over the thresholds `up`
+ * for the few lanes near a threshold; every float operation is the
  * portable body's, in its order, so the bits are the same (tests/
  * test_quant8.c compares the three paths). Chosen at run time, once:
  * DESCENT_KERNELS=portable (or =ref) turns them off. */

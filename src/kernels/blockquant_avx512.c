@@ -10,29 +10,37 @@
  * a scalar load and the step runs at a third to a half of the memory
  * bandwidth. Here neither touches memory:
  *
- *   dequantize  the 256 floats of a map are 16 zmm registers; vpermt2ps
+ *   dequantize  with AVX512-VBMI, four 256-byte planes (byte k of every
+ *               map value) looked up 64 codes at a time by vpermt2b and
+ *               interleaved back into floats (dequant_planes()); without
+ *               it, the 256 floats of a map are 16 zmm registers, vpermt2ps
  *               looks up 32 entries of a register pair by the code's low 5
  *               bits, and three rounds of blends on bits 5, 6, 7 pick the
- *               pair. Values are copied, never computed: exact.
+ *               pair (lookup()). Values are copied, never computed: exact.
  *   encode      code = the number of thresholds up[k] (blockquant.c: the
  *               least float whose code is above k) with x >= up[k]: the
  *               codes ascend with x, so that count is the search's answer
  *               for every non-NaN x, and 0 for NaN (every comparison is
- *               false), as the search gives. The count is found by a
- *               branch-free binary search over the 255 thresholds held
- *               level by level in registers: a level is a permute (or
+ *               false), as the search gives. Between the decade boundaries
+ *               of the map the thresholds are equally spaced, so the count
+ *               is floor of an affine function of |x| chosen by the binade
+ *               (code_lin(); its tables are built here, build_lin()); the
+ *               lanes it cannot vouch for (within 2^-12 of a threshold)
+ *               take a branch-free binary search over the 255 thresholds
+ *               held level by level in registers: a level is a permute (or
  *               blend) of its thresholds by the decisions so far, a
  *               comparison, and one masked OR that records the decision
  *               both as the next permute index and as a bit of the code
- *               (search()). Then
- *               the sign fix of the signed map, which comes
- *               down to two masked moves (encode()). Only comparisons: no
- *               new exception (the table's signaling NaN bucket does not
- *               exist here).
+ *               (search()). Then the sign fix of the signed map, which
+ *               comes down to two masked moves (search_fixed()). No new
+ *               exception: comparisons, and one multiply-add of |x| <= 1
+ *               by finite constants (the table's signaling NaN bucket does
+ *               not exist here).
  *
  * The arithmetic is the portable body's, operation by operation: separate
  * _mm512_mul_ps / _mm512_add_ps / _mm512_div_ps / _mm512_sqrt_ps, never a
- * fused multiply-add (the build is ISO C, where GCC does not contract;
+ * fused multiply-add (the one in code_lin computes a code, not a value, and
+ * is checked against the search; the build is ISO C, where GCC does not contract;
  * clang contracts within one expression unless told, hence the pragma for
  * the few scalar lines). Every block is checked: the finite-gradient
  * selects and the NaN-skipping absmax cost one mask operation each here,
