@@ -15,8 +15,6 @@
  *
  * usage: bench_lowrank [--quick]   (--quick: one repetition) */
 #include "descent.h"
-#include "kernels/gemm.h"
-#include "kernels/svd.h"
 
 #include "bench.h"
 
@@ -47,15 +45,18 @@ static double check_routes(void)
     const size_t m = 96, n = 384;
     double *a = malloc(m * n * sizeof *a), *c = malloc(m * m * sizeof *c);
     double *w = malloc(m * sizeof *w), *s = malloc(m * sizeof *s), *u = malloc(m * m * sizeof *u);
-    void *ew = malloc(dsc_sym_eig_work_bytes(m)), *jw = malloc(dsc_svd_jacobi_work_bytes(m, n));
+    void *ew = malloc(dsc_bench_sym_eig_work_bytes(m, 0));
     for (size_t i = 0; i < m * n; i++) a[i] = frand();
-    dsc_gram_f64(m, n, a, c);
-    dsc_sym_eig(m, c, w, ew);
-    dsc_svd_jacobi(m, n, a, s, u, NULL, DSC_SVD_SIGN_U, jw);
+    dsc_bench_gram_f64(m, n, a, c);
+    dsc_bench_sym_eig(m, 0, c, w, NULL, ew);
+    if (dsc_bench_svd_jacobi(m, n, a, s, u) != DSC_OK) {
+        fprintf(stderr, "bench_lowrank: out of memory\n");
+        exit(1);
+    }
     double worst = 0;
     for (size_t j = 0; j < 32; j++)
         for (size_t i = 0; i < m; i++) worst = fmax(worst, fabs(c[j * m + i] - u[i * m + j]));
-    free(a); free(c); free(w); free(s); free(u); free(ew); free(jw);
+    free(a); free(c); free(w); free(s); free(u); free(ew);
     return worst;
 }
 
@@ -96,8 +97,8 @@ int main(int argc, char **argv)
 {
     int reps = (argc > 1 && !strcmp(argv[1], "--quick")) ? 1 : 3;
     dsc_build_info_t bi = dsc_build_info();
-    printf("bench_lowrank: blas %s, %d threads, gemm %s\n", bi.blas, bi.max_threads,
-           dsc_gemm_backend());
+    /* The GEMM's back end is the build's BLAS (dsc_bench_gemm). */
+    printf("bench_lowrank: blas %s, %d threads, gemm %s\n", bi.blas, bi.max_threads, bi.blas);
     printf("check: fast refresh vs Jacobi SVD (96x384, top 32 vectors): max diff %.2e\n",
            check_routes());
 
@@ -105,18 +106,19 @@ int main(int argc, char **argv)
     /* Refresh kernels alone. */
     double *x = malloc(r * len * sizeof *x), *c = malloc(r * r * sizeof *c), *wv = malloc(r * 8);
     double *c2 = malloc(r * r * sizeof *c2), *vecs = malloc(k * r * sizeof *vecs);
-    void *ew = malloc(dsc_sym_eig_work_bytes(r)), *et = malloc(dsc_sym_eig_top_work_bytes(r));
+    void *ew = malloc(dsc_bench_sym_eig_work_bytes(r, 0));
+    void *et = malloc(dsc_bench_sym_eig_work_bytes(r, k));
     for (size_t i = 0; i < r * len; i++) x[i] = frand();
     double tg = 1e30, te = 1e30, tt = 1e30, cg = 1e30, ce = 1e30, ct = 1e30;
     for (int i = 0; i < reps; i++) {
         double t0 = bench_now(), k0 = cpu();
-        dsc_gram_f64(r, len, x, c);
+        dsc_bench_gram_f64(r, len, x, c);
         double t1 = bench_now(), k1 = cpu();
         memcpy(c2, c, r * r * sizeof *c);
         double t2 = bench_now(), k2 = cpu();
-        dsc_sym_eig_top(r, k, c2, wv, vecs, et);
+        dsc_bench_sym_eig(r, k, c2, wv, vecs, et);
         double t3 = bench_now(), k3 = cpu();
-        dsc_sym_eig(r, c, wv, ew);
+        dsc_bench_sym_eig(r, 0, c, wv, NULL, ew);
         double t4 = bench_now(), k4 = cpu();
         tg = fmin(tg, t1 - t0); cg = fmin(cg, k1 - k0);
         tt = fmin(tt, t3 - t2); ct = fmin(ct, k3 - k2);
@@ -131,13 +133,13 @@ int main(int argc, char **argv)
     /* The limit: one sgemm of the step's shape. */
     float *a = malloc(r * len * sizeof *a), *b = malloc(k * len * sizeof *b);
     float *o = malloc(r * k * sizeof *o);
-    float *gw = malloc(dsc_gemm_work_floats() * sizeof(float));
+    float *gw = malloc(dsc_bench_gemm_work_floats() * sizeof(float));
     for (size_t i = 0; i < r * len; i++) a[i] = frand();
     for (size_t i = 0; i < k * len; i++) b[i] = frand();
     double tm = 1e30;
     for (int i = 0; i < reps + 1; i++) {
         double t0 = bench_now();
-        dsc_gemm(DSC_NO_TRANS, DSC_TRANS, r, k, len, 1.0f, a, len, b, len, 0.0f, o, k, gw);
+        dsc_bench_gemm(0, 1, r, k, len, 1.0f, a, len, b, len, 0.0f, o, k, gw);
         tm = fmin(tm, bench_now() - t0);
     }
     printf("limit: sgemm 768x128x3072 %.2f ms (%.1f GFLOP/s)\n", tm * 1e3,

@@ -33,8 +33,6 @@
  *
  * usage: bench_matrix [--skip-step] [--reps N]   (run by hand; not a test) */
 #include "descent.h"
-#include "kernels/gemm.h"
-#include "kernels/newton_schulz.h"
 
 #include "bench.h"
 
@@ -99,8 +97,8 @@ static void run_gemm(void *p)
         cblas_sgemm(101, 111, 111, (int)g->m, (int)g->n, (int)g->k, 1.0f, g->a, (int)g->k, g->b,
                     (int)g->n, 0.0f, g->c, (int)g->n); /* RowMajor, NoTrans, NoTrans */
     else
-        dsc_gemm(DSC_NO_TRANS, DSC_NO_TRANS, g->m, g->n, g->k, 1.0f, g->a, g->k, g->b, g->n, 0.0f,
-                 g->c, g->n, g->work);
+        dsc_bench_gemm(0, 0, g->m, g->n, g->k, 1.0f, g->a, g->k, g->b, g->n, 0.0f, g->c, g->n,
+                       g->work);
 }
 
 typedef struct {
@@ -112,15 +110,15 @@ typedef struct {
 static void run_ns(void *p)
 {
     ns_job *j = p;
-    dsc_ns5(j->g, j->o, 1, j->m, j->n, 5, 0, j->bf16, j->work);
+    dsc_newton_schulz(j->g, j->o, 1, j->m, j->n, 5, j->bf16 ? DSC_NS_BF16 : 0, j->work);
 }
 
 /* ||O O^T - I||_F / sqrt(r) on the smaller side r of the m x n matrix O. */
 static double orthogonality_error(const float *o, size_t m, size_t n, float *gram)
 {
     size_t r = m < n ? m : n;
-    if (m <= n) dsc_syrk(m, n, 1.0f, o, n, 0.0f, gram, m, NULL);
-    else dsc_gemm(DSC_TRANS, DSC_NO_TRANS, n, n, m, 1.0f, o, n, o, n, 0.0f, gram, n, NULL);
+    if (m <= n) dsc_bench_gemm(0, 1, m, m, n, 1.0f, o, n, o, n, 0.0f, gram, m, NULL);
+    else dsc_bench_gemm(1, 0, n, n, m, 1.0f, o, n, o, n, 0.0f, gram, n, NULL);
     double s = 0;
     for (size_t i = 0; i < r; i++)
         for (size_t j = 0; j < r; j++) {
@@ -144,9 +142,9 @@ static void check_ns5_against_reference(void)
 {
     size_t m = 96, n = 320;
     float *g = buffer(m * n, 1), *a = buffer(m * n, 0), *b = buffer(m * n, 0);
-    float *work = buffer(dsc_ns5_work_floats(m, n), 0);
-    dsc_ns5(g, a, 1, m, n, 5, 0, 0, work);
-    dsc_ns5(g, b, 1, m, n, 5, 1, 0, work);
+    float *work = buffer(dsc_newton_schulz_work_floats(m, n), 0);
+    dsc_newton_schulz(g, a, 1, m, n, 5, 0, work);
+    dsc_newton_schulz(g, b, 1, m, n, 5, DSC_NS_REFERENCE, work);
     double worst = 0;
     for (size_t i = 0; i < m * n; i++) worst = fmax(worst, fabs(a[i] - b[i]));
     printf("check: ns5 96x320, gemm path vs reference loops: max |diff| %.2e %s\n", worst,
@@ -257,8 +255,8 @@ int main(int argc, char **argv)
     }
     if (reps < 1) reps = 1;
     dsc_build_info_t bi = dsc_build_info();
-    printf("descent %s, gemm %s, openmp %d, max threads %d\n", bi.version, dsc_gemm_backend(),
-           bi.openmp, bi.max_threads);
+    printf("descent %s, gemm %s, openmp %d, max threads %d\n", bi.version, bi.blas, bi.openmp,
+           bi.max_threads); /* the GEMM's back end is the build's BLAS */
     check_ns5_against_reference();
 
     /* 1. dsc_gemm against threaded cblas_sgemm on the GPT-2 shapes */
@@ -285,7 +283,7 @@ int main(int argc, char **argv)
     for (size_t s = 0; s < sizeof gshapes / sizeof gshapes[0]; s++) {
         size_t m = gshapes[s].m, n = gshapes[s].n, k = gshapes[s].k;
         gemm_job gj = {m, n, k, buffer(m * k, 1), buffer(k * n, 1), buffer(m * n, 0),
-                       buffer(dsc_gemm_work_floats(), 0), 0};
+                       buffer(dsc_bench_gemm_work_floats(), 0), 0};
         double gflop = 2.0 * (double)m * (double)n * (double)k / 1e9;
         char dims[32];
         snprintf(dims, sizeof dims, "%zux%zux%zu", m, n, k);
@@ -343,7 +341,7 @@ int main(int argc, char **argv)
         double equiv = 5 * (4 * r * r * c + 2 * r * r * r) / 1e9;
         double done = 5 * (3 * r * r * c + r * r * r) / 1e9;
         ns_job j = {m, n, buffer(m * n, 1), buffer(m * n, 0),
-                    buffer(dsc_ns5_work_floats(m, n), 0), 0};
+                    buffer(dsc_newton_schulz_work_floats(m, n), 0), 0};
         char label[32];
         snprintf(label, sizeof label, "%zux%zu", m, n);
         for (int th = 1; th <= 2; th++) {

@@ -626,6 +626,57 @@ DSC_API dsc_status dsc_adadagrad_next_batch(dsc_batch_test test, double param, d
  * INVALID_ARGUMENT (k < 2 or d == 0), NONFINITE (a NaN or Inf entry). */
 DSC_API dsc_status dsc_noise_density(const float *const *grads, int k, size_t d, double *phi);
 
+/* ------------------------------------------------------- benchmark hooks */
+
+/* Internal kernels, reachable so that the programs in bench/ can time them
+ * through this header instead of including the library's private headers
+ * (src/ stays invisible above the library). They are measuring
+ * instruments, not a supported API: arguments are not checked beyond what
+ * is said, and names or signatures may change in any release. Every one is
+ * deterministic, with the same bits at any thread count, and allocates
+ * nothing unless it says so. */
+
+/* The library's GEMM (the one the matrix optimizers run, CBLAS-backed or
+ * portable as dsc_build_info().blas says): row-major float32,
+ * C = alpha op(A) op(B) + beta C, C m x n, op(A) m x k, op(B) k x n,
+ * op(X) = X^T when the flag is non-zero. beta == 0 does not read C. work
+ * holds dsc_bench_gemm_work_floats() floats (or is NULL: a small stack
+ * panel, slower). */
+DSC_API size_t dsc_bench_gemm_work_floats(void);
+DSC_API void dsc_bench_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                            const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                            float *c, size_t ldc, float *work);
+
+/* GaLore/Fira's projector refresh, step by step. dsc_bench_gram_f64: c
+ * (r x r) = x x^T in double, x r x len, both row-major.
+ * dsc_bench_sym_eig: eigenpairs of the symmetric a (n x n, destroyed), in
+ * decreasing order with the library's sign convention (docs/matrix.md):
+ * k == 0 all of them by QL with vectors (row j of a becomes the vector of
+ * w[j], w holds n values), k > 0 the k largest by the top-k route that the
+ * optimizers use (w holds k values, vecs k x n). work holds
+ * dsc_bench_sym_eig_work_bytes(n, k) bytes. Returns 0, or -1 when QL did
+ * not converge. */
+DSC_API void dsc_bench_gram_f64(size_t r, size_t len, const double *x, double *c);
+DSC_API size_t dsc_bench_sym_eig_work_bytes(size_t n, size_t k);
+DSC_API int dsc_bench_sym_eig(size_t n, size_t k, double *a, double *w, double *vecs,
+                              void *work);
+/* The reference route the fast refresh is checked against: one-sided
+ * Jacobi SVD of a (m x n, read only), s (min(m, n)) descending, u
+ * (m x min(m, n)) with the sign convention on its columns. Allocates its
+ * workspace: NO_MEMORY when that fails; OK otherwise (also when 80 sweeps
+ * did not converge, which leaves a slightly less accurate result). */
+DSC_API dsc_status dsc_bench_svd_jacobi(size_t m, size_t n, const double *a, double *s,
+                                        double *u);
+
+/* One group's update rule alone, without the step driver around it (no
+ * gradient scan, clipping, schedule, wrappers, statistics or step count):
+ * the "kernel" column of bench_quant8. It applies the family's update again
+ * with the hyperparameters and gradients of the last dsc_optimizer_step,
+ * so parameters and states change as after one more update. Errors:
+ * NULL_POINTER, INVALID_ARGUMENT (no such group), STATE (no step taken
+ * yet, a sharded handle, or a pending accumulation window). */
+DSC_API dsc_status dsc_bench_group_update(dsc_optimizer *opt, int group);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,46 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------ RNG */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void lab_rng_seed(lab_rng *r, uint64_t seed)
-{
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t lab_rng_u64(lab_rng *r)
-{
-    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-int lab_rng_below(lab_rng *r, int n)
-{
-    /* Reject the top sliver of 2^64 that does not divide evenly by n. */
-    uint64_t un = (uint64_t)n, lim = UINT64_MAX - UINT64_MAX % un;
-    uint64_t v;
-    do v = lab_rng_u64(r);
-    while (v >= lim);
-    return (int)(v % un);
-}
-
 /* ------------------------------------------------------------ quantiles */
 
 static int cmp_double(const void *a, const void *b)

@@ -21,19 +21,14 @@
 
 #include <stdint.h>
 
+#include "rng.h"
+
 /* A point estimate and its interval. */
 typedef struct {
     double est, lo, hi;
 } lab_ci;
 
-/* The lab's resampling RNG: xoshiro256** seeded through splitmix64. */
-typedef struct {
-    uint64_t s[4];
-} lab_rng;
-void lab_rng_seed(lab_rng *r, uint64_t seed);
-uint64_t lab_rng_u64(lab_rng *r);
-/* Uniform integer in [0, n), n >= 1, without modulo bias. */
-int lab_rng_below(lab_rng *r, int n);
+/* lab_rng, the resampling RNG (xoshiro256**), is in rng.h. */
 
 /* q-quantile (0 <= q <= 1, linear interpolation between order statistics)
  * and median of v[0..n-1]; v is not modified. NAN counts as +INF. NAN if

@@ -42,7 +42,7 @@ sed 's/^hyper lr .*/hyper lr nan/' "$golden" >"$tmp/nan.golden"
 expect 1 "replay a NaN hyperparameter" -- "$bin" replay "$tmp/nan.golden"
 contains "$tmp/err" "lr" "NaN hyperparameter named"
 
-# Options through getopt_long (tools/cli/opts.h): "--key=value" and
+# Options through getopt_long (lab/opts.h): "--key=value" and
 # "--key value", options after operands, clear errors for the rest.
 expect 0 "polar --steps=3 --draws=2" -- "$bin" polar --steps=3 --draws=2 4x6
 contains "$tmp/out" "ns5 with 3 steps" "--steps=3 is read"

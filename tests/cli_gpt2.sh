@@ -96,7 +96,7 @@ if grep -q "step / sgemm" "$tmp/out"; then
     fails=$((fails + 1)); echo "FAILED: --no-reference still timed sgemm"
 fi
 
-# Every subcommand parses with getopt_long (tools/cli/opts.h): "--steps=3"
+# Every subcommand parses with getopt_long (lab/opts.h): "--steps=3"
 # reads as "--steps 3", unknown flags are named and exit 2.
 expect 0 "train --steps=2 and --key=value" -- "$bin" gpt2 train "${tiny[@]}" --steps=2 \
     --optimizer=sgd:lr=1e-3 --eval-every=1

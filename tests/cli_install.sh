@@ -4,7 +4,11 @@
 #     line (read from README.md, so the two cannot drift), statically with
 #     `pkg-config --static`, and with CMake's find_package; run all three;
 #  2. run every `descent` command of the installed copy from a folder outside
-#     the repository, so each must find its data in PREFIX/share/descent;
+#     the repository, so each must find its data in PREFIX/share/descent
+#     (inputs the commands would download or that are not shipped are made
+#     here: small token files, a synthetic Fashion-MNIST); every command
+#     `descent --help` lists must run, and every `gpt2` subcommand, except
+#     the ones named in `download_only` below, whose help and bad input run;
 #  3. check what else is installed: man page, bash completion, licences.
 set -u
 bin_built=$1
@@ -77,7 +81,7 @@ run 0 "--help" -- "$bin" --help
 # Every command `descent --help` lists explains itself; the ones this script
 # does not run below are named at the end.
 commands=$("$bin" --help | sed -n '/^commands:/,/^$/p' | awk 'NF && $1 != "commands:" {print $1}')
-ran=" list replay polar stability theory gpt2 demo bench version help "
+ran=" list replay convert polar stability theory gpt2 demo classify bench version help "
 for c in $commands; do
     run 0 "help $c" -- "$bin" help "$c"
     contains "$tmp/out" "usage: descent" "help $c prints a usage line"
@@ -111,11 +115,64 @@ run 0 "gpt2 sample (vocabulary from share/descent)" -- "$bin" gpt2 sample --mode
     --tokens 3
 run 0 "gpt2 bench" -- "$bin" gpt2 bench --layers 1 --channels 32 --heads 2 -B 1 -T 8 \
     --steps 1 --threads 1
-# `demo` and `gpt2 prepare/compare` download the corpora, and `bench` measures
-# for a minute: here they only show they run (help) and reject bad input.
-run 0 "demo --help" -- "$bin" demo --help
+# llm.c token files (header: magic, version, count; then uint16 ids) of
+# 600 tokens alternating two GPT-2 ids: what `gpt2 prepare` would download,
+# enough for one batch of the demo's B=8, T=64.
+tokens600() {
+    { printf '\x88\xd8\x34\x01\x01\x00\x00\x00\x58\x02\x00\x00'; head -c 1012 /dev/zero
+      for _ in $(seq 300); do printf '\x07\x00\x08\x00'; done; } >"$1"
+}
+mkdir -p "$tmp/data/moby-dick" "$tmp/data/sotu"
+for f in moby-dick/train moby-dick/val sotu/train sotu/val; do tokens600 "$tmp/data/$f.bin"; done
+run 0 "gpt2 compare" -- "$bin" gpt2 compare "${tiny[@]}" --optimizers sgd --grid sgd=0.1 \
+    --steps 2 --phi 0 --out "$out/compare"
+run 0 "gpt2 study (tiny, vocabulary from share/descent)" -- "$bin" gpt2 study --preset tiny \
+    --data "$tmp/data" --methods sgd --seeds 1 --steps 2 --tune-steps 2 --max-tune-runs 3 \
+    --out "$out/study" --quiet
+contains "$tmp/out" "study done" "gpt2 study finishes"
+# The demo on the small token files: one optimizer, one update per run.
+run 0 "demo" -- "$bin" demo --data "$tmp/data" --steps 1 --optimizers sgd --threads 2 --quiet \
+    --out "$out/demo"
+count=$((count + 1))
+[ -f "$out/demo/summary.md" ] || { fails=$((fails + 1)); echo "FAILED: demo wrote no summary"; }
+# Fashion-MNIST's four IDX files (magic, counts, 28 x 28 images), made up:
+# more training images than the 5000 held out for validation, labels 0.
+be32() { printf "$(printf '\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) \
+    $(($1 & 255)))"; }
+idx() { # idx FILE TYPE COUNT BYTES_PER_ITEM (type 1: labels, 3: images)
+    { printf '\x00\x00\x08'; printf "$(printf '\\x%02x' "$2")"; be32 "$3"
+      [ "$4" = 1 ] || { be32 28; be32 28; }
+      head -c $(($3 * $4)) /dev/zero | tr '\0' '\7'; } | gzip -1 >"$1"
+}
+mkdir "$tmp/fashion"
+idx "$tmp/fashion/train-images-idx3-ubyte.gz" 3 5100 784
+idx "$tmp/fashion/train-labels-idx1-ubyte.gz" 1 5100 1
+idx "$tmp/fashion/t10k-images-idx3-ubyte.gz" 3 100 784
+idx "$tmp/fashion/t10k-labels-idx1-ubyte.gz" 1 100 1
+run 0 "classify study (tiny)" -- "$bin" classify study --data "$tmp/fashion" --preset tiny \
+    --methods sgd --seeds 1 --steps 2 --tune-steps 2 --max-tune-runs 3 --out "$out/classify" \
+    --quiet
+count=$((count + 1))
+[ -f "$out/classify/summary.md" ] ||
+    { fails=$((fails + 1)); echo "FAILED: classify wrote no summary"; }
+# convert: torch's AdamW state (the fuzz corpus's seed, less its first
+# byte, which only steers the fuzzer) to a descent checkpoint and back.
+tail -c +2 "$repo/tests/fuzz/corpus/tensorfile/torch_adamw_safetensors" >"$tmp/torch.safetensors"
+mkdir "$out/convert"
+run 0 "convert torch -> descent" -- "$bin" convert "$tmp/torch.safetensors" \
+    "$out/convert/descent.safetensors"
+run 0 "convert descent -> torch (.npz)" -- "$bin" convert "$out/convert/descent.safetensors" \
+    "$out/convert/torch.npz"
+# bench: the shortest measurement (one family, 1M parameters).
+run 0 "bench elementwise --quick --only sgd" -- "$bin" bench elementwise --quick --only sgd
+contains "$tmp/out" "triad" "bench measures the bandwidth"
 run 2 "bench without a benchmark" -- "$bin" bench
 run 2 "bench elementwise bad option" -- "$bin" bench elementwise --frob
+# gpt2 prepare downloads the corpora with npm: its help and a bad flag only.
+download_only=" prepare "
+run 0 "gpt2 prepare --help" -- "$bin" gpt2 prepare --help
+run 2 "gpt2 prepare bad flag" -- "$bin" gpt2 prepare --frob
+gpt2_ran=" encode train sample bench compare study "
 # descent-mpi (built when MPI is found) is the same command inside an MPI job.
 if [ -x "$prefix/bin/descent-mpi" ] && command -v mpirun >/dev/null; then
     mpi=(mpirun --oversubscribe -np 1)
@@ -129,7 +186,8 @@ else
     echo "cli_install: descent-mpi not built or mpirun missing, not run"
 fi
 count=$((count + 1))
-if ls "$out" | grep -qv -e '^stab$' -e '^theory$' -e '^gpt2$'; then
+if ls "$out" | grep -qv -e '^stab$' -e '^theory$' -e '^gpt2$' -e '^compare$' -e '^study$' \
+        -e '^demo$' -e '^classify$' -e '^convert$'; then
     fails=$((fails + 1)); echo "FAILED: commands left stray files: $(ls "$out")"
 fi
 cd "$repo" || exit 1
@@ -166,7 +224,16 @@ contains "$tmp/out" "^stability\$" "completion offers stability for st"
 expect 0 "complete an optimizer" -- complete_words descent list ad
 contains "$tmp/out" "^adamw\$" "completion offers adamw after list"
 
+# Every command and every gpt2 subcommand ran (or is download-only).
 not_run=""
 for c in $commands; do [[ $ran == *" $c "* ]] || not_run="$not_run $c"; done
-[ -z "$not_run" ] || echo "cli_install: only the help of these commands ran from the install:$not_run"
+subs=$("$bin" help gpt2 | sed -n '/^subcommands:/,/^`/p' | awk '/^  [a-z]/ {print $1}')
+for c in $subs; do
+    [[ $gpt2_ran == *" $c "* ]] || [[ $download_only == *" $c "* ]] || not_run="$not_run gpt2-$c"
+done
+count=$((count + 1))
+if [ -n "$not_run" ] || [ -z "$subs" ]; then
+    fails=$((fails + 1))
+    echo "FAILED: not run from the install:${not_run:- (no gpt2 subcommands found)}"
+fi
 cli_report cli_install

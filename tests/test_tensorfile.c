@@ -325,22 +325,22 @@ static void test_json(void)
                                       "\"\\ud800\"", "nul", "1e999", "{\"a\" 1}", "[1] 2",
                                       "\"tab\there\""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        jv *v = jv_parse(bad[i], strlen(bad[i]), err, sizeof err);
+        djson *v = djson_parse(bad[i], strlen(bad[i]), NULL, err, sizeof err, NULL);
         CHECK(v == NULL);
-        jv_free(v);
+        djson_free(v, NULL);
     }
     char deep[80];
     memset(deep, '[', 40);
     memset(deep + 40, ']', 40);
-    CHECK(jv_parse(deep, 80, err, sizeof err) == NULL && strstr(err, "nested"));
+    CHECK(djson_parse(deep, 80, NULL, err, sizeof err, NULL) == NULL && strstr(err, "nested"));
     const char ok[] = " {\"s\":\"\\u00e9\\ud83d\\ude00\",\"t\":true,\"f\":false,\"n\":null,"
                       "\"x\":-1.5e2,\"a\":[]} ";
-    jv *v = jv_parse(ok, strlen(ok), err, sizeof err);
-    CHECK(v && v->type == JV_OBJECT && v->count == 6);
-    CHECK(v && !strcmp(jv_get(v, "s")->string, "\xc3\xa9\xf0\x9f\x98\x80"));
-    CHECK(v && jv_get(v, "t")->number == 1 && jv_get(v, "f")->number == 0);
-    CHECK(v && jv_get(v, "n")->type == JV_NULL && jv_get(v, "x")->number == -150);
-    jv_free(v);
+    djson *v = djson_parse(ok, strlen(ok), NULL, err, sizeof err, NULL);
+    CHECK(v && v->type == DJSON_OBJECT && v->count == 6);
+    CHECK(v && !strcmp(djson_get(v, "s")->string, "\xc3\xa9\xf0\x9f\x98\x80"));
+    CHECK(v && djson_get(v, "t")->number == 1 && djson_get(v, "f")->number == 0);
+    CHECK(v && djson_get(v, "n")->type == DJSON_NULL && djson_get(v, "x")->number == -150);
+    djson_free(v, NULL);
 }
 
 int main(void)

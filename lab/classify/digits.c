@@ -3,22 +3,13 @@
 #include "digits.h"
 
 #include "../datadir.h"
+#include "../rng.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-
-uint64_t digits_rng(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s) { return (double)(digits_rng(s) >> 11) / 9007199254740992.0; }
 
 void digits_free(digits_set *s)
 {
@@ -115,7 +106,7 @@ int digits_load(const char *path, int test, uint64_t seed, digits_set *train,
     uint64_t st = seed;
     for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)(digits_rng(&st) % (uint64_t)(i + 1));
+        int j = (int)(lab_splitmix64(&st) % (uint64_t)(i + 1));
         int t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
@@ -157,10 +148,11 @@ int digits_mlp_init(digits_mlp *m, int hidden, int max_batch, uint64_t seed)
     /* Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), as torch.nn.Linear. */
     uint64_t st = seed;
     double a1 = 1.0 / sqrt(DIGITS_FEATURES), a2 = 1.0 / sqrt(hidden);
-    for (size_t i = 0; i < n1; i++) m->w1[i] = (float)((2 * uniform(&st) - 1) * a1);
-    for (int i = 0; i < hidden; i++) m->b1[i] = (float)((2 * uniform(&st) - 1) * a1);
-    for (size_t i = 0; i < n2; i++) m->w2[i] = (float)((2 * uniform(&st) - 1) * a2);
-    for (int i = 0; i < DIGITS_CLASSES; i++) m->b2[i] = (float)((2 * uniform(&st) - 1) * a2);
+    for (size_t i = 0; i < n1; i++) m->w1[i] = (float)((2 * lab_uniform53(&st) - 1) * a1);
+    for (int i = 0; i < hidden; i++) m->b1[i] = (float)((2 * lab_uniform53(&st) - 1) * a1);
+    for (size_t i = 0; i < n2; i++) m->w2[i] = (float)((2 * lab_uniform53(&st) - 1) * a2);
+    for (int i = 0; i < DIGITS_CLASSES; i++)
+        m->b2[i] = (float)((2 * lab_uniform53(&st) - 1) * a2);
     return 0;
 }
 

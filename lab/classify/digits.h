@@ -43,7 +43,5 @@ double digits_mlp_grad(digits_mlp *m, const digits_set *s, const int *idx, int b
 /* Mean loss and accuracy over a whole set (no gradients). */
 void digits_mlp_eval(digits_mlp *m, const digits_set *s, double *loss, double *accuracy);
 
-/* splitmix64: the lab's small seeded generator. */
-uint64_t digits_rng(uint64_t *state);
 
 #endif

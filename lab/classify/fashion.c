@@ -2,6 +2,7 @@
  * (contracts in fashion.h). */
 #include "classify/fashion.h"
 #include "labfile.h"
+#include "rng.h"
 
 #include "descent.h"
 #include "gpt2/study.h"
@@ -210,20 +211,6 @@ static void mm_tn(int M, int N, int K, const float *A, const float *B, float *C)
 #endif
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double normal(uint64_t *s)
-{
-    double u1 = ((splitmix(s) >> 11) + 0.5) * 0x1.0p-53, u2 = (splitmix(s) >> 11) * 0x1.0p-53;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
 void fashion_mlp_tensors(const fashion_mlp *m, size_t off[6], size_t len[6])
 {
     len[0] = (size_t)m->h1 * FASHION_PIXELS;
@@ -267,7 +254,7 @@ int fashion_mlp_init(fashion_mlp *m, int h1, int h2, int max_batch, uint64_t see
     for (int k = 0; k < 3; k++) {
         float *w = m->params + off[2 * k];
         double sd = sqrt(2.0 / fan[k]);
-        for (size_t i = 0; i < len[2 * k]; i++) w[i] = (float)(sd * normal(&s));
+        for (size_t i = 0; i < len[2 * k]; i++) w[i] = (float)(sd * lab_normal(&s));
     }
     return 0;
 }
@@ -392,7 +379,7 @@ typedef struct {
 static void batch_rows(uint64_t seed, uint64_t k, int n, int B, int *idx)
 {
     uint64_t s = seed * 0x9e3779b97f4a7c15ull ^ (k + 1) * 0xd1b54a32d192ed03ull;
-    for (int i = 0; i < B; i++) idx[i] = (int)(splitmix(&s) % (uint64_t)n);
+    for (int i = 0; i < B; i++) idx[i] = (int)(lab_splitmix64(&s) % (uint64_t)n);
 }
 
 #define HELD_OUT_BASE (1ull << 40)

@@ -7,6 +7,7 @@
  */
 #include "data.h"
 #include "labfile.h"
+#include "rng.h"
 
 #include "tokenizer.h"
 
@@ -236,22 +237,12 @@ void gpt2_loader_sequential(const gpt2_loader *l, uint64_t k, int *inputs, int *
     for (int b = 0; b < l->B; b++) fill_row(l, base + (size_t)b * (size_t)l->T, b, inputs, targets);
 }
 
-/* splitmix64's output function (Steele, Lea, Flood 2014): a bijection on 64
- * bits that mixes every input bit into every output bit. */
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 void gpt2_loader_random(const gpt2_loader *l, uint64_t k, int *inputs, int *targets)
 {
     /* Starts 0..N-T-1 inclusive. The modulo bias is below range / 2^64, i.e.
      * under 1e-12 for any corpus descent reads. */
     uint64_t range = (uint64_t)(l->n - (size_t)l->T);
-    uint64_t base = mix64(mix64(l->seed) + k);
+    uint64_t base = lab_mix64(lab_mix64(l->seed) + k);
     for (int b = 0; b < l->B; b++)
-        fill_row(l, (size_t)(mix64(base + (uint64_t)b) % range), b, inputs, targets);
+        fill_row(l, (size_t)(lab_mix64(base + (uint64_t)b) % range), b, inputs, targets);
 }

@@ -10,6 +10,7 @@
  */
 #include "gpt2/model.h"
 #include "labfile.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -296,27 +297,6 @@ void gpt2_free(gpt2_model *m)
     memset(m, 0, sizeof *m);
 }
 
-/* splitmix64 stream and Box-Muller normals for the initialisation. */
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static void fill_normal(float *x, size_t n, double std, uint64_t *state)
-{
-    for (size_t i = 0; i < n; i += 2) {
-        /* u1 in (0, 1], u2 in [0, 1): 53-bit uniforms */
-        double u1 = ((splitmix64(state) >> 11) + 1.0) * 0x1.0p-53;
-        double u2 = (splitmix64(state) >> 11) * 0x1.0p-53;
-        double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
-        x[i] = (float)(std * r * cos(a));
-        if (i + 1 < n) x[i + 1] = (float)(std * r * sin(a));
-    }
-}
-
 int gpt2_init(gpt2_model *m, const gpt2_config *cfg, uint64_t seed, char *err, size_t errlen)
 {
     if (alloc_params(m, cfg, err, errlen)) return -1;
@@ -325,12 +305,12 @@ int gpt2_init(gpt2_model *m, const gpt2_config *cfg, uint64_t seed, char *err, s
     /* GPT-2 (and nanoGPT): weights N(0, 0.02); the two projections into
      * the residual stream N(0, 0.02 / sqrt(2L)); biases 0; gains 1. */
     double std = 0.02, proj_std = 0.02 / sqrt(2.0 * c->num_layers);
-    fill_normal(m->param[GPT2_WTE], (size_t)c->vocab_size * c->channels, std, &state);
-    fill_normal(m->param[GPT2_WPE], m->tensor_numel[GPT2_WPE], std, &state);
-    fill_normal(m->param[GPT2_QKVW], m->tensor_numel[GPT2_QKVW], std, &state);
-    fill_normal(m->param[GPT2_ATTPROJW], m->tensor_numel[GPT2_ATTPROJW], proj_std, &state);
-    fill_normal(m->param[GPT2_FCW], m->tensor_numel[GPT2_FCW], std, &state);
-    fill_normal(m->param[GPT2_FCPROJW], m->tensor_numel[GPT2_FCPROJW], proj_std, &state);
+    lab_fill_normal(m->param[GPT2_WTE], (size_t)c->vocab_size * c->channels, std, &state);
+    lab_fill_normal(m->param[GPT2_WPE], m->tensor_numel[GPT2_WPE], std, &state);
+    lab_fill_normal(m->param[GPT2_QKVW], m->tensor_numel[GPT2_QKVW], std, &state);
+    lab_fill_normal(m->param[GPT2_ATTPROJW], m->tensor_numel[GPT2_ATTPROJW], proj_std, &state);
+    lab_fill_normal(m->param[GPT2_FCW], m->tensor_numel[GPT2_FCW], std, &state);
+    lab_fill_normal(m->param[GPT2_FCPROJW], m->tensor_numel[GPT2_FCPROJW], proj_std, &state);
     const int gains[3] = {GPT2_LN1W, GPT2_LN2W, GPT2_LNFW};
     for (int g = 0; g < 3; g++)
         for (size_t i = 0; i < m->tensor_numel[gains[g]]; i++) m->param[gains[g]][i] = 1.0f;
@@ -376,7 +356,7 @@ double gpt2_sgemm_reference_rate(const gpt2_config *c, int B, int T, int threads
     if (x && w && y) {
         uint64_t s = 12345;
         for (size_t i = 0; i < most; i++) {
-            x[i] = (float)((splitmix64(&s) >> 40) * 0x1.0p-24 - 0.5);
+            x[i] = (float)((lab_splitmix64(&s) >> 40) * 0x1.0p-24 - 0.5);
             w[i] = 0.02f * x[i];
             y[i] = 0.0f;
         }

@@ -12,6 +12,7 @@
 #include "gpt2/tokenizer.h"
 #include "gpt2/train.h"
 #include "opts.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -35,14 +36,6 @@ const char gpt2_sample_usage[] =
     "                       the copy installed with descent)\n"
     "  --data DIR           data folder for the default vocab\n"
     "  --threads N          threads\n";
-
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* The model file a --model argument names. */
 static void model_path(const char *arg, char *out, size_t n)
@@ -100,7 +93,7 @@ static int draw(const float *logits, int V, double temp, int topk, cand *c, uint
     }
     double sum = 0;
     for (int i = 0; i < n; i++) sum += c[i].p;
-    double u = (next_u64(rng) >> 11) * 0x1.0p-53 * sum, acc = 0;
+    double u = lab_uniform53(rng) * sum, acc = 0;
     for (int i = 0; i < n; i++) {
         acc += c[i].p;
         if (u < acc) return c[i].id;

@@ -139,7 +139,7 @@ int gpt2_make_optimizer(struct dsc_optimizer **out, gpt2_model *m, const gpt2_tr
                         char *err, size_t errlen);
 
 /* Command-line flags shared by train, compare, bench and study, parsed
- * with getopt_long (tools/cli/opts.h: "--steps 3" and "--steps=3"; the
+ * with getopt_long (lab/opts.h: "--steps 3" and "--steps=3"; the
  * short options -B N and -T N as "B:T:").
  * gpt2_flag_table: dst <- the command's own entries `extra` (may be NULL),
  *   then the trainer's flags that extra does not name; with `only`

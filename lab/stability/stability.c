@@ -6,6 +6,7 @@
 #include "../classify/digits.h"
 #include "../labfile.h"
 #include "../plot.h"
+#include "../rng.h"
 #include "descent.h"
 
 #include <math.h>
@@ -91,7 +92,7 @@ static int train_arm(const stability_config *cfg, const arm *a, const digits_set
         }
         if (t == cfg->steps) break;
         for (int i = 0; i < cfg->batch; i++)
-            idx[i] = (int)(digits_rng(&data_rng) % (uint64_t)train->n);
+            idx[i] = (int)(lab_splitmix64(&data_rng) % (uint64_t)train->n);
         digits_mlp_grad(&m, train, idx, cfg->batch);
         if (spikes == 2 && t > 0 && t % cfg->spike_every == 0) {
             /* a whole-gradient spike, as a loss spike gives */
@@ -102,7 +103,7 @@ static int train_arm(const stability_config *cfg, const arm *a, const digits_set
         }
         if (spikes == 1 && t > 0 && t % cfg->spike_every == 0) {
             for (int k = 0; k < cfg->spike_coords; k++) {
-                uint64_t r = digits_rng(&spike_rng) % (n1 + n2);
+                uint64_t r = lab_splitmix64(&spike_rng) % (n1 + n2);
                 if (r < n1) m.gw1[r] *= (float)cfg->spike_scale;
                 else m.gw2[r - n1] *= (float)cfg->spike_scale;
             }

@@ -34,7 +34,7 @@
  * Marsaglia's polar method; Student-t by Bailey's polar method (exact for
  * any nu > 0); symmetric alpha-stable by Chambers-Mallows-Stuck. */
 typedef struct {
-    lab_rng core; /* the lab's one xoshiro256** (lab/stats.h) */
+    lab_rng core; /* the lab's one xoshiro256** (lab/rng.h) */
     int have_spare;
     double spare;
 } th_rng;

@@ -40,7 +40,7 @@
  * between updates). A sharded optimizer's rank files (shard.c) carry
  * neither entry: there the caller's settings stay. */
 #include "internal.h"
-#include "json.h"
+#include "json.h" /* util/: the one JSON reader, shared with the command */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -496,10 +496,14 @@ static dsc_dtype dtype_from_name(const char *s, int *ok)
 
 static int read_all(FILE *f, void *buf, size_t n) { return fread(buf, 1, n, f) == n; }
 
-static const char *meta_string(const json_value *meta, const char *key)
+/* The JSON reader allocates through the library's hook like everything
+ * else descent owns (test_oom makes it fail). */
+static const djson_allocator json_alloc = {dsc_malloc, dsc_free};
+
+static const char *meta_string(const djson *meta, const char *key)
 {
-    const json_value *v = json_get(meta, key);
-    return v && v->type == JSON_STRING ? v->string : NULL;
+    const djson *v = djson_get(meta, key);
+    return v && v->type == DJSON_STRING ? v->string : NULL;
 }
 
 static int parse_i64(const char *s, int64_t *out)
@@ -528,9 +532,9 @@ static int parse_u64(const char *s, uint64_t *out)
  * in double before the conversion, which is undefined behaviour for values
  * out of int64_t's range ("shape":[1e300]); fractions ([1.5]) are refused,
  * not truncated. */
-static int json_int(const json_value *v, double lo, double hi, int64_t *out)
+static int json_int(const djson *v, double lo, double hi, int64_t *out)
 {
-    if (!v || v->type != JSON_NUMBER) return 0;
+    if (!v || v->type != DJSON_NUMBER) return 0;
     double x = v->number;
     if (!(x >= lo && x <= hi) || x != floor(x)) return 0;
     *out = (int64_t)x;
@@ -576,14 +580,14 @@ static int extent_cmp(const void *a, const void *b)
 }
 
 /* A hyperparameter object {"key": number} for family f into v/mask. */
-static dsc_status read_hypers(dsc_optimizer *opt, const json_value *obj, const dsc_family *f,
+static dsc_status read_hypers(dsc_optimizer *opt, const djson *obj, const dsc_family *f,
                               double *v, uint64_t *mask, const char *where)
 {
-    if (!obj || obj->type != JSON_OBJECT)
+    if (!obj || obj->type != DJSON_OBJECT)
         return dsc_fail(opt, DSC_CORRUPT, "load: %s: hyperparameters missing", where);
     for (size_t i = 0; i < obj->count; i++) {
         int k = dsc_family_key(f, obj->keys[i]);
-        if (k < 0 || obj->items[i].type != JSON_NUMBER)
+        if (k < 0 || obj->items[i].type != DJSON_NUMBER)
             return dsc_fail(opt, DSC_MISMATCH, "load: %s: key \"%s\" is not a %s "
                             "hyperparameter", where, obj->keys[i], f->info.name);
         char err[DSC_ERR_MAX];
@@ -617,15 +621,15 @@ typedef struct {
 } param_update;
 
 /* "group_keys": {"coordinate_clip": 0.1, ...} of a group into o. */
-static dsc_status read_group_keys(dsc_optimizer *opt, const json_value *obj, const dsc_group *g,
+static dsc_status read_group_keys(dsc_optimizer *opt, const djson *obj, const dsc_group *g,
                                   struct dsc_group_opts *o, const char *where)
 {
     if (!obj) return DSC_OK; /* written before group keys were saved: keep the caller's */
-    if (obj->type != JSON_OBJECT)
+    if (obj->type != DJSON_OBJECT)
         return dsc_fail(opt, DSC_CORRUPT, "load: %s: group_keys is not an object", where);
     for (size_t i = 0; i < obj->count; i++) {
         int k = dsc_group_key_find(g->family, obj->keys[i]);
-        if (k < 0 || obj->items[i].type != JSON_NUMBER)
+        if (k < 0 || obj->items[i].type != DJSON_NUMBER)
             return dsc_fail(opt, DSC_MISMATCH, "load: %s: \"%s\" is not a group key of %s",
                             where, obj->keys[i], g->family->info.name);
         char err[DSC_ERR_MAX];
@@ -639,15 +643,15 @@ static dsc_status read_group_keys(dsc_optimizer *opt, const json_value *obj, con
  * into o: the file and the optimizer must wrap the group alike (their
  * slots differ otherwise); the file's settings replace the caller's, as
  * its hyperparameters do. Files without it keep the caller's. */
-static dsc_status read_wrappers(dsc_optimizer *opt, const json_value *obj,
+static dsc_status read_wrappers(dsc_optimizer *opt, const djson *obj,
                                 struct dsc_group_opts *o, const char *where)
 {
     if (!obj) return DSC_OK;
-    if (obj->type != JSON_OBJECT)
+    if (obj->type != DJSON_OBJECT)
         return dsc_fail(opt, DSC_CORRUPT, "load: %s: wrappers is not an object", where);
     for (int w = 0; w < 2; w++) {
         const dsc_optimizer_info *wi = dsc_wrapper_info(w);
-        const json_value *set = json_get(obj, wi->name);
+        const djson *set = djson_get(obj, wi->name);
         double vals[4];
         int nv = dsc_wrap_settings(o, w, vals);
         if (!set != !nv)
@@ -655,11 +659,11 @@ static dsc_status read_wrappers(dsc_optimizer *opt, const json_value *obj,
                             "optimizer %s", where, set ? "has" : "lacks", wi->name,
                             nv ? "has one" : "does not");
         if (!set) continue;
-        if (set->type != JSON_OBJECT)
+        if (set->type != DJSON_OBJECT)
             return dsc_fail(opt, DSC_CORRUPT, "load: %s: %s settings malformed", where, wi->name);
         for (int k = 0; k < nv; k++) {
-            const json_value *v = json_get(set, wi->keys[k].name);
-            if (!v || v->type != JSON_NUMBER)
+            const djson *v = djson_get(set, wi->keys[k].name);
+            if (!v || v->type != DJSON_NUMBER)
                 return dsc_fail(opt, DSC_CORRUPT, "load: %s: %s.%s missing or not a number",
                                 where, wi->name, wi->keys[k].name);
             vals[k] = v->number;
@@ -674,18 +678,18 @@ static dsc_status read_wrappers(dsc_optimizer *opt, const json_value *obj,
 }
 
 /* "transform": {"clip": "norm", "clip_limit": 1, "nonfinite": "skip"}. */
-static dsc_status read_transform(dsc_optimizer *opt, const json_value *obj, transform_update *tu)
+static dsc_status read_transform(dsc_optimizer *opt, const djson *obj, transform_update *tu)
 {
     tu->clip_kind = opt->clip_kind;
     tu->clip_limit = opt->clip_limit;
     tu->nonfinite = opt->nonfinite;
     if (!obj) return DSC_OK; /* an older file: keep the caller's settings */
-    const json_value *clip = json_get(obj, "clip"), *limit = json_get(obj, "clip_limit");
-    const json_value *nf = json_get(obj, "nonfinite");
-    int kind = clip && clip->type == JSON_STRING ? dsc_clip_kind_from_name(clip->string) : -1;
-    int policy = nf && nf->type == JSON_STRING ? dsc_nonfinite_from_name(nf->string) : -1;
-    if (obj->type != JSON_OBJECT || kind < 0 || policy < 0 || !limit ||
-        limit->type != JSON_NUMBER)
+    const djson *clip = djson_get(obj, "clip"), *limit = djson_get(obj, "clip_limit");
+    const djson *nf = djson_get(obj, "nonfinite");
+    int kind = clip && clip->type == DJSON_STRING ? dsc_clip_kind_from_name(clip->string) : -1;
+    int policy = nf && nf->type == DJSON_STRING ? dsc_nonfinite_from_name(nf->string) : -1;
+    if (obj->type != DJSON_OBJECT || kind < 0 || policy < 0 || !limit ||
+        limit->type != DJSON_NUMBER)
         return dsc_fail(opt, DSC_CORRUPT, "load: the transform settings are malformed (clip: "
                         "none, norm or value; clip_limit: a number; nonfinite: skip, zero or "
                         "fail)");
@@ -699,12 +703,12 @@ static dsc_status read_transform(dsc_optimizer *opt, const json_value *obj, tran
     return DSC_OK;
 }
 
-static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_update *gu,
+static dsc_status check_config(dsc_optimizer *opt, const djson *cfg, group_update *gu,
                                param_update *pu)
 {
-    const json_value *groups = json_get(cfg, "groups");
-    const json_value *params = json_get(cfg, "params");
-    if (!groups || groups->type != JSON_ARRAY || !params || params->type != JSON_ARRAY)
+    const djson *groups = djson_get(cfg, "groups");
+    const djson *params = djson_get(cfg, "params");
+    if (!groups || groups->type != DJSON_ARRAY || !params || params->type != DJSON_ARRAY)
         return dsc_fail(opt, DSC_CORRUPT, "load: configuration lacks groups or params");
     if ((int)groups->count != opt->ngroups)
         return dsc_fail(opt, DSC_MISMATCH, "load: checkpoint has %zu groups, this optimizer %d",
@@ -713,9 +717,9 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
         return dsc_fail(opt, DSC_MISMATCH, "load: checkpoint has %zu parameters, this "
                         "optimizer %d", params->count, opt->nparams);
     for (size_t i = 0; i < groups->count; i++) {
-        const json_value *g = &groups->items[i];
-        const json_value *name = json_get(g, "name"), *kind = json_get(g, "optimizer");
-        if (!name || name->type != JSON_STRING || !kind || kind->type != JSON_STRING)
+        const djson *g = &groups->items[i];
+        const djson *name = djson_get(g, "name"), *kind = djson_get(g, "optimizer");
+        if (!name || name->type != DJSON_STRING || !kind || kind->type != DJSON_STRING)
             return dsc_fail(opt, DSC_CORRUPT, "load: group %zu lacks a name or optimizer", i);
         dsc_group *mine = dsc_optimizer_find_group(opt, name->string);
         if (!mine)
@@ -735,19 +739,19 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
         dsc_status st;
         char where[DSC_NAME_MAX + 16];
         snprintf(where, sizeof where, "group \"%s\"", mine->name);
-        if ((st = read_hypers(opt, json_get(g, "hyper"), mine->family, u->base, NULL, where)) ||
-            (st = read_hypers(opt, json_get(g, "init"), mine->family, u->init, NULL, where)) ||
-            (st = read_group_keys(opt, json_get(g, "group_keys"), mine, &u->wrap, where)) ||
-            (st = read_wrappers(opt, json_get(g, "wrappers"), &u->wrap, where)))
+        if ((st = read_hypers(opt, djson_get(g, "hyper"), mine->family, u->base, NULL, where)) ||
+            (st = read_hypers(opt, djson_get(g, "init"), mine->family, u->init, NULL, where)) ||
+            (st = read_group_keys(opt, djson_get(g, "group_keys"), mine, &u->wrap, where)) ||
+            (st = read_wrappers(opt, djson_get(g, "wrappers"), &u->wrap, where)))
             return st;
-        const json_value *sc = json_get(g, "schedules");
-        if (!sc || sc->type != JSON_OBJECT)
+        const djson *sc = djson_get(g, "schedules");
+        if (!sc || sc->type != DJSON_OBJECT)
             return dsc_fail(opt, DSC_CORRUPT, "load: %s: schedules missing", where);
         for (size_t s = 0; s < sc->count; s++) {
             int k = dsc_family_key(mine->family, sc->keys[s]);
-            const json_value *o = &sc->items[s];
-            const json_value *kindv = json_get(o, "kind");
-            int kind = kindv && kindv->type == JSON_STRING ? sched_kind_from_name(kindv->string)
+            const djson *o = &sc->items[s];
+            const djson *kindv = djson_get(o, "kind");
+            int kind = kindv && kindv->type == DJSON_STRING ? sched_kind_from_name(kindv->string)
                                                            : -1;
             if (k < 0 || kind < 0)
                 return dsc_fail(opt, DSC_CORRUPT, "load: %s: bad schedule \"%s\"", where,
@@ -756,14 +760,14 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
             char err[DSC_ERR_MAX];
             d = dsc_schedule_default();
             d.kind = (dsc_schedule_kind)kind;
-            const json_value *f;
-            int ok = json_int(json_get(o, "warmup"), 0, JSON_INT_MAX, &d.warmup) &&
-                     json_int(json_get(o, "total"), 0, JSON_INT_MAX, &d.total) &&
-                     json_int(json_get(o, "decay"), 0, JSON_INT_MAX, &d.decay) &&
-                     json_int(json_get(o, "step_size"), 0, JSON_INT_MAX, &d.step_size);
-            if ((f = json_get(o, "gamma")) && f->type == JSON_NUMBER) d.gamma = f->number;
+            const djson *f;
+            int ok = json_int(djson_get(o, "warmup"), 0, JSON_INT_MAX, &d.warmup) &&
+                     json_int(djson_get(o, "total"), 0, JSON_INT_MAX, &d.total) &&
+                     json_int(djson_get(o, "decay"), 0, JSON_INT_MAX, &d.decay) &&
+                     json_int(djson_get(o, "step_size"), 0, JSON_INT_MAX, &d.step_size);
+            if ((f = djson_get(o, "gamma")) && f->type == DJSON_NUMBER) d.gamma = f->number;
             else ok = 0;
-            if ((f = json_get(o, "min_ratio")) && f->type == JSON_NUMBER) d.min_ratio = f->number;
+            if ((f = djson_get(o, "min_ratio")) && f->type == DJSON_NUMBER) d.min_ratio = f->number;
             else ok = 0;
             if (!ok)
                 return dsc_fail(opt, DSC_CORRUPT, "load: %s: schedule \"%s\" has a missing, "
@@ -775,11 +779,11 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
         }
     }
     for (size_t i = 0; i < params->count; i++) {
-        const json_value *p = &params->items[i];
-        const json_value *name = json_get(p, "name"), *group = json_get(p, "group");
-        const json_value *shape = json_get(p, "shape"), *nd = json_get(p, "no_decay");
-        if (!name || name->type != JSON_STRING || !group || group->type != JSON_STRING ||
-            !shape || shape->type != JSON_ARRAY)
+        const djson *p = &params->items[i];
+        const djson *name = djson_get(p, "name"), *group = djson_get(p, "group");
+        const djson *shape = djson_get(p, "shape"), *nd = djson_get(p, "no_decay");
+        if (!name || name->type != DJSON_STRING || !group || group->type != DJSON_STRING ||
+            !shape || shape->type != DJSON_ARRAY)
             return dsc_fail(opt, DSC_CORRUPT, "load: parameter %zu is incomplete", i);
         dsc_param *mine = dsc_optimizer_find_param(opt, name->string);
         if (!mine)
@@ -804,10 +808,10 @@ static dsc_status check_config(dsc_optimizer *opt, const json_value *cfg, group_
         for (int k = 0; k < opt->nparams; k++)
             if (opt->params[k] == mine) pi = k;
         param_update *u = &pu[pi];
-        u->no_decay = nd && nd->type == JSON_NUMBER && nd->number != 0;
+        u->no_decay = nd && nd->type == DJSON_NUMBER && nd->number != 0;
         char where[DSC_NAME_MAX + 16];
         snprintf(where, sizeof where, "parameter \"%s\"", mine->name);
-        dsc_status st = read_hypers(opt, json_get(p, "overrides"),
+        dsc_status st = read_hypers(opt, djson_get(p, "overrides"),
                                     opt->groups[mine->group]->family, u->override_value,
                                     &u->override_mask, where);
         if (st) return st;
@@ -871,7 +875,7 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     if (!f) return dsc_fail(opt, DSC_IO, "load: cannot open \"%s\": %s", path, strerror(errno));
     dsc_status st = DSC_OK;
     char *header = NULL;
-    json_value *root = NULL, *cfg = NULL;
+    djson *root = NULL, *cfg = NULL;
     tensor_ref *t = NULL;
     group_update *gu = NULL;
     param_update *pu = NULL;
@@ -946,17 +950,17 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
 
     char err[DSC_ERR_MAX];
     int oom = 0;
-    root = json_parse(header, (size_t)hl, err, sizeof err, &oom);
+    root = djson_parse(header, (size_t)hl, &json_alloc, err, sizeof err, &oom);
     if (oom) {
         st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory reading the header");
         goto done;
     }
-    if (!root || root->type != JSON_OBJECT) {
+    if (!root || root->type != DJSON_OBJECT) {
         st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": header is not valid JSON (%s)", path,
                       root ? "not an object" : err);
         goto done;
     }
-    const json_value *meta = json_get(root, "__metadata__");
+    const djson *meta = djson_get(root, "__metadata__");
     const char *format = meta_string(meta, "format");
     if (!format || strcmp(format, FORMAT_NAME)) {
         st = dsc_fail(opt, DSC_MISMATCH, "load: \"%s\" is a safetensors file but not descent "
@@ -1010,7 +1014,8 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
         goto done;
     }
     const char *cfg_text = meta_string(meta, "config");
-    cfg = cfg_text ? json_parse(cfg_text, strlen(cfg_text), err, sizeof err, &oom) : NULL;
+    cfg = cfg_text ? djson_parse(cfg_text, strlen(cfg_text), &json_alloc, err, sizeof err, &oom)
+                   : NULL;
     if (!cfg && oom) {
         st = dsc_fail(opt, DSC_NO_MEMORY, "load: out of memory reading the configuration");
         goto done;
@@ -1028,7 +1033,7 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
     }
     if ((st = check_config(opt, cfg, gu, pu)) != DSC_OK) goto done;
     transform_update tu;
-    if ((st = read_transform(opt, json_get(cfg, "transform"), &tu)) != DSC_OK) goto done;
+    if ((st = read_transform(opt, djson_get(cfg, "transform"), &tu)) != DSC_OK) goto done;
 
     /* Tensors: every expected one present with the right dtype, shape and
      * extent; none unexpected; together they tile the data section. */
@@ -1057,14 +1062,14 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
             st = dsc_fail(opt, DSC_MISMATCH, "load: \"%s\" has no tensor \"%s\"", path, t[i].key);
             goto done;
         }
-        const json_value *ent = &root->items[e];
-        const json_value *dt = json_get(ent, "dtype"), *shape = json_get(ent, "shape");
-        const json_value *off = json_get(ent, "data_offsets");
+        const djson *ent = &root->items[e];
+        const djson *dt = djson_get(ent, "dtype"), *shape = djson_get(ent, "shape");
+        const djson *off = djson_get(ent, "data_offsets");
         int ok = 0;
-        dsc_dtype dtype = dt && dt->type == JSON_STRING ? dtype_from_name(dt->string, &ok)
+        dsc_dtype dtype = dt && dt->type == DJSON_STRING ? dtype_from_name(dt->string, &ok)
                                                         : DSC_DT_F32;
         int64_t b = 0, en = 0;
-        if (!ok || !shape || shape->type != JSON_ARRAY || !off || off->type != JSON_ARRAY ||
+        if (!ok || !shape || shape->type != DJSON_ARRAY || !off || off->type != DJSON_ARRAY ||
             off->count != 2 || !json_int(&off->items[0], 0, JSON_INT_MAX, &b) ||
             !json_int(&off->items[1], 0, JSON_INT_MAX, &en)) {
             st = dsc_fail(opt, DSC_CORRUPT, "load: \"%s\": entry \"%s\" is malformed", path,
@@ -1155,8 +1160,8 @@ dsc_status dsc_optimizer_load(dsc_optimizer *opt, const char *path)
 done:
     fclose(f);
     dsc_free(header);
-    json_free(root);
-    json_free(cfg);
+    djson_free(root, &json_alloc);
+    djson_free(cfg, &json_alloc);
     dsc_free(t);
     dsc_free(gu);
     dsc_free(pu);

@@ -276,9 +276,9 @@ static int layout_build(ctx *c, layout *l, char **specs)
     return 0;
 }
 
-static int json_index(const jv *v, double max, int64_t *out)
+static int json_index(const djson *v, double max, int64_t *out)
 {
-    if (!v || v->type != JV_NUMBER || v->number < 0 || v->number > max ||
+    if (!v || v->type != DJSON_NUMBER || v->number < 0 || v->number > max ||
         v->number != floor(v->number))
         return 0;
     *out = (int64_t)v->number;
@@ -294,12 +294,12 @@ static int layout_from_checkpoint(ctx *c, const char *path, const tf_set *ck, co
     char jerr[256];
     const char *text = tf_meta(ck, "config");
     if (!text) return fail(c, "%s has no configuration in its metadata", what);
-    jv *cfg = jv_parse(text, strlen(text), jerr, sizeof jerr);
+    djson *cfg = djson_parse(text, strlen(text), NULL, jerr, sizeof jerr, NULL);
     if (!cfg) return fail(c, "%s: configuration unreadable (%s)", what, jerr);
-    const jv *groups = jv_get(cfg, "groups"), *params = jv_get(cfg, "params");
+    const djson *groups = djson_get(cfg, "groups"), *params = djson_get(cfg, "params");
     char **specs = NULL;
     int rc = -1;
-    if (!groups || groups->type != JV_ARRAY || !params || params->type != JV_ARRAY ||
+    if (!groups || groups->type != DJSON_ARRAY || !params || params->type != DJSON_ARRAY ||
         groups->count > 4096 || params->count > (1u << 24)) {
         fail(c, "%s: configuration lacks its groups or params lists", what);
         goto done;
@@ -314,10 +314,10 @@ static int layout_from_checkpoint(ctx *c, const char *path, const tf_set *ck, co
         goto done;
     }
     for (size_t g = 0; g < groups->count; g++) {
-        const jv *e = &groups->items[g], *name = jv_get(e, "name"), *opt = jv_get(e, "optimizer"),
-                 *hyper = jv_get(e, "hyper");
-        if (!name || name->type != JV_STRING || !opt || opt->type != JV_STRING || !hyper ||
-            hyper->type != JV_OBJECT || strlen(opt->string) >= sizeof l->g[g].optimizer) {
+        const djson *e = &groups->items[g], *name = djson_get(e, "name"),
+                    *opt = djson_get(e, "optimizer"), *hyper = djson_get(e, "hyper");
+        if (!name || name->type != DJSON_STRING || !opt || opt->type != DJSON_STRING || !hyper ||
+            hyper->type != DJSON_OBJECT || strlen(opt->string) >= sizeof l->g[g].optimizer) {
             fail(c, "%s: group %zu is malformed", what, g);
             goto done;
         }
@@ -329,7 +329,7 @@ static int layout_from_checkpoint(ctx *c, const char *path, const tf_set *ck, co
         tf_str s = {0};
         tf_str_puts(&s, opt->string);
         for (size_t k = 0; k < hyper->count; k++) {
-            if (hyper->items[k].type != JV_NUMBER) continue;
+            if (hyper->items[k].type != DJSON_NUMBER) continue;
             tf_str_printf(&s, "%s%.64s=%.17g", k ? "," : ":", hyper->keys[k],
                           hyper->items[k].number);
         }
@@ -341,12 +341,12 @@ static int layout_from_checkpoint(ctx *c, const char *path, const tf_set *ck, co
         specs[g] = s.buf;
     }
     for (size_t i = 0; i < params->count; i++) {
-        const jv *e = &params->items[i], *name = jv_get(e, "name"), *group = jv_get(e, "group"),
-                 *shape = jv_get(e, "shape"), *nd = jv_get(e, "no_decay"),
-                 *ov = jv_get(e, "overrides");
+        const djson *e = &params->items[i], *name = djson_get(e, "name"),
+                    *group = djson_get(e, "group"), *shape = djson_get(e, "shape"),
+                    *nd = djson_get(e, "no_decay"), *ov = djson_get(e, "overrides");
         lparam *p = &l->p[i];
-        if (!name || name->type != JV_STRING || !group || group->type != JV_STRING || !shape ||
-            shape->type != JV_ARRAY || shape->count < 1 || shape->count > DSC_MAX_NDIM) {
+        if (!name || name->type != DJSON_STRING || !group || group->type != DJSON_STRING ||
+            !shape || shape->type != DJSON_ARRAY || shape->count < 1 || shape->count > DSC_MAX_NDIM) {
             fail(c, "%s: parameter %zu is malformed", what, i);
             goto done;
         }
@@ -372,10 +372,10 @@ static int layout_from_checkpoint(ctx *c, const char *path, const tf_set *ck, co
             }
             p->numel *= (size_t)p->shape[d];
         }
-        p->no_decay = nd && nd->type == JV_NUMBER && nd->number != 0;
+        p->no_decay = nd && nd->type == DJSON_NUMBER && nd->number != 0;
         p->torch_id = -1;
         /* torch has hyperparameters per group only */
-        if (ov && ov->type == JV_OBJECT && ov->count > 0) {
+        if (ov && ov->type == DJSON_OBJECT && ov->count > 0) {
             fail(c, "%s: parameter \"%s\" overrides %s for itself; torch keeps hyperparameters "
                  "per param group only (move it to a group of its own)", what, p->name,
                  ov->keys[0]);
@@ -392,7 +392,7 @@ done:
     if (specs)
         for (int g = 0; g < l->ngroups; g++) free(specs[g]);
     free(specs);
-    jv_free(cfg);
+    djson_free(cfg, NULL);
     return rc;
 }
 
@@ -498,17 +498,17 @@ static void torch_groups_free(torch_groups *t)
 static int parse_param_groups(ctx *c, const char *text, kind k, torch_groups *t)
 {
     char jerr[256];
-    jv *root = jv_parse(text, strlen(text), jerr, sizeof jerr);
+    djson *root = djson_parse(text, strlen(text), NULL, jerr, sizeof jerr, NULL);
     if (!root) return fail(c, "param_groups metadata is not valid JSON (%s)", jerr);
     int rc = -1;
-    if (root->type != JV_ARRAY || root->count == 0 || root->count > 4096) {
+    if (root->type != DJSON_ARRAY || root->count == 0 || root->count > 4096) {
         fail(c, "param_groups metadata must be a non-empty list of groups");
         goto done;
     }
     size_t total = 0;
     for (size_t g = 0; g < root->count; g++) {
-        const jv *ps = jv_get(&root->items[g], "params");
-        if (!ps || ps->type != JV_ARRAY) {
+        const djson *ps = djson_get(&root->items[g], "params");
+        if (!ps || ps->type != DJSON_ARRAY) {
             fail(c, "param_groups[%zu] has no \"params\" list", g);
             goto done;
         }
@@ -527,8 +527,8 @@ static int parse_param_groups(ctx *c, const char *text, kind k, torch_groups *t)
         goto done;
     }
     for (size_t g = 0; g < root->count; g++) {
-        const jv *grp = &root->items[g];
-        const jv *ps = jv_get(grp, "params");
+        const djson *grp = &root->items[g];
+        const djson *ps = djson_get(grp, "params");
         for (size_t i = 0; i < ps->count; i++) {
             int64_t id;
             if (!json_index(&ps->items[i], INT32_MAX, &id)) {
@@ -546,7 +546,7 @@ static int parse_param_groups(ctx *c, const char *text, kind k, torch_groups *t)
         /* every key of the group: carried, ignored with a reason, or refused */
         for (size_t e = 0; e < grp->count; e++) {
             const char *key = grp->keys[e];
-            const jv *v = &grp->items[e];
+            const djson *v = &grp->items[e];
             int known = !strcmp(key, "params");
             for (int h = 0; h < MAX_HKEYS && hkeys[k][h].torch; h++)
                 if (!strcmp(key, hkeys[k][h].torch)) known = 1;
@@ -558,7 +558,7 @@ static int parse_param_groups(ctx *c, const char *text, kind k, torch_groups *t)
                 known = 1;
             }
             if (!strcmp(key, "decoupled_weight_decay")) {
-                int on = v->type == JV_BOOL && v->number != 0;
+                int on = v->type == DJSON_BOOL && v->number != 0;
                 if (k == K_ADAM && on) {
                     fail(c, "param_groups[%zu]: torch Adam with decoupled_weight_decay=True is "
                          "AdamW; convert with --optimizer adamw", g);
@@ -580,10 +580,10 @@ static int parse_param_groups(ctx *c, const char *text, kind k, torch_groups *t)
         }
         for (int h = 0; h < MAX_HKEYS && hkeys[k][h].torch; h++) {
             const hkey *hk = &hkeys[k][h];
-            const jv *v = jv_get(grp, hk->torch);
+            const djson *v = djson_get(grp, hk->torch);
             if (v && hk->index >= 0)
-                v = v->type == JV_ARRAY && v->count == 2 ? &v->items[hk->index] : NULL;
-            if (!v || (v->type != JV_NUMBER && v->type != JV_BOOL)) {
+                v = v->type == DJSON_ARRAY && v->count == 2 ? &v->items[hk->index] : NULL;
+            if (!v || (v->type != DJSON_NUMBER && v->type != DJSON_BOOL)) {
                 fail(c, "param_groups[%zu]: \"%s\" is missing or not a number%s", g, hk->torch,
                      hk->index >= 0 ? " pair" : "");
                 goto done;
@@ -597,7 +597,7 @@ static int parse_param_groups(ctx *c, const char *text, kind k, torch_groups *t)
     }
     rc = 0;
 done:
-    jv_free(root);
+    djson_free(root, NULL);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "gpt2/prepare.h"
 #include "gpt2/study.h"
 #include "gpt2/train.h"
+#include "rng.h"
 
 #include <math.h>
 #include <errno.h>
@@ -144,8 +145,7 @@ static int cmd_bench(int argc, char **argv)
     }
     uint64_t s = o.seed;
     for (int i = 0; i <= BT; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        tok[i] = (int)((s >> 33) % (uint64_t)cfg.vocab_size);
+        tok[i] = (int)(lab_splitmix64(&s) % (uint64_t)cfg.vocab_size);
     }
     dsc_build_info_t info = dsc_build_info();
     printf("GPT-2 L=%d C=%d H=%d V=%d (%zu parameters), B=%d T=%d, %d threads, blas %s\n",

@@ -10,6 +10,7 @@
 #include "descent.h"
 #include "opts.h"
 #include "polar.h"
+#include "rng.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -30,21 +31,6 @@ const char cmd_polar_usage[] =
     "          optimizers' ns_bf16=1, as the official Muon)\n"
     "  Spec 1.2: non-square Gaussian shapes land in [0.68, 1.21] after 5 steps and\n"
     "  the distance is about 0.18 to 0.23; square ones keep tiny singular values.\n";
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double gauss(uint64_t *s)
-{
-    double u1 = ((double)(splitmix(s) >> 11) + 0.5) / 9007199254740992.0;
-    double u2 = (double)(splitmix(s) >> 11) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
 
 typedef struct {
     double sv_min, sv_max, dist_mean, dist_max;
@@ -67,7 +53,7 @@ static int run_shape(size_t m, size_t n, int steps, int draws, int flags, uint64
     out->dist_max = 0;
     for (int d = 0; d < draws; d++) {
         for (size_t i = 0; i < len; i++) {
-            g[i] = (float)gauss(seed);
+            g[i] = (float)lab_normal(seed);
             gd[i] = g[i];
         }
         if (dsc_newton_schulz(g, o, 1, m, n, steps, flags, work) != DSC_OK) goto done;

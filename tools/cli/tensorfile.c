@@ -1,5 +1,5 @@
-/* tensorfile.c - safetensors and .npz readers and writers, and the JSON
- * reader they share (tensorfile.h; formats in docs/convert.md).
+/* tensorfile.c - safetensors and .npz readers and writers (tensorfile.h;
+ * formats in docs/convert.md); their JSON is read by util/json.c.
  *
  * Every reader is strict and defensive: the input may be anything (the
  * fuzz target feeds it arbitrary bytes), so each length and offset is
@@ -20,7 +20,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define MAX_DEPTH 32
 #define MAX_TENSORS (1 << 20)
 #define MAX_DATA ((uint64_t)1 << 40)
 
@@ -36,327 +35,6 @@ static void set_err(char *err, size_t n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, n, fmt, ap);
     va_end(ap);
-}
-
-/* ================================================================ JSON */
-
-typedef struct {
-    const char *p, *end;
-    char *err;
-    size_t errlen;
-} jparser;
-
-static void jv_clear(jv *v)
-{
-    if (!v) return;
-    free(v->string);
-    for (size_t i = 0; i < v->count; i++) {
-        if (v->keys) free(v->keys[i]);
-        if (v->items) jv_clear(&v->items[i]);
-    }
-    free(v->keys);
-    free(v->items);
-    memset(v, 0, sizeof *v);
-}
-
-void jv_free(jv *v)
-{
-    jv_clear(v);
-    free(v);
-}
-
-static void skip_ws(jparser *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
-}
-
-static int hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* A string literal (j->p at the opening quote) into a new buffer. The
- * unescaped text is never longer than the escaped one. */
-static char *parse_string(jparser *j)
-{
-    const char *start = ++j->p;
-    while (j->p < j->end && *j->p != '"') {
-        if (*j->p == '\\') j->p++;
-        j->p++;
-    }
-    if (j->p >= j->end) {
-        set_err(j->err, j->errlen, "JSON: unterminated string");
-        return NULL;
-    }
-    const char *stop = j->p++;
-    char *out = malloc((size_t)(stop - start) + 1), *o = out;
-    if (!out) {
-        set_err(j->err, j->errlen, "out of memory");
-        return NULL;
-    }
-    for (const char *s = start; s < stop; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20) {
-            set_err(j->err, j->errlen, "JSON: control character in a string");
-            goto bad;
-        }
-        if (c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
-        s++; /* s < stop: the scan above kept escapes inside the string */
-        switch (*s) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (stop - s < 5 || !hex4(s + 1, &cp)) {
-                set_err(j->err, j->errlen, "JSON: bad \\u escape");
-                goto bad;
-            }
-            s += 4;
-            if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
-                if (stop - s < 7 || s[1] != '\\' || s[2] != 'u' || !hex4(s + 3, &lo) ||
-                    lo < 0xDC00 || lo > 0xDFFF) {
-                    set_err(j->err, j->errlen, "JSON: unpaired surrogate");
-                    goto bad;
-                }
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                s += 6;
-            } else if (cp >= 0xDC00 && cp < 0xE000) {
-                set_err(j->err, j->errlen, "JSON: unpaired surrogate");
-                goto bad;
-            }
-            if (cp == 0) {
-                set_err(j->err, j->errlen, "JSON: \\u0000 in a string");
-                goto bad;
-            }
-            o += put_utf8(o, cp);
-            break;
-        }
-        default:
-            set_err(j->err, j->errlen, "JSON: bad escape \\%c", *s);
-            goto bad;
-        }
-    }
-    *o = '\0';
-    return out;
-bad:
-    free(out);
-    return NULL;
-}
-
-static int parse_value(jparser *j, jv *v, int depth);
-
-static int grow_items(jparser *j, jv *v, size_t *cap, int object)
-{
-    if (v->count < *cap) return 1;
-    size_t ncap = *cap ? *cap * 2 : 4;
-    jv *items = realloc(v->items, ncap * sizeof *items);
-    if (!items) goto oom;
-    v->items = items;
-    if (object) {
-        char **keys = realloc(v->keys, ncap * sizeof *keys);
-        if (!keys) goto oom;
-        v->keys = keys;
-    }
-    *cap = ncap;
-    return 1;
-oom:
-    set_err(j->err, j->errlen, "out of memory");
-    return 0;
-}
-
-static int parse_number(jparser *j, jv *v)
-{
-    const char *s = j->p;
-    if (s < j->end && *s == '-') s++;
-    if (s >= j->end || *s < '0' || *s > '9') goto bad;
-    if (*s == '0') s++;
-    else
-        while (s < j->end && *s >= '0' && *s <= '9') s++;
-    if (s < j->end && *s == '.') {
-        s++;
-        if (s >= j->end || *s < '0' || *s > '9') goto bad;
-        while (s < j->end && *s >= '0' && *s <= '9') s++;
-    }
-    if (s < j->end && (*s == 'e' || *s == 'E')) {
-        s++;
-        if (s < j->end && (*s == '+' || *s == '-')) s++;
-        if (s >= j->end || *s < '0' || *s > '9') goto bad;
-        while (s < j->end && *s >= '0' && *s <= '9') s++;
-    }
-    char tmp[64];
-    size_t n = (size_t)(s - j->p);
-    if (n >= sizeof tmp) goto bad;
-    memcpy(tmp, j->p, n);
-    tmp[n] = '\0';
-    v->type = JV_NUMBER;
-    v->number = strtod(tmp, NULL);
-    if (!isfinite(v->number)) {
-        set_err(j->err, j->errlen, "JSON: number out of range: %s", tmp);
-        return 0;
-    }
-    j->p = s;
-    return 1;
-bad:
-    set_err(j->err, j->errlen, "JSON: malformed number");
-    return 0;
-}
-
-static int literal(jparser *j, const char *word)
-{
-    size_t n = strlen(word);
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n)) return 0;
-    j->p += n;
-    return 1;
-}
-
-static int parse_value(jparser *j, jv *v, int depth)
-{
-    memset(v, 0, sizeof *v);
-    if (depth > MAX_DEPTH) {
-        set_err(j->err, j->errlen, "JSON: nested more than %d deep", MAX_DEPTH);
-        return 0;
-    }
-    skip_ws(j);
-    if (j->p >= j->end) {
-        set_err(j->err, j->errlen, "JSON: unexpected end");
-        return 0;
-    }
-    char c = *j->p;
-    if (c == '"') {
-        v->type = JV_STRING;
-        return (v->string = parse_string(j)) != NULL;
-    }
-    if (c == '{' || c == '[') {
-        int object = c == '{';
-        size_t cap = 0;
-        v->type = object ? JV_OBJECT : JV_ARRAY;
-        j->p++;
-        skip_ws(j);
-        if (j->p < j->end && *j->p == (object ? '}' : ']')) {
-            j->p++;
-            return 1;
-        }
-        for (;;) {
-            if (!grow_items(j, v, &cap, object)) return 0;
-            char *key = NULL;
-            if (object) {
-                skip_ws(j);
-                if (j->p >= j->end || *j->p != '"') {
-                    set_err(j->err, j->errlen, "JSON: expected a key");
-                    return 0;
-                }
-                if (!(key = parse_string(j))) return 0;
-                for (size_t i = 0; i < v->count; i++)
-                    if (!strcmp(v->keys[i], key)) {
-                        set_err(j->err, j->errlen, "JSON: duplicate key \"%.64s\"", key);
-                        free(key);
-                        return 0;
-                    }
-                skip_ws(j);
-                if (j->p >= j->end || *j->p != ':') {
-                    set_err(j->err, j->errlen, "JSON: expected ':'");
-                    free(key);
-                    return 0;
-                }
-                j->p++;
-                v->keys[v->count] = key;
-            }
-            /* Counted before parsing, so a failure inside frees the item. */
-            v->count++;
-            if (!parse_value(j, &v->items[v->count - 1], depth + 1)) return 0;
-            skip_ws(j);
-            if (j->p < j->end && *j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (j->p < j->end && *j->p == (object ? '}' : ']')) {
-                j->p++;
-                return 1;
-            }
-            set_err(j->err, j->errlen, "JSON: expected ',' or '%c'", object ? '}' : ']');
-            return 0;
-        }
-    }
-    if (literal(j, "true") || literal(j, "false")) {
-        v->type = JV_BOOL;
-        v->number = j->p[-1] == 'e' && j->p[-2] == 'u';
-        return 1;
-    }
-    if (literal(j, "null")) return 1;
-    return parse_number(j, v);
-}
-
-jv *jv_parse(const char *text, size_t len, char *err, size_t errlen)
-{
-    jv *v = calloc(1, sizeof *v);
-    if (!v) {
-        set_err(err, errlen, "out of memory");
-        return NULL;
-    }
-    jparser j = {text, text + len, err, errlen};
-    if (!parse_value(&j, v, 0)) {
-        jv_free(v);
-        return NULL;
-    }
-    skip_ws(&j);
-    if (j.p != j.end) {
-        set_err(err, errlen, "JSON: text after the value");
-        jv_free(v);
-        return NULL;
-    }
-    return v;
-}
-
-const jv *jv_get(const jv *obj, const char *key)
-{
-    if (!obj || obj->type != JV_OBJECT) return NULL;
-    for (size_t i = 0; i < obj->count; i++)
-        if (!strcmp(obj->keys[i], key)) return &obj->items[i];
-    return NULL;
 }
 
 /* ------------------------------------------------------------ tf_str */
@@ -579,14 +257,14 @@ static int name_ok(const char *name)
 }
 
 /* A JSON object of string values into the set's metadata. */
-static int meta_from_json(tf_set *s, const jv *m, const char *where, char *err, size_t errlen)
+static int meta_from_json(tf_set *s, const djson *m, const char *where, char *err, size_t errlen)
 {
-    if (m->type != JV_OBJECT) {
+    if (m->type != DJSON_OBJECT) {
         set_err(err, errlen, "%s is not an object", where);
         return -1;
     }
     for (size_t i = 0; i < m->count; i++) {
-        if (m->items[i].type != JV_STRING) {
+        if (m->items[i].type != DJSON_STRING) {
             set_err(err, errlen, "%s: value of \"%.64s\" is not a string", where, m->keys[i]);
             return -1;
         }
@@ -607,9 +285,9 @@ static int extent_cmp(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : 0;
 }
 
-static int json_u64(const jv *v, uint64_t max, uint64_t *out)
+static int json_u64(const djson *v, uint64_t max, uint64_t *out)
 {
-    if (!v || v->type != JV_NUMBER || v->number < 0 || v->number > (double)max ||
+    if (!v || v->type != DJSON_NUMBER || v->number < 0 || v->number > (double)max ||
         v->number != floor(v->number))
         return 0;
     *out = (uint64_t)v->number;
@@ -633,11 +311,11 @@ int tf_read_safetensors(const unsigned char *buf, size_t len, tf_set *out, char 
     }
     const unsigned char *data = buf + 8 + hl;
     uint64_t data_size = len - 8 - hl;
-    jv *root = jv_parse((const char *)buf + 8, (size_t)hl, err, errlen);
+    djson *root = djson_parse((const char *)buf + 8, (size_t)hl, NULL, err, errlen, NULL);
     if (!root) return -1;
     extent *ext = NULL;
     int rc = -1;
-    if (root->type != JV_OBJECT) {
+    if (root->type != DJSON_OBJECT) {
         set_err(err, errlen, "safetensors: the header is not a JSON object");
         goto done;
     }
@@ -649,7 +327,7 @@ int tf_read_safetensors(const unsigned char *buf, size_t len, tf_set *out, char 
     size_t next = 0;
     for (size_t i = 0; i < root->count; i++) {
         const char *name = root->keys[i];
-        const jv *e = &root->items[i];
+        const djson *e = &root->items[i];
         if (!strcmp(name, "__metadata__")) {
             if (meta_from_json(out, e, "safetensors: __metadata__", err, errlen)) goto done;
             continue;
@@ -659,12 +337,12 @@ int tf_read_safetensors(const unsigned char *buf, size_t len, tf_set *out, char 
                     "control characters");
             goto done;
         }
-        const jv *dt = jv_get(e, "dtype"), *shape = jv_get(e, "shape");
-        const jv *off = jv_get(e, "data_offsets");
+        const djson *dt = djson_get(e, "dtype"), *shape = djson_get(e, "shape");
+        const djson *off = djson_get(e, "data_offsets");
         tf_dtype dtype;
         uint64_t b, en;
-        if (e->type != JV_OBJECT || e->count != 3 || !dt || dt->type != JV_STRING || !shape ||
-            shape->type != JV_ARRAY || !off || off->type != JV_ARRAY || off->count != 2 ||
+        if (e->type != DJSON_OBJECT || e->count != 3 || !dt || dt->type != DJSON_STRING || !shape ||
+            shape->type != DJSON_ARRAY || !off || off->type != DJSON_ARRAY || off->count != 2 ||
             !json_u64(&off->items[0], MAX_DATA, &b) || !json_u64(&off->items[1], MAX_DATA, &en)) {
             set_err(err, errlen, "safetensors: entry \"%.200s\" is malformed (needs exactly "
                     "dtype, shape and data_offsets [begin, end])", name);
@@ -722,7 +400,7 @@ int tf_read_safetensors(const unsigned char *buf, size_t len, tf_set *out, char 
     }
     rc = 0;
 done:
-    jv_free(root);
+    djson_free(root, NULL);
     free(ext);
     if (rc) tf_free(out);
     return rc;
@@ -1117,10 +795,10 @@ int tf_read_npz(const unsigned char *buf, size_t len, tf_set *out, char *err, si
         inflated = NULL;
     }
     if (meta_text) {
-        jv *m = jv_parse(meta_text, meta_len, err, errlen);
+        djson *m = djson_parse(meta_text, meta_len, NULL, err, errlen, NULL);
         if (!m) goto done;
         int bad = meta_from_json(out, m, "npz: __metadata__", err, errlen);
-        jv_free(m);
+        djson_free(m, NULL);
         if (bad) goto done;
     }
     rc = 0;

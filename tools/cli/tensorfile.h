@@ -6,35 +6,15 @@
  * bytes. Writers replace their target atomically (temporary file, fsync,
  * rename).
  *
- * Also here, because both formats need it: a small strict JSON reader
- * (RFC 8259: objects, arrays, strings with escapes, numbers, true, false,
- * null; duplicate keys, non-finite numbers and \u0000 refused, nesting at
- * most 32 deep). libdescent has its own for checkpoint headers, which
- * tools cannot reach (only include/descent.h is public). */
+ * Both formats carry JSON (the safetensors header, the metadata): it is
+ * read by util/json.h, the reader libdescent uses for its checkpoints. */
 #ifndef DESCENT_TENSORFILE_H
 #define DESCENT_TENSORFILE_H
 
+#include "json.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-/* ------------------------------------------------------------------ JSON */
-
-typedef enum { JV_NULL, JV_BOOL, JV_NUMBER, JV_STRING, JV_ARRAY, JV_OBJECT } jv_type;
-
-typedef struct jv {
-    jv_type type;
-    double number;   /* NUMBER; BOOL as 0 or 1 */
-    char *string;    /* STRING, unescaped UTF-8 */
-    size_t count;    /* ARRAY, OBJECT */
-    char **keys;     /* OBJECT */
-    struct jv *items;
-} jv;
-
-/* Parses text[0..len) (the whole of it, surrounding white space allowed).
- * NULL on error, with the reason in err. */
-jv *jv_parse(const char *text, size_t len, char *err, size_t errlen);
-void jv_free(jv *v);
-const jv *jv_get(const jv *obj, const char *key); /* NULL if absent or not an object */
 
 /* A growable string for writing JSON. */
 typedef struct {

@@ -1,4 +1,6 @@
-/* opts.h - option parsing for the `descent` commands, on glibc's getopt_long:
+/* opts.h - option parsing for the `descent` commands and the lab commands they
+ * run (it lives in the lab, below tools/, so that both can use it), on
+ * glibc's getopt_long:
  * `--steps 3` and `--steps=3` both work, options may come before or after
  * the operands (getopt permutes them to the end), unambiguous prefixes of a
  * long option are accepted, and `--` ends the options.
