@@ -35,7 +35,9 @@
  *      values (0, Inf, NaN, denormal); `--exhaustive` adds all 2^32 patterns;
  *      the dequantizer on every code; and 5 and 6 run twice, AVX-512 and
  *      portable, each at 1 and 2 threads: both equal to the reference, so
- *      to each other. Without AVX-512 the test says so and runs portable. */
+ *      to each other; where the CPU has AVX512-VBMI, the AVX-512 steps run
+ *      a third time with the dword-permute decoder instead of the byte
+ *      planes. Without AVX-512 the test says so and runs portable. */
 #include "descent.h"
 #include "core/internal.h"
 #include "kernels/blockquant.h"
@@ -804,6 +806,21 @@ static void test_kernel_sets(int exhaustive)
     int have = dsc_bq_avx512_allow(1);
 #ifdef DSC_HAVE_AVX512_KERNELS
     if (have) test_avx512_kernels(exhaustive);
+    /* The AVX-512 steps again with the dword-permute decoder, where the
+     * byte-permute (VBMI) one is the CPU's choice. */
+    if (have && dsc_bq_vbmi_allow(1)) {
+        CHECK(dsc_bq_vbmi_allow(0) == 0);
+        printf("kernels avx512 without VBMI: fast vs reference at 1 and 2 threads\n");
+        test_avx512_kernels(0);
+        for (int threads = 1; threads <= 2; threads++) {
+            dsc_set_num_threads(threads);
+            test_fast_vs_ref();
+            test_nonfinite();
+        }
+        dsc_set_num_threads(0);
+        test_threads();
+        CHECK(dsc_bq_vbmi_allow(1) == 1);
+    }
 #else
     (void)exhaustive;
 #endif

@@ -96,9 +96,11 @@ dsc_status dsc_dequantize_blockwise(const uint8_t *codes, const float *absmax, s
  * states on 16 lanes (the optimizer steps built on them are in
  * src/optimizers/quant8_avx512.c), for x86-64 CPUs with AVX-512
  * (F, BW, VL, DQ), compiled with per-function target attributes so the rest
- * of the library stays baseline x86-64. The map lookups are register
- * permutes, not loads, and the code search a branch-free binary search over
- * the thresholds `up` held in registers; every float operation is the
+ * of the library stays baseline x86-64 (AVX512-VBMI too where the CPU has
+ * it, for the byte-plane lookups). The map lookups are register permutes,
+ * not loads, and the code comes from an affine function of |x| per piece
+ * of the map, with a branch-free binary search over the thresholds `up`
+ * for the few lanes near a threshold; every float operation is the
  * portable body's, in its order, so the bits are the same (tests/
  * test_quant8.c compares the three paths). Chosen at run time, once:
  * DESCENT_KERNELS=portable (or =ref) turns them off. */
@@ -113,6 +115,9 @@ int dsc_bq_avx512(void);
 /* For tests: allow 0 turns the AVX-512 kernels off, 1 back to the detected
  * choice; returns dsc_bq_avx512(). Call it only while no step runs. */
 int dsc_bq_avx512_allow(int allow);
+/* The same for the VBMI byte-permute decoder inside the AVX-512 kernels:
+ * 0 makes them decode with dword permutes; returns whether VBMI is used. */
+int dsc_bq_vbmi_allow(int allow);
 /* The encoder and the dequantizer alone (tests): dsc_bq_encode_ref's codes
  * for n <= DSC_QBLOCK values; out[i] = map[codes[i]] * absmax. */
 void dsc_bq_encode_avx512(int is_signed, const float *s, int n, float absmax, uint8_t *codes);
@@ -120,6 +125,7 @@ void dsc_bq_decode_avx512(int is_signed, const uint8_t *codes, int n, float absm
 #else
 static inline int dsc_bq_avx512(void) { return 0; }
 static inline int dsc_bq_avx512_allow(int allow) { (void)allow; return 0; }
+static inline int dsc_bq_vbmi_allow(int allow) { (void)allow; return 0; }
 #endif
 
 #endif /* DESCENT_BLOCKQUANT_H */

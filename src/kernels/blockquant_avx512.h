@@ -25,6 +25,11 @@
 #define TARGET_ISA "avx512f,avx512bw,avx512vl,avx512dq"
 #define TGT __attribute__((target(TARGET_ISA)))
 #define TGT_INLINE static inline __attribute__((always_inline, target(TARGET_ISA)))
+/* The byte permutes of AVX512-VBMI (vpermb, vpermt2b), for the decoder of
+ * dequant_planes(); chosen at run time like the rest (dsc_bq_vbmi()). */
+#define TARGET_ISA_VBMI TARGET_ISA ",avx512vbmi"
+#define TGT_VBMI __attribute__((target(TARGET_ISA_VBMI)))
+#define TGT_VBMI_INLINE static inline __attribute__((always_inline, target(TARGET_ISA_VBMI)))
 
 /* The thresholds of each map by search level, in the order the search
  * indexes them (see search()): level L (0..7) has the 2^L thresholds that
@@ -36,6 +41,21 @@
 #define DSC_BQ_TREE_SIZE 304
 #define DSC_BQ_TREE_OFFSETS 0, 16, 32, 48, 64, 80, 112, 176
 const float *dsc_bq_tree(int is_signed);
+
+/* The tables of code_lin, 5 x 32 entries (64-byte aligned): XB, PL (int32),
+ * A, B, CAP. Built with the detection; dsc_bq_lin_ok() is 0 if the maps
+ * did not fit its pattern (then encode() searches every vector). */
+#define DSC_BQ_LIN_SIZE 160
+const float *dsc_bq_lin(int is_signed);
+int dsc_bq_lin_ok(void);
+
+/* The map as four byte planes for dequant_planes(): byte p of the bits of
+ * map[c] at [256 p + c] (1024 bytes, 64-byte aligned), then at [1024] the
+ * 64-byte order that makes the planes' interleave come out in element
+ * order (see dequant_planes). Built with the detection. */
+const uint8_t *dsc_bq_planes(int is_signed);
+/* 1 when dsc_bq_avx512() and the CPU also has AVX512-VBMI. */
+int dsc_bq_vbmi(void);
 
 /* -------------------------------------------------------- primitives */
 
@@ -50,6 +70,12 @@ typedef struct {
     __m512 l5[2];        /* level 5: 32 */
     __m512 l6[4];        /* level 6: 64 */
     __m512 l7[8];        /* level 7: 128 */
+    /* The piecewise-linear encoder (code_lin), 32 entries each: split
+     * point and lower piece by binade; slope, offset and cap by piece. */
+    __m512 xb[2];
+    __m512i pl[2];
+    __m512 pa[2], pb[2], pc[2];
+    int lin; /* dsc_bq_lin_ok() */
 } qtree;
 
 TGT_INLINE void load_map(qmap *m, const float *map)
@@ -69,6 +95,15 @@ TGT_INLINE void load_tree(qtree *t, int is_signed)
     for (int i = 0; i < 2; i++) t->l5[i] = _mm512_load_ps(e + tree_off[5] + 16 * i);
     for (int i = 0; i < 4; i++) t->l6[i] = _mm512_load_ps(e + tree_off[6] + 16 * i);
     for (int i = 0; i < 8; i++) t->l7[i] = _mm512_load_ps(e + tree_off[7] + 16 * i);
+    const float *l = dsc_bq_lin(is_signed);
+    t->lin = dsc_bq_lin_ok();
+    for (int i = 0; i < 2; i++) {
+        t->xb[i] = _mm512_load_ps(l + 16 * i);
+        t->pl[i] = _mm512_load_si512((const void *)(l + 32 + 16 * i));
+        t->pa[i] = _mm512_load_ps(l + 64 + 16 * i);
+        t->pb[i] = _mm512_load_ps(l + 96 + 16 * i);
+        t->pc[i] = _mm512_load_ps(l + 128 + 16 * i);
+    }
 }
 
 /* map[c] for 16 codes 0..255 (in 32-bit lanes). vpermt2ps reads only the
@@ -144,6 +179,72 @@ TGT_INLINE __m512i search(const qtree *t, __m512 x)
     return _mm512_srli_epi32(r, 8);
 }
 
+/* The code of x (after the sign fix) without a search, for the lanes it
+ * can vouch for. The dynamic maps are made of decades: between the
+ * decade boundaries the map values are equally spaced, so there the code
+ * is floor(Y) with Y = A|x| + B affine (Y is an integer exactly at the
+ * thresholds). So: the binade of |x| (its exponent, tiny values clamped to
+ * 2^-31) gives a piece, or two with a split point XB where a decade
+ * boundary (or the first or last threshold) falls inside the binade; one
+ * comparison picks between them; Y = min(A|x| + B, CAP) (the cap keeps a
+ * decade's line from running past its last code into the gap before the
+ * next decade's first threshold). B carries + 256, so Y + 256 is in
+ * [256, 512) and its float bits hold floor(Y) in bits 15..22 and the
+ * fraction in bits 0..14. Negative x: by the signed map's symmetry
+ * (q[254 - k] = -q[k]) the code is 254 - floor(Y), with the two constant
+ * end pieces (tiny: 126 after the sign fix; beyond up[254]: 0) given their
+ * own offsets at piece + 16; the unsigned map gives every negative x code 0
+ * there.
+ *
+ * Exactness: floor(Y) is the count of thresholds <= |x| except within a
+ * few units of 2^-15 of an integer Y (the rounding of the map literals,
+ * of A and B and of the fused multiply-add), so lanes whose fraction is
+ * within 8 units of an integer, and |x| > 1 or NaN, are returned in
+ * *unsafe and the caller searches them. Checked on all 2^32 floats for
+ * both maps (tests/test_quant8.c --exhaustive; the default run samples). */
+TGT_INLINE __m512i code_lin(const qtree *t, int is_signed, __m512 x, __mmask16 *unsafe)
+{
+    const __m512i one = _mm512_set1_epi32(0x3F800000);
+    __m512i bits = _mm512_castps_si512(x), ax = bits, axc;
+    __mmask16 neg = 0, out = 0;
+    if (is_signed) {
+        /* |x| clamped to [2^-31, 1]: beyond 1 (NaN and infinities included)
+         * every threshold is passed, which the top piece gives (255, or 0
+         * for a negative x: the search and the sign fix agree, NaN too). */
+        ax = _mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF));
+        axc = _mm512_min_epu32(_mm512_max_epu32(ax, _mm512_set1_epi32(0x30000000)), one);
+        neg = _mm512_movepi32_mask(bits);
+    } else {
+        /* Negative x, NaN and x > 1 (never met by a second moment) searched. */
+        out = _mm512_cmpgt_epu32_mask(bits, one);
+        axc = _mm512_max_epu32(bits, _mm512_set1_epi32(0x30000000));
+    }
+    __m512i r = _mm512_srli_epi32(axc, 23); /* 96..127: the tables read r mod 32 */
+    __m512 xb = _mm512_permutex2var_ps(t->xb[0], r, t->xb[1]);
+    __mmask16 up = _mm512_cmp_ps_mask(_mm512_castsi512_ps(axc), xb, _CMP_GE_OQ);
+    __m512i pi = _mm512_permutex2var_epi32(t->pl[0], r, t->pl[1]);
+    pi = _mm512_mask_add_epi32(pi, up, pi, _mm512_set1_epi32(1));
+    /* Slopes and caps are the same for both signs (16 entries); only the
+     * offsets of the two constant end pieces differ (32). */
+    __m512 a = _mm512_permutexvar_ps(pi, t->pa[0]), cap = _mm512_permutexvar_ps(pi, t->pc[0]);
+    __m512 b;
+    if (is_signed) {
+        pi = _mm512_mask_or_epi32(pi, neg, pi, _mm512_set1_epi32(16));
+        b = _mm512_permutex2var_ps(t->pb[0], pi, t->pb[1]);
+    } else {
+        b = _mm512_permutexvar_ps(pi, t->pb[0]);
+    }
+    __m512 z = _mm512_min_ps(_mm512_fmadd_ps(_mm512_castsi512_ps(axc), a, b), cap);
+    __m512i zb = _mm512_castps_si512(z);
+    *unsafe = out | _mm512_testn_epi32_mask(_mm512_add_epi32(zb, _mm512_set1_epi32(8)),
+                                            _mm512_set1_epi32(0x7FF0));
+    /* floor(Y) in the low byte (bits 15.. of the bits of 256 + Y: 0x8700 +
+     * floor(Y)); the byte store keeps the low 8 bits. */
+    __m512i c = _mm512_srli_epi32(zb, 15);
+    if (is_signed) c = _mm512_mask_sub_epi32(c, neg, _mm512_set1_epi32(254), c);
+    return c;
+}
+
 TGT_INLINE __mmask16 live_mask(int left)
 {
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
@@ -153,6 +254,30 @@ TGT_INLINE __mmask16 live_mask(int left)
 TGT_INLINE __m512i load_codes(const uint8_t *c, __mmask16 live)
 {
     return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, c));
+}
+
+/* The search and the sign fix of encode(), for the vectors code_lin does
+ * not settle. Out of line: inlined, its thresholds would be kept in
+ * registers across the encoder's loop, which has none to spare. The sign
+ * fix, worked out case by case (x has the sign of s, absmax being
+ * positive): a negative s (-0 included) has x <= -0, below up[127] > 0, so
+ * c <= 127, and only c = 127 (QS[127] is +0) moves, down to 126; a positive
+ * s has x >= +0 > up[126], so c >= 127 and nothing moves; a NaN has c = 0,
+ * kept under a negative sign and moved to 0 - 1 = 255 under a positive
+ * one. Integer tests of the bits of s: no exception. */
+__attribute__((noinline, target(TARGET_ISA))) static __m512i search_fixed(const qtree *t,
+                                                                          int is_signed,
+                                                                          __m512 x, __m512 sv)
+{
+    __m512i c = search(t, x);
+    if (is_signed) {
+        __m512i bits = _mm512_castps_si512(sv);
+        __mmask16 neg = _mm512_test_epi32_mask(bits, _mm512_set1_epi32((int)0x80000000u));
+        __mmask16 pnan = _mm512_cmpgt_epi32_mask(bits, _mm512_set1_epi32(0x7F800000));
+        c = _mm512_mask_min_epu32(c, neg, c, _mm512_set1_epi32(126));
+        c = _mm512_mask_mov_epi32(c, pnan, _mm512_set1_epi32(255));
+    }
+    return c;
 }
 
 /* dsc_bq_encode_fast's codes for s[0..n): x = s / absmax (IEEE division),
@@ -170,26 +295,71 @@ TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, flo
         return;
     }
     const __m512 va = _mm512_set1_ps(absmax);
+    const int lin = t->lin;
     for (int i = 0; i < n; i += 16) {
         __mmask16 live = live_mask(n - i);
         __m512 sv = _mm512_maskz_loadu_ps(live, s + i);
-        __m512i c = search(t, _mm512_div_ps(sv, va));
-        if (is_signed) {
-            /* The sign fix, worked out case by case (x has the sign of s,
-             * absmax being positive): a negative s (-0 included) has x <=
-             * -0, below up[127] > 0, so c <= 127, and only c = 127 (QS[127]
-             * is +0) moves, down to 126; a positive s has x >= +0 > up[126],
-             * so c >= 127 and nothing moves; a NaN has c = 0, kept under a
-             * negative sign and moved to 0 - 1 = 255 under a positive one.
-             * Integer tests of the bits of s: no exception. */
-            __m512i bits = _mm512_castps_si512(sv);
-            __mmask16 neg = _mm512_test_epi32_mask(bits, _mm512_set1_epi32((int)0x80000000u));
-            __mmask16 pnan = _mm512_cmpgt_epi32_mask(bits, _mm512_set1_epi32(0x7F800000));
-            c = _mm512_mask_min_epu32(c, neg, c, _mm512_set1_epi32(126));
-            c = _mm512_mask_mov_epi32(c, pnan, _mm512_set1_epi32(255));
+        __m512 x = _mm512_div_ps(sv, va);
+        __mmask16 unsafe = live;
+        __m512i fast = _mm512_setzero_si512();
+        if (lin) {
+            fast = code_lin(t, is_signed, x, &unsafe);
+            unsafe &= live;
         }
+        if (!unsafe) {
+            _mm512_mask_cvtepi32_storeu_epi8(codes + i, live, fast);
+            continue;
+        }
+        /* Rare (about 1 vector in 100 on random data): search them. */
+        __m512i c = search_fixed(t, is_signed, x, sv);
+        c = _mm512_mask_mov_epi32(fast, unsafe, c);
         _mm512_mask_cvtepi32_storeu_epi8(codes + i, live, c);
     }
+}
+
+/* map[c] for the codes of one block (n <= DSC_QBLOCK; out[0..n) written,
+ * and the rest of the 64-element group holding n), with byte permutes,
+ * 64 codes at a time. Each of the four bytes of a float is looked up in
+ * its own 256-byte plane: vpermt2b reads 128 bytes of two registers by the
+ * code's low 7 bits, twice (codes below and above 128), and bit 7 (vpmovb2m)
+ * picks one; then two rounds of unpacks interleave the four planes into
+ * floats. The unpacks work within 128-bit lanes, so they leave element
+ * 16k + 4L + m of the result at lane L, dword m of vector k in position
+ * 16L + 4k + m: the codes are put in that order first (one vpermb with the
+ * fixed transpose `order`), and the four vectors come out in element order.
+ * Bytes are copied, never computed: the values are the map's. Per 64 codes
+ * 22 instructions, where lookup() takes 18 per 16. */
+TGT_VBMI_INLINE void dequant_planes(const uint8_t *pl, const uint8_t *codes, int n, float *out)
+{
+    const __m512i order = _mm512_load_si512((const void *)(pl + 1024));
+    for (int i = 0; i < n; i += 64) {
+        int left = n - i;
+        __mmask64 live = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+        __m512i c = _mm512_permutexvar_epi8(order, _mm512_maskz_loadu_epi8(live, codes + i));
+        __mmask64 top = _mm512_movepi8_mask(c);
+        __m512i b[4];
+        for (int p = 0; p < 4; p++) {
+            const uint8_t *t = pl + 256 * p;
+            __m512i lo = _mm512_permutex2var_epi8(_mm512_load_si512((const void *)t), c,
+                                                  _mm512_load_si512((const void *)(t + 64)));
+            __m512i hi = _mm512_permutex2var_epi8(_mm512_load_si512((const void *)(t + 128)), c,
+                                                  _mm512_load_si512((const void *)(t + 192)));
+            b[p] = _mm512_mask_blend_epi8(top, lo, hi);
+        }
+        __m512i w01l = _mm512_unpacklo_epi8(b[0], b[1]), w01h = _mm512_unpackhi_epi8(b[0], b[1]);
+        __m512i w23l = _mm512_unpacklo_epi8(b[2], b[3]), w23h = _mm512_unpackhi_epi8(b[2], b[3]);
+        _mm512_store_si512((void *)(out + i), _mm512_unpacklo_epi16(w01l, w23l));
+        _mm512_store_si512((void *)(out + i + 16), _mm512_unpackhi_epi16(w01l, w23l));
+        _mm512_store_si512((void *)(out + i + 32), _mm512_unpacklo_epi16(w01h, w23h));
+        _mm512_store_si512((void *)(out + i + 48), _mm512_unpackhi_epi16(w01h, w23h));
+    }
+}
+
+/* The same with lookup(), for CPUs without VBMI. */
+TGT_INLINE void dequant_perm(const qmap *m, const uint8_t *codes, int n, float *out)
+{
+    for (int i = 0; i < n; i += 16)
+        _mm512_store_ps(out + i, lookup(m, load_codes(codes + i, live_mask(n - i))));
 }
 
 /* All ones where x is finite (exponent not all ones). */

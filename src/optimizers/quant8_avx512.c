@@ -26,7 +26,7 @@
 /* ---------------------------------------------------------------- Adam */
 
 /* quant8.c adam8_body, 16 lanes at a time. */
-TGT_INLINE void adam_block(const dsc_bq_coef *k, const qmap *qs, const qmap *qu,
+TGT_INLINE void adam_block(const dsc_bq_coef *k, const float *q1, const float *q2,
                            const qtree *ts, const qtree *tu, float *restrict p,
                            const float *restrict g, uint8_t *restrict c1, uint8_t *restrict c2,
                            float *a1, float *a2, const int nb)
@@ -42,8 +42,8 @@ TGT_INLINE void adam_block(const dsc_bq_coef *k, const qmap *qs, const qmap *qu,
     for (int i = 0; i < nb; i += 16) {
         __mmask16 live = live_mask(nb - i);
         __m512 gi = _mm512_maskz_loadu_ps(live, g + i), p0 = _mm512_maskz_loadu_ps(live, p + i);
-        __m512 dv = _mm512_mul_ps(lookup(qu, load_codes(c2 + i, live)), o2);
-        __m512 dm = _mm512_mul_ps(lookup(qs, load_codes(c1 + i, live)), o1);
+        __m512 dv = _mm512_mul_ps(_mm512_load_ps(q2 + i), o2);
+        __m512 dm = _mm512_mul_ps(_mm512_load_ps(q1 + i), o1);
         /* v = (QU[c2]*old2)*b2 + ((omb2*g)*g); m = (QS[c1]*old1)*b1 + omb1*g */
         __m512 vi = _mm512_add_ps(_mm512_mul_ps(dv, b2),
                                   _mm512_mul_ps(_mm512_mul_ps(omb2, gi), gi));
@@ -77,31 +77,57 @@ TGT_INLINE void adam_block(const dsc_bq_coef *k, const qmap *qs, const qmap *qu,
     encode(tu, 0, v, nb, max2, c2);
 }
 
+/* The block loop of each step comes twice: with the byte-plane decoder
+ * (VBMI) and with lookup(). DEQ(map, codes, nb, out) is the decoder. */
+#define ADAM_BLOCKS(DEQ, M1, M2)                                                              \
+    do {                                                                                      \
+        qtree ts, tu;                                                                         \
+        float q1[DSC_QBLOCK] __attribute__((aligned(64)));                                    \
+        float q2[DSC_QBLOCK] __attribute__((aligned(64)));                                    \
+        load_tree(&ts, 1);                                                                    \
+        load_tree(&tu, 0);                                                                    \
+        for (size_t j = j0; j < j1; j++) {                                                    \
+            size_t b0 = j * DSC_QBLOCK, left = n - b0;                                        \
+            int nb = left < DSC_QBLOCK ? (int)left : DSC_QBLOCK;                              \
+            DEQ(M1, c1 + b0, nb, q1);                                                         \
+            DEQ(M2, c2 + b0, nb, q2);                                                         \
+            if (nb == DSC_QBLOCK)                                                             \
+                adam_block(k, q1, q2, &ts, &tu, p + b0, g + b0, c1 + b0, c2 + b0, a1 + j,     \
+                           a2 + j, DSC_QBLOCK);                                               \
+            else                                                                              \
+                adam_block(k, q1, q2, &ts, &tu, p + b0, g + b0, c1 + b0, c2 + b0, a1 + j,     \
+                           a2 + j, nb);                                                       \
+        }                                                                                     \
+    } while (0)
+
+TGT_VBMI static void adam8_vbmi(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c1,
+                                uint8_t *c2, float *a1, float *a2, size_t n, size_t j0,
+                                size_t j1)
+{
+    ADAM_BLOCKS(dequant_planes, dsc_bq_planes(1), dsc_bq_planes(0));
+}
+
+TGT static void adam8_perm(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c1,
+                           uint8_t *c2, float *a1, float *a2, size_t n, size_t j0, size_t j1)
+{
+    qmap qs, qu;
+    load_map(&qs, dsc_qmap_signed);
+    load_map(&qu, dsc_qmap_unsigned);
+    ADAM_BLOCKS(dequant_perm, &qs, &qu);
+}
+
 TGT void dsc_bq_adam8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c1,
                              uint8_t *c2, float *a1, float *a2, size_t n, size_t j0, size_t j1)
 {
-    qmap qs, qu;
-    qtree ts, tu;
-    load_map(&qs, dsc_qmap_signed);
-    load_map(&qu, dsc_qmap_unsigned);
-    load_tree(&ts, 1);
-    load_tree(&tu, 0);
-    for (size_t j = j0; j < j1; j++) {
-        size_t b0 = j * DSC_QBLOCK, left = n - b0;
-        if (left >= DSC_QBLOCK)
-            adam_block(k, &qs, &qu, &ts, &tu, p + b0, g + b0, c1 + b0, c2 + b0, a1 + j, a2 + j,
-                       DSC_QBLOCK);
-        else
-            adam_block(k, &qs, &qu, &ts, &tu, p + b0, g + b0, c1 + b0, c2 + b0, a1 + j, a2 + j,
-                       (int)left);
-    }
+    if (dsc_bq_vbmi()) adam8_vbmi(k, p, g, c1, c2, a1, a2, n, j0, j1);
+    else adam8_perm(k, p, g, c1, c2, a1, a2, n, j0, j1);
 }
 
 /* ------------------------------------------------------------ Momentum */
 
 /* quant8.c sgd8_body: L2 term only with decay (g + p*0 could turn -0 into
  * +0), b = g at t = 1, p - lr*b. */
-TGT_INLINE void sgd_block(const dsc_bq_coef *k, const qmap *qs, const qtree *ts,
+TGT_INLINE void sgd_block(const dsc_bq_coef *k, const float *q, const qtree *ts,
                           float *restrict p, const float *restrict g, uint8_t *restrict c,
                           float *a, const int nb, const int has_wd, const int first)
 {
@@ -117,7 +143,7 @@ TGT_INLINE void sgd_block(const dsc_bq_coef *k, const qmap *qs, const qtree *ts,
         __m512 bi = gi;
         if (!first)
             bi = _mm512_add_ps(
-                _mm512_mul_ps(_mm512_mul_ps(lookup(qs, load_codes(c + i, live)), o), mu), gi);
+                _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(q + i), o), mu), gi);
         __m512 pi = _mm512_sub_ps(p0, _mm512_mul_ps(lr, bi));
         __mmask16 ok = finite_lanes(g0);
         bi = _mm512_maskz_mov_ps(ok, bi);
@@ -136,40 +162,79 @@ TGT_INLINE void sgd_block(const dsc_bq_coef *k, const qmap *qs, const qtree *ts,
     encode(ts, 1, b, nb, max1, c);
 }
 
-TGT_INLINE void sgd_blocks(const dsc_bq_coef *k, const qmap *qs, const qtree *ts, float *p,
-                           const float *g, uint8_t *c, float *a, size_t n, size_t j0, size_t j1,
-                           const int has_wd, const int first)
+/* One-state steps: DEQ decodes the block's codes into q (skipped at the
+ * first momentum step, which does not read them), then BODY(nb). */
+#define ONE_STATE_BLOCKS(DEQ, MAP, NEED, BODY)                                                \
+    do {                                                                                      \
+        float q[DSC_QBLOCK] __attribute__((aligned(64)));                                     \
+        for (size_t j = j0; j < j1; j++) {                                                    \
+            size_t b0 = j * DSC_QBLOCK, left = n - b0;                                        \
+            int nb = left < DSC_QBLOCK ? (int)left : DSC_QBLOCK;                              \
+            if (NEED) DEQ(MAP, c + b0, nb, q);                                                \
+            if (nb == DSC_QBLOCK) BODY(DSC_QBLOCK);                                           \
+            else BODY(nb);                                                                    \
+        }                                                                                     \
+    } while (0)
+
+#define SGD_BODY(NB) sgd_block(k, q, ts, p + b0, g + b0, c + b0, a + j, NB, has_wd, first)
+
+TGT_INLINE void sgd_blocks_perm(const dsc_bq_coef *k, const qmap *qs, const qtree *ts, float *p,
+                                const float *g, uint8_t *c, float *a, size_t n, size_t j0,
+                                size_t j1, const int has_wd, const int first)
 {
-    for (size_t j = j0; j < j1; j++) {
-        size_t b0 = j * DSC_QBLOCK, left = n - b0;
-        if (left >= DSC_QBLOCK)
-            sgd_block(k, qs, ts, p + b0, g + b0, c + b0, a + j, DSC_QBLOCK, has_wd, first);
-        else
-            sgd_block(k, qs, ts, p + b0, g + b0, c + b0, a + j, (int)left, has_wd, first);
+    ONE_STATE_BLOCKS(dequant_perm, qs, !first, SGD_BODY);
+}
+
+TGT_VBMI_INLINE void sgd_blocks_vbmi(const dsc_bq_coef *k, const uint8_t *pl, const qtree *ts,
+                                     float *p, const float *g, uint8_t *c, float *a, size_t n,
+                                     size_t j0, size_t j1, const int has_wd, const int first)
+{
+    ONE_STATE_BLOCKS(dequant_planes, pl, !first, SGD_BODY);
+}
+
+TGT_VBMI static void sgd8_vbmi(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
+                               float *a, size_t n, size_t j0, size_t j1)
+{
+    qtree ts;
+    load_tree(&ts, 1);
+    const uint8_t *pl = dsc_bq_planes(1);
+    if (k->has_wd) {
+        if (k->first) sgd_blocks_vbmi(k, pl, &ts, p, g, c, a, n, j0, j1, 1, 1);
+        else sgd_blocks_vbmi(k, pl, &ts, p, g, c, a, n, j0, j1, 1, 0);
+    } else {
+        if (k->first) sgd_blocks_vbmi(k, pl, &ts, p, g, c, a, n, j0, j1, 0, 1);
+        else sgd_blocks_vbmi(k, pl, &ts, p, g, c, a, n, j0, j1, 0, 0);
     }
 }
 
-TGT void dsc_bq_sgd8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c, float *a,
-                            size_t n, size_t j0, size_t j1)
+TGT static void sgd8_perm(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c, float *a,
+                          size_t n, size_t j0, size_t j1)
 {
     qmap qs;
     qtree ts;
     load_map(&qs, dsc_qmap_signed);
     load_tree(&ts, 1);
     if (k->has_wd) {
-        if (k->first) sgd_blocks(k, &qs, &ts, p, g, c, a, n, j0, j1, 1, 1);
-        else sgd_blocks(k, &qs, &ts, p, g, c, a, n, j0, j1, 1, 0);
+        if (k->first) sgd_blocks_perm(k, &qs, &ts, p, g, c, a, n, j0, j1, 1, 1);
+        else sgd_blocks_perm(k, &qs, &ts, p, g, c, a, n, j0, j1, 1, 0);
     } else {
-        if (k->first) sgd_blocks(k, &qs, &ts, p, g, c, a, n, j0, j1, 0, 1);
-        else sgd_blocks(k, &qs, &ts, p, g, c, a, n, j0, j1, 0, 0);
+        if (k->first) sgd_blocks_perm(k, &qs, &ts, p, g, c, a, n, j0, j1, 0, 1);
+        else sgd_blocks_perm(k, &qs, &ts, p, g, c, a, n, j0, j1, 0, 0);
     }
+}
+
+TGT void dsc_bq_sgd8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c, float *a,
+                            size_t n, size_t j0, size_t j1)
+{
+    if (dsc_bq_vbmi()) sgd8_vbmi(k, p, g, c, a, n, j0, j1);
+    else sgd8_perm(k, p, g, c, a, n, j0, j1);
 }
 
 /* ---------------------------------------------------------------- Lion */
 
 /* quant8.c lion8_body: p*dec - lr*sign(mo*b1 + omb1*g), m = mo*b2 + omb2*g.
  * sign() is (x > 0) - (x < 0) as a float: +0 for zeros and NaN. */
-TGT_INLINE void lion_block(const dsc_bq_coef *k, const qmap *qs, const qtree *ts,
+TGT_INLINE void lion_block(const dsc_bq_coef *k, const float *q, const qtree *ts,
                            float *restrict p, const float *restrict g, uint8_t *restrict c,
                            float *a, const int nb)
 {
@@ -183,7 +248,7 @@ TGT_INLINE void lion_block(const dsc_bq_coef *k, const qmap *qs, const qtree *ts
     for (int i = 0; i < nb; i += 16) {
         __mmask16 live = live_mask(nb - i);
         __m512 gi = _mm512_maskz_loadu_ps(live, g + i), p0 = _mm512_maskz_loadu_ps(live, p + i);
-        __m512 mo = _mm512_mul_ps(lookup(qs, load_codes(c + i, live)), o);
+        __m512 mo = _mm512_mul_ps(_mm512_load_ps(q + i), o);
         __m512 u = _mm512_add_ps(_mm512_mul_ps(mo, b1), _mm512_mul_ps(omb1, gi));
         __m512 sg = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(u, zero, _CMP_GT_OQ),
                                         _mm512_set1_ps(1.0f));
@@ -207,20 +272,31 @@ TGT_INLINE void lion_block(const dsc_bq_coef *k, const qmap *qs, const qtree *ts
     encode(ts, 1, m, nb, max1, c);
 }
 
-TGT void dsc_bq_lion8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
-                             float *a, size_t n, size_t j0, size_t j1)
+#define LION_BODY(NB) lion_block(k, q, &ts, p + b0, g + b0, c + b0, a + j, NB)
+
+TGT_VBMI static void lion8_vbmi(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
+                                float *a, size_t n, size_t j0, size_t j1)
+{
+    qtree ts;
+    load_tree(&ts, 1);
+    ONE_STATE_BLOCKS(dequant_planes, dsc_bq_planes(1), 1, LION_BODY);
+}
+
+TGT static void lion8_perm(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c, float *a,
+                           size_t n, size_t j0, size_t j1)
 {
     qmap qs;
     qtree ts;
     load_map(&qs, dsc_qmap_signed);
     load_tree(&ts, 1);
-    for (size_t j = j0; j < j1; j++) {
-        size_t b0 = j * DSC_QBLOCK, left = n - b0;
-        if (left >= DSC_QBLOCK)
-            lion_block(k, &qs, &ts, p + b0, g + b0, c + b0, a + j, DSC_QBLOCK);
-        else
-            lion_block(k, &qs, &ts, p + b0, g + b0, c + b0, a + j, (int)left);
-    }
+    ONE_STATE_BLOCKS(dequant_perm, &qs, 1, LION_BODY);
+}
+
+TGT void dsc_bq_lion8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
+                             float *a, size_t n, size_t j0, size_t j1)
+{
+    if (dsc_bq_vbmi()) lion8_vbmi(k, p, g, c, a, n, j0, j1);
+    else lion8_perm(k, p, g, c, a, n, j0, j1);
 }
 
 /* ------------------------------------------------------------- AdaGrad */
@@ -228,7 +304,7 @@ TGT void dsc_bq_lion8_avx512(const dsc_bq_coef *k, float *p, const float *g, uin
 /* quant8.c adagrad8_body: v = QS[c]*old + gw*gw with gw = g + p*wd only
  * with decay (the state's L2 term); p - lr*(g/(sqrt(v) + eps)) with the
  * raw g. */
-TGT_INLINE void adagrad_block(const dsc_bq_coef *k, const qmap *qs, const qtree *ts,
+TGT_INLINE void adagrad_block(const dsc_bq_coef *k, const float *q, const qtree *ts,
                               float *restrict p, const float *restrict g, uint8_t *restrict c,
                               float *a, const int nb, const int has_wd)
 {
@@ -241,7 +317,7 @@ TGT_INLINE void adagrad_block(const dsc_bq_coef *k, const qmap *qs, const qtree 
         __mmask16 live = live_mask(nb - i);
         __m512 gi = _mm512_maskz_loadu_ps(live, g + i), p0 = _mm512_maskz_loadu_ps(live, p + i);
         __m512 gw = has_wd ? _mm512_add_ps(gi, _mm512_mul_ps(p0, wd)) : gi;
-        __m512 vi = _mm512_add_ps(_mm512_mul_ps(lookup(qs, load_codes(c + i, live)), o),
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_load_ps(q + i), o),
                                   _mm512_mul_ps(gw, gw));
         __m512 den = _mm512_add_ps(_mm512_sqrt_ps(vi), eps);
         __m512 pi = _mm512_sub_ps(p0, _mm512_mul_ps(lr, _mm512_div_ps(gi, den)));
@@ -262,28 +338,49 @@ TGT_INLINE void adagrad_block(const dsc_bq_coef *k, const qmap *qs, const qtree 
     encode(ts, 1, v, nb, max1, c);
 }
 
-TGT_INLINE void adagrad_blocks(const dsc_bq_coef *k, const qmap *qs, const qtree *ts, float *p,
-                               const float *g, uint8_t *c, float *a, size_t n, size_t j0,
-                               size_t j1, const int has_wd)
+#define ADAGRAD_BODY(NB) adagrad_block(k, q, ts, p + b0, g + b0, c + b0, a + j, NB, has_wd)
+
+TGT_INLINE void adagrad_blocks_perm(const dsc_bq_coef *k, const qmap *qs, const qtree *ts,
+                                    float *p, const float *g, uint8_t *c, float *a, size_t n,
+                                    size_t j0, size_t j1, const int has_wd)
 {
-    for (size_t j = j0; j < j1; j++) {
-        size_t b0 = j * DSC_QBLOCK, left = n - b0;
-        if (left >= DSC_QBLOCK)
-            adagrad_block(k, qs, ts, p + b0, g + b0, c + b0, a + j, DSC_QBLOCK, has_wd);
-        else
-            adagrad_block(k, qs, ts, p + b0, g + b0, c + b0, a + j, (int)left, has_wd);
-    }
+    ONE_STATE_BLOCKS(dequant_perm, qs, 1, ADAGRAD_BODY);
 }
 
-TGT void dsc_bq_adagrad8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
-                                float *a, size_t n, size_t j0, size_t j1)
+TGT_VBMI_INLINE void adagrad_blocks_vbmi(const dsc_bq_coef *k, const uint8_t *pl,
+                                         const qtree *ts, float *p, const float *g, uint8_t *c,
+                                         float *a, size_t n, size_t j0, size_t j1,
+                                         const int has_wd)
+{
+    ONE_STATE_BLOCKS(dequant_planes, pl, 1, ADAGRAD_BODY);
+}
+
+TGT_VBMI static void adagrad8_vbmi(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
+                                   float *a, size_t n, size_t j0, size_t j1)
+{
+    qtree ts;
+    load_tree(&ts, 1);
+    const uint8_t *pl = dsc_bq_planes(1);
+    if (k->has_wd) adagrad_blocks_vbmi(k, pl, &ts, p, g, c, a, n, j0, j1, 1);
+    else adagrad_blocks_vbmi(k, pl, &ts, p, g, c, a, n, j0, j1, 0);
+}
+
+TGT static void adagrad8_perm(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
+                              float *a, size_t n, size_t j0, size_t j1)
 {
     qmap qs;
     qtree ts;
     load_map(&qs, dsc_qmap_signed);
     load_tree(&ts, 1);
-    if (k->has_wd) adagrad_blocks(k, &qs, &ts, p, g, c, a, n, j0, j1, 1);
-    else adagrad_blocks(k, &qs, &ts, p, g, c, a, n, j0, j1, 0);
+    if (k->has_wd) adagrad_blocks_perm(k, &qs, &ts, p, g, c, a, n, j0, j1, 1);
+    else adagrad_blocks_perm(k, &qs, &ts, p, g, c, a, n, j0, j1, 0);
+}
+
+TGT void dsc_bq_adagrad8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint8_t *c,
+                                float *a, size_t n, size_t j0, size_t j1)
+{
+    if (dsc_bq_vbmi()) adagrad8_vbmi(k, p, g, c, a, n, j0, j1);
+    else adagrad8_perm(k, p, g, c, a, n, j0, j1);
 }
 
 #else
