@@ -31,6 +31,7 @@
  * panels. Each tile is computed whole by one thread, so the split does not
  * change the bits. */
 #include "bf16gemm.h"
+#include "bf16.h"
 
 #include "parallel.h"
 
@@ -61,19 +62,9 @@ size_t dsc_gemm_bf16_work_floats(size_t m, size_t n, size_t k)
 
 /* ----------------------------------------------------------- reference */
 
-static inline uint32_t bits_of(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static inline float float_of(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
+/* The bit helpers and the exact widening are kernels/bf16.h's; the
+ * narrowing here is the instruction's own (DAZ, NaN payload kept), not the
+ * torch rounding of bf16.h. */
 
 /* VCVTNE2PS2BF16 on one float: zero and subnormal to a signed zero, NaN
  * to a quiet NaN (the top half with the quiet bit set), else round to
@@ -81,21 +72,19 @@ static inline float float_of(uint32_t u)
  * which is the correct rounding up to the next binade or to infinity). */
 uint16_t dsc_bf16_of(float x)
 {
-    uint32_t b = bits_of(x);
+    uint32_t b = dsc_float_bits(x);
     if ((b & 0x7F800000u) == 0) return (uint16_t)((b >> 16) & 0x8000u);
     if ((b & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((b >> 16) | 0x0040u);
     return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
 }
 
-static inline float widen(uint16_t h) { return float_of((uint32_t)h << 16); }
-
 /* A subnormal as a zero of its sign: the instruction's DAZ on its inputs
  * and FTZ on its result (neither depends on MXCSR). */
 static inline float flush(float x)
 {
-    uint32_t b = bits_of(x);
+    uint32_t b = dsc_float_bits(x);
     if ((b & 0x7F800000u) == 0) b &= 0x80000000u;
-    return float_of(b);
+    return dsc_bits_float(b);
 }
 
 /* One multiply-add of the chain. fmaf rounds once, in the current rounding
@@ -111,8 +100,8 @@ static inline float dp_step(float acc, float x, float y)
 void dsc_bf16_dot16_ref(float acc[16], const uint16_t a[32], const uint16_t b[32])
 {
     for (int j = 0; j < 16; j++) {
-        float s = dp_step(acc[j], widen(a[2 * j + 1]), widen(b[2 * j + 1]));
-        acc[j] = dp_step(s, widen(a[2 * j]), widen(b[2 * j]));
+        float s = dp_step(acc[j], dsc_bf16_widen(a[2 * j + 1]), dsc_bf16_widen(b[2 * j + 1]));
+        acc[j] = dp_step(s, dsc_bf16_widen(a[2 * j]), dsc_bf16_widen(b[2 * j]));
     }
 }
 
@@ -123,11 +112,11 @@ static float chain_ref(size_t k, const float *a, size_t as, const float *b, size
     for (size_t p = 0; p < k; p += 2) {
         float ah = 0.0f, bh = 0.0f;
         if (p + 1 < k) {
-            ah = widen(dsc_bf16_of(a[(p + 1) * as]));
-            bh = widen(dsc_bf16_of(b[(p + 1) * bs]));
+            ah = dsc_bf16_widen(dsc_bf16_of(a[(p + 1) * as]));
+            bh = dsc_bf16_widen(dsc_bf16_of(b[(p + 1) * bs]));
         }
         acc = dp_step(acc, ah, bh);
-        acc = dp_step(acc, widen(dsc_bf16_of(a[p * as])), widen(dsc_bf16_of(b[p * bs])));
+        acc = dp_step(acc, dsc_bf16_widen(dsc_bf16_of(a[p * as])), dsc_bf16_widen(dsc_bf16_of(b[p * bs])));
     }
     return acc;
 }

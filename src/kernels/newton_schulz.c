@@ -5,6 +5,7 @@
 #include "vec.h"
 #include "gemm.h"
 #include "bf16gemm.h"
+#include "bf16.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -22,19 +23,10 @@ size_t dsc_ns5_work_floats(size_t m, size_t n)
     return 2 * r * c + 2 * r * r + pack;
 }
 
-/* x rounded to the nearest bfloat16 (ties to even), kept as a float: the
- * low 16 bits of the float cleared after adding half of their range plus
- * the lowest kept bit. NaN stays NaN (a quiet one); the largest finite
- * floats round to infinity, as any float -> bf16 conversion does. */
-static inline float round_bf16(float x)
-{
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    if ((b & 0x7FFFFFFFu) > 0x7F800000u) b = (b | 0x00400000u) & 0xFFFF0000u;
-    else b = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
-    memcpy(&x, &b, sizeof x);
-    return x;
-}
+/* x rounded to the nearest bfloat16 (ties to even, kernels/bf16.h), kept
+ * as a float; the largest finite floats round to infinity, as any float ->
+ * bf16 conversion does, and NaN stays a (quiet) NaN. */
+static inline float round_bf16(float x) { return dsc_bf16_widen(dsc_bf16_round(x)); }
 
 /* The reference loops read every product input through this. */
 static inline float ns_in(float x, int bf16) { return bf16 ? round_bf16(x) : x; }
