@@ -22,15 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Test data from the library's generator (kernels/rng.h, via bf16.h). */
 static uint64_t rng_state = 777;
-static float frand(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
+static float frand(void) { return (float)(dsc_rng_unit(dsc_rng_next(&rng_state)) * 2.0 - 1.0); }
 
 /* Two parameters: a small matrix and a vector long enough to be split over
  * threads (DSC_PAR_MIN is 32768). */
@@ -309,6 +303,26 @@ static void test_errors_and_memory(void)
     CHECK_EQ_INT(l16, 2000);
 }
 
+/* x takes `before` steps and saves to path; y gets x's parameters and
+ * loads the file; both take `after` more steps on the same gradients. */
+static void save_load_continue(model *x, model *y, const char *path, int before, int after)
+{
+    for (int k = 0; k < before; k++) {
+        gradients(x, k);
+        CHECK_STATUS(dsc_optimizer_step(x->opt), DSC_OK, x->opt);
+    }
+    CHECK_STATUS(dsc_optimizer_save(x->opt, path), DSC_OK, x->opt);
+    memcpy(y->a, x->a, sizeof y->a);
+    memcpy(y->b, x->b, NB * sizeof(float));
+    CHECK_STATUS(dsc_optimizer_load(y->opt, path), DSC_OK, y->opt);
+    for (int k = before; k < before + after; k++) {
+        gradients(x, k);
+        gradients(y, k);
+        CHECK_STATUS(dsc_optimizer_step(x->opt), DSC_OK, x->opt);
+        CHECK_STATUS(dsc_optimizer_step(y->opt), DSC_OK, y->opt);
+    }
+}
+
 /* Save, load into a fresh optimizer with another seed: the seed and the
  * bf16 states come back, and both continue with the same bits. A float32
  * optimizer refuses the file and is unchanged. */
@@ -321,20 +335,7 @@ static void test_checkpoint(void)
     model *x = model_new(spec, 11), *y = model_new(spec, 11);
     CHECK_STATUS(dsc_optimizer_set_seed(x->opt, 99), DSC_OK, x->opt);
     CHECK_STATUS(dsc_optimizer_set_seed(y->opt, 5), DSC_OK, y->opt);
-    for (int k = 0; k < 3; k++) {
-        gradients(x, k);
-        CHECK_STATUS(dsc_optimizer_step(x->opt), DSC_OK, x->opt);
-    }
-    CHECK_STATUS(dsc_optimizer_save(x->opt, path), DSC_OK, x->opt);
-    memcpy(y->a, x->a, sizeof y->a);
-    memcpy(y->b, x->b, NB * sizeof(float));
-    CHECK_STATUS(dsc_optimizer_load(y->opt, path), DSC_OK, y->opt);
-    for (int k = 3; k < 6; k++) {
-        gradients(x, k);
-        gradients(y, k);
-        CHECK_STATUS(dsc_optimizer_step(x->opt), DSC_OK, x->opt);
-        CHECK_STATUS(dsc_optimizer_step(y->opt), DSC_OK, y->opt);
-    }
+    save_load_continue(x, y, path, 3, 3);
     CHECK(same_models(x, y, slots));
 
     model *f = model_new("adamw:lr=1e-2,amsgrad=1", 11);
@@ -363,20 +364,7 @@ static void test_wrapper_settings_checkpoint(void)
     const char *slots[] = {"exp_avg", "ema", "lookahead_slow", NULL};
     model *x = model_new("ema(decay=0.9,warmup=1):lookahead(k=3,alpha=0.7):adam:lr=1e-2", 4);
     model *y = model_new("ema(decay=0.5):lookahead(k=5,alpha=0.5):adam:lr=1e-2", 4);
-    for (int k = 0; k < 4; k++) {
-        gradients(x, k);
-        CHECK_STATUS(dsc_optimizer_step(x->opt), DSC_OK, x->opt);
-    }
-    CHECK_STATUS(dsc_optimizer_save(x->opt, path), DSC_OK, x->opt);
-    memcpy(y->a, x->a, sizeof y->a);
-    memcpy(y->b, x->b, NB * sizeof(float));
-    CHECK_STATUS(dsc_optimizer_load(y->opt, path), DSC_OK, y->opt);
-    for (int k = 4; k < 9; k++) {
-        gradients(x, k);
-        gradients(y, k);
-        CHECK_STATUS(dsc_optimizer_step(x->opt), DSC_OK, x->opt);
-        CHECK_STATUS(dsc_optimizer_step(y->opt), DSC_OK, y->opt);
-    }
+    save_load_continue(x, y, path, 4, 5);
     CHECK(same_models(x, y, slots));
     model *z = model_new("lookahead(k=3,alpha=0.7):adam:lr=1e-2", 4);
     CHECK_STATUS(dsc_optimizer_load(z->opt, path), DSC_MISMATCH, z->opt);
