@@ -142,25 +142,21 @@ static void adagrad_step_ref(float *p, const float *g, adagrad_state s, size_t n
 /* Fast: per-thread ranges; the L2 flag is inlined as two loops so both
  * vectorize (a run-time flag inside an OpenMP loop can leave it scalar). */
 typedef struct {
-    float *p;
+    float *p, *s;
     const float *g;
-    adagrad_state s;
     adagrad_scalars c;
 } adagrad_job;
 
-DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const int l2,
-                           const int mode)
+DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const int l2)
 {
-    float *restrict p = job->p, *restrict s = job->s.f;
-    uint16_t *restrict s16 = job->s.h;
-    const uint64_t key = job->s.key;
+    float *restrict p = job->p, *restrict s = job->s;
     const float *restrict g = job->g;
     const float sign = job->c.sign, wd = job->c.wd, clr = job->c.clr, eps = job->c.eps;
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i], gi = sign * g[i];
         if (l2) gi = gi + wd * pi;
-        float si = dsc_state_load(mode, s, s16, i) + gi * gi;
-        dsc_state_store(mode, s, s16, i, si, dsc_state_bits(mode, key, i, 0), 0);
+        float si = s[i] + gi * gi;
+        s[i] = si;
         p[i] = pi - clr * (gi / (sqrtf(si) + eps));
     }
 }
@@ -168,28 +164,43 @@ DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const i
 DSC_WIDE static void adagrad_range(const void *ctx, size_t lo, size_t hi)
 {
     const adagrad_job *job = ctx;
-    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1, DSC_STATE_F32);
-    else adagrad_body(job, lo, hi, 0, DSC_STATE_F32);
+    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1);
+    else adagrad_body(job, lo, hi, 0);
 }
+
+/* bf16 state: chunks widened into a float32 buffer, the float32 range on
+ * them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
+typedef struct {
+    adagrad_job f32; /* p, g and the scalars; the state pointer unused */
+    adagrad_state h;
+} adagrad_bf16_job;
 
 DSC_WIDE static void adagrad_range_bf16(const void *ctx, size_t lo, size_t hi)
 {
-    const adagrad_job *job = ctx;
-    const int l2 = job->c.wd != 0.0f;
-    if (job->s.mode == DSC_STATE_BF16) {
-        if (l2) adagrad_body(job, lo, hi, 1, DSC_STATE_BF16);
-        else adagrad_body(job, lo, hi, 0, DSC_STATE_BF16);
-    } else {
-        if (l2) adagrad_body(job, lo, hi, 1, DSC_STATE_BF16_SR);
-        else adagrad_body(job, lo, hi, 0, DSC_STATE_BF16_SR);
+    const adagrad_bf16_job *job = ctx;
+    float buf[DSC_STATE_CHUNK];
+    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
+        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
+        adagrad_job sub = job->f32;
+        sub.p += c;
+        sub.g += c;
+        sub.s = buf;
+        dsc_state_widen_n(job->h.h + c, buf, n);
+        adagrad_range(&sub, 0, n);
+        dsc_state_narrow_n(job->h.mode, buf, job->h.h + c, n, job->h.key, c, 0, 0);
     }
 }
 
 static void adagrad_step_fast(float *p, const float *g, adagrad_state s, size_t n,
                               adagrad_scalars c)
 {
-    adagrad_job job = {.p = p, .g = g, .s = s, .c = c};
-    dsc_parallel_ranges(n, s.mode == DSC_STATE_F32 ? adagrad_range : adagrad_range_bf16, &job);
+    adagrad_job job = {.p = p, .s = s.f, .g = g, .c = c};
+    if (s.mode == DSC_STATE_F32) {
+        dsc_parallel_ranges(n, adagrad_range, &job);
+        return;
+    }
+    adagrad_bf16_job bj = {.f32 = job, .h = s};
+    dsc_parallel_ranges(n, adagrad_range_bf16, &bj);
 }
 
 static dsc_status adagrad_step(dsc_group *grp, const dsc_step_ctx *ctx)

@@ -128,20 +128,16 @@ static void adam_step_ref(float *p, const float *g, adam_state st, size_t n, ada
  * build's -fno-math-errno lets sqrtf vectorize). AdamW's decay is a
  * multiply by `decay`, exactly 1 for Adam (x * 1 == x bit for bit). */
 typedef struct {
-    float *p;
+    float *p, *m, *v, *vmax;
     const float *g;
-    adam_state st;
     adam_scalars s;
 } adam_job;
 
 DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use_l2,
-                        const int amsgrad, const int mode)
+                        const int amsgrad)
 {
-    float *restrict p = job->p, *restrict m = job->st.m, *restrict v = job->st.v,
-          *restrict vmax = job->st.vmax;
-    uint16_t *restrict m16 = job->st.m16, *restrict v16 = job->st.v16,
-             *restrict vmax16 = job->st.vmax16;
-    const uint64_t key = job->st.key;
+    float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v,
+          *restrict vmax = job->vmax;
     const float *restrict g = job->g;
     const adam_scalars s = job->s;
     const float sign = s.sign, l2 = s.l2, decay = s.decoupled ? s.decay : 1.0f,
@@ -150,51 +146,67 @@ DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i] * decay, gi = sign * g[i];
         if (use_l2) gi = gi + l2 * pi;
-        float mi = b1 * dsc_state_load(mode, m, m16, i) + c1 * gi;
-        float vi = b2 * dsc_state_load(mode, v, v16, i) + c2 * gi * gi;
+        float mi = b1 * m[i] + c1 * gi;
+        float vi = b2 * v[i] + c2 * gi * gi;
         float ui = vi;
-        uint32_t bits = dsc_state_bits(mode, key, i, 0);
         if (amsgrad) {
-            float wi = dsc_state_load(mode, vmax, vmax16, i);
-            ui = wi > vi ? wi : vi;
-            dsc_state_store(mode, vmax, vmax16, i, ui, dsc_state_bits(mode, key, i, 1), 0);
+            ui = vmax[i] > vi ? vmax[i] : vi;
+            vmax[i] = ui;
         }
-        dsc_state_store(mode, m, m16, i, mi, bits, 0);
-        dsc_state_store(mode, v, v16, i, vi, bits, 1);
+        m[i] = mi;
+        v[i] = vi;
         p[i] = pi - step * (mi / (sqrtf(ui) / bc2 + eps));
-    }
-}
-
-/* One storage mode of the states, every flag combination. */
-DSC_BODY void adam_modes(const adam_job *job, size_t lo, size_t hi, const int mode)
-{
-    int use_l2 = !job->s.decoupled && job->s.l2 != 0.0f;
-    if (job->s.amsgrad) {
-        if (use_l2) adam_body(job, lo, hi, 1, 1, mode);
-        else adam_body(job, lo, hi, 0, 1, mode);
-    } else {
-        if (use_l2) adam_body(job, lo, hi, 1, 0, mode);
-        else adam_body(job, lo, hi, 0, 0, mode);
     }
 }
 
 DSC_WIDE static void adam_range(const void *ctx, size_t lo, size_t hi)
 {
-    adam_modes(ctx, lo, hi, DSC_STATE_F32);
+    const adam_job *job = ctx;
+    int use_l2 = !job->s.decoupled && job->s.l2 != 0.0f;
+    if (job->s.amsgrad) {
+        if (use_l2) adam_body(job, lo, hi, 1, 1);
+        else adam_body(job, lo, hi, 0, 1);
+    } else {
+        if (use_l2) adam_body(job, lo, hi, 1, 0);
+        else adam_body(job, lo, hi, 0, 0);
+    }
 }
 
-/* bf16 states: their own clones, so the float32 step's code is untouched. */
+/* bf16 states: chunks widened into float32 buffers, the float32 range on
+ * them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
+typedef struct {
+    adam_job f32; /* p, g and the scalars; the state pointers unused */
+    adam_state h;
+} adam_bf16_job;
+
 DSC_WIDE static void adam_range_bf16(const void *ctx, size_t lo, size_t hi)
 {
-    const adam_job *job = ctx;
-    if (job->st.mode == DSC_STATE_BF16) adam_modes(job, lo, hi, DSC_STATE_BF16);
-    else adam_modes(job, lo, hi, DSC_STATE_BF16_SR);
+    const adam_bf16_job *job = ctx;
+    const int amsgrad = job->f32.s.amsgrad;
+    float m[DSC_STATE_CHUNK], v[DSC_STATE_CHUNK], w[DSC_STATE_CHUNK];
+    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
+        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
+        adam_job sub = {.p = job->f32.p + c, .m = m, .v = v, .vmax = amsgrad ? w : NULL,
+                        .g = job->f32.g + c, .s = job->f32.s};
+        dsc_state_widen_n(job->h.m16 + c, m, n);
+        dsc_state_widen_n(job->h.v16 + c, v, n);
+        if (amsgrad) dsc_state_widen_n(job->h.vmax16 + c, w, n);
+        adam_range(&sub, 0, n);
+        dsc_state_narrow_pair(job->h.mode, m, job->h.m16 + c, v, job->h.v16 + c, n, job->h.key,
+                              c);
+        if (amsgrad) dsc_state_narrow_n(job->h.mode, w, job->h.vmax16 + c, n, job->h.key, c, 1, 0);
+    }
 }
 
 static void adam_step_fast(float *p, const float *g, adam_state st, size_t n, adam_scalars s)
 {
-    adam_job job = {.p = p, .g = g, .st = st, .s = s};
-    dsc_parallel_ranges(n, st.mode == DSC_STATE_F32 ? adam_range : adam_range_bf16, &job);
+    adam_job job = {.p = p, .m = st.m, .v = st.v, .vmax = st.vmax, .g = g, .s = s};
+    if (st.mode == DSC_STATE_F32) {
+        dsc_parallel_ranges(n, adam_range, &job);
+        return;
+    }
+    adam_bf16_job bj = {.f32 = job, .h = st};
+    dsc_parallel_ranges(n, adam_range_bf16, &bj);
 }
 
 /* amsgrad needs its slot, planned only when the option was on at add time. */

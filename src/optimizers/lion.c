@@ -82,44 +82,55 @@ static void lion_step_ref(float *p, const float *g, lion_state m, size_t n, lion
 /* Fast: one fused loop over per-thread ranges (a plain range function, so
  * GCC keeps `restrict` and vectorizes; see parallel.h). */
 typedef struct {
-    float *p;
+    float *p, *m;
     const float *g;
-    lion_state m;
     lion_scalars s;
 } lion_job;
 
-DSC_BODY void lion_body(const lion_job *job, size_t lo, size_t hi, const int mode)
+DSC_WIDE static void lion_range(const void *ctx, size_t lo, size_t hi)
 {
-    float *restrict p = job->p, *restrict m = job->m.f;
-    uint16_t *restrict m16 = job->m.h;
-    const uint64_t key = job->m.key;
+    const lion_job *job = ctx;
+    float *restrict p = job->p, *restrict m = job->m;
     const float *restrict g = job->g;
     const float lr = job->s.lr, decay = job->s.decay, b1 = job->s.beta1,
                 c1 = job->s.one_minus_beta1, b2 = job->s.beta2, c2 = job->s.one_minus_beta2;
     for (size_t i = lo; i < hi; i++) {
-        float gi = g[i], mi = dsc_state_load(mode, m, m16, i);
+        float gi = g[i], mi = m[i];
         float c = b1 * mi + c1 * gi;
         p[i] = p[i] * decay - lr * dsc_signf(c);
-        dsc_state_store(mode, m, m16, i, b2 * mi + c2 * gi, dsc_state_bits(mode, key, i, 0), 0);
+        m[i] = b2 * mi + c2 * gi;
     }
 }
 
-DSC_WIDE static void lion_range(const void *ctx, size_t lo, size_t hi)
-{
-    lion_body(ctx, lo, hi, DSC_STATE_F32);
-}
+/* bf16 momentum: chunks widened into a float32 buffer, the float32 range
+ * on them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
+typedef struct {
+    lion_job f32; /* p, g and the scalars; m unused */
+    lion_state m;
+} lion_bf16_job;
 
 DSC_WIDE static void lion_range_bf16(const void *ctx, size_t lo, size_t hi)
 {
-    const lion_job *job = ctx;
-    if (job->m.mode == DSC_STATE_BF16) lion_body(job, lo, hi, DSC_STATE_BF16);
-    else lion_body(job, lo, hi, DSC_STATE_BF16_SR);
+    const lion_bf16_job *job = ctx;
+    float m[DSC_STATE_CHUNK];
+    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
+        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
+        lion_job sub = {.p = job->f32.p + c, .m = m, .g = job->f32.g + c, .s = job->f32.s};
+        dsc_state_widen_n(job->m.h + c, m, n);
+        lion_range(&sub, 0, n);
+        dsc_state_narrow_n(job->m.mode, m, job->m.h + c, n, job->m.key, c, 0, 0);
+    }
 }
 
 static void lion_step_fast(float *p, const float *g, lion_state m, size_t n, lion_scalars s)
 {
-    lion_job job = {.p = p, .g = g, .m = m, .s = s};
-    dsc_parallel_ranges(n, m.mode == DSC_STATE_F32 ? lion_range : lion_range_bf16, &job);
+    lion_job job = {.p = p, .m = m.f, .g = g, .s = s};
+    if (m.mode == DSC_STATE_F32) {
+        dsc_parallel_ranges(n, lion_range, &job);
+        return;
+    }
+    lion_bf16_job bj = {.f32 = job, .m = m};
+    dsc_parallel_ranges(n, lion_range_bf16, &bj);
 }
 
 /* The option may have been switched on after a group created with lr 0. */

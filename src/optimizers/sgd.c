@@ -95,20 +95,16 @@ static void sgd_step_ref(float *p, const float *g, sgd_buffer b, size_t n, sgd_s
  * reference, wd * p is added only when wd != 0: -g + 0 * p would turn a
  * -0.0 into +0.0 and the momentum buffer's bits would differ. */
 typedef struct {
-    float *p;
+    float *p, *b;
     const float *g;
-    sgd_buffer b;
     sgd_scalars s;
 } sgd_job;
 
 enum { PLAIN, FIRST, HEAVY_BALL, NESTEROV_FIRST, NESTEROV_FORM };
 
-DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, const int form,
-                       const int mode)
+DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, const int form)
 {
-    float *restrict p = job->p, *restrict b = job->b.f;
-    uint16_t *restrict b16 = job->b.h;
-    const uint64_t key = job->b.key;
+    float *restrict p = job->p, *restrict b = job->b;
     const float *restrict g = job->g;
     const float lr = job->s.lr, mu = job->s.mu, wd = job->s.wd, sign = job->s.sign,
                 keep = 1.0f - job->s.damp, keep_p = job->s.keep_p;
@@ -118,19 +114,20 @@ DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, c
         if (l2 == 1) gi = gi + wd * p[i];
         float d = gi;
         if (form == FIRST || form == NESTEROV_FIRST) { /* the buffer starts as g */
-            dsc_state_store(mode, b, b16, i, gi, dsc_state_bits(mode, key, i, 0), 0);
+            b[i] = gi;
             d = form == NESTEROV_FIRST ? gi + mu * gi : gi;
         } else if (form != PLAIN) {
-            float bi = mu * dsc_state_load(mode, b, b16, i) + keep * gi;
-            dsc_state_store(mode, b, b16, i, bi, dsc_state_bits(mode, key, i, 0), 0);
+            float bi = mu * b[i] + keep * gi;
+            b[i] = bi;
             d = form == NESTEROV_FORM ? gi + mu * bi : bi; /* no 0 * bi: bi may be inf */
         }
         p[i] = p[i] - lr * d;
     }
 }
 
-DSC_BODY void sgd_forms(const sgd_job *job, size_t lo, size_t hi, const int mode)
+static void sgd_range(const void *ctx, size_t lo, size_t hi)
 {
+    const sgd_job *job = ctx;
     const sgd_scalars s = job->s;
     int form = !s.momentum ? PLAIN
                : s.first   ? (s.nesterov ? NESTEROV_FIRST : FIRST)
@@ -138,9 +135,8 @@ DSC_BODY void sgd_forms(const sgd_job *job, size_t lo, size_t hi, const int mode
     /* 0: no decay, 1: L2, 2: decoupled; each a loop of its own. */
     const int l2 = s.decoupled ? 2 : s.wd != 0.0f;
 #define SGD_FORMS(f)                                                                    \
-    (l2 == 2 ? sgd_body(job, lo, hi, 2, f, mode)                                        \
-     : l2    ? sgd_body(job, lo, hi, 1, f, mode)                                        \
-             : sgd_body(job, lo, hi, 0, f, mode))
+    (l2 == 2 ? sgd_body(job, lo, hi, 2, f) : l2 ? sgd_body(job, lo, hi, 1, f)          \
+                                                : sgd_body(job, lo, hi, 0, f))
     switch (form) {
     case PLAIN: SGD_FORMS(PLAIN); break;
     case FIRST: SGD_FORMS(FIRST); break;
@@ -151,22 +147,35 @@ DSC_BODY void sgd_forms(const sgd_job *job, size_t lo, size_t hi, const int mode
 #undef SGD_FORMS
 }
 
-static void sgd_range(const void *ctx, size_t lo, size_t hi)
-{
-    sgd_forms(ctx, lo, hi, DSC_STATE_F32);
-}
+/* bf16 buffer: chunks widened into a float32 buffer, the float32 range on
+ * them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
+typedef struct {
+    sgd_job f32; /* p, g and the scalars; b unused */
+    sgd_buffer h;
+} sgd_bf16_job;
 
 DSC_WIDE static void sgd_range_bf16(const void *ctx, size_t lo, size_t hi)
 {
-    const sgd_job *job = ctx;
-    if (job->b.mode == DSC_STATE_BF16) sgd_forms(job, lo, hi, DSC_STATE_BF16);
-    else sgd_forms(job, lo, hi, DSC_STATE_BF16_SR);
+    const sgd_bf16_job *job = ctx;
+    float buf[DSC_STATE_CHUNK];
+    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
+        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
+        sgd_job sub = {.p = job->f32.p + c, .b = buf, .g = job->f32.g + c, .s = job->f32.s};
+        dsc_state_widen_n(job->h.h + c, buf, n);
+        sgd_range(&sub, 0, n);
+        dsc_state_narrow_n(job->h.mode, buf, job->h.h + c, n, job->h.key, c, 0, 0);
+    }
 }
 
 static void sgd_step_fast(float *p, const float *g, sgd_buffer b, size_t n, sgd_scalars s)
 {
-    sgd_job job = {.p = p, .g = g, .b = b, .s = s};
-    dsc_parallel_ranges(n, b.mode == DSC_STATE_F32 ? sgd_range : sgd_range_bf16, &job);
+    sgd_job job = {.p = p, .b = b.f, .g = g, .s = s};
+    if (b.mode == DSC_STATE_F32) {
+        dsc_parallel_ranges(n, sgd_range, &job);
+        return;
+    }
+    sgd_bf16_job bj = {.f32 = job, .h = b};
+    dsc_parallel_ranges(n, sgd_range_bf16, &bj);
 }
 
 static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)

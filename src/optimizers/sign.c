@@ -143,26 +143,22 @@ static void signum_step_ref(float *p, const float *g, signum_state m, size_t n,
 /* Fast: per-thread ranges of one fused loop, the L2 flag inlined as two
  * loops (a flag tested inside an OpenMP loop left it scalar). */
 typedef struct {
-    float *p;
+    float *p, *m;
     const float *g;
-    signum_state m;
     signum_scalars s;
 } signum_job;
 
-DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int l2,
-                          const int mode)
+DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int l2)
 {
-    float *restrict p = job->p, *restrict m = job->m.f;
-    uint16_t *restrict m16 = job->m.h;
-    const uint64_t key = job->m.key;
+    float *restrict p = job->p, *restrict m = job->m;
     const float *restrict g = job->g;
     const float lr = job->s.lr, mu = job->s.mu, c = job->s.one_minus_mu, wd = job->s.wd,
                 decay = job->s.decay;
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i], gi = g[i];
         if (l2) gi = gi + wd * pi;
-        float mi = mu * dsc_state_load(mode, m, m16, i) + c * gi;
-        dsc_state_store(mode, m, m16, i, mi, dsc_state_bits(mode, key, i, 0), 0);
+        float mi = mu * m[i] + c * gi;
+        m[i] = mi;
         p[i] = decay * pi - lr * dsc_signf(mi);
     }
 }
@@ -170,28 +166,43 @@ DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int
 DSC_WIDE static void signum_range(const void *ctx, size_t lo, size_t hi)
 {
     const signum_job *job = ctx;
-    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1, DSC_STATE_F32);
-    else signum_body(job, lo, hi, 0, DSC_STATE_F32);
+    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1);
+    else signum_body(job, lo, hi, 0);
 }
+
+/* bf16 state: chunks widened into a float32 buffer, the float32 range on
+ * them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
+typedef struct {
+    signum_job f32; /* p, g and the scalars; the state pointer unused */
+    signum_state h;
+} signum_bf16_job;
 
 DSC_WIDE static void signum_range_bf16(const void *ctx, size_t lo, size_t hi)
 {
-    const signum_job *job = ctx;
-    const int l2 = job->s.wd != 0.0f;
-    if (job->m.mode == DSC_STATE_BF16) {
-        if (l2) signum_body(job, lo, hi, 1, DSC_STATE_BF16);
-        else signum_body(job, lo, hi, 0, DSC_STATE_BF16);
-    } else {
-        if (l2) signum_body(job, lo, hi, 1, DSC_STATE_BF16_SR);
-        else signum_body(job, lo, hi, 0, DSC_STATE_BF16_SR);
+    const signum_bf16_job *job = ctx;
+    float buf[DSC_STATE_CHUNK];
+    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
+        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
+        signum_job sub = job->f32;
+        sub.p += c;
+        sub.g += c;
+        sub.m = buf;
+        dsc_state_widen_n(job->h.h + c, buf, n);
+        signum_range(&sub, 0, n);
+        dsc_state_narrow_n(job->h.mode, buf, job->h.h + c, n, job->h.key, c, 0, 0);
     }
 }
 
 static void signum_step_fast(float *p, const float *g, signum_state m, size_t n,
                              signum_scalars s)
 {
-    signum_job job = {.p = p, .g = g, .m = m, .s = s};
-    dsc_parallel_ranges(n, m.mode == DSC_STATE_F32 ? signum_range : signum_range_bf16, &job);
+    signum_job job = {.p = p, .m = m.f, .g = g, .s = s};
+    if (m.mode == DSC_STATE_F32) {
+        dsc_parallel_ranges(n, signum_range, &job);
+        return;
+    }
+    signum_bf16_job bj = {.f32 = job, .h = m};
+    dsc_parallel_ranges(n, signum_range_bf16, &bj);
 }
 
 static dsc_status signum_step(dsc_group *grp, const dsc_step_ctx *ctx)
