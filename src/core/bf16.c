@@ -22,6 +22,7 @@
 #include "../kernels/bf16.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ------------------------------------------------------------- kernels */
@@ -153,4 +154,76 @@ uint64_t dsc_state_key(const dsc_param *p, const dsc_step_ctx *ctx)
     /* Element i of a piece is element rng_offset + i of the whole tensor. */
     uint32_t lo = (uint32_t)key + (uint32_t)p->rng_offset * DSC_STATE_WEYL;
     return (key & 0xFFFFFFFF00000000ull) | lo;
+}
+
+dsc_state_buf dsc_state_slot(const dsc_group *g, dsc_param *p, int slot, const dsc_step_ctx *ctx)
+{
+    dsc_state_buf b = {.mode = g->wrap.bf16_state};
+    if (b.mode == DSC_STATE_F32) b.f = p->slots[slot].data;
+    else b.h = p->slots[slot].data;
+    if (b.mode == DSC_STATE_BF16_SR) b.key = dsc_state_key(p, ctx);
+    return b;
+}
+
+/* The chunk loops. Each vectorizes at full width on its own, where one loop
+ * mixing 16- and 32-bit lanes left GCC at 8 lanes; the buffers stay in L1. */
+static inline void widen_n(const uint16_t *restrict h, float *restrict f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) f[i] = dsc_bf16_widen(h[i]);
+}
+
+/* n states whose first is element `first`; stochastic: half `half` of
+ * stream `stream`. */
+static inline void narrow_n(int mode, const float *restrict f, uint16_t *restrict h, size_t n,
+                            uint64_t key, size_t first, int stream, int half)
+{
+    if (mode == DSC_STATE_BF16)
+        for (size_t i = 0; i < n; i++) h[i] = dsc_bf16_round(f[i]);
+    else
+        for (size_t i = 0; i < n; i++)
+            h[i] = dsc_bf16_round_stochastic(
+                f[i], (dsc_state_bits(DSC_STATE_BF16_SR, key, first + i, stream) >> (16 * half)) &
+                          0xFFFFu);
+}
+
+/* Two states sharing one hash per element (halves 0 and 1 of stream 0). */
+static inline void narrow_pair(int mode, const float *restrict f0, uint16_t *restrict h0,
+                               const float *restrict f1, uint16_t *restrict h1, size_t n,
+                               uint64_t key, size_t first)
+{
+    if (mode == DSC_STATE_BF16) {
+        narrow_n(mode, f0, h0, n, key, first, 0, 0);
+        narrow_n(mode, f1, h1, n, key, first, 0, 1);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits = dsc_state_bits(DSC_STATE_BF16_SR, key, first + i, 0);
+        h0[i] = dsc_bf16_round_stochastic(f0[i], bits & 0xFFFFu);
+        h1[i] = dsc_bf16_round_stochastic(f1[i], bits >> 16);
+    }
+}
+
+DSC_WIDE static void chunked_range(const void *ctx, size_t lo, size_t hi)
+{
+    const dsc_state_chunks *sc = ctx;
+    float buf[3][DSC_STATE_CHUNK];
+    float *const bufs[3] = {buf[0], buf[1], buf[2]};
+    union {
+        unsigned char bytes[DSC_STATE_JOB_MAX];
+        max_align_t align;
+    } sub;
+    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
+        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
+        for (int k = 0; k < sc->nstates; k++) widen_n(sc->h[k] + c, buf[k], n);
+        sc->rebase(sub.bytes, sc->job, c, bufs);
+        sc->range(sub.bytes, 0, n);
+        if (sc->nstates == 1) narrow_n(sc->mode, buf[0], sc->h[0] + c, n, sc->key, c, 0, 0);
+        else narrow_pair(sc->mode, buf[0], sc->h[0] + c, buf[1], sc->h[1] + c, n, sc->key, c);
+        if (sc->nstates == 3) narrow_n(sc->mode, buf[2], sc->h[2] + c, n, sc->key, c, 1, 0);
+    }
+}
+
+void dsc_state_run_chunked(size_t n, const dsc_state_chunks *sc)
+{
+    dsc_parallel_ranges(n, chunked_range, sc);
 }

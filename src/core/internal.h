@@ -15,6 +15,7 @@
 #define DESCENT_INTERNAL_H
 
 #include "descent.h"
+#include "../kernels/bf16.h"
 #include "../kernels/parallel.h"
 #include "../kernels/vec.h"
 
@@ -400,6 +401,31 @@ void dsc_bf16_publish_masters(dsc_optimizer *opt); /* after a load */
  * a shard's piece draws the bits of the same elements of the whole. */
 dsc_dtype dsc_state_dtype(const dsc_group *g);
 uint64_t dsc_state_key(const dsc_param *p, const dsc_step_ctx *ctx);
+/* Slot `slot` of p (a float32-valued state) as group g stores it, with the
+ * key of this update's stochastic rounding where it applies. */
+dsc_state_buf dsc_state_slot(const dsc_group *g, dsc_param *p, int slot,
+                             const dsc_step_ctx *ctx);
+/* A family's fast step on bf16 states: chunks of DSC_STATE_CHUNK elements
+ * widened into float32 buffers, the family's own float32 range function
+ * run on them (the very code of the float32 step, so the same bits as its
+ * reference loop's load/store forms), narrowed back. `rebase` writes into
+ * `sub` a copy of `job` (the float32 job of the whole parameter) for
+ * elements [c, c + n): its parameter and gradient pointers advanced by c,
+ * its state pointers at bufs[0..nstates). States 0 and 1 share one hash
+ * per element when rounded stochastically (halves of stream 0), state 2
+ * takes stream 1. */
+#define DSC_STATE_CHUNK 256
+#define DSC_STATE_JOB_MAX 256 /* bytes of a family's float32 job */
+typedef struct {
+    dsc_range_fn range;
+    const void *job;
+    void (*rebase)(void *sub, const void *job, size_t c, float *const *bufs);
+    int nstates;  /* 1..3 */
+    uint16_t *h[3];
+    int mode;     /* DSC_STATE_BF16 or DSC_STATE_BF16_SR */
+    uint64_t key; /* dsc_state_key */
+} dsc_state_chunks;
+void dsc_state_run_chunked(size_t n, const dsc_state_chunks *sc);
 /* Sum of (x - y)^2 in double, fixed blocking (the update norm). */
 double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 

@@ -35,7 +35,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "parallel.h"
 #include "rng.h"
 
 static inline uint32_t dsc_float_bits(float x)
@@ -80,6 +79,15 @@ static inline uint16_t dsc_bf16_round_stochastic(float x, uint32_t r)
  * or as bf16, rounded to nearest or stochastically (the group key
  * bf16_state = 0, 1, 2). */
 enum { DSC_STATE_F32 = 0, DSC_STATE_BF16 = 1, DSC_STATE_BF16_SR = 2 };
+
+/* One state slot of a parameter as a family's step sees it: float32 (f) or
+ * bf16 (h) as mode says, and the key of its stochastic rounding. */
+typedef struct {
+    float *f;
+    uint16_t *h;
+    int mode;
+    uint64_t key;
+} dsc_state_buf;
 
 /* Element i of a state buffer that is float32 (`f`) or bf16 (`h`), as
  * float32. `mode` is a compile-time constant in the kernels' bodies, so each
@@ -128,50 +136,6 @@ static inline uint32_t dsc_state_bits(int mode, uint64_t key, size_t i, int stre
     if (mode != DSC_STATE_BF16_SR) return 0;
     uint32_t lo = (uint32_t)key + (uint32_t)stream * 0x85EBCA6Bu, hi = (uint32_t)(key >> 32);
     return dsc_hash32(((uint32_t)i * DSC_STATE_WEYL + lo) ^ hi);
-}
-
-/* The fast steps run on bf16 states a chunk at a time: widen the chunk's
- * states into float32 buffers on the stack, run the float32 body on them
- * (the same operations, so the same bits as the element-wise load/store
- * forms above), narrow them back. Each loop then vectorizes at full width,
- * where one loop mixing 16- and 32-bit lanes left GCC at 8 lanes; the
- * buffers stay in L1. */
-#define DSC_STATE_CHUNK 256
-
-DSC_BODY void dsc_state_widen_n(const uint16_t *restrict h, float *restrict f, size_t n)
-{
-    for (size_t i = 0; i < n; i++) f[i] = dsc_bf16_widen(h[i]);
-}
-
-/* Narrow n states whose first element is element `first` of the stream;
- * with stochastic rounding they take half `half` of stream `stream`'s bits. */
-DSC_BODY void dsc_state_narrow_n(int mode, const float *restrict f, uint16_t *restrict h,
-                                 size_t n, uint64_t key, size_t first, int stream, int half)
-{
-    if (mode == DSC_STATE_BF16)
-        for (size_t i = 0; i < n; i++) h[i] = dsc_bf16_round(f[i]);
-    else
-        for (size_t i = 0; i < n; i++)
-            h[i] = dsc_bf16_round_stochastic(
-                f[i], (dsc_state_bits(DSC_STATE_BF16_SR, key, first + i, stream) >> (16 * half)) &
-                          0xFFFFu);
-}
-
-/* Two states that share one hash per element (halves 0 and 1 of stream 0). */
-DSC_BODY void dsc_state_narrow_pair(int mode, const float *restrict f0, uint16_t *restrict h0,
-                                    const float *restrict f1, uint16_t *restrict h1, size_t n,
-                                    uint64_t key, size_t first)
-{
-    if (mode == DSC_STATE_BF16) {
-        for (size_t i = 0; i < n; i++) h0[i] = dsc_bf16_round(f0[i]);
-        for (size_t i = 0; i < n; i++) h1[i] = dsc_bf16_round(f1[i]);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint32_t bits = dsc_state_bits(DSC_STATE_BF16_SR, key, first + i, 0);
-        h0[i] = dsc_bf16_round_stochastic(f0[i], bits & 0xFFFFu);
-        h1[i] = dsc_bf16_round_stochastic(f1[i], bits >> 16);
-    }
 }
 
 #endif /* DESCENT_KERNELS_BF16_H */

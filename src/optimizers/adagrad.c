@@ -118,16 +118,8 @@ typedef struct {
     float sign, wd, clr, eps;
 } adagrad_scalars;
 
-/* The sum: float32 (f) or bf16 (h) as mode says (kernels/bf16.h). */
-typedef struct {
-    float *f;
-    uint16_t *h;
-    int mode;
-    uint64_t key;
-} adagrad_state;
-
 /* Reference: one element at a time, in the order of the spec. */
-static void adagrad_step_ref(float *p, const float *g, adagrad_state s, size_t n,
+static void adagrad_step_ref(float *p, const float *g, dsc_state_buf s, size_t n,
                              adagrad_scalars c)
 {
     for (size_t i = 0; i < n; i++) {
@@ -168,30 +160,17 @@ DSC_WIDE static void adagrad_range(const void *ctx, size_t lo, size_t hi)
     else adagrad_body(job, lo, hi, 0);
 }
 
-/* bf16 state: chunks widened into a float32 buffer, the float32 range on
- * them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
-typedef struct {
-    adagrad_job f32; /* p, g and the scalars; the state pointer unused */
-    adagrad_state h;
-} adagrad_bf16_job;
-
-DSC_WIDE static void adagrad_range_bf16(const void *ctx, size_t lo, size_t hi)
+/* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */
+static void adagrad_rebase(void *sub, const void *whole, size_t c, float *const *bufs)
 {
-    const adagrad_bf16_job *job = ctx;
-    float buf[DSC_STATE_CHUNK];
-    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
-        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
-        adagrad_job sub = job->f32;
-        sub.p += c;
-        sub.g += c;
-        sub.s = buf;
-        dsc_state_widen_n(job->h.h + c, buf, n);
-        adagrad_range(&sub, 0, n);
-        dsc_state_narrow_n(job->h.mode, buf, job->h.h + c, n, job->h.key, c, 0, 0);
-    }
+    adagrad_job *j = sub;
+    *j = *(const adagrad_job *)whole;
+    j->p += c;
+    j->g += c;
+    j->s = bufs[0];
 }
 
-static void adagrad_step_fast(float *p, const float *g, adagrad_state s, size_t n,
+static void adagrad_step_fast(float *p, const float *g, dsc_state_buf s, size_t n,
                               adagrad_scalars c)
 {
     adagrad_job job = {.p = p, .s = s.f, .g = g, .c = c};
@@ -199,8 +178,10 @@ static void adagrad_step_fast(float *p, const float *g, adagrad_state s, size_t 
         dsc_parallel_ranges(n, adagrad_range, &job);
         return;
     }
-    adagrad_bf16_job bj = {.f32 = job, .h = s};
-    dsc_parallel_ranges(n, adagrad_range_bf16, &bj);
+    _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "adagrad_job fits the chunk driver");
+    dsc_state_chunks sc = {.range = adagrad_range, .job = &job, .rebase = adagrad_rebase, .nstates = 1,
+                           .h = {s.h}, .mode = s.mode, .key = s.key};
+    dsc_state_run_chunked(n, &sc);
 }
 
 static dsc_status adagrad_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -209,10 +190,7 @@ static dsc_status adagrad_step(dsc_group *grp, const dsc_step_ctx *ctx)
         dsc_param *p = dsc_group_param(grp, k);
         const double *hp = p->hp;
         int64_t *t = p->slots[SLOT_T].data;
-        adagrad_state s = {.mode = grp->wrap.bf16_state};
-        if (s.mode == DSC_STATE_F32) s.f = p->slots[SLOT_SUM].data;
-        else s.h = p->slots[SLOT_SUM].data;
-        if (s.mode == DSC_STATE_BF16_SR) s.key = dsc_state_key(p, ctx);
+        dsc_state_buf s = dsc_state_slot(grp, p, SLOT_SUM, ctx);
         if (*t == 0 && s.mode == DSC_STATE_F32) fill(s.f, p->numel, (float)hp[INITIAL_ACC]);
         if (*t == 0 && s.mode != DSC_STATE_F32) fill16(s.h, p->numel, (float)hp[INITIAL_ACC]);
         *t += 1;

@@ -172,30 +172,16 @@ DSC_WIDE static void adam_range(const void *ctx, size_t lo, size_t hi)
     }
 }
 
-/* bf16 states: chunks widened into float32 buffers, the float32 range on
- * them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
-typedef struct {
-    adam_job f32; /* p, g and the scalars; the state pointers unused */
-    adam_state h;
-} adam_bf16_job;
-
-DSC_WIDE static void adam_range_bf16(const void *ctx, size_t lo, size_t hi)
+/* bf16 states: the float32 range on chunks (dsc_state_run_chunked). */
+static void adam_rebase(void *sub, const void *whole, size_t c, float *const *bufs)
 {
-    const adam_bf16_job *job = ctx;
-    const int amsgrad = job->f32.s.amsgrad;
-    float m[DSC_STATE_CHUNK], v[DSC_STATE_CHUNK], w[DSC_STATE_CHUNK];
-    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
-        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
-        adam_job sub = {.p = job->f32.p + c, .m = m, .v = v, .vmax = amsgrad ? w : NULL,
-                        .g = job->f32.g + c, .s = job->f32.s};
-        dsc_state_widen_n(job->h.m16 + c, m, n);
-        dsc_state_widen_n(job->h.v16 + c, v, n);
-        if (amsgrad) dsc_state_widen_n(job->h.vmax16 + c, w, n);
-        adam_range(&sub, 0, n);
-        dsc_state_narrow_pair(job->h.mode, m, job->h.m16 + c, v, job->h.v16 + c, n, job->h.key,
-                              c);
-        if (amsgrad) dsc_state_narrow_n(job->h.mode, w, job->h.vmax16 + c, n, job->h.key, c, 1, 0);
-    }
+    adam_job *j = sub;
+    *j = *(const adam_job *)whole;
+    j->p += c;
+    j->g += c;
+    j->m = bufs[0];
+    j->v = bufs[1];
+    j->vmax = j->s.amsgrad ? bufs[2] : NULL;
 }
 
 static void adam_step_fast(float *p, const float *g, adam_state st, size_t n, adam_scalars s)
@@ -205,8 +191,11 @@ static void adam_step_fast(float *p, const float *g, adam_state st, size_t n, ad
         dsc_parallel_ranges(n, adam_range, &job);
         return;
     }
-    adam_bf16_job bj = {.f32 = job, .h = st};
-    dsc_parallel_ranges(n, adam_range_bf16, &bj);
+    _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "adam_job fits the chunk driver");
+    dsc_state_chunks sc = {.range = adam_range, .job = &job, .rebase = adam_rebase,
+                           .nstates = s.amsgrad ? 3 : 2, .h = {st.m16, st.v16, st.vmax16},
+                           .mode = st.mode, .key = st.key};
+    dsc_state_run_chunked(n, &sc);
 }
 
 /* amsgrad needs its slot, planned only when the option was on at add time. */

@@ -58,16 +58,8 @@ typedef struct {
     float lr, decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
 } lion_scalars;
 
-/* The momentum: float32 (f) or bf16 (h) as mode says (kernels/bf16.h). */
-typedef struct {
-    float *f;
-    uint16_t *h;
-    int mode;
-    uint64_t key;
-} lion_state;
-
 /* Reference: one element at a time, in the order of the spec. */
-static void lion_step_ref(float *p, const float *g, lion_state m, size_t n, lion_scalars s)
+static void lion_step_ref(float *p, const float *g, dsc_state_buf m, size_t n, lion_scalars s)
 {
     for (size_t i = 0; i < n; i++) {
         float mi = dsc_state_load(m.mode, m.f, m.h, i);
@@ -102,35 +94,27 @@ DSC_WIDE static void lion_range(const void *ctx, size_t lo, size_t hi)
     }
 }
 
-/* bf16 momentum: chunks widened into a float32 buffer, the float32 range
- * on them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
-typedef struct {
-    lion_job f32; /* p, g and the scalars; m unused */
-    lion_state m;
-} lion_bf16_job;
-
-DSC_WIDE static void lion_range_bf16(const void *ctx, size_t lo, size_t hi)
+/* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */
+static void lion_rebase(void *sub, const void *whole, size_t c, float *const *bufs)
 {
-    const lion_bf16_job *job = ctx;
-    float m[DSC_STATE_CHUNK];
-    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
-        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
-        lion_job sub = {.p = job->f32.p + c, .m = m, .g = job->f32.g + c, .s = job->f32.s};
-        dsc_state_widen_n(job->m.h + c, m, n);
-        lion_range(&sub, 0, n);
-        dsc_state_narrow_n(job->m.mode, m, job->m.h + c, n, job->m.key, c, 0, 0);
-    }
+    lion_job *j = sub;
+    *j = *(const lion_job *)whole;
+    j->p += c;
+    j->g += c;
+    j->m = bufs[0];
 }
 
-static void lion_step_fast(float *p, const float *g, lion_state m, size_t n, lion_scalars s)
+static void lion_step_fast(float *p, const float *g, dsc_state_buf m, size_t n, lion_scalars s)
 {
     lion_job job = {.p = p, .m = m.f, .g = g, .s = s};
     if (m.mode == DSC_STATE_F32) {
         dsc_parallel_ranges(n, lion_range, &job);
         return;
     }
-    lion_bf16_job bj = {.f32 = job, .m = m};
-    dsc_parallel_ranges(n, lion_range_bf16, &bj);
+    _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "lion_job fits the chunk driver");
+    dsc_state_chunks sc = {.range = lion_range, .job = &job, .rebase = lion_rebase, .nstates = 1,
+                           .h = {m.h}, .mode = m.mode, .key = m.key};
+    dsc_state_run_chunked(n, &sc);
 }
 
 /* The option may have been switched on after a group created with lr 0. */
@@ -156,10 +140,7 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
             .beta1 = (float)hp[BETA1], .one_minus_beta1 = (float)(1.0 - hp[BETA1]),
             .beta2 = (float)hp[BETA2], .one_minus_beta2 = (float)(1.0 - hp[BETA2]),
         };
-        lion_state m = {.mode = grp->wrap.bf16_state};
-        if (m.mode == DSC_STATE_F32) m.f = p->slots[SLOT_M].data;
-        else m.h = p->slots[SLOT_M].data;
-        if (m.mode == DSC_STATE_BF16_SR) m.key = dsc_state_key(p, ctx);
+        dsc_state_buf m = dsc_state_slot(grp, p, SLOT_M, ctx);
         if (ctx->reference) lion_step_ref(p->data, p->grad, m, p->numel, s);
         else lion_step_fast(p->data, p->grad, m, p->numel, s);
     }

@@ -62,16 +62,8 @@ typedef struct {
     int nesterov, first, momentum, decoupled;
 } sgd_scalars;
 
-/* The momentum buffer: float32 (f) or bf16 (h) as mode says (kernels/bf16.h). */
-typedef struct {
-    float *f;
-    uint16_t *h;
-    int mode;
-    uint64_t key;
-} sgd_buffer;
-
 /* Reference: one element at a time, in the order of the spec. */
-static void sgd_step_ref(float *p, const float *g, sgd_buffer b, size_t n, sgd_scalars s)
+static void sgd_step_ref(float *p, const float *g, dsc_state_buf b, size_t n, sgd_scalars s)
 {
     for (size_t i = 0; i < n; i++) {
         float gi = s.sign * g[i];                  /* 1. maximize */
@@ -147,35 +139,27 @@ static void sgd_range(const void *ctx, size_t lo, size_t hi)
 #undef SGD_FORMS
 }
 
-/* bf16 buffer: chunks widened into a float32 buffer, the float32 range on
- * them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
-typedef struct {
-    sgd_job f32; /* p, g and the scalars; b unused */
-    sgd_buffer h;
-} sgd_bf16_job;
-
-DSC_WIDE static void sgd_range_bf16(const void *ctx, size_t lo, size_t hi)
+/* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */
+static void sgd_rebase(void *sub, const void *whole, size_t c, float *const *bufs)
 {
-    const sgd_bf16_job *job = ctx;
-    float buf[DSC_STATE_CHUNK];
-    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
-        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
-        sgd_job sub = {.p = job->f32.p + c, .b = buf, .g = job->f32.g + c, .s = job->f32.s};
-        dsc_state_widen_n(job->h.h + c, buf, n);
-        sgd_range(&sub, 0, n);
-        dsc_state_narrow_n(job->h.mode, buf, job->h.h + c, n, job->h.key, c, 0, 0);
-    }
+    sgd_job *j = sub;
+    *j = *(const sgd_job *)whole;
+    j->p += c;
+    j->g += c;
+    j->b = bufs[0];
 }
 
-static void sgd_step_fast(float *p, const float *g, sgd_buffer b, size_t n, sgd_scalars s)
+static void sgd_step_fast(float *p, const float *g, dsc_state_buf b, size_t n, sgd_scalars s)
 {
     sgd_job job = {.p = p, .b = b.f, .g = g, .s = s};
     if (b.mode == DSC_STATE_F32) {
         dsc_parallel_ranges(n, sgd_range, &job);
         return;
     }
-    sgd_bf16_job bj = {.f32 = job, .h = b};
-    dsc_parallel_ranges(n, sgd_range_bf16, &bj);
+    _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "sgd_job fits the chunk driver");
+    dsc_state_chunks sc = {.range = sgd_range, .job = &job, .rebase = sgd_rebase, .nstates = 1,
+                           .h = {b.h}, .mode = b.mode, .key = b.key};
+    dsc_state_run_chunked(n, &sc);
 }
 
 static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -192,10 +176,7 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
             .decoupled = p->hp[DECOUPLED] != 0 && p->hp[WEIGHT_DECAY] != 0,
             .keep_p = (float)(1.0 - p->hp[LR] * p->hp[WEIGHT_DECAY]),
         };
-        sgd_buffer b = {.mode = grp->wrap.bf16_state};
-        if (b.mode == DSC_STATE_F32) b.f = p->slots[SLOT_BUF].data;
-        else b.h = p->slots[SLOT_BUF].data;
-        if (b.mode == DSC_STATE_BF16_SR) b.key = dsc_state_key(p, ctx);
+        dsc_state_buf b = dsc_state_slot(grp, p, SLOT_BUF, ctx);
         if (ctx->reference) sgd_step_ref(p->data, p->grad, b, p->numel, s);
         else sgd_step_fast(p->data, p->grad, b, p->numel, s);
         if (s.momentum) *t += 1; /* the buffer exists from now on */

@@ -119,16 +119,8 @@ typedef struct {
     float lr, mu, one_minus_mu, wd, decay;
 } signum_scalars;
 
-/* The momentum: float32 (f) or bf16 (h) as mode says (kernels/bf16.h). */
-typedef struct {
-    float *f;
-    uint16_t *h;
-    int mode;
-    uint64_t key;
-} signum_state;
-
 /* Reference: one element at a time, in the order of the spec. */
-static void signum_step_ref(float *p, const float *g, signum_state m, size_t n,
+static void signum_step_ref(float *p, const float *g, dsc_state_buf m, size_t n,
                             signum_scalars s)
 {
     for (size_t i = 0; i < n; i++) {
@@ -170,30 +162,17 @@ DSC_WIDE static void signum_range(const void *ctx, size_t lo, size_t hi)
     else signum_body(job, lo, hi, 0);
 }
 
-/* bf16 state: chunks widened into a float32 buffer, the float32 range on
- * them, narrowed back (kernels/bf16.h, DSC_STATE_CHUNK). */
-typedef struct {
-    signum_job f32; /* p, g and the scalars; the state pointer unused */
-    signum_state h;
-} signum_bf16_job;
-
-DSC_WIDE static void signum_range_bf16(const void *ctx, size_t lo, size_t hi)
+/* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */
+static void signum_rebase(void *sub, const void *whole, size_t c, float *const *bufs)
 {
-    const signum_bf16_job *job = ctx;
-    float buf[DSC_STATE_CHUNK];
-    for (size_t c = lo; c < hi; c += DSC_STATE_CHUNK) {
-        size_t n = hi - c < DSC_STATE_CHUNK ? hi - c : DSC_STATE_CHUNK;
-        signum_job sub = job->f32;
-        sub.p += c;
-        sub.g += c;
-        sub.m = buf;
-        dsc_state_widen_n(job->h.h + c, buf, n);
-        signum_range(&sub, 0, n);
-        dsc_state_narrow_n(job->h.mode, buf, job->h.h + c, n, job->h.key, c, 0, 0);
-    }
+    signum_job *j = sub;
+    *j = *(const signum_job *)whole;
+    j->p += c;
+    j->g += c;
+    j->m = bufs[0];
 }
 
-static void signum_step_fast(float *p, const float *g, signum_state m, size_t n,
+static void signum_step_fast(float *p, const float *g, dsc_state_buf m, size_t n,
                              signum_scalars s)
 {
     signum_job job = {.p = p, .m = m.f, .g = g, .s = s};
@@ -201,8 +180,10 @@ static void signum_step_fast(float *p, const float *g, signum_state m, size_t n,
         dsc_parallel_ranges(n, signum_range, &job);
         return;
     }
-    signum_bf16_job bj = {.f32 = job, .h = m};
-    dsc_parallel_ranges(n, signum_range_bf16, &bj);
+    _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "signum_job fits the chunk driver");
+    dsc_state_chunks sc = {.range = signum_range, .job = &job, .rebase = signum_rebase, .nstates = 1,
+                           .h = {m.h}, .mode = m.mode, .key = m.key};
+    dsc_state_run_chunked(n, &sc);
 }
 
 static dsc_status signum_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -215,10 +196,7 @@ static dsc_status signum_step(dsc_group *grp, const dsc_step_ctx *ctx)
             .wd = (float)p->hp[M_WEIGHT_DECAY],
             .decay = (float)(1.0 - lr * p->hp[M_WD_LH]),
         };
-        signum_state m = {.mode = grp->wrap.bf16_state};
-        if (m.mode == DSC_STATE_F32) m.f = p->slots[SLOT_BUF].data;
-        else m.h = p->slots[SLOT_BUF].data;
-        if (m.mode == DSC_STATE_BF16_SR) m.key = dsc_state_key(p, ctx);
+        dsc_state_buf m = dsc_state_slot(grp, p, SLOT_BUF, ctx);
         if (ctx->reference) signum_step_ref(p->data, p->grad, m, p->numel, s);
         else signum_step_fast(p->data, p->grad, m, p->numel, s);
     }
