@@ -244,7 +244,8 @@ static void test_head_tiles(void)
 }
 
 /* Same bits at 1, 2 and 3 threads, on models with several thread slices
- * (the second with a head of 16 tiles in 15 groups). */
+ * (the second with a head of 16 tiles in 15 groups, the third with layer
+ * products 768 and 1024 wide, which take the 4 wide tiles). */
 static void test_threads_config(int L, int C, int NH, int V)
 {
     char err[256] = "";
@@ -281,6 +282,7 @@ static void test_threads(void)
 {
     test_threads_config(2, 96, 4, 500);
     test_threads_config(1, 32, 2, 2000);
+    test_threads_config(1, 256, 4, 300);
 }
 
 static void test_checkpoint(void)
