@@ -223,6 +223,53 @@ static void test_stats(void)
     free(w0);
 }
 
+/* AdamW measures its update norm inside its step (no copy of the
+ * parameters, dsc_parallel_ranges_diff); the reference loops take the copy
+ * and compare route. Both must give the same bits, here with a Lion group
+ * (which does not measure its own) between AdamW's parameters, at 1 and 3
+ * threads. */
+static void test_stats_tracked(void)
+{
+    enum { NW = 70001, NV = 40000, NU = 100 };
+    const size_t total = NW + NV + NU;
+    float *x[2], *g = malloc(total * sizeof *g);
+    double l2[2][3];
+    fill(g, total);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        dsc_set_num_threads(threads);
+        for (int ref = 0; ref < 2; ref++) {
+            x[ref] = malloc(total * sizeof(float));
+            for (size_t i = 0; i < total; i++) x[ref][i] = 0.5f * g[(i * 7919) % total];
+            dsc_optimizer *opt = dsc_optimizer_new();
+            int64_t sw[1] = {NW}, sv[2] = {200, NV / 200}, su[1] = {NU};
+            CHECK_STATUS(dsc_optimizer_add_group(opt, "a", "adamw:lr=0.01,weight_decay=0.1"),
+                         DSC_OK, opt);
+            CHECK_STATUS(dsc_optimizer_add_group(opt, "b", "lion:lr=1e-3"), DSC_OK, opt);
+            CHECK_STATUS(dsc_optimizer_add_param(opt, "w", x[ref], g, 1, sw, DSC_ROLE_AUTO, "a"),
+                         DSC_OK, opt);
+            CHECK_STATUS(dsc_optimizer_add_param(opt, "v", x[ref] + NW, g + NW, 2, sv,
+                                                 DSC_ROLE_AUTO, "b"), DSC_OK, opt);
+            CHECK_STATUS(dsc_optimizer_add_param(opt, "u", x[ref] + NW + NV, g + NW + NV, 1, su,
+                                                 DSC_ROLE_AUTO, "a"), DSC_OK, opt);
+            CHECK_STATUS(dsc_optimizer_set_stats(opt, 1), DSC_OK, opt);
+            dsc_optimizer_use_reference(opt, ref);
+            for (int s = 0; s < 3; s++) {
+                CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+                dsc_step_stats st;
+                dsc_optimizer_stats(opt, &st);
+                l2[ref][s] = st.update_l2;
+            }
+            dsc_optimizer_free(opt);
+        }
+        for (int s = 0; s < 3; s++) CHECK(l2[0][s] == l2[1][s] && l2[0][s] > 0);
+        CHECK(memcmp(x[0], x[1], total * sizeof(float)) == 0);
+        free(x[0]);
+        free(x[1]);
+    }
+    dsc_set_num_threads(0);
+    free(g);
+}
+
 /* --------------------------------------------- wrappers: state and checkpoints */
 
 #define NP 40000 /* above DSC_PAR_MIN: the range kernels run split */
@@ -555,6 +602,7 @@ int main(void)
     test_spec_errors();
     test_hooks();
     test_stats();
+    test_stats_tracked();
     test_wrappers();
     test_layer_decay();
     test_no_alloc();

@@ -97,6 +97,7 @@ typedef struct dsc_param {
     int rng_index;
     size_t rng_offset;
     float *prev;            /* copy before the update, for update_l2 (stats on) */
+    double update_sumsq;    /* sum of (new - old)^2, from a family that tracks it */
     /* bf16 parameters (bf16.c): the caller's buffers; p->data is then the
      * master slot or an owned work copy, p->grad_user an owned widened copy. */
     int bf16;               /* 0, or 1 + dsc_bf16_mode */
@@ -150,6 +151,10 @@ typedef struct {
     int reference;  /* 1: run the plain reference loops */
     int64_t step;   /* 0-based index of the update being applied */
     uint64_t seed;  /* the optimizer's seed (stochastic rounding) */
+    /* 1: the step must leave each parameter's sum of (new - old)^2 in
+     * p->update_sumsq (dsc_parallel_ranges_diff), for the update norm; set
+     * only for families with tracks_update, as step.c says when. */
+    int track_update;
 } dsc_step_ctx;
 
 typedef struct dsc_family {
@@ -180,6 +185,12 @@ typedef struct dsc_family {
      * key bf16_state asks (it plans them with dsc_state_dtype and its
      * kernels load and store through kernels/bf16.h). */
     int bf16_states;
+    /* 1: with ctx->track_update, the fast step runs its one in-place pass
+     * over each parameter through dsc_parallel_ranges_diff and stores the
+     * result in p->update_sumsq, so the update norm needs no copy of the
+     * parameters and no second pass (step.c). Families whose update is not
+     * one such pass leave it 0. */
+    int tracks_update;
 } dsc_family;
 
 /* Registry (registry.c). */
@@ -426,8 +437,6 @@ typedef struct {
     uint64_t key; /* dsc_state_key */
 } dsc_state_chunks;
 void dsc_state_run_chunked(size_t n, const dsc_state_chunks *sc);
-/* Sum of (x - y)^2 in double, fixed blocking (the update norm). */
-double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 
 /* Threads, parallel ranges, reductions: the kernel layer's own headers
  * (src/kernels/parallel.h, vec.h), which the core and the families use. */

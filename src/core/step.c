@@ -122,6 +122,17 @@ static void copy(float *dst, const float *src, size_t n)
     dsc_parallel_ranges(n, copy_range, &job);
 }
 
+/* With stats on, whether a group's family measures its own update norm
+ * (dsc_step_ctx.track_update): its fast float32 step, with nothing after
+ * it that moves the parameters again (Lookahead does) and no shards. The
+ * other groups' parameters are copied before the step and compared after;
+ * both ways give the same bits (dsc_parallel_ranges_diff). */
+static int group_tracks_update(const dsc_optimizer *opt, const dsc_group *g)
+{
+    return opt->want_stats && g->family->tracks_update && !opt->reference && !opt->shard &&
+           !g->wrap.lookahead && g->wrap.bf16_state == DSC_STATE_F32;
+}
+
 /* The end of an accumulated update: the sums start again from zero. */
 static void clear_accumulation(dsc_optimizer *opt)
 {
@@ -216,12 +227,16 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
 
     /* 7. Families, each followed by its group's wrappers (Lookahead, EMA).
      * Every check ran in the first phase: a family step cannot fail. With
-     * stats on, the parameters are copied first for the update norm. */
+     * stats on, the parameters of groups that do not measure their own
+     * update are copied first for the update norm. */
     dsc_bf16_before(opt); /* stochastic-rounding bf16 parameters, widened */
     if (opt->want_stats)
-        for (int i = 0; i < opt->nparams; i++)
-            copy(opt->params[i]->prev, opt->params[i]->data, opt->params[i]->numel);
-    dsc_step_ctx ctx = {opt->reference, opt->step, opt->seed};
+        for (int i = 0; i < opt->nparams; i++) {
+            dsc_param *p = opt->params[i];
+            if (!group_tracks_update(opt, opt->groups[p->group]))
+                copy(p->prev, p->data, p->numel);
+        }
+    dsc_step_ctx ctx = {opt->reference, opt->step, opt->seed, 0};
     if (opt->shard) { /* this rank's pieces, then the gather (shard.c) */
         dsc_status s = dsc_shard_step(opt, &ctx);
         if (s != DSC_OK) return s;
@@ -230,6 +245,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         dsc_group *g = opt->groups[gi];
         if (g->nparams == 0) continue;
         dsc_wrap_before(g);
+        ctx.track_update = group_tracks_update(opt, g);
         dsc_status s = g->family->step(g, &ctx);
         if (s != DSC_OK) return s; /* a family bug: its check belongs in validate */
         dsc_wrap_post(g, opt->reference);
@@ -237,9 +253,12 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     st->update_l2 = NAN;
     if (opt->want_stats) {
         double sumsq = 0;
-        for (int i = 0; i < opt->nparams; i++)
-            sumsq += dsc_vec_diff_sumsq(opt->params[i]->data, opt->params[i]->prev,
-                                        opt->params[i]->numel);
+        for (int i = 0; i < opt->nparams; i++) {
+            const dsc_param *p = opt->params[i];
+            sumsq += group_tracks_update(opt, opt->groups[p->group])
+                         ? p->update_sumsq
+                         : dsc_vec_diff_sumsq(p->data, p->prev, p->numel);
+        }
         st->update_l2 = sqrt(sumsq);
     }
     dsc_bf16_after(opt); /* bf16 parameters: the results rounded back */

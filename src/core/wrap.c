@@ -749,37 +749,3 @@ void dsc_wrap_run_post_hooks(dsc_optimizer *opt)
         opt->in_hook = 0;
     }
 }
-
-/* ----------------------------------------------------------- update norm */
-
-typedef struct {
-    const float *x, *y;
-} diff_ctx;
-
-/* Sum of (x - y)^2 over one block in double, lanes as dsc_dot_serial; built
- * for AVX2 as well (same bits: the same operations in the same order). */
-DSC_WIDE static double diff_block(const void *ctx, size_t start, size_t len)
-{
-    const diff_ctx *c = ctx;
-    const float *restrict x = c->x + start, *restrict y = c->y + start;
-    double lane[DSC_DOT_LANES] = {0};
-    size_t i = 0;
-    for (; i + DSC_DOT_LANES <= len; i += DSC_DOT_LANES)
-        for (int j = 0; j < DSC_DOT_LANES; j++) {
-            double d = (double)x[i + (size_t)j] - (double)y[i + (size_t)j];
-            lane[j] += d * d;
-        }
-    double s = 0.0;
-    for (int j = 0; j < DSC_DOT_LANES; j++) s += lane[j];
-    for (; i < len; i++) {
-        double d = (double)x[i] - (double)y[i];
-        s += d * d;
-    }
-    return s;
-}
-
-double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n)
-{
-    diff_ctx c = {x, y};
-    return dsc_reduce_blocks(n, 1, diff_block, &c);
-}

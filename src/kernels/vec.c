@@ -233,6 +233,63 @@ double dsc_vec_sumsq(const float *x, size_t n) { return dsc_vec_dot(x, x, n); }
 
 double dsc_vec_sumabs(const float *x, size_t n) { return dsc_vec_scan(x, n).sumabs; }
 
+/* ------------------------------------------------------------ update norm */
+
+/* Sum of (x - y)^2 over one block in double, lanes as dot_lanes. Inlined
+ * into both users below, so the full pass and the per-block pass give the
+ * same bits. */
+DSC_BODY double diff_lanes(const float *restrict x, const float *restrict y, size_t n)
+{
+    double lane[DSC_DOT_LANES] = {0};
+    size_t i = 0;
+    for (; i + DSC_DOT_LANES <= n; i += DSC_DOT_LANES)
+        for (int j = 0; j < DSC_DOT_LANES; j++) {
+            double d = (double)x[i + (size_t)j] - (double)y[i + (size_t)j];
+            lane[j] += d * d;
+        }
+    double s = 0.0;
+    for (int j = 0; j < DSC_DOT_LANES; j++) s += lane[j];
+    for (; i < n; i++) {
+        double d = (double)x[i] - (double)y[i];
+        s += d * d;
+    }
+    return s;
+}
+
+DSC_WIDE static double diff_block(const void *ctx, size_t start, size_t len)
+{
+    const dot_ctx *c = ctx;
+    return diff_lanes(c->x + start, c->y + start, len);
+}
+
+double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n)
+{
+    dot_ctx c = {x, y};
+    return dsc_reduce_blocks(n, 1, diff_block, &c);
+}
+
+typedef struct {
+    dsc_range_fn fn;
+    const void *ctx;
+    float *x;
+} tracked_ctx;
+
+/* One block: 16 KB of x saved, updated, compared, all within L1/L2. */
+DSC_WIDE static double tracked_block(const void *ctx, size_t start, size_t len)
+{
+    const tracked_ctx *t = ctx;
+    float old[DSC_RED_BLOCK];
+    memcpy(old, t->x + start, len * sizeof(float));
+    t->fn(t->ctx, start, start + len);
+    return diff_lanes(t->x + start, old, len);
+}
+
+double dsc_parallel_ranges_diff(size_t n, dsc_range_fn fn, const void *ctx, float *x)
+{
+    tracked_ctx t = {fn, ctx, x};
+    return dsc_reduce_blocks(n, 1, tracked_block, &t);
+}
+
 /* max |x| over one span, on the bit patterns: a non-negative float orders
  * like its bits read as an integer, so |x| is the bits without the sign and
  * the maximum is an integer maximum, which vectorizes (a float `a > m ? a : m`

@@ -28,6 +28,18 @@ double dsc_dot_serial(const float *x, const float *y, size_t n);
 double dsc_vec_dot_serial(const float *x, const float *y, size_t n);
 double dsc_vec_dot(const float *x, const float *y, size_t n);
 double dsc_vec_sumabs(const float *x, size_t n);
+/* Sum of (x - y)^2 in double, fixed blocking, lanes as dsc_dot_serial (the
+ * update norm: x the parameters after a step, y a copy from before). */
+double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
+/* An element-wise kernel that updates x in place, run as
+ * dsc_parallel_ranges(n, fn, ctx) would, but one reduction block at a time:
+ * each block of x is copied to the stack, fn runs on the block, and the
+ * block's (new - old)^2 is summed while both are in cache. Returns what
+ * dsc_vec_diff_sumsq(new x, old x) returns, bit for bit (same blocks, same
+ * lanes), without the full copy of x and the second pass over memory that
+ * computing it afterwards costs. fn's results must not depend on how
+ * [0, n) is cut, as for dsc_parallel_ranges. */
+double dsc_parallel_ranges_diff(size_t n, dsc_range_fn fn, const void *ctx, float *x);
 float dsc_vec_absmax(const float *x, size_t n);
 /* One pass: sum of squares, sum of |x|, max |x| over finite entries and the
  * count of non-finite ones. */

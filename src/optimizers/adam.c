@@ -184,18 +184,23 @@ static void adam_rebase(void *sub, const void *whole, size_t c, float *const *bu
     j->vmax = j->s.amsgrad ? bufs[2] : NULL;
 }
 
-static void adam_step_fast(float *p, const float *g, adam_state st, size_t n, adam_scalars s)
+/* Returns the sum of (new p - old p)^2 when `track` (float32 states only:
+ * dsc_step_ctx.track_update), else 0. */
+static double adam_step_fast(float *p, const float *g, adam_state st, size_t n, adam_scalars s,
+                             int track)
 {
     adam_job job = {.p = p, .m = st.m, .v = st.v, .vmax = st.vmax, .g = g, .s = s};
     if (st.mode == DSC_STATE_F32) {
+        if (track) return dsc_parallel_ranges_diff(n, adam_range, &job, p);
         dsc_parallel_ranges(n, adam_range, &job);
-        return;
+        return 0.0;
     }
     _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "adam_job fits the chunk driver");
     dsc_state_chunks sc = {.range = adam_range, .job = &job, .rebase = adam_rebase,
                            .nstates = s.amsgrad ? 3 : 2, .h = {st.m16, st.v16, st.vmax16},
                            .mode = st.mode, .key = st.key};
     dsc_state_run_chunked(n, &sc);
+    return 0.0;
 }
 
 /* amsgrad needs its slot, planned only when the option was on at add time. */
@@ -240,7 +245,8 @@ static dsc_status step_common(dsc_group *grp, const dsc_step_ctx *ctx, int decou
             if (st.mode == DSC_STATE_BF16_SR) st.key = dsc_state_key(p, ctx);
         }
         if (ctx->reference) adam_step_ref(p->data, p->grad, st, p->numel, s);
-        else adam_step_fast(p->data, p->grad, st, p->numel, s);
+        else p->update_sumsq = adam_step_fast(p->data, p->grad, st, p->numel, s,
+                                              ctx->track_update);
     }
     return DSC_OK;
 }
@@ -265,6 +271,7 @@ const dsc_family dsc_family_adam = {
         .nkeys = NKEYS, .keys = adam_keys, .matrix = 0,
     },
     .plan_param = plan_param, .validate = validate, .step = adam_step, .bf16_states = 1,
+    .tracks_update = 1,
 };
 
 const dsc_family dsc_family_adamw = {
@@ -276,4 +283,5 @@ const dsc_family dsc_family_adamw = {
         .nkeys = NKEYS, .keys = adamw_keys, .matrix = 0,
     },
     .plan_param = plan_param, .validate = validate, .step = adamw_step, .bf16_states = 1,
+    .tracks_update = 1,
 };
