@@ -590,8 +590,9 @@ static void act_point(const gpt2_model *m, act_views *v)
     }
 }
 
-/* Backward scratch: one layer of activation gradients. */
-enum { S_DRES, S_DBUF, S_DQKV, S_DFCH, S_DATT, S_DLNF, S_COUNT };
+/* Scratch: one layer of activation gradients for the backward pass, and
+ * attention's per-head copies (S_HEADS, both passes: attention_forward). */
+enum { S_DRES, S_DBUF, S_DQKV, S_DFCH, S_DATT, S_DLNF, S_HEADS, S_COUNT };
 
 static void scratch_sizes(const gpt2_config *c, int B, int T, size_t n[S_COUNT])
 {
@@ -602,6 +603,7 @@ static void scratch_sizes(const gpt2_config *c, int B, int T, size_t n[S_COUNT])
     n[S_DFCH] = BT * 4 * C;
     n[S_DATT] = (size_t)B * c->num_heads * T * T;
     n[S_DLNF] = ((size_t)head_groups(c) - 1) * BT * C; /* groups after the first */
+    n[S_HEADS] = 6 * BT * C; /* per (b, h): q, k, v and their gradients, T x hs each */
 }
 
 /* Activations for (B, T): the buffers grow when needed and are reused for
@@ -637,6 +639,17 @@ static int ensure_acts(gpt2_model *m, int B, int T, char *err, size_t errlen)
     m->num_acts = total;
     m->num_scratch = stotal;
     return 0;
+}
+
+/* Points s[] at the scratch buffers. */
+static void scratch_point(const gpt2_model *m, float *s[S_COUNT])
+{
+    size_t n[S_COUNT], off = 0;
+    scratch_sizes(&m->cfg, m->B, m->T, n);
+    for (int i = 0; i < S_COUNT; i++) {
+        s[i] = m->scratch + off;
+        off += n[i];
+    }
 }
 
 /* ------------------------------------------------------------ layers */
@@ -795,96 +808,205 @@ static void matmul_backward(float *dinp, float *dw, float *dbias, const float *d
     }
 }
 
-/* Causal self-attention. qkv (B,T,3C) holds q | k | v per position, head h
- * in columns h*hs .. (h+1)*hs of each; out (B,T,C); att (B,NH,T,T). */
-static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
-                              int NH)
+/* Attention's inner products q.k and dy.v are short (hs = 64 in GPT-2),
+ * and a plain loop adds each one's terms in a single chain, one add
+ * waiting for the one before: latency-bound, most of attention's time. So
+ * they are taken DOT_BLOCK keys (or values) at a time from a transposed
+ * copy of the head, each summed over i in the same order as the plain
+ * loop, one vector lane per key: the same bits, several times faster.
+ * GPT2_WIDE compiles the per-head bodies for AVX-512F and AVX2 as well as
+ * the baseline and picks one when the program loads (GCC on x86-64 Linux),
+ * as libdescent's kernels do; the build is ISO C, so no FMA contraction:
+ * every width gives the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(DESCENT_NO_CLONES)
+#define GPT2_WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GPT2_WIDE
+#endif
+#define DOT_BLOCK 16
+
+/* s[j] = sum over i < n, in order, of x[i] * cols[i * ld + j], for
+ * j < DOT_BLOCK: dot products of x with DOT_BLOCK adjacent columns (the
+ * sums in locals: s may point into memory the compiler cannot tell apart
+ * from the inputs, and would otherwise store every partial sum). */
+GPT2_INLINE void dot_cols(float *s, const float *x, const float *cols, size_t ld, int n)
+{
+    float acc[DOT_BLOCK] = {0};
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < DOT_BLOCK; j++) acc[j] += x[i] * cols[(size_t)i * ld + j];
+    for (int j = 0; j < DOT_BLOCK; j++) s[j] = acc[j];
+}
+
+/* The same for one column. */
+GPT2_INLINE float dot_col(const float *x, const float *col, size_t ld, int n)
+{
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += x[i] * col[(size_t)i * ld];
+    return s;
+}
+
+/* s[u] = x . (column u of the hs x T block xt) for u <= t: whole blocks of
+ * DOT_BLOCK columns while they fit in T (entries past t are computed and
+ * dropped), single columns after. */
+GPT2_INLINE void dot_upto(float *s, const float *x, const float *xt, int t, int T, int hs)
+{
+    int u = 0;
+    for (; u <= t && u + DOT_BLOCK <= T; u += DOT_BLOCK) {
+        float blk[DOT_BLOCK];
+        dot_cols(blk, x, xt + u, (size_t)T, hs);
+        int n = t + 1 - u < DOT_BLOCK ? t + 1 - u : DOT_BLOCK;
+        for (int j = 0; j < n; j++) s[u + j] = blk[j];
+    }
+    for (; u <= t; u++) s[u] = dot_col(x, xt + u, (size_t)T, hs);
+}
+
+/* y += a x, and the two updates of attention's backward pass; restrict on
+ * parameters (kept through inlining) spares GCC its runtime overlap checks
+ * in these short loops. */
+GPT2_INLINE void axpy(float *restrict y, const float *restrict x, float a, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+GPT2_INLINE void axpy2(float *restrict y1, const float *restrict x1, float *restrict y2,
+                       const float *restrict x2, float a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        y1[i] += a * x1[i];
+        y2[i] += a * x2[i];
+    }
+}
+
+/* A head's T rows of hs columns (row stride ld) to or from a dense T x hs
+ * block. In qkv the rows of one head lie 3C floats apart: 9 KB in GPT-2
+ * small, a stride that maps every row to the same few sets of the L1
+ * cache, so the head's q, k and v (48 KB) kept evicting each other. Dense
+ * copies fit, and the arithmetic on them is unchanged. */
+static void head_gather(float *dst, const float *src, size_t ld, int T, int hs)
+{
+    for (int t = 0; t < T; t++) memcpy(dst + (size_t)t * hs, src + (size_t)t * ld, hs * sizeof(float));
+}
+
+/* The same block transposed: dst (hs x T), dst[i T + t] = src[t ld + i]. */
+static void head_gather_t(float *dst, const float *src, size_t ld, int T, int hs)
+{
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < hs; i++) dst[(size_t)i * T + t] = src[(size_t)t * ld + i];
+}
+
+static void head_scatter(float *dst, size_t ld, const float *src, int T, int hs)
+{
+    for (int t = 0; t < T; t++) memcpy(dst + (size_t)t * ld, src + (size_t)t * hs, hs * sizeof(float));
+}
+
+/* One sequence b and head h of attention_forward; work holds 2 T hs floats. */
+GPT2_WIDE static void attention_forward_head(float *out, float *att, const float *qkv,
+                                             float *work, int b, int h, int T, int C, int NH)
 {
     int hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
     size_t C3 = (size_t)3 * C;
+    const float *base = qkv + (size_t)b * T * C3;
+    float *kt = work, *vb = work + (size_t)T * hs; /* this head's k transposed, v dense */
+    head_gather_t(kt, base + C + h * hs, C3, T, hs);
+    head_gather(vb, base + 2 * C + h * hs, C3, T, hs);
+    for (int t = 0; t < T; t++) {
+        const float *q = base + (size_t)t * C3 + h * hs;
+        float *a = att + (((size_t)b * NH + h) * T + t) * T;
+        float mx = -INFINITY;
+        int u;
+        dot_upto(a, q, kt, t, T, hs);
+        for (u = 0; u <= t; u++) {
+            float x = a[u] * scale;
+            a[u] = x;
+            if (x > mx) mx = x;
+        }
+        float sum = 0.0f;
+        for (u = 0; u <= t; u++) {
+            a[u] = expf(a[u] - mx);
+            sum += a[u];
+        }
+        float inv = 1.0f / sum;
+        for (u = 0; u <= t; u++) a[u] *= inv;
+        for (u = t + 1; u < T; u++) a[u] = 0.0f;
+        float *y = out + ((size_t)b * T + t) * C + h * hs;
+        for (int i = 0; i < hs; i++) y[i] = 0.0f;
+        for (u = 0; u <= t; u++) axpy(y, vb + (size_t)u * hs, a[u], hs);
+    }
+}
+
+/* Causal self-attention. qkv (B,T,3C) holds q | k | v per position, head h
+ * in columns h*hs .. (h+1)*hs of each; out (B,T,C); att (B,NH,T,T); work
+ * (S_HEADS) gives each (b, h) its own 6 T hs floats, whichever thread takes
+ * it. */
+static void attention_forward(float *out, float *att, const float *qkv, float *work, int B,
+                              int T, int C, int NH)
+{
+    size_t per = (size_t)6 * T * (C / NH);
 #pragma omp parallel for collapse(2) schedule(static) num_threads(gpt2_get_threads())
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            const float *base = qkv + (size_t)b * T * C3;
-            for (int t = 0; t < T; t++) {
-                const float *q = base + (size_t)t * C3 + h * hs;
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float mx = -INFINITY;
-                for (int u = 0; u <= t; u++) {
-                    const float *k = base + (size_t)u * C3 + C + h * hs;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
-                    s *= scale;
-                    a[u] = s;
-                    if (s > mx) mx = s;
-                }
-                float sum = 0.0f;
-                for (int u = 0; u <= t; u++) {
-                    a[u] = expf(a[u] - mx);
-                    sum += a[u];
-                }
-                float inv = 1.0f / sum;
-                for (int u = 0; u <= t; u++) a[u] *= inv;
-                for (int u = t + 1; u < T; u++) a[u] = 0.0f;
-                float *y = out + ((size_t)b * T + t) * C + h * hs;
-                for (int i = 0; i < hs; i++) y[i] = 0.0f;
-                for (int u = 0; u <= t; u++) {
-                    const float *v = base + (size_t)u * C3 + 2 * C + h * hs;
-                    for (int i = 0; i < hs; i++) y[i] += a[u] * v[i];
-                }
-            }
+        for (int h = 0; h < NH; h++)
+            attention_forward_head(out, att, qkv, work + ((size_t)b * NH + h) * per, b, h, T, C,
+                                   NH);
+}
+
+/* One sequence b and head h of attention_backward; work holds 6 T hs
+ * floats: q and k dense, v transposed, and the sums of their gradients,
+ * which start at 0 and are copied into dqkv at the end. */
+GPT2_WIDE static void attention_backward_head(float *dqkv, float *datt, const float *dout,
+                                              const float *att, const float *qkv, float *work,
+                                              int b, int h, int T, int C, int NH)
+{
+    int hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    size_t C3 = (size_t)3 * C, Th = (size_t)T * hs;
+    const float *base = qkv + (size_t)b * T * C3;
+    float *qb = work, *kb = qb + Th, *vt = kb + Th, *dqb = vt + Th, *dkb = dqb + Th,
+          *dvb = dkb + Th;
+    head_gather(qb, base + h * hs, C3, T, hs);
+    head_gather(kb, base + C + h * hs, C3, T, hs);
+    head_gather_t(vt, base + 2 * C + h * hs, C3, T, hs);
+    memset(dqb, 0, 3 * Th * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        const float *a = att + (((size_t)b * NH + h) * T + t) * T;
+        float *da = datt + (((size_t)b * NH + h) * T + t) * T;
+        const float *dy = dout + ((size_t)b * T + t) * C + h * hs;
+        /* y = sum_u a[u] v[u]: da[u] = dy . v[u], dv[u] += a[u] dy */
+        int u;
+        dot_upto(da, dy, vt, t, T, hs);
+        float dot = 0.0f;
+        for (u = 0; u <= t; u++) {
+            axpy(dvb + (size_t)u * hs, dy, a[u], hs);
+            dot += a[u] * da[u];
         }
+        /* softmax: dpre[u] = a[u] (da[u] - sum_j a[j] da[j]), then
+         * pre[u] = scale q . k[u] */
+        const float *q = qb + (size_t)t * hs;
+        float *dq = dqb + (size_t)t * hs;
+        for (u = 0; u <= t; u++) {
+            float dp = a[u] * (da[u] - dot) * scale;
+            axpy2(dq, kb + (size_t)u * hs, dkb + (size_t)u * hs, q, dp, hs);
+        }
+    }
+    float *dbase = dqkv + (size_t)b * T * C3;
+    head_scatter(dbase + h * hs, C3, dqb, T, hs);
+    head_scatter(dbase + C + h * hs, C3, dkb, T, hs);
+    head_scatter(dbase + 2 * C + h * hs, C3, dvb, T, hs);
 }
 
 /* dqkv (overwritten) from dout (B,T,C), att and qkv; datt is (B,NH,T,T)
- * scratch. Each (b, h) writes only its own columns, so threads never share. */
+ * scratch, work as for attention_forward. Each (b, h) writes only its own
+ * columns, so threads never share. */
 static void attention_backward(float *dqkv, float *datt, const float *dout, const float *att,
-                               const float *qkv, int B, int T, int C, int NH)
+                               const float *qkv, float *work, int B, int T, int C, int NH)
 {
-    int hs = C / NH;
-    float scale = 1.0f / sqrtf((float)hs);
-    size_t C3 = (size_t)3 * C;
+    size_t per = (size_t)6 * T * (C / NH);
 #pragma omp parallel for collapse(2) schedule(static) num_threads(gpt2_get_threads())
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            const float *base = qkv + (size_t)b * T * C3;
-            float *dbase = dqkv + (size_t)b * T * C3;
-            for (int t = 0; t < T; t++)
-                for (int j = 0; j < 3; j++)
-                    memset(dbase + (size_t)t * C3 + j * C + h * hs, 0, hs * sizeof(float));
-            for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
-                const float *dy = dout + ((size_t)b * T + t) * C + h * hs;
-                /* y = sum_u a[u] v[u]: da[u] = dy . v[u], dv[u] += a[u] dy */
-                float dot = 0.0f;
-                for (int u = 0; u <= t; u++) {
-                    const float *v = base + (size_t)u * C3 + 2 * C + h * hs;
-                    float *dv = dbase + (size_t)u * C3 + 2 * C + h * hs;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) {
-                        s += dy[i] * v[i];
-                        dv[i] += a[u] * dy[i];
-                    }
-                    da[u] = s;
-                    dot += a[u] * s;
-                }
-                /* softmax: dpre[u] = a[u] (da[u] - sum_j a[j] da[j]), then
-                 * pre[u] = scale q . k[u] */
-                const float *q = base + (size_t)t * C3 + h * hs;
-                float *dq = dbase + (size_t)t * C3 + h * hs;
-                for (int u = 0; u <= t; u++) {
-                    float dp = a[u] * (da[u] - dot) * scale;
-                    const float *k = base + (size_t)u * C3 + C + h * hs;
-                    float *dk = dbase + (size_t)u * C3 + C + h * hs;
-                    for (int i = 0; i < hs; i++) {
-                        dq[i] += dp * k[i];
-                        dk[i] += dp * q[i];
-                    }
-                }
-            }
-        }
+        for (int h = 0; h < NH; h++)
+            attention_backward_head(dqkv, datt, dout, att, qkv, work + ((size_t)b * NH + h) * per,
+                                    b, h, T, C, NH);
 }
 
 /* The softmax over the vocabulary is the one place where a transcendental
@@ -1111,6 +1233,9 @@ int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, in
     act_point(m, &v);
     int C = c->channels, L = c->num_layers, NH = c->num_heads, V = c->vocab_size;
     int Vp = c->padded_vocab_size, N = (int)BT;
+    float *sc[S_COUNT];
+    scratch_point(m, sc);
+    float *heads = sc[S_HEADS];
     int saved = blas_begin();
 
     /* embeddings */
@@ -1134,7 +1259,7 @@ int gpt2_forward(gpt2_model *m, const int *inputs, const int *targets, int B, in
                           m->param[GPT2_LN1B] + (size_t)l * C, N, C);
         matmul_forward(qkv, 3 * C, ln1, m->param[GPT2_QKVW] + (size_t)l * 3 * C * C,
                        m->param[GPT2_QKVB] + (size_t)l * 3 * C, NULL, N, C, 3 * C);
-        attention_forward(atty, att, qkv, B, T, C, NH);
+        attention_forward(atty, att, qkv, heads, B, T, C, NH);
         matmul_forward(res2, C, atty, m->param[GPT2_ATTPROJW] + (size_t)l * C * C,
                        m->param[GPT2_ATTPROJB] + (size_t)l * C, resid, N, C, C);
         layernorm_forward(ln2, v.a[A_LN2_MEAN] + lt, v.a[A_LN2_RSTD] + lt, res2,
@@ -1204,14 +1329,8 @@ int gpt2_backward(gpt2_model *m)
     size_t BT = (size_t)N;
     act_views v;
     act_point(m, &v);
-    size_t sn[S_COUNT];
-    scratch_sizes(c, B, T, sn);
     float *s[S_COUNT];
-    size_t off = 0;
-    for (int i = 0; i < S_COUNT; i++) {
-        s[i] = m->scratch + off;
-        off += sn[i];
-    }
+    scratch_point(m, s);
     float *dres = s[S_DRES];
     int saved = blas_begin();
 
@@ -1246,7 +1365,8 @@ int gpt2_backward(gpt2_model *m)
         matmul_backward(s[S_DBUF], m->grad[GPT2_ATTPROJW] + lC * C,
                         m->grad[GPT2_ATTPROJB] + lC, dres, C, atty,
                         m->param[GPT2_ATTPROJW] + lC * C, N, C, C, 0);
-        attention_backward(s[S_DQKV], s[S_DATT], s[S_DBUF], att, qkv, B, T, C, NH);
+        attention_backward(s[S_DQKV], s[S_DATT], s[S_DBUF], att, qkv, s[S_HEADS], B, T, C,
+                           NH);
         matmul_backward(s[S_DBUF], m->grad[GPT2_QKVW] + lC * 3 * C,
                         m->grad[GPT2_QKVB] + 3 * lC, s[S_DQKV], 3 * C, ln1,
                         m->param[GPT2_QKVW] + lC * 3 * C, N, C, 3 * C, 0);
