@@ -1014,7 +1014,7 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
  * reductions with 8 fixed lanes (same bits at any thread count: one row
  * is one thread's). GELU reuses the exp for its tanh. */
 
-static float row_max(const float *z, int n)
+GPT2_WIDE static float row_max(const float *z, int n)
 {
     float m[8];
     for (int j = 0; j < 8; j++) m[j] = -INFINITY;
@@ -1081,20 +1081,24 @@ GPT2_INLINE float tanh_fast(float u)
     return r;
 }
 
-static void gelu_forward(float *out, const float *inp, size_t n)
+/* GELU is compute-bound (a polynomial and a divide per element), so its
+ * loops are GPT2_WIDE functions over a range, run outside the OpenMP region
+ * (inside an outlined region GCC would vectorize them for the baseline
+ * only); each thread takes one contiguous range. */
+GPT2_WIDE static void gelu_forward_range(float *restrict out, const float *restrict inp,
+                                         size_t lo, size_t hi)
 {
-#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + tanh_fast(GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
 
 /* d (in place: dout on entry, dinp on exit) times GELU'(inp). */
-static void gelu_backward(float *d, const float *inp, size_t n)
+GPT2_WIDE static void gelu_backward_range(float *restrict d, const float *restrict inp,
+                                          size_t lo, size_t hi)
 {
-#pragma omp parallel for schedule(static) num_threads(gpt2_get_threads())
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
         float th = tanh_fast(u);
@@ -1105,10 +1109,41 @@ static void gelu_backward(float *d, const float *inp, size_t n)
     }
 }
 
+/* This thread's share of [0, n), in multiples of 16 floats (whole cache
+ * lines). Element-wise results do not depend on the cut. */
+static void thread_share(size_t n, size_t *lo, size_t *hi)
+{
+    size_t nth = (size_t)thread_count(), share = (n + nth - 1) / nth;
+    share = (share + 15) / 16 * 16;
+    size_t a = (size_t)thread_id() * share;
+    *lo = a < n ? a : n;
+    *hi = a + share < n ? a + share : n;
+}
+
+static void gelu_forward(float *out, const float *inp, size_t n)
+{
+#pragma omp parallel num_threads(gpt2_get_threads())
+    {
+        size_t lo, hi;
+        thread_share(n, &lo, &hi);
+        gelu_forward_range(out, inp, lo, hi);
+    }
+}
+
+static void gelu_backward(float *d, const float *inp, size_t n)
+{
+#pragma omp parallel num_threads(gpt2_get_threads())
+    {
+        size_t lo, hi;
+        thread_share(n, &lo, &hi);
+        gelu_backward_range(d, inp, lo, hi);
+    }
+}
+
 /* ------------------------------------------------------------ LM head */
 
 /* z[i] = exp(z[i] - mx) for i < n; returns their sum (8 lanes, then in order). */
-static float exp_shift_sum(float *z, int n, float mx)
+GPT2_WIDE static float exp_shift_sum(float *z, int n, float mx)
 {
     float s[8] = {0};
     int i = 0;
