@@ -34,7 +34,7 @@ typedef struct {
     uint64_t key;
 } bf_job;
 
-static void widen_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE_BW static void widen_range(const void *ctx, size_t lo, size_t hi)
 {
     const bf_job *j = ctx;
     float *restrict f = j->f;
@@ -42,7 +42,7 @@ static void widen_range(const void *ctx, size_t lo, size_t hi)
     for (size_t i = lo; i < hi; i++) f[i] = dsc_bf16_widen(h[i]);
 }
 
-static void rne_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE_BW static void rne_range(const void *ctx, size_t lo, size_t hi)
 {
     const bf_job *j = ctx;
     const float *restrict f = j->f;
@@ -203,7 +203,7 @@ static inline void narrow_pair(int mode, const float *restrict f0, uint16_t *res
     }
 }
 
-DSC_WIDE static void chunked_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE_BW static void chunked_range(const void *ctx, size_t lo, size_t hi)
 {
     const dsc_state_chunks *sc = ctx;
     float buf[3][DSC_STATE_CHUNK];
