@@ -59,7 +59,7 @@ typedef struct {
     float value;
 } fill_job;
 
-static void fill_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void fill_range(const void *ctx, size_t lo, size_t hi)
 {
     const fill_job *job = ctx;
     float *restrict x = job->x;

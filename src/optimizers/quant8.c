@@ -500,7 +500,7 @@ typedef struct {
     q8_scalars s;
 } f32_job;
 
-static void adam32_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adam32_range(const void *ctx, size_t lo, size_t hi)
 {
     const f32_job *job = ctx;
     float *restrict p = job->p, *restrict m = job->s1, *restrict v = job->s2;
