@@ -779,6 +779,42 @@ static void test_avx512_kernels(int exhaustive)
                 }
                 bad += encode_mismatches(sgn, s, n, absmaxes[a]);
             }
+        /* The encoder multiplies by 1/absmax and relies on code_lin to flag
+         * every x' that close to a threshold of its map (within 4 floats; 6
+         * checked here, both signs); the wider margin is what does it. */
+        const float *up = dsc_qtable_get(sgn)->up;
+        long vouched = 0;
+        if (dsc_bq_lin_vouches_avx512(sgn, 0.5f, 16) >= 0)
+            for (int j = 0; j < 255; j++)
+                for (int sign = 0; sign < 2; sign++) {
+                    float x = sign ? -up[j] : up[j];
+                    for (int d = 0; d < 6; d++) x = nextafterf(x, -INFINITY);
+                    for (int d = 0; d < 13; d++, x = nextafterf(x, INFINITY))
+                        vouched += dsc_bq_lin_vouches_avx512(sgn, x, 16) != 0;
+                }
+        CHECK_EQ_INT(vouched, 0);
+        /* Blocks whose quotients s/absmax fall around each threshold, under
+         * absmax values whose reciprocal is inexact, and at and beyond the
+         * ends of the reciprocal's range [2^-125, 2^125]. */
+        const float odd_absmax[] = {0.37f, 3.0f, 1.0f / 3.0f, 7.1e-3f, 1e-20f, 6.02e22f,
+                                    0x1p-125f, 0x1.000002p-125f, 0x1p125f, 0x1.fffffep124f,
+                                    0x1.fffffep-126f, 0x1.000002p125f};
+        for (size_t a = 0; a < sizeof odd_absmax / sizeof odd_absmax[0]; a++) {
+            int k = 0;
+            for (int j = 0; j < 255; j++)
+                for (int sign = 0; sign < 2; sign++) {
+                    float x = (sign ? -up[j] : up[j]) * odd_absmax[a];
+                    for (int d = 0; d < 6; d++) x = nextafterf(x, -INFINITY);
+                    for (int d = 0; d < 13; d++, x = nextafterf(x, INFINITY)) {
+                        s[k++] = x;
+                        if (k == DSC_QBLOCK) {
+                            bad += encode_mismatches(sgn, s, k, odd_absmax[a]);
+                            k = 0;
+                        }
+                    }
+                }
+            if (k) bad += encode_mismatches(sgn, s, k, odd_absmax[a]);
+        }
         /* The bit-pattern sweep. */
         bad += sweep_mismatches(sgn, 0, 1ull << 32, exhaustive ? 1 : 1031);
         CHECK_EQ_INT(bad, 0);

@@ -13,6 +13,15 @@ double bench_now(void);
 double bench_triad_gbs(size_t n, int threads, int reps);
 /* In-place a <- a + s*b, GB/s: the limit for steps that update in place. */
 double bench_update_gbs(size_t n, int threads, int reps);
+/* The memory traffic of an element-wise optimizer step with `nstates`
+ * float32 states (0..3) and next to no arithmetic: a read pass over the
+ * gradient (the driver's finite scan), `extra_reads` more read passes over
+ * an array of that size (a step's whole-tensor sums before its update),
+ * then p and every state updated in place from g. GB/s of 16 + 8 nstates
+ * bytes per element, counted as elementwise.c counts a step's (the extra
+ * passes take time but are not counted); best of `reps`, 0 if out of
+ * memory. */
+double bench_shape_gbs(size_t n, int nstates, int extra_reads, int threads, int reps);
 
 /* One row of the summary that `make bench` ends with (scripts/bench-summary.sh
  * collects them into a table): a line on stdout

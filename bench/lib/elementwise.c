@@ -29,7 +29,15 @@
  *                   count includes max_exp_avg_sq, which only amsgrad
  *                   touches: the same 40 bytes, ceiling 100%.
  * The "cache ns" column shows whether the arithmetic keeps up (see
- * cache_ns).
+ * cache_ns). The "shape" column is the memory system's own limit for the
+ * step's traffic pattern: the same passes (the scan, the extra reads of
+ * the table `unseen`, the in-place pass over p and the states) with next
+ * to no arithmetic (bench_shape_gbs), as a fraction of the update stream;
+ * more arrays streamed at once run slower than the update's two. "of
+ * shape" is the step's GB/s over it, and "reading" says, from these
+ * numbers, what holds a step under 90% of the update stream: its
+ * arithmetic, its traffic pattern, or neither (code that is slower than
+ * the memory traffic it needs).
  *
  * usage: descent bench elementwise [--quick] [--only NAME]
  *        (or build/bench_elementwise with the same options)
@@ -73,6 +81,30 @@ static const struct {
     {"spam", "spam/sparse", ",density=0.25"},
     {"adam_clip", "adam_clip/0.1", ",coordinate_clip=0.1"},
 };
+
+/* Traffic that the byte count of bench_rows leaves out (the header above):
+ * the float32 states a step really touches and its read passes before the
+ * update. The other rows touch every state they hold and read nothing more. */
+static const struct {
+    const char *label;
+    int states, extra;
+} unseen[] = {
+    {"sgdp", 1, 2},          /* momentum; the rows' sums of p and g */
+    {"adamp", 2, 2},         /* m, v; the rows' sums of p and g */
+    {"adagradnorm", 0, 1},   /* a scalar accumulator; sum of g^2 */
+    {"adam_clip/0.1", 2, 3}, /* m, v; three radix passes over |g| */
+    {"stable_spam", 2, 2},   /* m, v (max_exp_avg_sq only with amsgrad); max |g|, clipped norm */
+};
+
+/* bench_shape_gbs for a pattern, measured once per run and thread count. */
+static double shape_gbs(int states, int extra, int t, int threads)
+{
+    static double memo[4][4][2];
+    if (states > 3 || extra > 3) return 0.0;
+    if (memo[states][extra][t] == 0.0)
+        memo[states][extra][t] = bench_shape_gbs(50000000u, states, extra, threads, 5);
+    return memo[states][extra][t];
+}
 
 typedef struct {
     float *w, *g;
@@ -138,9 +170,35 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
         }
         double gbs = bytes * (double)n / best / 1e9;
         double mem_ns = bytes / d->update[t], cap = 100.0 * mem_ns / (compute / threads[t]);
-        printf("%-15s %10zu %3d %8.1f %10.3f %8.2f %8.0f%% %9.0f%% %9.3f %6.0f%%\n", label, n,
-               threads[t], bytes, best / (double)n * 1e9, gbs, 100.0 * gbs / d->triad[t],
-               100.0 * gbs / d->update[t], compute, cap);
+        /* The traffic pattern: k float32 states (from the state bytes, or
+         * the table above) and the extra read passes; none for states that
+         * are not float32 ("-"). */
+        int states = -1, extra = 0;
+        double k = state / 4.0;
+        if (k < 3.5 && fabs(k - floor(k + 0.5)) < 0.01) states = (int)(k + 0.5);
+        for (size_t e = 0; e < sizeof unseen / sizeof unseen[0]; e++)
+            if (!strcmp(label, unseen[e].label)) states = unseen[e].states, extra = unseen[e].extra;
+        double shape = states >= 0 ? shape_gbs(states, extra, t, threads[t]) : 0.0;
+        char shape_col[2][16] = {"-", "-"};
+        if (shape > 0.0) {
+            snprintf(shape_col[0], sizeof shape_col[0], "%.0f%%", 100.0 * shape / d->update[t]);
+            snprintf(shape_col[1], sizeof shape_col[1], "%.0f%%", 100.0 * gbs / shape);
+        }
+        /* What bounds the step, from these numbers: the line is 90% of the
+         * update stream; under it, the arithmetic (cap), the memory
+         * system's limit for this traffic pattern (shape), or neither. */
+        const char *reading = "met";
+        if (gbs < 0.9 * d->update[t]) {
+            if (cap < 100.0) reading = "arithmetic";
+            else if (shape > 0.0 && shape < 0.9 * d->update[t] && gbs >= 0.9 * shape)
+                reading = "pattern";
+            else if (shape > 0.0) reading = "code";
+            else reading = "?";
+        }
+        printf("%-15s %10zu %3d %8.1f %10.3f %8.2f %8.0f%% %9.0f%% %9.3f %6.0f%% %6s %8s  %s\n",
+               label, n, threads[t], bytes, best / (double)n * 1e9, gbs,
+               100.0 * gbs / d->triad[t], 100.0 * gbs / d->update[t], compute, cap,
+               shape_col[0], shape_col[1], reading);
         if (d->summary && threads[t] == 2) {
             char what[96];
             snprintf(what, sizeof what, "%s GB/s / in-place update stream, %zu params, 2 threads",
@@ -189,6 +247,11 @@ int bench_elementwise_main(int argc, char **argv)
         update[t] = bench_update_gbs(50000000u, threads[t], 5);
         printf("triad bandwidth, %d thread%s: %.2f GB/s; in-place update: %.2f GB/s\n",
                threads[t], t ? "s" : "", triad[t], update[t]);
+        printf("  a step's traffic, no arithmetic (scan g, then p and k float32 states in "
+               "place), of update:");
+        for (int k = 0; k < 4; k++)
+            printf(" k=%d %.0f%%", k, 100.0 * shape_gbs(k, 0, t, threads[t]) / update[t]);
+        printf("\n");
     }
     printf("(a triad's destination is read before it is written, so a step that updates in\n"
            " place can pass 100%% of triad; the in-place update is its real ceiling)\n");
@@ -196,8 +259,14 @@ int bench_elementwise_main(int argc, char **argv)
            " cache, its arithmetic alone; cap: the fraction of the update stream that\n"
            " arithmetic allows at this thread count, under 100%% = compute-bound)\n",
            CACHE_PARAMS);
-    printf("\n%-15s %10s %3s %8s %10s %8s %9s %10s %9s %7s\n", "optimizer", "params", "thr",
-           "B/param", "ns/param", "GB/s", "of triad", "of update", "cache ns", "cap");
+    printf("(shape: the same traffic with no arithmetic, as a fraction of the update stream;\n"
+           " of shape: the step's GB/s over it. reading, under 90%% of the update stream:\n"
+           " arithmetic = cap under 100%%; pattern = the traffic itself is under 90%% and the\n"
+           " step within 90%% of it; code = neither, the step is slower than its traffic;\n"
+           " ? = states that are not float32, no pattern measured)\n");
+    printf("\n%-15s %10s %3s %8s %10s %8s %9s %10s %9s %7s %6s %8s  %s\n", "optimizer", "params",
+           "thr", "B/param", "ns/param", "GB/s", "of triad", "of update", "cache ns", "cap",
+           "shape", "of shape", "reading");
     for (int s = 0; s < nsizes; s++) {
         size_t n = sizes[s];
         int64_t cols = 1024, rows = (int64_t)(n / 1024);

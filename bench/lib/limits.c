@@ -3,7 +3,9 @@
  * do: a STREAM-style triad for memory bandwidth, and a monotonic clock. */
 #include "bench.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 double bench_now(void)
@@ -50,3 +52,85 @@ static double stream_gbs(size_t n, int threads, int reps, int in_place)
 double bench_triad_gbs(size_t n, int threads, int reps) { return stream_gbs(n, threads, reps, 0); }
 
 double bench_update_gbs(size_t n, int threads, int reps) { return stream_gbs(n, threads, reps, 1); }
+
+/* Non-finite count of x[0..n), integer work only (vectorizes without
+ * -ffast-math), as the optimizer driver's gradient scan does. */
+static size_t count_nonfinite(const float *x, size_t n, int threads)
+{
+    size_t bad = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : bad)
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        bad += (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad;
+}
+
+/* The in-place pass: p and each state updated from g, one multiply-add
+ * each. One loop per state count, so each vectorizes on its own. */
+static void shape_pass(float *p, const float *g, float *const *st, int k, size_t n, int threads)
+{
+    float *s0 = st[0], *s1 = st[1], *s2 = st[2];
+    switch (k) {
+    case 0:
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) p[i] += 0.5f * g[i];
+        break;
+    case 1:
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            s0[i] = 0.9f * s0[i] + g[i];
+            p[i] += 0.5f * s0[i];
+        }
+        break;
+    case 2:
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            s0[i] = 0.9f * s0[i] + g[i];
+            s1[i] = 0.9f * s1[i] + g[i];
+            p[i] += 0.5f * s0[i] * s1[i];
+        }
+        break;
+    default:
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            s0[i] = 0.9f * s0[i] + g[i];
+            s1[i] = 0.9f * s1[i] + g[i];
+            s2[i] = s2[i] > s1[i] ? s2[i] : s1[i];
+            p[i] += 0.5f * s0[i] * s2[i];
+        }
+        break;
+    }
+}
+
+double bench_shape_gbs(size_t n, int nstates, int extra_reads, int threads, int reps)
+{
+    if (nstates < 0 || nstates > 3 || extra_reads < 0) return 0.0;
+    float *p = malloc(n * sizeof *p), *g = malloc(n * sizeof *g), *st[3] = {0, 0, 0};
+    int ok = p && g;
+    for (int k = 0; k < nstates; k++) ok = ok && (st[k] = malloc(n * sizeof(float))) != NULL;
+    double best = 1e30;
+    if (ok) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            p[i] = 1.0f;
+            g[i] = 1e-3f;
+            for (int k = 0; k < nstates; k++) st[k][i] = 0.0f;
+        }
+        for (int r = 0; r < reps; r++) {
+            double t0 = bench_now();
+            size_t bad = 0;
+            for (int e = 0; e <= extra_reads; e++) bad += count_nonfinite(g, n, threads);
+            if (!bad) shape_pass(p, g, st, nstates, n, threads);
+            double dt = bench_now() - t0;
+            if (dt < best) best = dt;
+        }
+        volatile float sink = p[n / 2];
+        (void)sink;
+    }
+    for (int k = 0; k < nstates; k++) free(st[k]);
+    free(p);
+    free(g);
+    return ok ? (16.0 + 8.0 * nstates) * (double)n / best / 1e9 : 0.0;
+}

@@ -73,7 +73,7 @@ typedef struct {
     float scale;
 } accum_job;
 
-static void add_into_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void add_into_range(const void *ctx, size_t lo, size_t hi)
 {
     const accum_job *job = ctx;
     float *restrict acc = job->out;
@@ -87,7 +87,7 @@ static void add_into(float *acc, const float *g, size_t n)
     dsc_parallel_ranges(n, add_into_range, &job);
 }
 
-static void finish_mean_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void finish_mean_range(const void *ctx, size_t lo, size_t hi)
 {
     const accum_job *job = ctx;
     float *restrict out = job->out;

@@ -239,7 +239,7 @@ typedef struct {
     float tau;
 } clip_job;
 
-static void clip_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void clip_range(const void *ctx, size_t lo, size_t hi)
 {
     const clip_job *job = ctx;
     const float tau = job->tau;
@@ -468,7 +468,7 @@ DSC_BODY float transform_one(float v, int zero_bad, float scale, float clamp)
     return v;
 }
 
-static void transform_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void transform_range(const void *ctx, size_t lo, size_t hi)
 {
     const transform_job *job = ctx;
     const float scale = job->scale, clamp = job->clamp;

@@ -407,7 +407,7 @@ typedef struct {
     const float *in;
 } neg_job;
 
-static void neg_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void neg_range(const void *ctx, size_t lo, size_t hi)
 {
     const neg_job *j = ctx;
     float *restrict out = j->out;
@@ -447,7 +447,7 @@ DSC_BODY void la_one(float *p, float *s, float alpha)
     *p = v;
 }
 
-static void la_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void la_range(const void *ctx, size_t lo, size_t hi)
 {
     const la_job *j = ctx;
     float *restrict p = j->p, *restrict s = j->s;
@@ -463,7 +463,7 @@ typedef struct {
     float d, c;
 } ema_job;
 
-static void ema_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void ema_range(const void *ctx, size_t lo, size_t hi)
 {
     const ema_job *j = ctx;
     float *restrict e = j->e;

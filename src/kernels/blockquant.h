@@ -122,6 +122,11 @@ int dsc_bq_vbmi_allow(int allow);
  * for n <= DSC_QBLOCK values; out[i] = map[codes[i]] * absmax. */
 void dsc_bq_encode_avx512(int is_signed, const float *s, int n, float absmax, uint8_t *codes);
 void dsc_bq_decode_avx512(int is_signed, const uint8_t *codes, int n, float absmax, float *out);
+/* For tests: 1 when the encoder's piecewise-linear formula vouches for the
+ * code of x (x = s/absmax) under the given margin (8 or 16, in units of
+ * 2^-15 of a code (blockquant_avx512.h, code_lin); 0 when the encoder
+ * would search it, -1 when the formula is off (dsc_bq_lin_ok() is 0). */
+int dsc_bq_lin_vouches_avx512(int is_signed, float x, int margin);
 #else
 static inline int dsc_bq_avx512(void) { return 0; }
 static inline int dsc_bq_avx512_allow(int allow) { (void)allow; return 0; }

@@ -233,6 +233,19 @@ TGT void dsc_bq_encode_avx512(int is_signed, const float *s, int n, float absmax
     else encode(&t, 0, s, n, absmax, codes);
 }
 
+TGT int dsc_bq_lin_vouches_avx512(int is_signed, float x, int margin)
+{
+    pthread_once(&detect_once, detect);
+    if (!dsc_bq_lin_ok()) return -1;
+    qtree t;
+    load_tree(&t, is_signed != 0);
+    __m512 v = _mm512_set1_ps(x);
+    __mmask16 unsafe;
+    if (is_signed) (void)code_lin(&t, 1, v, &unsafe, margin);
+    else (void)code_lin(&t, 0, v, &unsafe, margin);
+    return unsafe ? 0 : 1;
+}
+
 TGT_VBMI static void decode_vbmi(int is_signed, const uint8_t *codes, int n, float *q)
 {
     dequant_planes(dsc_bq_planes(is_signed), codes, n, q);

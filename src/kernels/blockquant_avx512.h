@@ -199,10 +199,14 @@ TGT_INLINE __m512i search(const qtree *t, __m512 x)
  * Exactness: floor(Y) is the count of thresholds <= |x| except within a
  * few units of 2^-15 of an integer Y (the rounding of the map literals,
  * of A and B and of the fused multiply-add), so lanes whose fraction is
- * within 8 units of an integer, and |x| > 1 or NaN, are returned in
- * *unsafe and the caller searches them. Checked on all 2^32 floats for
- * both maps (tests/test_quant8.c --exhaustive; the default run samples). */
-TGT_INLINE __m512i code_lin(const qtree *t, int is_signed, __m512 x, __mmask16 *unsafe)
+ * within `margin` units of an integer (a power of two, 8 or more), and
+ * |x| > 1 or NaN, are returned in *unsafe and the caller searches them.
+ * With margin 8, checked on all 2^32 floats for both maps
+ * (tests/test_quant8.c --exhaustive; the default run samples); a wider
+ * margin only flags more lanes. encode() uses 16 when its x carries the
+ * error of a multiplication by the reciprocal (see there). */
+TGT_INLINE __m512i code_lin(const qtree *t, int is_signed, __m512 x, __mmask16 *unsafe,
+                            const int margin)
 {
     const __m512i one = _mm512_set1_epi32(0x3F800000);
     __m512i bits = _mm512_castps_si512(x), ax = bits, axc;
@@ -222,6 +226,17 @@ TGT_INLINE __m512i code_lin(const qtree *t, int is_signed, __m512 x, __mmask16 *
     __m512i r = _mm512_srli_epi32(axc, 23); /* 96..127: the tables read r mod 32 */
     __m512 xb = _mm512_permutex2var_ps(t->xb[0], r, t->xb[1]);
     __mmask16 up = _mm512_cmp_ps_mask(_mm512_castsi512_ps(axc), xb, _CMP_GE_OQ);
+    /* A threshold at a split point is decided by that comparison, not by
+     * Y; with the wider margin, |x| within 8 floats of the split point is
+     * searched too (distance of the bits, both positive: 4 floats for x's
+     * error, and the negative thresholds of the signed map, which meet the
+     * positive split points only to within a float or two). */
+    __mmask16 near_split = 0;
+    if (margin > 8)
+        near_split = _mm512_cmple_epu32_mask(
+            _mm512_add_epi32(_mm512_sub_epi32(axc, _mm512_castps_si512(xb)),
+                             _mm512_set1_epi32(8)),
+            _mm512_set1_epi32(16));
     __m512i pi = _mm512_permutex2var_epi32(t->pl[0], r, t->pl[1]);
     pi = _mm512_mask_add_epi32(pi, up, pi, _mm512_set1_epi32(1));
     /* Slopes and caps are the same for both signs (16 entries); only the
@@ -236,8 +251,9 @@ TGT_INLINE __m512i code_lin(const qtree *t, int is_signed, __m512 x, __mmask16 *
     }
     __m512 z = _mm512_min_ps(_mm512_fmadd_ps(_mm512_castsi512_ps(axc), a, b), cap);
     __m512i zb = _mm512_castps_si512(z);
-    *unsafe = out | _mm512_testn_epi32_mask(_mm512_add_epi32(zb, _mm512_set1_epi32(8)),
-                                            _mm512_set1_epi32(0x7FF0));
+    /* frac + margin, taken mod 2^15, below 2 margin: within margin of an integer. */
+    *unsafe = out | near_split | _mm512_testn_epi32_mask(_mm512_add_epi32(zb, _mm512_set1_epi32(margin)),
+                                            _mm512_set1_epi32(0x7FFF & -(2 * margin)));
     /* floor(Y) in the low byte (bits 15.. of the bits of 256 + Y: 0x8700 +
      * floor(Y)); the byte store keeps the low 8 bits. */
     __m512i c = _mm512_srli_epi32(zb, 15);
@@ -284,7 +300,20 @@ __attribute__((noinline, target(TARGET_ISA))) static __m512i search_fixed(const 
  * the search, and for the signed map the reference's sign fix: where the
  * sign of QS[c] (negative for c < 127; QS[127] is +0) differs from the
  * sign bit of s, c moves one up for s > 0 and one down otherwise, wrapping
- * as a uchar. */
+ * as a uchar.
+ *
+ * The division is the costliest instruction of the encoder, so code_lin
+ * reads x' = s * (1/absmax) instead and divides only the vectors it cannot
+ * vouch for, before searching them. x' is not always x: with r = 1/absmax
+ * rounded, x' = (s/absmax)(1 + e1)(1 + e2) with |e1|, |e2| <= 2^-24 while
+ * x = (s/absmax)(1 + e3), so x' and x are less than 4 floats apart (where
+ * r is a normal float: absmax in [2^-125, 2^125], else the division). The
+ * codes can then differ only if a threshold lies between them, that is
+ * within 4 floats of x'; every float that close to a threshold of either
+ * map lands within 16 units of an integer Y in code_lin (tests/
+ * test_quant8.c checks each threshold's neighbours, +-6 floats, for both
+ * signs), so margin 16 sends those lanes to the division and the search,
+ * and every lane code_lin keeps has the code of x itself. */
 TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, float absmax,
                        uint8_t *codes)
 {
@@ -295,15 +324,29 @@ TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, flo
         return;
     }
     const __m512 va = _mm512_set1_ps(absmax);
-    const int lin = t->lin;
+    if (t->lin && absmax >= 0x1p-125f && absmax <= 0x1p125f) {
+        const __m512 vr = _mm512_set1_ps(1.0f / absmax);
+        for (int i = 0; i < n; i += 16) {
+            __mmask16 live = live_mask(n - i), unsafe;
+            __m512 sv = _mm512_maskz_loadu_ps(live, s + i);
+            __m512i fast = code_lin(t, is_signed, _mm512_mul_ps(sv, vr), &unsafe, 16);
+            unsafe &= live;
+            if (unsafe) { /* about 1 vector in 70 on random data */
+                __m512i c = search_fixed(t, is_signed, _mm512_div_ps(sv, va), sv);
+                fast = _mm512_mask_mov_epi32(fast, unsafe, c);
+            }
+            _mm512_mask_cvtepi32_storeu_epi8(codes + i, live, fast);
+        }
+        return;
+    }
     for (int i = 0; i < n; i += 16) {
         __mmask16 live = live_mask(n - i);
         __m512 sv = _mm512_maskz_loadu_ps(live, s + i);
         __m512 x = _mm512_div_ps(sv, va);
         __mmask16 unsafe = live;
         __m512i fast = _mm512_setzero_si512();
-        if (lin) {
-            fast = code_lin(t, is_signed, x, &unsafe);
+        if (t->lin) {
+            fast = code_lin(t, is_signed, x, &unsafe, 8);
             unsafe &= live;
         }
         if (!unsafe) {

@@ -66,8 +66,14 @@ void dsc_parallel_items(size_t n, int parallel, dsc_range_fn fn, const void *ctx
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(DESCENT_NO_CLONES)
 #define DSC_WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
+/* The same for loops that mix 16- and 32-bit lanes (the bf16 conversions):
+ * with AVX-512F alone GCC runs them at 256 bits, with x86-64-v4's AVX512BW
+ * at 512 (AdamW with bf16 states: 0.55 -> 0.46 ns per parameter in cache,
+ * stochastic rounding 0.89 -> 0.59). Integer work: the same bits. */
+#define DSC_WIDE_BW __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define DSC_WIDE
+#define DSC_WIDE_BW
 #endif
 
 #endif /* DESCENT_KERNELS_PARALLEL_H */

@@ -135,11 +135,19 @@ dsc_grad_scan dsc_vec_scan(const float *x, size_t n)
  * and runs at memory speed; an integer sum has no order. */
 DSC_WIDE static size_t count_nonfinite_span(const float *restrict x, size_t n)
 {
+    /* A 32-bit count per piece of 2^20 elements keeps every lane 32 bits
+     * wide (a size_t count made GCC mix 32- and 64-bit lanes at 256 bits). */
     size_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], sizeof u);
-        bad += (u & 0x7f800000u) == 0x7f800000u;
+    for (size_t i0 = 0; i0 < n; i0 += (size_t)1 << 20) {
+        size_t len = n - i0 < ((size_t)1 << 20) ? n - i0 : (size_t)1 << 20;
+        const float *restrict xi = x + i0;
+        uint32_t piece = 0;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u;
+            memcpy(&u, &xi[i], sizeof u);
+            piece += (u & 0x7f800000u) == 0x7f800000u;
+        }
+        bad += piece;
     }
     return bad;
 }

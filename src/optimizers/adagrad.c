@@ -59,7 +59,7 @@ typedef struct {
     float value;
 } fill_job;
 
-static void fill_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void fill_range(const void *ctx, size_t lo, size_t hi)
 {
     const fill_job *job = ctx;
     float *restrict x = job->x;
@@ -67,7 +67,7 @@ static void fill_range(const void *ctx, size_t lo, size_t hi)
     for (size_t i = lo; i < hi; i++) x[i] = value;
 }
 
-static void fill16_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void fill16_range(const void *ctx, size_t lo, size_t hi)
 {
     const fill_job *job = ctx;
     uint16_t *restrict x = job->x16;

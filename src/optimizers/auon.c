@@ -124,7 +124,7 @@ static void run_ranges(size_t n, int reference, dsc_range_fn fn, const auon_job 
     else dsc_parallel_ranges(n, fn, job);
 }
 
-static void decay_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void decay_range(const void *ctx, size_t lo, size_t hi)
 {
     const auon_job *J = ctx;
     float *restrict W = J->W;
@@ -139,7 +139,7 @@ static void decay_weights(float *W, size_t n, float decay, int reference)
 }
 
 /* Step 5: W <- W + (-lr) (U / d). */
-static void apply_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void apply_range(const void *ctx, size_t lo, size_t hi)
 {
     const auon_job *J = ctx;
     float *restrict W = J->W;

@@ -158,7 +158,7 @@ DSC_BODY void sgd_clip_body(const sgd_clip_job *job, size_t lo, size_t hi, const
     }
 }
 
-static void sgd_clip_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void sgd_clip_range(const void *ctx, size_t lo, size_t hi)
 {
     const sgd_clip_job *job = ctx;
     int form = !job->s.momentum ? SC_PLAIN : job->s.nesterov ? SC_NESTEROV_FORM : SC_HEAVY_BALL;

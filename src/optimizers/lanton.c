@@ -96,7 +96,7 @@ static void noise_range(const void *ctx, size_t lo, size_t hi)
     }
 }
 
-static void update_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void update_range(const void *ctx, size_t lo, size_t hi)
 {
     const lanton_job *J = ctx;
     float *restrict W = J->W;

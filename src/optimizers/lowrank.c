@@ -492,7 +492,7 @@ DSC_WIDE static void moments_range(const void *ctx, size_t lo, size_t hi)
     }
 }
 
-static void decay_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void decay_range(const void *ctx, size_t lo, size_t hi)
 {
     const proj_job *J = ctx;
     float *restrict w = J->b->w;
@@ -532,7 +532,7 @@ static void scale_rows(const void *ctx, size_t lo, size_t hi)
     }
 }
 
-static void limit_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void limit_range(const void *ctx, size_t lo, size_t hi)
 {
     const proj_job *J = ctx;
     float *restrict buf = J->b->buf;
@@ -540,7 +540,7 @@ static void limit_range(const void *ctx, size_t lo, size_t hi)
     for (size_t e = lo; e < hi; e++) buf[e] = buf[e] / fl;
 }
 
-static void update_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void update_range(const void *ctx, size_t lo, size_t hi)
 {
     const proj_job *J = ctx;
     float *restrict w = J->b->w;

@@ -113,12 +113,12 @@ DSC_BODY void muon_momentum_body(const muon_momentum_job *job, size_t lo, size_t
     }
 }
 
-static void muon_momentum_nesterov_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void muon_momentum_nesterov_range(const void *ctx, size_t lo, size_t hi)
 {
     muon_momentum_body(ctx, lo, hi, 1);
 }
 
-static void muon_momentum_plain_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void muon_momentum_plain_range(const void *ctx, size_t lo, size_t hi)
 {
     muon_momentum_body(ctx, lo, hi, 0);
 }
@@ -142,7 +142,7 @@ typedef struct {
 } muon_job;
 
 /* W <- W * decay; W <- W + (-lr) * (O * scale), with torch's rounding points. */
-static void update_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void update_range(const void *ctx, size_t lo, size_t hi)
 {
     const muon_job *J = ctx;
     float *restrict W = J->W;
@@ -437,7 +437,7 @@ DSC_BODY void moonlight_body(const muon_job *J, size_t lo, size_t hi, const int 
     }
 }
 
-static void moonlight_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void moonlight_range(const void *ctx, size_t lo, size_t hi)
 {
     const muon_job *J = ctx;
     if (J->nesterov) moonlight_body(J, lo, hi, 1);

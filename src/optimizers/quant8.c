@@ -500,7 +500,7 @@ typedef struct {
     q8_scalars s;
 } f32_job;
 
-static void adam32_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adam32_range(const void *ctx, size_t lo, size_t hi)
 {
     const f32_job *job = ctx;
     float *restrict p = job->p, *restrict m = job->s1, *restrict v = job->s2;
@@ -699,7 +699,7 @@ DSC_BODY void sgd32_body(const f32_job *job, size_t lo, size_t hi, const int has
     }
 }
 
-static void sgd32_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void sgd32_range(const void *ctx, size_t lo, size_t hi)
 {
     const f32_job *job = ctx;
     if (job->s.has_wd) {
@@ -849,7 +849,7 @@ static void lion32_ref(float *p, const float *g, float *m, size_t n, const q8_sc
     }
 }
 
-static void lion32_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void lion32_range(const void *ctx, size_t lo, size_t hi)
 {
     const f32_job *job = ctx;
     float *restrict p = job->p, *restrict m = job->s1;
@@ -1035,7 +1035,7 @@ DSC_BODY void adagrad32_body(const f32_job *job, size_t lo, size_t hi, const int
     }
 }
 
-static void adagrad32_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void adagrad32_range(const void *ctx, size_t lo, size_t hi)
 {
     const f32_job *job = ctx;
     if (job->s.has_wd) adagrad32_body(job, lo, hi, 1);

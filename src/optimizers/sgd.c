@@ -117,7 +117,7 @@ DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, c
     }
 }
 
-static void sgd_range(const void *ctx, size_t lo, size_t hi)
+DSC_WIDE static void sgd_range(const void *ctx, size_t lo, size_t hi)
 {
     const sgd_job *job = ctx;
     const sgd_scalars s = job->s;
