@@ -335,13 +335,26 @@ static double clock_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-double gpt2_sgemm_reference_rate(const gpt2_config *c, int B, int T, int threads, int reps)
+/* (inputs, outputs, how many per step) of each product y = x W^T */
+typedef struct {
+    int in, out, count;
+} ref_mat;
+
+struct gpt2_sgemm_ref {
+    int N, threads;
+    ref_mat mats[5];
+    float *x, *w, *y;
+};
+
+gpt2_sgemm_ref *gpt2_sgemm_ref_new(const gpt2_config *c, int B, int T, int threads)
 {
+    gpt2_sgemm_ref *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
     int N = B * T, C = c->channels, V = c->vocab_size, L = c->num_layers;
-    /* (inputs, outputs, how many per step) of each product y = x W^T */
-    const struct {
-        int in, out, count;
-    } mats[5] = {{C, 3 * C, L}, {C, C, L}, {C, 4 * C, L}, {4 * C, C, L}, {C, V, 1}};
+    const ref_mat mats[5] = {{C, 3 * C, L}, {C, C, L}, {C, 4 * C, L}, {4 * C, C, L}, {C, V, 1}};
+    memcpy(r->mats, mats, sizeof mats);
+    r->N = N;
+    r->threads = threads > 0 ? threads : 1;
     size_t most = 0;
     for (int i = 0; i < 5; i++) {
         size_t a = (size_t)N * mats[i].in, w = (size_t)mats[i].in * mats[i].out;
@@ -350,49 +363,80 @@ double gpt2_sgemm_reference_rate(const gpt2_config *c, int B, int T, int threads
         most = w > most ? w : most;
         most = y > most ? y : most;
     }
-    float *x = malloc(most * sizeof(float)), *w = malloc(most * sizeof(float));
-    float *y = malloc(most * sizeof(float));
-    double rate = 0.0;
-    if (x && w && y) {
-        uint64_t s = 12345;
-        for (size_t i = 0; i < most; i++) {
-            x[i] = (float)((lab_splitmix64(&s) >> 40) * 0x1.0p-24 - 0.5);
-            w[i] = 0.02f * x[i];
-            y[i] = 0.0f;
-        }
-#ifdef GPT2_OPENBLAS
-        int saved = openblas_get_num_threads();
-        openblas_set_num_threads(threads > 0 ? threads : 1);
-#else
-        (void)threads;
-#endif
-        double flops = 0.0, seconds = 0.0;
-        for (int i = 0; i < 5; i++) {
-            int K = mats[i].in, O = mats[i].out;
-            for (int kind = 0; kind < 3; kind++) {
-                double best = INFINITY;
-                for (int r = 0; r <= reps; r++) {
-                    double t0 = clock_s();
-                    if (kind == 0) gemm_nt(N, O, K, x, K, w, K, 0.0f, y, O);      /* forward */
-                    else if (kind == 1) gemm_nn(N, K, O, y, O, w, K, 0.0f, x, K); /* dinp */
-                    else gemm_tn(O, K, N, y, O, x, K, 0.0f, w, K);               /* dW */
-                    double dt = clock_s() - t0;
-                    if (r > 0 && dt < best) best = dt; /* r = 0 warms up */
-                }
-                flops += 2.0 * N * K * O * mats[i].count;
-                seconds += best * mats[i].count;
-            }
-        }
-#ifdef GPT2_OPENBLAS
-        openblas_set_num_threads(saved);
-#endif
-        rate = flops / seconds;
+    r->x = malloc(most * sizeof(float));
+    r->w = malloc(most * sizeof(float));
+    r->y = malloc(most * sizeof(float));
+    if (!r->x || !r->w || !r->y) {
+        gpt2_sgemm_ref_free(r);
+        return NULL;
     }
-    free(x);
-    free(w);
-    free(y);
-    return rate;
+    uint64_t s = 12345;
+    for (size_t i = 0; i < most; i++) {
+        r->x[i] = (float)((lab_splitmix64(&s) >> 40) * 0x1.0p-24 - 0.5);
+        r->w[i] = 0.02f * r->x[i];
+        r->y[i] = 0.0f;
+    }
+    return r;
 }
+
+void gpt2_sgemm_ref_free(gpt2_sgemm_ref *r)
+{
+    if (!r) return;
+    free(r->x);
+    free(r->w);
+    free(r->y);
+    free(r);
+}
+
+double gpt2_sgemm_ref_flops(const gpt2_sgemm_ref *r)
+{
+    double flops = 0.0;
+    for (int i = 0; i < 5; i++)
+        flops += 3.0 * 2.0 * r->N * r->mats[i].in * (double)r->mats[i].out * r->mats[i].count;
+    return flops;
+}
+
+/* One product of shape i: kind 0 forward nt, 1 the input gradient nn, 2
+ * the weight gradient tn. */
+static void ref_product(gpt2_sgemm_ref *r, int i, int kind)
+{
+    int N = r->N, K = r->mats[i].in, O = r->mats[i].out;
+    if (kind == 0) gemm_nt(N, O, K, r->x, K, r->w, K, 0.0f, r->y, O);
+    else if (kind == 1) gemm_nn(N, K, O, r->y, O, r->w, K, 0.0f, r->x, K);
+    else gemm_tn(O, K, N, r->y, O, r->x, K, 0.0f, r->w, K);
+}
+
+/* Each of the 15 products timed `reps` times back to back after `warm`
+ * untimed calls, its best time multiplied by how often the step runs the
+ * shape: the seconds of one step's products. */
+static double ref_time(gpt2_sgemm_ref *r, int warm, int reps)
+{
+#ifdef GPT2_OPENBLAS
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(r->threads);
+#endif
+    double seconds = 0.0;
+    for (int i = 0; i < 5; i++)
+        for (int kind = 0; kind < 3; kind++) {
+            for (int w = 0; w < warm; w++) ref_product(r, i, kind);
+            double best = INFINITY;
+            for (int k = 0; k < reps; k++) {
+                double t0 = clock_s();
+                ref_product(r, i, kind);
+                double dt = clock_s() - t0;
+                best = dt < best ? dt : best;
+            }
+            seconds += best * r->mats[i].count;
+        }
+#ifdef GPT2_OPENBLAS
+    openblas_set_num_threads(saved);
+#endif
+    return seconds;
+}
+
+double gpt2_sgemm_ref_pass(gpt2_sgemm_ref *r) { return ref_time(r, 0, 1); }
+
+double gpt2_sgemm_ref_best(gpt2_sgemm_ref *r, int reps) { return ref_time(r, 1, reps); }
 
 /* ------------------------------------------------------------ checkpoints */
 

@@ -156,12 +156,22 @@ double gpt2_step_flops(const gpt2_config *c, int B, int T, double *n_mm);
 /* The ceiling a step is measured against: every matrix product of one
  * training step (the forward nt, and the backward nn and tn products of each
  * layer's four matrices and of the head) as one plain cblas_sgemm call on
- * the whole matrix, threaded by the BLAS itself with `threads` threads; each
- * shape timed after a warm-up call, best of `reps`. Returns the products'
- * FLOPs per second (their FLOPs summed over the step, divided by the summed
- * best times), or 0 when out of memory. Without CBLAS the portable loops
+ * the whole matrix, threaded by the BLAS itself with `threads` threads.
+ * Both timings return the seconds of one step's products (each shape's
+ * time times its count); their FLOPs are gpt2_sgemm_ref_flops.
+ *   best  each shape after a warm-up call, best of `reps` calls back to
+ *         back: sgemm at its fastest (the target's ceiling);
+ *   pass  each shape called once, in step order: sgemm as a trainer calls
+ *         it, between other work (a benchmark runs one after each step, so
+ *         both see the same minute of a shared machine).
+ * new returns NULL when out of memory. Without CBLAS the portable loops
  * stand in (a portable build is measured against its own products). */
-double gpt2_sgemm_reference_rate(const gpt2_config *c, int B, int T, int threads, int reps);
+typedef struct gpt2_sgemm_ref gpt2_sgemm_ref;
+gpt2_sgemm_ref *gpt2_sgemm_ref_new(const gpt2_config *c, int B, int T, int threads);
+double gpt2_sgemm_ref_best(gpt2_sgemm_ref *r, int reps);
+double gpt2_sgemm_ref_pass(gpt2_sgemm_ref *r);
+double gpt2_sgemm_ref_flops(const gpt2_sgemm_ref *r);
+void gpt2_sgemm_ref_free(gpt2_sgemm_ref *r);
 
 /* Threads for the model's loops (0 = OpenMP default); n > 0 also sets
  * OpenBLAS's thread count when built with it. */
