@@ -78,6 +78,7 @@ contains "$tmp/out" "tokens/s" "bench prints tokens/s"
 contains "$tmp/out" "step / sgemm" "bench prints the fraction of the sgemm rate"
 contains "$tmp/out" "^SUMMARY.4 gpt2" "bench prints its summary row"
 contains "$tmp/out" "step / that pass: median" "bench pairs each step with an sgemm pass"
+contains "$tmp/out" "optimizer / its traffic: median" "bench pairs AdamW with its memory traffic"
 # make bench's table: the gpt2 row, and met / NOT met computed from the numbers
 cp "$tmp/out" "$tmp/bench.out"
 expect 0 "bench summary table" -- bash scripts/bench-summary.sh "$tmp/bench.out"

@@ -22,6 +22,15 @@ double bench_update_gbs(size_t n, int threads, int reps);
  * passes take time but are not counted); best of `reps`, 0 if out of
  * memory. */
 double bench_shape_gbs(size_t n, int nstates, int extra_reads, int threads, int reps);
+/* The same pattern kept allocated, to time one pass at a time beside a
+ * longer benchmark's steps (gpt2 bench pairs each optimizer phase with the
+ * pass after it): new (NULL when out of memory or the counts are out of
+ * range), the seconds of one pass, its counted bytes, free. */
+typedef struct bench_shape bench_shape;
+bench_shape *bench_shape_new(size_t n, int nstates, int extra_reads, int threads);
+double bench_shape_pass(bench_shape *s);
+double bench_shape_bytes(size_t n, int nstates);
+void bench_shape_free(bench_shape *s);
 
 /* One row of the summary that `make bench` ends with (scripts/bench-summary.sh
  * collects them into a table): a line on stdout

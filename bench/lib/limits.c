@@ -104,33 +104,68 @@ static void shape_pass(float *p, const float *g, float *const *st, int k, size_t
     }
 }
 
+struct bench_shape {
+    size_t n;
+    int nstates, extra_reads, threads;
+    float *p, *g, *st[3];
+};
+
+void bench_shape_free(bench_shape *s)
+{
+    if (!s) return;
+    for (int k = 0; k < 3; k++) free(s->st[k]);
+    free(s->p);
+    free(s->g);
+    free(s);
+}
+
+bench_shape *bench_shape_new(size_t n, int nstates, int extra_reads, int threads)
+{
+    if (nstates < 0 || nstates > 3 || extra_reads < 0) return NULL;
+    bench_shape *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    *s = (bench_shape){.n = n, .nstates = nstates, .extra_reads = extra_reads,
+                       .threads = threads};
+    int ok = (s->p = malloc(n * sizeof(float))) != NULL &&
+             (s->g = malloc(n * sizeof(float))) != NULL;
+    for (int k = 0; k < nstates; k++) ok = ok && (s->st[k] = malloc(n * sizeof(float))) != NULL;
+    if (!ok) {
+        bench_shape_free(s);
+        return NULL;
+    }
+    float *p = s->p, *g = s->g, *const *st = s->st;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        p[i] = 1.0f;
+        g[i] = 1e-3f;
+        for (int k = 0; k < nstates; k++) st[k][i] = 0.0f;
+    }
+    return s;
+}
+
+double bench_shape_pass(bench_shape *s)
+{
+    double t0 = bench_now();
+    size_t bad = 0;
+    for (int e = 0; e <= s->extra_reads; e++) bad += count_nonfinite(s->g, s->n, s->threads);
+    if (!bad) shape_pass(s->p, s->g, s->st, s->nstates, s->n, s->threads);
+    double dt = bench_now() - t0;
+    volatile float sink = s->p[s->n / 2];
+    (void)sink;
+    return dt;
+}
+
+double bench_shape_bytes(size_t n, int nstates) { return (16.0 + 8.0 * nstates) * (double)n; }
+
 double bench_shape_gbs(size_t n, int nstates, int extra_reads, int threads, int reps)
 {
-    if (nstates < 0 || nstates > 3 || extra_reads < 0) return 0.0;
-    float *p = malloc(n * sizeof *p), *g = malloc(n * sizeof *g), *st[3] = {0, 0, 0};
-    int ok = p && g;
-    for (int k = 0; k < nstates; k++) ok = ok && (st[k] = malloc(n * sizeof(float))) != NULL;
+    bench_shape *s = bench_shape_new(n, nstates, extra_reads, threads);
+    if (!s) return 0.0;
     double best = 1e30;
-    if (ok) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            p[i] = 1.0f;
-            g[i] = 1e-3f;
-            for (int k = 0; k < nstates; k++) st[k][i] = 0.0f;
-        }
-        for (int r = 0; r < reps; r++) {
-            double t0 = bench_now();
-            size_t bad = 0;
-            for (int e = 0; e <= extra_reads; e++) bad += count_nonfinite(g, n, threads);
-            if (!bad) shape_pass(p, g, st, nstates, n, threads);
-            double dt = bench_now() - t0;
-            if (dt < best) best = dt;
-        }
-        volatile float sink = p[n / 2];
-        (void)sink;
+    for (int r = 0; r < reps; r++) {
+        double dt = bench_shape_pass(s);
+        if (dt < best) best = dt;
     }
-    for (int k = 0; k < nstates; k++) free(st[k]);
-    free(p);
-    free(g);
-    return ok ? (16.0 + 8.0 * nstates) * (double)n / best / 1e9 : 0.0;
+    bench_shape_free(s);
+    return bench_shape_bytes(n, nstates) / best / 1e9;
 }

@@ -140,10 +140,22 @@ static int cmd_bench(int argc, char **argv)
     }
     int BT = o.B * o.T;
     int *tok = malloc(sizeof(int) * (size_t)(BT + 1));
-    double *tf = malloc(sizeof(double) * (size_t)steps * 6);
+    double *tf = malloc(sizeof(double) * (size_t)steps * 8);
     gpt2_sgemm_ref *ref = reference ? gpt2_sgemm_ref_new(&cfg, o.B, o.T, gpt2_get_threads())
                                     : NULL;
-    if (!tok || !tf || (reference && !ref)) {
+    /* An element-wise optimizer with float32 states over every parameter
+     * (AdamW: 2) is paired with its memory traffic, run without arithmetic
+     * over as many floats (bench_shape_gbs): the optimizer phase against
+     * the memory system of the same minute. */
+    size_t numel = m.num_params, sbytes = dsc_optimizer_state_bytes(opt);
+    int nstates = (int)((sbytes + 2 * numel) / (4 * numel));
+    int elementwise = !o.matrix_optimizer && nstates <= 3 &&
+                      sbytes >= (size_t)nstates * 4 * numel &&
+                      sbytes - (size_t)nstates * 4 * numel < numel / 100;
+    bench_shape *pattern = ref && elementwise
+                               ? bench_shape_new(numel, nstates, 0, gpt2_get_threads())
+                               : NULL;
+    if (!tok || !tf || (reference && !ref) || (ref && elementwise && !pattern)) {
         fprintf(stderr, "descent gpt2 bench: out of memory\n");
         return CLI_FAILED;
     }
@@ -159,6 +171,7 @@ static int cmd_bench(int argc, char **argv)
            o.matrix_optimizer ? " + " : "", o.optimizer);
     double *fw = tf, *bw = tf + steps, *st = tf + 2 * steps, *tot = tf + 3 * steps;
     double *rt = tf + 4 * steps, *ratio = tf + 5 * steps; /* sgemm pass after each step */
+    double *pt = tf + 6 * steps, *oratio = tf + 7 * steps; /* traffic pass, optimizer / it */
     double flops = gpt2_step_flops(&cfg, o.B, o.T, NULL);
     int rc = CLI_OK;
     double cpu0 = 0, wall0 = 0;
@@ -184,6 +197,7 @@ static int cmd_bench(int argc, char **argv)
         double t3 = now_s();
         /* The ceiling right after the step: the same minute of the machine. */
         double pass = ref ? gpt2_sgemm_ref_pass(ref) : 0.0;
+        double traffic = pattern ? bench_shape_pass(pattern) : 0.0;
         if (it == 0) continue; /* warm-up: page faults, thread start */
         fw[it - 1] = t1 - t0;
         bw[it - 1] = t2 - t1;
@@ -194,6 +208,11 @@ static int cmd_bench(int argc, char **argv)
             rt[it - 1] = pass;
             ratio[it - 1] = (flops / tot[it - 1]) / (gpt2_sgemm_ref_flops(ref) / pass);
             printf("; sgemm pass %.1f ms, step / sgemm %.3f", 1e3 * pass, ratio[it - 1]);
+        }
+        if (pattern) {
+            pt[it - 1] = traffic;
+            oratio[it - 1] = traffic / st[it - 1];
+            printf("; optimizer %.1f ms, its traffic %.1f ms", 1e3 * st[it - 1], 1e3 * traffic);
         }
         printf("\n");
     }
@@ -233,7 +252,22 @@ static int cmd_bench(int argc, char **argv)
                      "%d threads", cfg.num_layers, cfg.channels, o.B, o.T, gpt2_get_threads());
             bench_summary("4 gpt2", what, flops / t / best, ">=", 0.85);
         }
+        if (pattern) {
+            double lo = oratio[0], hi = oratio[0];
+            for (int i = 1; i < steps; i++) {
+                lo = oratio[i] < lo ? oratio[i] : lo;
+                hi = oratio[i] > hi ? oratio[i] : hi;
+            }
+            double bytes = bench_shape_bytes(numel, nstates);
+            printf("optimizer phase: %.1f GB/s counting %d B/parameter (the gradient scan, p, g "
+                   "and %d float32 states); its traffic without arithmetic after each step: "
+                   "%.1f GB/s (medians)\noptimizer / its traffic: median %.1f%% [%.1f%%, "
+                   "%.1f%%] over %d steps\n", bytes / u / 1e9, 16 + 8 * nstates, nstates,
+                   bytes / median(pt, steps) / 1e9, 100.0 * median(oratio, steps), 100.0 * lo,
+                   100.0 * hi, steps);
+        }
     }
+    bench_shape_free(pattern);
     gpt2_sgemm_ref_free(ref);
     free(tok);
     free(tf);
