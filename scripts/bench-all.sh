@@ -43,7 +43,7 @@ for b in "$build"/bench_*; do
     fi
     run "$name" "$b" "${flags[@]}"
 done
-steps=3
+steps=5
 [ "$quick" = 1 ] && steps=2
 run "gpt2 bench" "$build/descent" gpt2 bench --124m -B 4 -T 64 --threads 2 --steps "$steps"
 echo "load after: $(uptime)" | tee -a "$log"

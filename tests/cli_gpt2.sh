@@ -77,7 +77,7 @@ expect 0 "bench" -- "$bin" gpt2 bench --layers 1 --channels 32 --heads 2 -B 1 -T
 contains "$tmp/out" "tokens/s" "bench prints tokens/s"
 contains "$tmp/out" "step / sgemm" "bench prints the fraction of the sgemm rate"
 contains "$tmp/out" "^SUMMARY.4 gpt2" "bench prints its summary row"
-contains "$tmp/out" "step / that pass: median" "bench pairs each step with an sgemm pass"
+contains "$tmp/out" "step / those: median" "bench pairs each step with sgemm timed after it"
 contains "$tmp/out" "optimizer / its traffic: median" "bench pairs AdamW with its memory traffic"
 # make bench's table: the gpt2 row, and met / NOT met computed from the numbers
 cp "$tmp/out" "$tmp/bench.out"

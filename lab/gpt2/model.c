@@ -406,37 +406,33 @@ static void ref_product(gpt2_sgemm_ref *r, int i, int kind)
     else gemm_tn(O, K, N, r->y, O, r->x, K, 0.0f, r->w, K);
 }
 
-/* Each of the 15 products timed `reps` times back to back after `warm`
- * untimed calls, its best time multiplied by how often the step runs the
- * shape: the seconds of one step's products. */
-static double ref_time(gpt2_sgemm_ref *r, int warm, int reps)
+/* Each of the 15 products called 1 + reps times back to back: the first
+ * call's time and the best of the others, each multiplied by how often the
+ * step runs the shape, summed into *first and *best (seconds of one step's
+ * products). */
+void gpt2_sgemm_ref_time(gpt2_sgemm_ref *r, int reps, double *first, double *best)
 {
 #ifdef GPT2_OPENBLAS
     int saved = openblas_get_num_threads();
     openblas_set_num_threads(r->threads);
 #endif
-    double seconds = 0.0;
+    *first = *best = 0.0;
     for (int i = 0; i < 5; i++)
         for (int kind = 0; kind < 3; kind++) {
-            for (int w = 0; w < warm; w++) ref_product(r, i, kind);
-            double best = INFINITY;
-            for (int k = 0; k < reps; k++) {
+            double lo = INFINITY;
+            for (int k = 0; k <= reps; k++) {
                 double t0 = clock_s();
                 ref_product(r, i, kind);
                 double dt = clock_s() - t0;
-                best = dt < best ? dt : best;
+                if (k == 0) *first += dt * r->mats[i].count;
+                else lo = dt < lo ? dt : lo;
             }
-            seconds += best * r->mats[i].count;
+            *best += (reps > 0 ? lo : 0.0) * r->mats[i].count;
         }
 #ifdef GPT2_OPENBLAS
     openblas_set_num_threads(saved);
 #endif
-    return seconds;
 }
-
-double gpt2_sgemm_ref_pass(gpt2_sgemm_ref *r) { return ref_time(r, 0, 1); }
-
-double gpt2_sgemm_ref_best(gpt2_sgemm_ref *r, int reps) { return ref_time(r, 1, reps); }
 
 /* ------------------------------------------------------------ checkpoints */
 

@@ -157,19 +157,20 @@ double gpt2_step_flops(const gpt2_config *c, int B, int T, double *n_mm);
  * training step (the forward nt, and the backward nn and tn products of each
  * layer's four matrices and of the head) as one plain cblas_sgemm call on
  * the whole matrix, threaded by the BLAS itself with `threads` threads.
- * Both timings return the seconds of one step's products (each shape's
- * time times its count); their FLOPs are gpt2_sgemm_ref_flops.
- *   best  each shape after a warm-up call, best of `reps` calls back to
- *         back: sgemm at its fastest (the target's ceiling);
- *   pass  each shape called once, in step order: sgemm as a trainer calls
- *         it, between other work (a benchmark runs one after each step, so
- *         both see the same minute of a shared machine).
- * new returns NULL when out of memory. Without CBLAS the portable loops
- * stand in (a portable build is measured against its own products). */
+ * gpt2_sgemm_ref_time calls each shape 1 + reps times back to back and
+ * gives two timings, each the seconds of one step's products (a shape's
+ * time times its count; their FLOPs are gpt2_sgemm_ref_flops):
+ *   best   the best of the `reps` calls after the first: sgemm at its
+ *          fastest, warm (the target's ceiling);
+ *   first  the first call of each shape, which follows other work as in a
+ *          step: sgemm as a trainer calls it.
+ * A benchmark runs it after each step, so step and ceiling see the same
+ * minute of a shared machine. new returns NULL when out of memory. Without
+ * CBLAS the portable loops stand in (a portable build is measured against
+ * its own products). */
 typedef struct gpt2_sgemm_ref gpt2_sgemm_ref;
 gpt2_sgemm_ref *gpt2_sgemm_ref_new(const gpt2_config *c, int B, int T, int threads);
-double gpt2_sgemm_ref_best(gpt2_sgemm_ref *r, int reps);
-double gpt2_sgemm_ref_pass(gpt2_sgemm_ref *r);
+void gpt2_sgemm_ref_time(gpt2_sgemm_ref *r, int reps, double *first, double *best);
 double gpt2_sgemm_ref_flops(const gpt2_sgemm_ref *r);
 void gpt2_sgemm_ref_free(gpt2_sgemm_ref *r);
 
