@@ -16,7 +16,14 @@
  * bytes per float32 state, 2 + 8/256 per 8-bit state), the fraction of the
  * triad, and the ratio 8-bit / float32 (issue 15's target: at most 1.3).
  *
- * usage: bench_quant8 [--quick]    --quick: 1M parameters only */
+ * The SUMMARY rows name the code path: "avx512" when the 8-bit steps take
+ * their AVX-512 kernels, else the portable C (built for whatever the build
+ * targets: scripts/bench-quant8-paths.sh builds it for AVX2 and for the
+ * x86-64 baseline and names them with --path).
+ *
+ * usage: bench_quant8 [--quick] [--path NAME]
+ *   --quick      1M parameters only
+ *   --path NAME  the path's name in the SUMMARY rows */
 #include "descent.h"
 
 #include "bench.h"
@@ -158,7 +165,20 @@ static void time_pair(const pair *pr, float *w, const float *g, size_t n, int re
 
 int main(int argc, char **argv)
 {
-    int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    int quick = 0;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) {
+            quick = 1;
+        } else if (!strcmp(argv[i], "--path") && i + 1 < argc) {
+            path = argv[++i];
+        } else {
+            fprintf(stderr, "usage: bench_quant8 [--quick] [--path NAME]\n");
+            return 2;
+        }
+    }
+    if (!path) path = strstr(dsc_build_info().kernels, "avx512 for 8-bit") ? "avx512" : "portable";
+    printf("8-bit code path: %s (kernels: %s)\n", path, dsc_build_info().kernels);
     if (!dsc_optimizer_kind_find("adam")) {
         fprintf(stderr, "bench_quant8: the float32 adam family is not registered\n");
         return 1;
@@ -203,9 +223,9 @@ int main(int argc, char **argv)
                        100 * gb8 / triad[th], t8.step_ns / t32.step_ns,
                        t8.kernel_ns / t32.kernel_ns);
                 if (si == (quick ? 0 : 1)) { /* the largest size run: make bench's summary */
-                    char what[96];
-                    snprintf(what, sizeof what, "%s / %s step time, %s params, %d thread%s",
-                             pr->name8, pr->name32, label, th, th > 1 ? "s" : "");
+                    char what[128];
+                    snprintf(what, sizeof what, "%s / %s step time, %s params, %d thread%s, %s",
+                             pr->name8, pr->name32, label, th, th > 1 ? "s" : "", path);
                     bench_summary("1 quant8", what, t8.step_ns / t32.step_ns, "<=", 1.3);
                 }
             }

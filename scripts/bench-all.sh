@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-all.sh BUILD [--quick] - what `make bench` runs: every benchmark
 # program BUILD/bench_*, then `descent gpt2 bench` on GPT-2 124M (B=4, T=64,
-# 2 threads), each printing its figures and its SUMMARY rows; everything
+# 2 threads), each printing its figures and its SUMMARY rows (bench_quant8
+# on each of its code paths: scripts/bench-quant8-paths.sh); everything
 # goes to BUILD/bench.log, and the summary table of the speed targets
 # (scripts/bench-summary.sh) to BUILD/bench-summary.md and the terminal.
 # --quick: the short modes (--quick, or --reps 1 --skip-step for
@@ -33,6 +34,7 @@ echo "load before: $(uptime)" | tee -a "$log"
 for b in "$build"/bench_*; do
     [ -x "$b" ] && [ -f "$b" ] || continue
     name=$(basename "$b")
+    [ "$name" = bench_quant8 ] && continue # below, on each of its code paths
     flags=()
     if [ "$quick" = 1 ]; then
         case $name in
@@ -43,6 +45,11 @@ for b in "$build"/bench_*; do
     fi
     run "$name" "$b" "${flags[@]}"
 done
+# target 1 on the AVX-512, AVX2 and baseline paths (two extra builds, made
+# once into BUILD-avx2 and BUILD-baseline)
+qflags=()
+[ "$quick" = 1 ] && qflags=(--quick)
+run "bench_quant8 paths" bash "$here/bench-quant8-paths.sh" "$build" "${qflags[@]}"
 steps=5
 [ "$quick" = 1 ] && steps=2
 run "gpt2 bench" "$build/descent" gpt2 bench --124m -B 4 -T 64 --threads 2 --steps "$steps"

@@ -13,6 +13,15 @@ double bench_now(void);
 double bench_triad_gbs(size_t n, int threads, int reps);
 /* In-place a <- a + s*b, GB/s: the limit for steps that update in place. */
 double bench_update_gbs(size_t n, int threads, int reps);
+/* The same kept allocated, one timed pass at a time (seconds; its counted
+ * bytes: 12 per element), to pair each step of a benchmark with a pass of
+ * the limit in the same second of a shared machine; new returns NULL when
+ * out of memory. */
+typedef struct bench_update bench_update;
+bench_update *bench_update_new(size_t n, int threads);
+double bench_update_pass(bench_update *u);
+double bench_update_pass_bytes(const bench_update *u);
+void bench_update_free(bench_update *u);
 /* The memory traffic of an element-wise optimizer step with `nstates`
  * float32 states (0..3) and next to no arithmetic: a read pass over the
  * gradient (the driver's finite scan), `extra_reads` more read passes over
