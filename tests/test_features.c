@@ -223,49 +223,62 @@ static void test_stats(void)
     free(w0);
 }
 
-/* AdamW measures its update norm inside its step (no copy of the
- * parameters, dsc_parallel_ranges_diff); the reference loops take the copy
- * and compare route. Both must give the same bits, here with a Lion group
- * (which does not measure its own) between AdamW's parameters, at 1 and 3
- * threads. */
+/* The families with tracks_update (AdamW, Adam, SGD with and without
+ * momentum, Lion, SignSGD, Signum, AdaGrad) measure their update norm
+ * inside their step (no copy of the parameters,
+ * dsc_parallel_ranges_diff); the reference loops take the copy and compare
+ * route. Both must give the same bits, here with an AdamP group (which does
+ * not measure its own) between the tracking group's parameters, at 1 and 3
+ * threads, over 3 steps (SGD's first step takes its own branch). */
 static void test_stats_tracked(void)
 {
     enum { NW = 70001, NV = 40000, NU = 100 };
+    static const char *const specs[] = {
+        "adamw:lr=0.01,weight_decay=0.1", "adam:lr=0.01,weight_decay=0.1,amsgrad=1",
+        "sgd:lr=0.01", "sgd:lr=0.01,momentum=0.9,nesterov=1,weight_decay=0.01",
+        "lion:lr=1e-3,weight_decay=0.1", "signsgd:lr=1e-3,weight_decay=0.1",
+        "signum:lr=1e-3,momentum=0.9", "adagrad:lr=0.01,lr_decay=0.01",
+    };
     const size_t total = NW + NV + NU;
     float *x[2], *g = malloc(total * sizeof *g);
     double l2[2][3];
     fill(g, total);
-    for (int threads = 1; threads <= 3; threads += 2) {
-        dsc_set_num_threads(threads);
-        for (int ref = 0; ref < 2; ref++) {
-            x[ref] = malloc(total * sizeof(float));
-            for (size_t i = 0; i < total; i++) x[ref][i] = 0.5f * g[(i * 7919) % total];
-            dsc_optimizer *opt = dsc_optimizer_new();
-            int64_t sw[1] = {NW}, sv[2] = {200, NV / 200}, su[1] = {NU};
-            CHECK_STATUS(dsc_optimizer_add_group(opt, "a", "adamw:lr=0.01,weight_decay=0.1"),
-                         DSC_OK, opt);
-            CHECK_STATUS(dsc_optimizer_add_group(opt, "b", "lion:lr=1e-3"), DSC_OK, opt);
-            CHECK_STATUS(dsc_optimizer_add_param(opt, "w", x[ref], g, 1, sw, DSC_ROLE_AUTO, "a"),
-                         DSC_OK, opt);
-            CHECK_STATUS(dsc_optimizer_add_param(opt, "v", x[ref] + NW, g + NW, 2, sv,
-                                                 DSC_ROLE_AUTO, "b"), DSC_OK, opt);
-            CHECK_STATUS(dsc_optimizer_add_param(opt, "u", x[ref] + NW + NV, g + NW + NV, 1, su,
-                                                 DSC_ROLE_AUTO, "a"), DSC_OK, opt);
-            CHECK_STATUS(dsc_optimizer_set_stats(opt, 1), DSC_OK, opt);
-            dsc_optimizer_use_reference(opt, ref);
-            for (int s = 0; s < 3; s++) {
-                CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
-                dsc_step_stats st;
-                dsc_optimizer_stats(opt, &st);
-                l2[ref][s] = st.update_l2;
+    for (size_t sp = 0; sp < sizeof specs / sizeof specs[0]; sp++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            dsc_set_num_threads(threads);
+            for (int ref = 0; ref < 2; ref++) {
+                x[ref] = malloc(total * sizeof(float));
+                for (size_t i = 0; i < total; i++) x[ref][i] = 0.5f * g[(i * 7919) % total];
+                dsc_optimizer *opt = dsc_optimizer_new();
+                int64_t sw[1] = {NW}, sv[2] = {200, NV / 200}, su[1] = {NU};
+                CHECK_STATUS(dsc_optimizer_add_group(opt, "a", specs[sp]), DSC_OK, opt);
+                CHECK_STATUS(dsc_optimizer_add_group(opt, "b", "adamp:lr=1e-3"), DSC_OK, opt);
+                CHECK_STATUS(dsc_optimizer_add_param(opt, "w", x[ref], g, 1, sw, DSC_ROLE_AUTO,
+                                                     "a"), DSC_OK, opt);
+                CHECK_STATUS(dsc_optimizer_add_param(opt, "v", x[ref] + NW, g + NW, 2, sv,
+                                                     DSC_ROLE_AUTO, "b"), DSC_OK, opt);
+                CHECK_STATUS(dsc_optimizer_add_param(opt, "u", x[ref] + NW + NV, g + NW + NV, 1,
+                                                     su, DSC_ROLE_AUTO, "a"), DSC_OK, opt);
+                CHECK_STATUS(dsc_optimizer_set_stats(opt, 1), DSC_OK, opt);
+                dsc_optimizer_use_reference(opt, ref);
+                for (int s = 0; s < 3; s++) {
+                    CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+                    dsc_step_stats st;
+                    dsc_optimizer_stats(opt, &st);
+                    l2[ref][s] = st.update_l2;
+                }
+                dsc_optimizer_free(opt);
             }
-            dsc_optimizer_free(opt);
+            for (int s = 0; s < 3; s++) {
+                if (!(l2[0][s] == l2[1][s] && l2[0][s] > 0))
+                    printf("  %s, %d threads, step %d: update_l2 %.17g fast, %.17g reference\n",
+                           specs[sp], threads, s + 1, l2[0][s], l2[1][s]);
+                CHECK(l2[0][s] == l2[1][s] && l2[0][s] > 0);
+            }
+            CHECK(memcmp(x[0], x[1], total * sizeof(float)) == 0);
+            free(x[0]);
+            free(x[1]);
         }
-        for (int s = 0; s < 3; s++) CHECK(l2[0][s] == l2[1][s] && l2[0][s] > 0);
-        CHECK(memcmp(x[0], x[1], total * sizeof(float)) == 0);
-        free(x[0]);
-        free(x[1]);
-    }
     dsc_set_num_threads(0);
     free(g);
 }

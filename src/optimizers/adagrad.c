@@ -170,18 +170,22 @@ static void adagrad_rebase(void *sub, const void *whole, size_t c, float *const 
     j->s = bufs[0];
 }
 
-static void adagrad_step_fast(float *p, const float *g, dsc_state_buf s, size_t n,
-                              adagrad_scalars c)
+/* Returns the sum of (new p - old p)^2 when `track` (float32 state only:
+ * dsc_step_ctx.track_update), else 0. */
+static double adagrad_step_fast(float *p, const float *g, dsc_state_buf s, size_t n,
+                                adagrad_scalars c, int track)
 {
     adagrad_job job = {.p = p, .s = s.f, .g = g, .c = c};
     if (s.mode == DSC_STATE_F32) {
+        if (track) return dsc_parallel_ranges_diff(n, adagrad_range, &job, p);
         dsc_parallel_ranges(n, adagrad_range, &job);
-        return;
+        return 0.0;
     }
     _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "adagrad_job fits the chunk driver");
     dsc_state_chunks sc = {.range = adagrad_range, .job = &job, .rebase = adagrad_rebase, .nstates = 1,
                            .h = {s.h}, .mode = s.mode, .key = s.key};
     dsc_state_run_chunked(n, &sc);
+    return 0.0;
 }
 
 static dsc_status adagrad_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -200,7 +204,8 @@ static dsc_status adagrad_step(dsc_group *grp, const dsc_step_ctx *ctx)
             .eps = (float)hp[EPS],
         };
         if (ctx->reference) adagrad_step_ref(p->data, p->grad, s, p->numel, c);
-        else adagrad_step_fast(p->data, p->grad, s, p->numel, c);
+        else p->update_sumsq = adagrad_step_fast(p->data, p->grad, s, p->numel, c,
+                                                 ctx->track_update);
     }
     return DSC_OK;
 }
@@ -215,6 +220,7 @@ const dsc_family dsc_family_adagrad = {
         .nkeys = NKEYS, .keys = adagrad_keys, .matrix = 0,
     },
     .plan_param = adagrad_plan, .step = adagrad_step, .bf16_states = 1,
+    .tracks_update = 1,
 };
 
 /* ------------------------------------------------------------ adagradnorm */

@@ -104,17 +104,22 @@ static void lion_rebase(void *sub, const void *whole, size_t c, float *const *bu
     j->m = bufs[0];
 }
 
-static void lion_step_fast(float *p, const float *g, dsc_state_buf m, size_t n, lion_scalars s)
+/* Returns the sum of (new p - old p)^2 when `track` (float32 state only:
+ * dsc_step_ctx.track_update), else 0. */
+static double lion_step_fast(float *p, const float *g, dsc_state_buf m, size_t n,
+                             lion_scalars s, int track)
 {
     lion_job job = {.p = p, .m = m.f, .g = g, .s = s};
     if (m.mode == DSC_STATE_F32) {
+        if (track) return dsc_parallel_ranges_diff(n, lion_range, &job, p);
         dsc_parallel_ranges(n, lion_range, &job);
-        return;
+        return 0.0;
     }
     _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "lion_job fits the chunk driver");
     dsc_state_chunks sc = {.range = lion_range, .job = &job, .rebase = lion_rebase, .nstates = 1,
                            .h = {m.h}, .mode = m.mode, .key = m.key};
     dsc_state_run_chunked(n, &sc);
+    return 0.0;
 }
 
 /* The option may have been switched on after a group created with lr 0. */
@@ -142,7 +147,8 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
         };
         dsc_state_buf m = dsc_state_slot(grp, p, SLOT_M, ctx);
         if (ctx->reference) lion_step_ref(p->data, p->grad, m, p->numel, s);
-        else lion_step_fast(p->data, p->grad, m, p->numel, s);
+        else p->update_sumsq = lion_step_fast(p->data, p->grad, m, p->numel, s,
+                                              ctx->track_update);
     }
     return DSC_OK;
 }
@@ -157,5 +163,5 @@ const dsc_family dsc_family_lion = {
         .nkeys = NKEYS, .keys = keys, .matrix = 0,
     },
     .check = check, .plan_param = plan_param, .validate = validate, .step = step,
-    .bf16_states = 1,
+    .bf16_states = 1, .tracks_update = 1,
 };

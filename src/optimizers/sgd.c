@@ -149,17 +149,22 @@ static void sgd_rebase(void *sub, const void *whole, size_t c, float *const *buf
     j->b = bufs[0];
 }
 
-static void sgd_step_fast(float *p, const float *g, dsc_state_buf b, size_t n, sgd_scalars s)
+/* Returns the sum of (new p - old p)^2 when `track` (float32 state only:
+ * dsc_step_ctx.track_update), else 0. */
+static double sgd_step_fast(float *p, const float *g, dsc_state_buf b, size_t n, sgd_scalars s,
+                            int track)
 {
     sgd_job job = {.p = p, .b = b.f, .g = g, .s = s};
     if (b.mode == DSC_STATE_F32) {
+        if (track) return dsc_parallel_ranges_diff(n, sgd_range, &job, p);
         dsc_parallel_ranges(n, sgd_range, &job);
-        return;
+        return 0.0;
     }
     _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "sgd_job fits the chunk driver");
     dsc_state_chunks sc = {.range = sgd_range, .job = &job, .rebase = sgd_rebase, .nstates = 1,
                            .h = {b.h}, .mode = b.mode, .key = b.key};
     dsc_state_run_chunked(n, &sc);
+    return 0.0;
 }
 
 static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -178,7 +183,8 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
         };
         dsc_state_buf b = dsc_state_slot(grp, p, SLOT_BUF, ctx);
         if (ctx->reference) sgd_step_ref(p->data, p->grad, b, p->numel, s);
-        else sgd_step_fast(p->data, p->grad, b, p->numel, s);
+        else p->update_sumsq = sgd_step_fast(p->data, p->grad, b, p->numel, s,
+                                             ctx->track_update);
         if (s.momentum) *t += 1; /* the buffer exists from now on */
     }
     return DSC_OK;
@@ -193,4 +199,5 @@ const dsc_family dsc_family_sgd = {
         .nkeys = NKEYS, .keys = keys, .matrix = 0,
     },
     .check = check, .plan_param = plan_param, .step = step, .bf16_states = 1,
+    .tracks_update = 1,
 };

@@ -60,10 +60,15 @@ DSC_WIDE static void signsgd_range(const void *ctx, size_t lo, size_t hi)
     for (size_t i = lo; i < hi; i++) p[i] = decay * p[i] - lr * dsc_signf(g[i]);
 }
 
-static void signsgd_step_fast(float *p, const float *g, size_t n, float lr, float decay)
+/* Returns the sum of (new p - old p)^2 when `track`
+ * (dsc_step_ctx.track_update), else 0. */
+static double signsgd_step_fast(float *p, const float *g, size_t n, float lr, float decay,
+                                int track)
 {
     signsgd_job job = {p, g, lr, decay};
+    if (track) return dsc_parallel_ranges_diff(n, signsgd_range, &job, p);
     dsc_parallel_ranges(n, signsgd_range, &job);
+    return 0.0;
 }
 
 static dsc_status signsgd_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -73,7 +78,8 @@ static dsc_status signsgd_step(dsc_group *grp, const dsc_step_ctx *ctx)
         double lr = p->hp[S_LR];
         float decay = (float)(1.0 - lr * p->hp[S_WEIGHT_DECAY]);
         if (ctx->reference) signsgd_step_ref(p->data, p->grad, p->numel, (float)lr, decay);
-        else signsgd_step_fast(p->data, p->grad, p->numel, (float)lr, decay);
+        else p->update_sumsq = signsgd_step_fast(p->data, p->grad, p->numel, (float)lr, decay,
+                                                 ctx->track_update);
     }
     return DSC_OK;
 }
@@ -88,7 +94,7 @@ const dsc_family dsc_family_signsgd = {
                   "jiaweizzhao/Signum_pytorch signum.py (momentum=0) @f7ceb6a8",
         .nkeys = S_NKEYS, .keys = signsgd_keys, .matrix = 0,
     },
-    .plan_param = signsgd_plan, .step = signsgd_step,
+    .plan_param = signsgd_plan, .step = signsgd_step, .tracks_update = 1,
 };
 
 /* ----------------------------------------------------------------- signum */
@@ -172,18 +178,22 @@ static void signum_rebase(void *sub, const void *whole, size_t c, float *const *
     j->m = bufs[0];
 }
 
-static void signum_step_fast(float *p, const float *g, dsc_state_buf m, size_t n,
-                             signum_scalars s)
+/* Returns the sum of (new p - old p)^2 when `track` (float32 state only:
+ * dsc_step_ctx.track_update), else 0. */
+static double signum_step_fast(float *p, const float *g, dsc_state_buf m, size_t n,
+                               signum_scalars s, int track)
 {
     signum_job job = {.p = p, .m = m.f, .g = g, .s = s};
     if (m.mode == DSC_STATE_F32) {
+        if (track) return dsc_parallel_ranges_diff(n, signum_range, &job, p);
         dsc_parallel_ranges(n, signum_range, &job);
-        return;
+        return 0.0;
     }
     _Static_assert(sizeof job <= DSC_STATE_JOB_MAX, "signum_job fits the chunk driver");
     dsc_state_chunks sc = {.range = signum_range, .job = &job, .rebase = signum_rebase, .nstates = 1,
                            .h = {m.h}, .mode = m.mode, .key = m.key};
     dsc_state_run_chunked(n, &sc);
+    return 0.0;
 }
 
 static dsc_status signum_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -198,7 +208,8 @@ static dsc_status signum_step(dsc_group *grp, const dsc_step_ctx *ctx)
         };
         dsc_state_buf m = dsc_state_slot(grp, p, SLOT_BUF, ctx);
         if (ctx->reference) signum_step_ref(p->data, p->grad, m, p->numel, s);
-        else signum_step_fast(p->data, p->grad, m, p->numel, s);
+        else p->update_sumsq = signum_step_fast(p->data, p->grad, m, p->numel, s,
+                                                ctx->track_update);
     }
     return DSC_OK;
 }
@@ -213,5 +224,5 @@ const dsc_family dsc_family_signum = {
                   "src/operator/optimizer_op-inl.h (SignumKernel)",
         .nkeys = M_NKEYS, .keys = signum_keys, .matrix = 0,
     },
-    .plan_param = signum_plan, .step = signum_step, .bf16_states = 1,
+    .plan_param = signum_plan, .step = signum_step, .bf16_states = 1, .tracks_update = 1,
 };
