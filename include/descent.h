@@ -372,10 +372,14 @@ typedef struct {
 } dsc_step_stats;
 
 /* Gradient norms in dsc_step_stats every step (one more pass over the
- * gradients, in double with a fixed summation order), and the update norm
- * (a copy of the parameters before the update: 4 bytes per parameter,
- * allocated here). Off by default: the step then reads each gradient once
- * for the non-finite check and once in the optimizer. */
+ * gradients, in double with a fixed summation order), and the update norm.
+ * The element-wise families adam, adamw, sgd, lion, signsgd, signum and
+ * adagrad measure their update inside their step (float32 states, no
+ * Lookahead, no communicator, not the reference loops); every other
+ * parameter gets a copy taken before the update (4 bytes per parameter,
+ * allocated here, reported in dsc_param_info.work_bytes). Off by default:
+ * the step then reads each gradient once for the non-finite check and once
+ * in the optimizer. */
 DSC_API dsc_status dsc_optimizer_set_stats(dsc_optimizer *opt, int on);
 
 /* One step (or micro-step, see accumulation) over every group. */

@@ -283,6 +283,69 @@ static void test_stats_tracked(void)
     free(g);
 }
 
+/* The copy of the parameters for the update norm (4 bytes per parameter,
+ * work_bytes) exists only where it is used: not for a group that measures
+ * its own update (AdamW), yes for one that does not (AdamP) and for a
+ * Lookahead group, and for every parameter once the reference loops are
+ * on or a parameter moves to a group that needs it; the reference steps
+ * then give the same update norm as the tracked ones. */
+static size_t work_of(dsc_optimizer *opt, int i)
+{
+    dsc_param_info info;
+    CHECK_STATUS(dsc_optimizer_param_info(opt, i, &info), DSC_OK, opt);
+    return info.work_bytes;
+}
+
+static void test_stats_prev(void)
+{
+    enum { N = 50000 };
+    float *x = malloc(3 * N * sizeof(float)), *g = malloc(3 * N * sizeof(float));
+    fill(g, 3 * N);
+    double l2[2];
+    for (int ref = 0; ref < 2; ref++) {
+        for (size_t i = 0; i < 3 * (size_t)N; i++) x[i] = 0.25f * g[(i * 7919) % (3 * N)];
+        dsc_optimizer *opt = dsc_optimizer_new();
+        int64_t s1[1] = {N}, s2[2] = {250, N / 250};
+        CHECK_STATUS(dsc_optimizer_add_group(opt, "a", "adamw:lr=0.01"), DSC_OK, opt);
+        CHECK_STATUS(dsc_optimizer_add_group(opt, "b", "adamp:lr=1e-3"), DSC_OK, opt);
+        CHECK_STATUS(dsc_optimizer_add_group(opt, "c", "lookahead(k=2,alpha=0.5):adamw:lr=0.01"),
+                     DSC_OK, opt);
+        CHECK_STATUS(dsc_optimizer_set_stats(opt, 1), DSC_OK, opt);
+        CHECK_STATUS(dsc_optimizer_add_param(opt, "w", x, g, 1, s1, DSC_ROLE_AUTO, "a"), DSC_OK,
+                     opt);
+        CHECK_STATUS(dsc_optimizer_add_param(opt, "v", x + N, g + N, 2, s2, DSC_ROLE_AUTO, "b"),
+                     DSC_OK, opt);
+        CHECK_STATUS(dsc_optimizer_add_param(opt, "u", x + 2 * N, g + 2 * N, 1, s1,
+                                             DSC_ROLE_AUTO, "a"), DSC_OK, opt);
+        CHECK_EQ_INT(work_of(opt, 0), 0);
+        CHECK(work_of(opt, 1) >= 4 * N); /* the copy, and AdamP's block partials */
+        CHECK_EQ_INT(work_of(opt, 2), 0);
+        /* u moves to the Lookahead group: it needs the copy from now on */
+        CHECK_STATUS(dsc_optimizer_move_param(opt, "u", "c"), DSC_OK, opt);
+        CHECK_EQ_INT(work_of(opt, 2), 4 * N);
+        dsc_optimizer_use_reference(opt, ref);
+        CHECK_EQ_INT(work_of(opt, 0), ref ? 4 * N : 0);
+        for (int s = 0; s < 2; s++) CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+        dsc_step_stats st;
+        dsc_optimizer_stats(opt, &st);
+        l2[ref] = st.update_l2;
+        dsc_optimizer_free(opt);
+    }
+    CHECK(l2[0] == l2[1] && l2[0] > 0);
+    /* stats turned on after the parameters: the same rule */
+    dsc_optimizer *opt = dsc_optimizer_new();
+    int64_t s1[1] = {N};
+    CHECK_STATUS(dsc_optimizer_add_group(opt, "a", "lion:lr=1e-3"), DSC_OK, opt);
+    CHECK_STATUS(dsc_optimizer_add_param(opt, "w", x, g, 1, s1, DSC_ROLE_AUTO, "a"), DSC_OK, opt);
+    CHECK_EQ_INT(work_of(opt, 0), 0);
+    CHECK_STATUS(dsc_optimizer_set_stats(opt, 1), DSC_OK, opt);
+    CHECK_EQ_INT(work_of(opt, 0), 0);
+    CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+    dsc_optimizer_free(opt);
+    free(x);
+    free(g);
+}
+
 /* --------------------------------------------- wrappers: state and checkpoints */
 
 #define NP 40000 /* above DSC_PAR_MIN: the range kernels run split */
@@ -616,6 +679,7 @@ int main(void)
     test_hooks();
     test_stats();
     test_stats_tracked();
+    test_stats_prev();
     test_wrappers();
     test_layer_decay();
     test_no_alloc();

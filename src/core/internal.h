@@ -290,6 +290,17 @@ dsc_param *dsc_optimizer_find_param(const dsc_optimizer *opt, const char *name);
 /* Make sure every parameter has the gradient buffers the current transform
  * settings need (allocated at configuration time, never during a step). */
 dsc_status dsc_optimizer_ensure_buffers(dsc_optimizer *opt);
+/* With stats on, whether the parameters of group g measure their own update
+ * norm (dsc_step_ctx.track_update): the family's fast float32 step, with
+ * nothing after it that moves the parameters again (Lookahead does), no
+ * shards, not the reference loops. The other groups' parameters are copied
+ * to p->prev before the step and compared after (both ways give the same
+ * bits), so only they own a p->prev: every call that can turn tracking off
+ * for a parameter (set_stats, use_reference, set_comm, set_hyper of a group
+ * key, move_param) makes sure it exists (dsc_optimizer_ensure_buffers). */
+int dsc_group_tracks_update(const dsc_optimizer *opt, const dsc_group *g);
+/* 1 when parameter p needs the copy p->prev for the update norm. */
+int dsc_param_needs_prev(const dsc_optimizer *opt, const dsc_param *p);
 
 /* Fill p->hp for every parameter from group values, schedules and overrides. */
 void dsc_optimizer_resolve_hypers(dsc_optimizer *opt);

@@ -292,6 +292,17 @@ static int param_needs_work(const dsc_optimizer *opt)
     return opt->accumulation > 1 || dsc_transform_needs_work(opt);
 }
 
+int dsc_group_tracks_update(const dsc_optimizer *opt, const dsc_group *g)
+{
+    return opt->want_stats && g->family->tracks_update && !opt->reference && !opt->shard &&
+           !g->wrap.lookahead && g->wrap.bf16_state == DSC_STATE_F32;
+}
+
+int dsc_param_needs_prev(const dsc_optimizer *opt, const dsc_param *p)
+{
+    return opt->want_stats && !dsc_group_tracks_update(opt, opt->groups[p->group]);
+}
+
 static dsc_status param_buffers(dsc_optimizer *opt, dsc_param *p)
 {
     if (param_needs_work(opt) && !p->work) {
@@ -302,7 +313,7 @@ static dsc_status param_buffers(dsc_optimizer *opt, dsc_param *p)
         p->accum = dsc_calloc(p->numel, sizeof(float));
         if (!p->accum) goto oom;
     }
-    if (opt->want_stats && !p->prev) { /* update_l2 */
+    if (dsc_param_needs_prev(opt, p) && !p->prev) { /* update_l2 by copy and compare */
         p->prev = dsc_calloc(p->numel, sizeof(float));
         if (!p->prev) goto oom;
     }
@@ -544,10 +555,21 @@ dsc_status dsc_optimizer_move_param(dsc_optimizer *opt, const char *name, const 
     if (!to) return dsc_fail(opt, DSC_UNKNOWN_NAME, "move_param: no group named \"%s\"", group);
     dsc_group *from = opt->groups[p->group];
     if (from == to) return DSC_OK;
-    /* Plan in the new group first, so a rejection changes nothing. */
+    /* The copy for the update norm, when the new group does not measure its
+     * own; then the plan in the new group, so a rejection changes nothing. */
+    float *prev = NULL;
+    if (opt->want_stats && !p->prev && !dsc_group_tracks_update(opt, to)) {
+        prev = dsc_calloc(p->numel, sizeof(float));
+        if (!prev)
+            return dsc_fail(opt, DSC_NO_MEMORY, "move_param \"%s\": out of memory", name);
+    }
     dsc_param trial = *p;
     dsc_status st = attach_param(opt, &trial, to);
-    if (st != DSC_OK) return st;
+    if (st != DSC_OK) {
+        dsc_free(prev);
+        return st;
+    }
+    if (prev) trial.prev = prev;
     free_slots(p->slots, p->nslots);
     dsc_free(p->scratch);
     int index = -1;
@@ -766,5 +788,10 @@ int64_t dsc_optimizer_step_count(const dsc_optimizer *opt) { return opt ? opt->s
 
 void dsc_optimizer_use_reference(dsc_optimizer *opt, int on)
 {
-    if (opt) opt->reference = on != 0;
+    if (!opt) return;
+    opt->reference = on != 0;
+    /* The reference loops compare against a copy (dsc_group_tracks_update):
+     * allocated here when stats are on; if that fails, the next step says
+     * so and changes nothing. */
+    dsc_optimizer_ensure_buffers(opt);
 }

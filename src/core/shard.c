@@ -460,7 +460,16 @@ dsc_status dsc_optimizer_set_comm(dsc_optimizer *opt, const dsc_comm *comm)
     s->rank = rank;
     s->size = size;
     dsc_optimizer_resolve_hypers(opt); /* pieces copy p->hp (plan may read it) */
-    dsc_status st = build(opt, s);
+    /* Sharded, no group measures its own update norm (dsc_group_tracks_update):
+     * every parameter gets its copy for it first. */
+    dsc_status st = DSC_OK;
+    for (int i = 0; i < opt->nparams && st == DSC_OK; i++) {
+        dsc_param *p = opt->params[i];
+        if (opt->want_stats && !p->prev && !(p->prev = dsc_calloc(p->numel, sizeof(float))))
+            st = dsc_fail(opt, DSC_NO_MEMORY, "set_comm: parameter \"%s\": out of memory",
+                          p->name);
+    }
+    if (st == DSC_OK) st = build(opt, s);
     /* Agree: every rank built, and every rank has the same set-up. */
     int built = st == DSC_OK;
     double fp = built ? fingerprint(opt) : -1.0;

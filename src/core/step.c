@@ -122,16 +122,6 @@ static void copy(float *dst, const float *src, size_t n)
     dsc_parallel_ranges(n, copy_range, &job);
 }
 
-/* With stats on, whether a group's family measures its own update norm
- * (dsc_step_ctx.track_update): its fast float32 step, with nothing after
- * it that moves the parameters again (Lookahead does) and no shards. The
- * other groups' parameters are copied before the step and compared after;
- * both ways give the same bits (dsc_parallel_ranges_diff). */
-static int group_tracks_update(const dsc_optimizer *opt, const dsc_group *g)
-{
-    return opt->want_stats && g->family->tracks_update && !opt->reference && !opt->shard &&
-           !g->wrap.lookahead && g->wrap.bf16_state == DSC_STATE_F32;
-}
 
 /* The end of an accumulated update: the sums start again from zero. */
 static void clear_accumulation(dsc_optimizer *opt)
@@ -174,6 +164,14 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         dsc_status s = dsc_shard_validate(opt);
         if (s != DSC_OK) return s;
     }
+    /* The copies for the update norm exist (only use_reference, which cannot
+     * report it, may have failed to allocate one). */
+    for (int i = 0; i < opt->nparams; i++)
+        if (dsc_param_needs_prev(opt, opt->params[i]) && !opt->params[i]->prev)
+            return dsc_fail(opt, DSC_NO_MEMORY, "step: no memory was left for the copy of "
+                            "parameter \"%s\" that the update norm needs (stats on, "
+                            "reference loops); call dsc_optimizer_set_stats again",
+                            opt->params[i]->name);
     for (int gi = 0; gi < opt->ngroups && !opt->shard; gi++) {
         const dsc_group *g = opt->groups[gi];
         if (g->nparams == 0 || !g->family->validate) continue;
@@ -233,7 +231,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
     if (opt->want_stats)
         for (int i = 0; i < opt->nparams; i++) {
             dsc_param *p = opt->params[i];
-            if (!group_tracks_update(opt, opt->groups[p->group]))
+            if (!dsc_group_tracks_update(opt, opt->groups[p->group]))
                 copy(p->prev, p->data, p->numel);
         }
     dsc_step_ctx ctx = {opt->reference, opt->step, opt->seed, 0};
@@ -245,7 +243,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         dsc_group *g = opt->groups[gi];
         if (g->nparams == 0) continue;
         dsc_wrap_before(g);
-        ctx.track_update = group_tracks_update(opt, g);
+        ctx.track_update = dsc_group_tracks_update(opt, g);
         dsc_status s = g->family->step(g, &ctx);
         if (s != DSC_OK) return s; /* a family bug: its check belongs in validate */
         dsc_wrap_post(g, opt->reference);
@@ -255,7 +253,7 @@ dsc_status dsc_optimizer_step(dsc_optimizer *opt)
         double sumsq = 0;
         for (int i = 0; i < opt->nparams; i++) {
             const dsc_param *p = opt->params[i];
-            sumsq += group_tracks_update(opt, opt->groups[p->group])
+            sumsq += dsc_group_tracks_update(opt, opt->groups[p->group])
                          ? p->update_sumsq
                          : dsc_vec_diff_sumsq(p->data, p->prev, p->numel);
         }
