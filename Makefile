@@ -41,4 +41,4 @@ asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DDESCENT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(BUILD)-avx2 $(BUILD)-baseline
