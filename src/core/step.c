@@ -122,7 +122,6 @@ static void copy(float *dst, const float *src, size_t n)
     dsc_parallel_ranges(n, copy_range, &job);
 }
 
-
 /* The end of an accumulated update: the sums start again from zero. */
 static void clear_accumulation(dsc_optimizer *opt)
 {

@@ -32,9 +32,10 @@ double dsc_vec_sumabs(const float *x, size_t n);
  * update norm: x the parameters after a step, y a copy from before). */
 double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
 /* An element-wise kernel that updates x in place, run as
- * dsc_parallel_ranges(n, fn, ctx) would, but one reduction block at a time:
- * each block of x is copied to the stack, fn runs on the block, and the
- * block's (new - old)^2 is summed while both are in cache. Returns what
+ * dsc_parallel_ranges(n, fn, ctx) would, but one reduction block at a time
+ * and within it in pieces of 512 elements: each piece of x is copied to the
+ * stack, fn runs on the piece, and its (new - old)^2 goes into the block's
+ * lanes while both are in cache. Returns what
  * dsc_vec_diff_sumsq(new x, old x) returns, bit for bit (same blocks, same
  * lanes), without the full copy of x and the second pass over memory that
  * computing it afterwards costs. fn's results must not depend on how

@@ -170,6 +170,12 @@ static int cmd_bench(int argc, char **argv)
                                : NULL;
     if (!tok || !tf || (reference && !ref) || (ref && elementwise && !pattern)) {
         fprintf(stderr, "descent gpt2 bench: out of memory\n");
+        bench_shape_free(pattern);
+        gpt2_sgemm_ref_free(ref);
+        free(tok);
+        free(tf);
+        dsc_optimizer_free(opt);
+        gpt2_free(&m);
         return CLI_FAILED;
     }
     uint64_t s = o.seed;
