@@ -151,7 +151,7 @@ static int cmd_bench(int argc, char **argv)
         gpt2_free(&m);
         return CLI_USAGE;
     }
-    int BT = o.B * o.T;
+    int BT = o.B * o.T, rc = CLI_OK;
     int *tok = malloc(sizeof(int) * (size_t)(BT + 1));
     double *tf = malloc(sizeof(double) * (size_t)steps * 10);
     gpt2_sgemm_ref *ref = reference ? gpt2_sgemm_ref_new(&cfg, o.B, o.T, gpt2_get_threads())
@@ -170,13 +170,8 @@ static int cmd_bench(int argc, char **argv)
                                : NULL;
     if (!tok || !tf || (reference && !ref) || (ref && elementwise && !pattern)) {
         fprintf(stderr, "descent gpt2 bench: out of memory\n");
-        bench_shape_free(pattern);
-        gpt2_sgemm_ref_free(ref);
-        free(tok);
-        free(tf);
-        dsc_optimizer_free(opt);
-        gpt2_free(&m);
-        return CLI_FAILED;
+        rc = CLI_FAILED;
+        goto done;
     }
     uint64_t s = o.seed;
     for (int i = 0; i <= BT; i++) {
@@ -194,7 +189,6 @@ static int cmd_bench(int argc, char **argv)
     double *rbest = tf + 4 * steps, *rfirst = tf + 5 * steps, *pt = tf + 6 * steps;
     double *ratio = tf + 7 * steps, *fratio = tf + 8 * steps, *oratio = tf + 9 * steps;
     double flops = gpt2_step_flops(&cfg, o.B, o.T, NULL);
-    int rc = CLI_OK;
     double cpu_steps = 0, wall_steps = 0; /* the timed steps only, not the references */
     for (int it = 0; it <= steps; it++) {
         double loss, c0 = cpu_s(), t0 = now_s();
@@ -286,6 +280,7 @@ static int cmd_bench(int argc, char **argv)
                    bytes / median(pt, steps) / 1e9, 100.0 * med, 100.0 * lo, 100.0 * hi, steps);
         }
     }
+done:
     bench_shape_free(pattern);
     gpt2_sgemm_ref_free(ref);
     free(tok);
