@@ -43,12 +43,20 @@ void bench_shape_free(bench_shape *s);
 
 /* One row of the summary that `make bench` ends with (scripts/bench-summary.sh
  * collects them into a table): a line on stdout
- *   SUMMARY<TAB>target<TAB>measure<TAB>value<TAB>op<TAB>limit
+ *   SUMMARY<TAB>target<TAB>measure<TAB>value<TAB>op<TAB>limit[<TAB>reading]
  * where `target` names the goal (e.g. "4 gpt2"), `measure` says what was
  * measured and how (shape, threads), `value` is a same-run ratio and the
  * goal is met when value op limit holds, op being ">=" or "<=". */
 void bench_summary(const char *target, const char *measure, double value, const char *op,
                    double limit);
+/* The same with the benchmark's reading of a row that misses its goal,
+ * computed from the same run's numbers: a word, a colon and the figures.
+ * "arithmetic" (the step's work with its data in cache already exceeds the
+ * goal) and "pattern" (its memory traffic alone, run without arithmetic,
+ * exceeds it) are measured bounds, which the table counts apart; any other
+ * word ("code", "open") says the bound was not found. NULL or "" for none. */
+void bench_summary_why(const char *target, const char *measure, double value, const char *op,
+                       double limit, const char *reading);
 
 /* Element-wise optimizer steps against a STREAM-style triad. */
 int bench_elementwise_main(int argc, char **argv);

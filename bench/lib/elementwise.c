@@ -213,10 +213,19 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
                100.0 * gbs / d->triad[t], update, 100.0 * gbs / update, compute, cap,
                shape_col[0], shape_col[1], reading);
         if (d->summary && threads[t] == 2) {
-            char what[96];
+            char what[96], why[160] = "";
             snprintf(what, sizeof what, "%s GB/s / in-place update stream, %zu params, 2 threads",
                      label, n);
-            bench_summary("2 elementwise", what, gbs / update, ">=", 0.9);
+            if (!strcmp(reading, "arithmetic"))
+                snprintf(why, sizeof why, "arithmetic: in cache it allows %.0f%% of the stream",
+                         cap);
+            else if (!strcmp(reading, "pattern") || !strcmp(reading, "code"))
+                snprintf(why, sizeof why, "%s: its traffic alone %.0f%% of the stream, the "
+                         "step %.0f%% of its traffic", reading, 100.0 * shape / update,
+                         100.0 * gbs / shape);
+            else if (!strcmp(reading, "?"))
+                snprintf(why, sizeof why, "open: no traffic pattern for these states");
+            bench_summary_why("2 elementwise", what, gbs / update, ">=", 0.9, why);
         }
         dsc_optimizer_free(opt);
     }

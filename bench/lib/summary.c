@@ -7,14 +7,28 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Tabs separate the fields: a field must not hold one (nor a newline). */
+static void one_line(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src ? src : "");
+    for (char *c = dst; *c; c++)
+        if (*c == '\t' || *c == '\n') *c = ' ';
+}
+
+void bench_summary_why(const char *target, const char *measure, double value, const char *op,
+                       double limit, const char *reading)
+{
+    char m[200], r[200];
+    one_line(m, sizeof m, measure);
+    one_line(r, sizeof r, reading);
+    printf("SUMMARY\t%s\t%s\t%.4f\t%s\t%.4f", target, m, value, op, limit);
+    if (r[0]) printf("\t%s", r);
+    printf("\n");
+    fflush(stdout);
+}
+
 void bench_summary(const char *target, const char *measure, double value, const char *op,
                    double limit)
 {
-    /* Tabs separate the fields: a measure must not hold one. */
-    char m[200];
-    snprintf(m, sizeof m, "%s", measure);
-    for (char *c = m; *c; c++)
-        if (*c == '\t' || *c == '\n') *c = ' ';
-    printf("SUMMARY\t%s\t%s\t%.4f\t%s\t%.4f\n", target, m, value, op, limit);
-    fflush(stdout);
+    bench_summary_why(target, measure, value, op, limit, NULL);
 }
