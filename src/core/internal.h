@@ -152,7 +152,7 @@ typedef struct {
     int64_t step;   /* 0-based index of the update being applied */
     uint64_t seed;  /* the optimizer's seed (stochastic rounding) */
     /* 1: the step must leave each parameter's sum of (new - old)^2 in
-     * p->update_sumsq (dsc_parallel_ranges_diff), for the update norm; set
+     * p->update_sumsq (kernels/vec.h), for the update norm; set
      * only for families with tracks_update, as step.c says when. */
     int track_update;
 } dsc_step_ctx;
@@ -186,10 +186,11 @@ typedef struct dsc_family {
      * kernels load and store through kernels/bf16.h). */
     int bf16_states;
     /* 1: with ctx->track_update, the fast step runs its one in-place pass
-     * over each parameter through dsc_parallel_ranges_diff and stores the
-     * result in p->update_sumsq, so the update norm needs no copy of the
-     * parameters and no second pass (step.c). Families whose update is not
-     * one such pass leave it 0. */
+     * over each parameter through dsc_parallel_ranges_diff (or, where the
+     * family's loop measures itself, dsc_parallel_ranges_fused_diff: Adam,
+     * SGD, Lion) and stores the result in p->update_sumsq, so the update
+     * norm needs no copy of the parameters and no second pass (step.c).
+     * Families whose update is not one such pass leave it 0. */
     int tracks_update;
 } dsc_family;
 

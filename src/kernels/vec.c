@@ -336,6 +336,41 @@ double dsc_parallel_ranges_diff(size_t n, dsc_range_fn fn, const void *ctx, floa
     return dsc_reduce_blocks(n, 1, tracked_block, &t);
 }
 
+typedef struct {
+    dsc_range_fn fn;
+    dsc_range_diff_fn fused;
+    const void *ctx;
+    float *x;
+} fused_ctx;
+
+/* One block: its whole lane groups through the family's fused range, which
+ * fills the lanes as diff_lanes_add would from a copy; the last
+ * len % DSC_DOT_LANES elements saved, stepped by fn and added by
+ * diff_lanes_finish, as tracked_block does. So the same bits, with no copy
+ * of the block and no second look at it: the copy and the comparison were
+ * a third of a tracked AdamW step on data in cache. */
+static double fused_block(const void *ctx, size_t start, size_t len)
+{
+    const fused_ctx *t = ctx;
+    double lane[DSC_DOT_LANES] = {0};
+    size_t whole = len - len % DSC_DOT_LANES, tail = len - whole;
+    if (whole) t->fused(t->ctx, start, start + whole, lane);
+    float old[DSC_DOT_LANES];
+    float *x = t->x + start + whole;
+    if (tail) {
+        memcpy(old, x, tail * sizeof(float));
+        t->fn(t->ctx, start + whole, start + len);
+    }
+    return diff_lanes_finish(lane, x, old, tail);
+}
+
+double dsc_parallel_ranges_fused_diff(size_t n, dsc_range_fn fn, dsc_range_diff_fn fused,
+                                      const void *ctx, float *x)
+{
+    fused_ctx t = {fn, fused, ctx, x};
+    return dsc_reduce_blocks(n, 1, fused_block, &t);
+}
+
 /* max |x| over one span, on the bit patterns: a non-negative float orders
  * like its bits read as an integer, so |x| is the bits without the sign and
  * the maximum is an integer maximum, which vectorizes (a float `a > m ? a : m`

@@ -41,6 +41,38 @@ double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
  * computing it afterwards costs. fn's results must not depend on how
  * [0, n) is cut, as for dsc_parallel_ranges. */
 double dsc_parallel_ranges_diff(size_t n, dsc_range_fn fn, const void *ctx, float *x);
+/* The same without any copy, for a family whose step can measure itself:
+ * fused(ctx, lo, hi, lane) does what fn(ctx, lo, hi) does and adds, for each
+ * element lo + k in ascending k, (double)new - (double)old squared into
+ * lane[k % DSC_DOT_LANES]; it is called only with hi - lo a multiple of
+ * DSC_DOT_LANES (each block's last few elements go through fn and a saved
+ * copy). The same bits as dsc_parallel_ranges_diff(n, fn, ctx, x). */
+typedef void (*dsc_range_diff_fn)(const void *ctx, size_t lo, size_t hi, double *lane);
+double dsc_parallel_ranges_fused_diff(size_t n, dsc_range_fn fn, dsc_range_diff_fn fused,
+                                      const void *ctx, float *x);
+/* The loop of such a fused range, for a family whose step is written as an
+ * element function: for e in [lo, hi), x[e] = NEW_X(e, old) with old the
+ * value x[e] had, and (new - old)^2 added into lane[], DSC_DOT_LANES
+ * elements at a time. NEW_X is a macro of the family (it may update the
+ * element's states); x must be a restrict pointer of the caller. The group
+ * keeps old and new values in small arrays, so that GCC vectorizes the
+ * step over the group and keeps the lanes in registers (accumulating
+ * inside the step's loop put them in memory, one store-to-load wait per
+ * group). */
+#define DSC_DIFF_GROUPS(lo, hi, x, lane, NEW_X)                                               \
+    for (size_t dsc_i_ = (lo); dsc_i_ < (hi); dsc_i_ += DSC_DOT_LANES) {                      \
+        float dsc_old_[DSC_DOT_LANES], dsc_new_[DSC_DOT_LANES];                               \
+        for (int dsc_j_ = 0; dsc_j_ < DSC_DOT_LANES; dsc_j_++) {                              \
+            size_t dsc_e_ = dsc_i_ + (size_t)dsc_j_;                                          \
+            dsc_old_[dsc_j_] = (x)[dsc_e_];                                                   \
+            dsc_new_[dsc_j_] = NEW_X(dsc_e_, dsc_old_[dsc_j_]);                               \
+            (x)[dsc_e_] = dsc_new_[dsc_j_];                                                   \
+        }                                                                                     \
+        for (int dsc_j_ = 0; dsc_j_ < DSC_DOT_LANES; dsc_j_++) {                              \
+            double dsc_d_ = (double)dsc_new_[dsc_j_] - (double)dsc_old_[dsc_j_];              \
+            (lane)[dsc_j_] += dsc_d_ * dsc_d_;                                                \
+        }                                                                                     \
+    }
 float dsc_vec_absmax(const float *x, size_t n);
 /* One pass: sum of squares, sum of |x|, max |x| over finite entries and the
  * count of non-finite ones. */

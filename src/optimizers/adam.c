@@ -133,30 +133,61 @@ typedef struct {
     adam_scalars s;
 } adam_job;
 
+/* The loop constants of a step. */
+typedef struct {
+    float sign, l2, decay, b1, c1, b2, c2, bc2, step, eps;
+} adam_consts;
+
+static adam_consts adam_consts_of(const adam_scalars *s)
+{
+    adam_consts k = {s->sign, s->l2, s->decoupled ? s->decay : 1.0f, s->beta1,
+                     s->one_minus_beta1, s->beta2, s->one_minus_beta2, s->bc2_sqrt,
+                     s->step_size, s->eps};
+    return k;
+}
+
+/* Element i: the states updated in place, the new parameter returned (both
+ * loops below inline this one copy of the arithmetic). */
+DSC_BODY float adam_elem(const adam_consts k, float *restrict m, float *restrict v,
+                         float *restrict vmax, const float *restrict g, float p, size_t i,
+                         const int use_l2, const int amsgrad)
+{
+    float pi = p * k.decay, gi = k.sign * g[i];
+    if (use_l2) gi = gi + k.l2 * pi;
+    float mi = k.b1 * m[i] + k.c1 * gi;
+    float vi = k.b2 * v[i] + k.c2 * gi * gi;
+    float ui = vi;
+    if (amsgrad) {
+        ui = vmax[i] > vi ? vmax[i] : vi;
+        vmax[i] = ui;
+    }
+    m[i] = mi;
+    v[i] = vi;
+    return pi - k.step * (mi / (sqrtf(ui) / k.bc2 + k.eps));
+}
+
 DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use_l2,
                         const int amsgrad)
 {
     float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v,
           *restrict vmax = job->vmax;
     const float *restrict g = job->g;
-    const adam_scalars s = job->s;
-    const float sign = s.sign, l2 = s.l2, decay = s.decoupled ? s.decay : 1.0f,
-                b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2,
-                bc2 = s.bc2_sqrt, step = s.step_size, eps = s.eps;
-    for (size_t i = lo; i < hi; i++) {
-        float pi = p[i] * decay, gi = sign * g[i];
-        if (use_l2) gi = gi + l2 * pi;
-        float mi = b1 * m[i] + c1 * gi;
-        float vi = b2 * v[i] + c2 * gi * gi;
-        float ui = vi;
-        if (amsgrad) {
-            ui = vmax[i] > vi ? vmax[i] : vi;
-            vmax[i] = ui;
-        }
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pi - step * (mi / (sqrtf(ui) / bc2 + eps));
-    }
+    const adam_consts k = adam_consts_of(&job->s);
+    for (size_t i = lo; i < hi; i++)
+        p[i] = adam_elem(k, m, v, vmax, g, p[i], i, use_l2, amsgrad);
+}
+
+/* The same step measuring itself (dsc_parallel_ranges_fused_diff). */
+DSC_BODY void adam_body_diff(const adam_job *job, size_t lo, size_t hi, const int use_l2,
+                             const int amsgrad, double *restrict lane)
+{
+    float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v,
+          *restrict vmax = job->vmax;
+    const float *restrict g = job->g;
+    const adam_consts k = adam_consts_of(&job->s);
+#define ADAM_NEW(e, old) adam_elem(k, m, v, vmax, g, old, e, use_l2, amsgrad)
+    DSC_DIFF_GROUPS(lo, hi, p, lane, ADAM_NEW)
+#undef ADAM_NEW
 }
 
 DSC_WIDE static void adam_range(const void *ctx, size_t lo, size_t hi)
@@ -169,6 +200,19 @@ DSC_WIDE static void adam_range(const void *ctx, size_t lo, size_t hi)
     } else {
         if (use_l2) adam_body(job, lo, hi, 1, 0);
         else adam_body(job, lo, hi, 0, 0);
+    }
+}
+
+DSC_WIDE static void adam_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
+{
+    const adam_job *job = ctx;
+    int use_l2 = !job->s.decoupled && job->s.l2 != 0.0f;
+    if (job->s.amsgrad) {
+        if (use_l2) adam_body_diff(job, lo, hi, 1, 1, lane);
+        else adam_body_diff(job, lo, hi, 0, 1, lane);
+    } else {
+        if (use_l2) adam_body_diff(job, lo, hi, 1, 0, lane);
+        else adam_body_diff(job, lo, hi, 0, 0, lane);
     }
 }
 
@@ -191,7 +235,7 @@ static double adam_step_fast(float *p, const float *g, adam_state st, size_t n, 
 {
     adam_job job = {.p = p, .m = st.m, .v = st.v, .vmax = st.vmax, .g = g, .s = s};
     if (st.mode == DSC_STATE_F32) {
-        if (track) return dsc_parallel_ranges_diff(n, adam_range, &job, p);
+        if (track) return dsc_parallel_ranges_fused_diff(n, adam_range, adam_range_diff, &job, p);
         dsc_parallel_ranges(n, adam_range, &job);
         return 0.0;
     }

@@ -79,19 +79,36 @@ typedef struct {
     lion_scalars s;
 } lion_job;
 
+/* Element i: the momentum updated in place, the new parameter returned
+ * (one copy for the plain and the self-measuring loop). */
+DSC_BODY float lion_elem(const lion_scalars s, float *restrict m, const float *restrict g,
+                         float p, size_t i)
+{
+    float gi = g[i], mi = m[i];
+    float c = s.beta1 * mi + s.one_minus_beta1 * gi;
+    m[i] = s.beta2 * mi + s.one_minus_beta2 * gi;
+    return p * s.decay - s.lr * dsc_signf(c);
+}
+
 DSC_WIDE static void lion_range(const void *ctx, size_t lo, size_t hi)
 {
     const lion_job *job = ctx;
     float *restrict p = job->p, *restrict m = job->m;
     const float *restrict g = job->g;
-    const float lr = job->s.lr, decay = job->s.decay, b1 = job->s.beta1,
-                c1 = job->s.one_minus_beta1, b2 = job->s.beta2, c2 = job->s.one_minus_beta2;
-    for (size_t i = lo; i < hi; i++) {
-        float gi = g[i], mi = m[i];
-        float c = b1 * mi + c1 * gi;
-        p[i] = p[i] * decay - lr * dsc_signf(c);
-        m[i] = b2 * mi + c2 * gi;
-    }
+    const lion_scalars s = job->s;
+    for (size_t i = lo; i < hi; i++) p[i] = lion_elem(s, m, g, p[i], i);
+}
+
+/* The step measuring itself (dsc_parallel_ranges_fused_diff). */
+DSC_WIDE static void lion_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
+{
+    const lion_job *job = ctx;
+    float *restrict p = job->p, *restrict m = job->m;
+    const float *restrict g = job->g;
+    const lion_scalars s = job->s;
+#define LION_NEW(e, old) lion_elem(s, m, g, old, e)
+    DSC_DIFF_GROUPS(lo, hi, p, lane, LION_NEW)
+#undef LION_NEW
 }
 
 /* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */
@@ -111,7 +128,7 @@ static double lion_step_fast(float *p, const float *g, dsc_state_buf m, size_t n
 {
     lion_job job = {.p = p, .m = m.f, .g = g, .s = s};
     if (m.mode == DSC_STATE_F32) {
-        if (track) return dsc_parallel_ranges_diff(n, lion_range, &job, p);
+        if (track) return dsc_parallel_ranges_fused_diff(n, lion_range, lion_range_diff, &job, p);
         dsc_parallel_ranges(n, lion_range, &job);
         return 0.0;
     }

@@ -94,41 +94,56 @@ typedef struct {
 
 enum { PLAIN, FIRST, HEAVY_BALL, NESTEROV_FIRST, NESTEROV_FORM };
 
-DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, const int form)
+/* Element i: the buffer updated in place, the new parameter returned (the
+ * plain and the self-measuring loops below inline this one copy). */
+DSC_BODY float sgd_elem(const sgd_scalars s, float *restrict b, const float *restrict g,
+                        float p, size_t i, const int l2, const int form)
+{
+    const float keep = 1.0f - s.damp;
+    float gi = s.sign * g[i];
+    if (l2 == 2) p = p * s.keep_p; /* decoupled */
+    if (l2 == 1) gi = gi + s.wd * p;
+    float d = gi;
+    if (form == FIRST || form == NESTEROV_FIRST) { /* the buffer starts as g */
+        b[i] = gi;
+        d = form == NESTEROV_FIRST ? gi + s.mu * gi : gi;
+    } else if (form != PLAIN) {
+        float bi = s.mu * b[i] + keep * gi;
+        b[i] = bi;
+        d = form == NESTEROV_FORM ? gi + s.mu * bi : bi; /* no 0 * bi: bi may be inf */
+    }
+    return p - s.lr * d;
+}
+
+/* lane NULL: the plain step; else the step measuring itself
+ * (dsc_parallel_ranges_fused_diff). */
+DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, const int form,
+                       double *restrict lane)
 {
     float *restrict p = job->p, *restrict b = job->b;
     const float *restrict g = job->g;
-    const float lr = job->s.lr, mu = job->s.mu, wd = job->s.wd, sign = job->s.sign,
-                keep = 1.0f - job->s.damp, keep_p = job->s.keep_p;
-    for (size_t i = lo; i < hi; i++) {
-        float gi = sign * g[i];
-        if (l2 == 2) p[i] = p[i] * keep_p; /* decoupled */
-        if (l2 == 1) gi = gi + wd * p[i];
-        float d = gi;
-        if (form == FIRST || form == NESTEROV_FIRST) { /* the buffer starts as g */
-            b[i] = gi;
-            d = form == NESTEROV_FIRST ? gi + mu * gi : gi;
-        } else if (form != PLAIN) {
-            float bi = mu * b[i] + keep * gi;
-            b[i] = bi;
-            d = form == NESTEROV_FORM ? gi + mu * bi : bi; /* no 0 * bi: bi may be inf */
-        }
-        p[i] = p[i] - lr * d;
+    const sgd_scalars s = job->s;
+    if (!lane) {
+        for (size_t i = lo; i < hi; i++) p[i] = sgd_elem(s, b, g, p[i], i, l2, form);
+        return;
     }
+#define SGD_NEW(e, old) sgd_elem(s, b, g, old, e, l2, form)
+    DSC_DIFF_GROUPS(lo, hi, p, lane, SGD_NEW)
+#undef SGD_NEW
 }
 
-DSC_WIDE static void sgd_range(const void *ctx, size_t lo, size_t hi)
+/* One loop per flag combination: the momentum form and the decay (0: none,
+ * 1: L2, 2: decoupled) as constants. */
+DSC_BODY void sgd_forms(const sgd_job *job, size_t lo, size_t hi, double *lane)
 {
-    const sgd_job *job = ctx;
     const sgd_scalars s = job->s;
     int form = !s.momentum ? PLAIN
                : s.first   ? (s.nesterov ? NESTEROV_FIRST : FIRST)
                            : (s.nesterov ? NESTEROV_FORM : HEAVY_BALL);
-    /* 0: no decay, 1: L2, 2: decoupled; each a loop of its own. */
     const int l2 = s.decoupled ? 2 : s.wd != 0.0f;
 #define SGD_FORMS(f)                                                                    \
-    (l2 == 2 ? sgd_body(job, lo, hi, 2, f) : l2 ? sgd_body(job, lo, hi, 1, f)          \
-                                                : sgd_body(job, lo, hi, 0, f))
+    (l2 == 2 ? sgd_body(job, lo, hi, 2, f, lane) : l2 ? sgd_body(job, lo, hi, 1, f, lane) \
+                                                      : sgd_body(job, lo, hi, 0, f, lane))
     switch (form) {
     case PLAIN: SGD_FORMS(PLAIN); break;
     case FIRST: SGD_FORMS(FIRST); break;
@@ -137,6 +152,16 @@ DSC_WIDE static void sgd_range(const void *ctx, size_t lo, size_t hi)
     default: SGD_FORMS(NESTEROV_FORM); break;
     }
 #undef SGD_FORMS
+}
+
+DSC_WIDE static void sgd_range(const void *ctx, size_t lo, size_t hi)
+{
+    sgd_forms(ctx, lo, hi, NULL);
+}
+
+DSC_WIDE static void sgd_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
+{
+    sgd_forms(ctx, lo, hi, lane);
 }
 
 /* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */
@@ -156,7 +181,7 @@ static double sgd_step_fast(float *p, const float *g, dsc_state_buf b, size_t n,
 {
     sgd_job job = {.p = p, .b = b.f, .g = g, .s = s};
     if (b.mode == DSC_STATE_F32) {
-        if (track) return dsc_parallel_ranges_diff(n, sgd_range, &job, p);
+        if (track) return dsc_parallel_ranges_fused_diff(n, sgd_range, sgd_range_diff, &job, p);
         dsc_parallel_ranges(n, sgd_range, &job);
         return 0.0;
     }
