@@ -186,10 +186,10 @@ typedef struct dsc_family {
      * kernels load and store through kernels/bf16.h). */
     int bf16_states;
     /* 1: with ctx->track_update, the fast step runs its one in-place pass
-     * over each parameter through dsc_parallel_ranges_diff (or, where the
-     * family's loop measures itself, dsc_parallel_ranges_fused_diff: Adam,
-     * SGD, Lion) and stores the result in p->update_sumsq, so the update
-     * norm needs no copy of the parameters and no second pass (step.c).
+     * over each parameter through dsc_parallel_ranges_diff (its loop adds
+     * each element's (new - old)^2 as it goes) and stores the result in
+     * p->update_sumsq, so the update norm needs no copy of the parameters
+     * and no second pass (step.c).
      * Families whose update is not one such pass leave it 0. */
     int tracks_update;
 } dsc_family;

@@ -31,25 +31,19 @@ double dsc_vec_sumabs(const float *x, size_t n);
 /* Sum of (x - y)^2 in double, fixed blocking, lanes as dsc_dot_serial (the
  * update norm: x the parameters after a step, y a copy from before). */
 double dsc_vec_diff_sumsq(const float *x, const float *y, size_t n);
-/* An element-wise kernel that updates x in place, run as
- * dsc_parallel_ranges(n, fn, ctx) would, but one reduction block at a time
- * and within it in pieces of 512 elements: each piece of x is copied to the
- * stack, fn runs on the piece, and its (new - old)^2 goes into the block's
- * lanes while both are in cache. Returns what
+/* An element-wise step that updates x in place, run as
+ * dsc_parallel_ranges(n, fn, ctx) would, that also returns what
  * dsc_vec_diff_sumsq(new x, old x) returns, bit for bit (same blocks, same
- * lanes), without the full copy of x and the second pass over memory that
- * computing it afterwards costs. fn's results must not depend on how
+ * lanes), without a copy of x or a second pass over memory: the family's
+ * fused(ctx, lo, hi, lane) does what fn(ctx, lo, hi) does and adds, for
+ * each element lo + k in ascending k, (double)new - (double)old squared
+ * into lane[k % DSC_DOT_LANES]; it is called one reduction block at a time,
+ * with hi - lo a multiple of DSC_DOT_LANES (each block's last few elements
+ * go through fn and a saved copy). fn's results must not depend on how
  * [0, n) is cut, as for dsc_parallel_ranges. */
-double dsc_parallel_ranges_diff(size_t n, dsc_range_fn fn, const void *ctx, float *x);
-/* The same without any copy, for a family whose step can measure itself:
- * fused(ctx, lo, hi, lane) does what fn(ctx, lo, hi) does and adds, for each
- * element lo + k in ascending k, (double)new - (double)old squared into
- * lane[k % DSC_DOT_LANES]; it is called only with hi - lo a multiple of
- * DSC_DOT_LANES (each block's last few elements go through fn and a saved
- * copy). The same bits as dsc_parallel_ranges_diff(n, fn, ctx, x). */
 typedef void (*dsc_range_diff_fn)(const void *ctx, size_t lo, size_t hi, double *lane);
-double dsc_parallel_ranges_fused_diff(size_t n, dsc_range_fn fn, dsc_range_diff_fn fused,
-                                      const void *ctx, float *x);
+double dsc_parallel_ranges_diff(size_t n, dsc_range_fn fn, dsc_range_diff_fn fused,
+                                const void *ctx, float *x);
 /* The loop of such a fused range, for a family whose step is written as an
  * element function: for e in [lo, hi), x[e] = NEW_X(e, old) with old the
  * value x[e] had, and (new - old)^2 added into lane[], DSC_DOT_LANES

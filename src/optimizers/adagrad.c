@@ -139,25 +139,46 @@ typedef struct {
     adagrad_scalars c;
 } adagrad_job;
 
-DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const int l2)
+/* Element i: the sum of squares updated in place, the new parameter
+ * returned (one copy for the plain and the self-measuring loop). */
+DSC_BODY float adagrad_elem(const adagrad_scalars c, float *restrict s, const float *restrict g,
+                            float p, size_t i, const int l2)
+{
+    float gi = c.sign * g[i];
+    if (l2) gi = gi + c.wd * p;
+    float si = s[i] + gi * gi;
+    s[i] = si;
+    return p - c.clr * (gi / (sqrtf(si) + c.eps));
+}
+
+/* lane NULL: the plain step; else the step measuring itself. */
+DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const int l2,
+                           double *restrict lane)
 {
     float *restrict p = job->p, *restrict s = job->s;
     const float *restrict g = job->g;
-    const float sign = job->c.sign, wd = job->c.wd, clr = job->c.clr, eps = job->c.eps;
-    for (size_t i = lo; i < hi; i++) {
-        float pi = p[i], gi = sign * g[i];
-        if (l2) gi = gi + wd * pi;
-        float si = s[i] + gi * gi;
-        s[i] = si;
-        p[i] = pi - clr * (gi / (sqrtf(si) + eps));
+    const adagrad_scalars c = job->c;
+    if (!lane) {
+        for (size_t i = lo; i < hi; i++) p[i] = adagrad_elem(c, s, g, p[i], i, l2);
+        return;
     }
+#define ADAGRAD_NEW(e, old) adagrad_elem(c, s, g, old, e, l2)
+    DSC_DIFF_GROUPS(lo, hi, p, lane, ADAGRAD_NEW)
+#undef ADAGRAD_NEW
 }
 
 DSC_WIDE static void adagrad_range(const void *ctx, size_t lo, size_t hi)
 {
     const adagrad_job *job = ctx;
-    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1);
-    else adagrad_body(job, lo, hi, 0);
+    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1, NULL);
+    else adagrad_body(job, lo, hi, 0, NULL);
+}
+
+DSC_WIDE static void adagrad_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
+{
+    const adagrad_job *job = ctx;
+    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1, lane);
+    else adagrad_body(job, lo, hi, 0, lane);
 }
 
 /* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */
@@ -177,7 +198,7 @@ static double adagrad_step_fast(float *p, const float *g, dsc_state_buf s, size_
 {
     adagrad_job job = {.p = p, .s = s.f, .g = g, .c = c};
     if (s.mode == DSC_STATE_F32) {
-        if (track) return dsc_parallel_ranges_diff(n, adagrad_range, &job, p);
+        if (track) return dsc_parallel_ranges_diff(n, adagrad_range, adagrad_range_diff, &job, p);
         dsc_parallel_ranges(n, adagrad_range, &job);
         return 0.0;
     }

@@ -177,7 +177,7 @@ DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use
         p[i] = adam_elem(k, m, v, vmax, g, p[i], i, use_l2, amsgrad);
 }
 
-/* The same step measuring itself (dsc_parallel_ranges_fused_diff). */
+/* The same step measuring itself (dsc_parallel_ranges_diff). */
 DSC_BODY void adam_body_diff(const adam_job *job, size_t lo, size_t hi, const int use_l2,
                              const int amsgrad, double *restrict lane)
 {
@@ -235,7 +235,7 @@ static double adam_step_fast(float *p, const float *g, adam_state st, size_t n, 
 {
     adam_job job = {.p = p, .m = st.m, .v = st.v, .vmax = st.vmax, .g = g, .s = s};
     if (st.mode == DSC_STATE_F32) {
-        if (track) return dsc_parallel_ranges_fused_diff(n, adam_range, adam_range_diff, &job, p);
+        if (track) return dsc_parallel_ranges_diff(n, adam_range, adam_range_diff, &job, p);
         dsc_parallel_ranges(n, adam_range, &job);
         return 0.0;
     }

@@ -99,7 +99,7 @@ DSC_WIDE static void lion_range(const void *ctx, size_t lo, size_t hi)
     for (size_t i = lo; i < hi; i++) p[i] = lion_elem(s, m, g, p[i], i);
 }
 
-/* The step measuring itself (dsc_parallel_ranges_fused_diff). */
+/* The step measuring itself (dsc_parallel_ranges_diff). */
 DSC_WIDE static void lion_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
 {
     const lion_job *job = ctx;
@@ -128,7 +128,7 @@ static double lion_step_fast(float *p, const float *g, dsc_state_buf m, size_t n
 {
     lion_job job = {.p = p, .m = m.f, .g = g, .s = s};
     if (m.mode == DSC_STATE_F32) {
-        if (track) return dsc_parallel_ranges_fused_diff(n, lion_range, lion_range_diff, &job, p);
+        if (track) return dsc_parallel_ranges_diff(n, lion_range, lion_range_diff, &job, p);
         dsc_parallel_ranges(n, lion_range, &job);
         return 0.0;
     }

@@ -116,7 +116,7 @@ DSC_BODY float sgd_elem(const sgd_scalars s, float *restrict b, const float *res
 }
 
 /* lane NULL: the plain step; else the step measuring itself
- * (dsc_parallel_ranges_fused_diff). */
+ * (dsc_parallel_ranges_diff). */
 DSC_BODY void sgd_body(const sgd_job *job, size_t lo, size_t hi, const int l2, const int form,
                        double *restrict lane)
 {
@@ -181,7 +181,7 @@ static double sgd_step_fast(float *p, const float *g, dsc_state_buf b, size_t n,
 {
     sgd_job job = {.p = p, .b = b.f, .g = g, .s = s};
     if (b.mode == DSC_STATE_F32) {
-        if (track) return dsc_parallel_ranges_fused_diff(n, sgd_range, sgd_range_diff, &job, p);
+        if (track) return dsc_parallel_ranges_diff(n, sgd_range, sgd_range_diff, &job, p);
         dsc_parallel_ranges(n, sgd_range, &job);
         return 0.0;
     }

@@ -60,13 +60,25 @@ DSC_WIDE static void signsgd_range(const void *ctx, size_t lo, size_t hi)
     for (size_t i = lo; i < hi; i++) p[i] = decay * p[i] - lr * dsc_signf(g[i]);
 }
 
+/* The step measuring itself (dsc_parallel_ranges_diff). */
+DSC_WIDE static void signsgd_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
+{
+    const signsgd_job *job = ctx;
+    float *restrict p = job->p;
+    const float *restrict g = job->g;
+    const float lr = job->lr, decay = job->decay;
+#define SIGNSGD_NEW(e, old) (decay * (old) - lr * dsc_signf(g[e]))
+    DSC_DIFF_GROUPS(lo, hi, p, lane, SIGNSGD_NEW)
+#undef SIGNSGD_NEW
+}
+
 /* Returns the sum of (new p - old p)^2 when `track`
  * (dsc_step_ctx.track_update), else 0. */
 static double signsgd_step_fast(float *p, const float *g, size_t n, float lr, float decay,
                                 int track)
 {
     signsgd_job job = {p, g, lr, decay};
-    if (track) return dsc_parallel_ranges_diff(n, signsgd_range, &job, p);
+    if (track) return dsc_parallel_ranges_diff(n, signsgd_range, signsgd_range_diff, &job, p);
     dsc_parallel_ranges(n, signsgd_range, &job);
     return 0.0;
 }
@@ -146,26 +158,46 @@ typedef struct {
     signum_scalars s;
 } signum_job;
 
-DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int l2)
+/* Element i: the momentum updated in place, the new parameter returned
+ * (one copy for the plain and the self-measuring loop). */
+DSC_BODY float signum_elem(const signum_scalars s, float *restrict m, const float *restrict g,
+                           float p, size_t i, const int l2)
+{
+    float gi = g[i];
+    if (l2) gi = gi + s.wd * p;
+    float mi = s.mu * m[i] + s.one_minus_mu * gi;
+    m[i] = mi;
+    return s.decay * p - s.lr * dsc_signf(mi);
+}
+
+/* lane NULL: the plain step; else the step measuring itself. */
+DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int l2,
+                          double *restrict lane)
 {
     float *restrict p = job->p, *restrict m = job->m;
     const float *restrict g = job->g;
-    const float lr = job->s.lr, mu = job->s.mu, c = job->s.one_minus_mu, wd = job->s.wd,
-                decay = job->s.decay;
-    for (size_t i = lo; i < hi; i++) {
-        float pi = p[i], gi = g[i];
-        if (l2) gi = gi + wd * pi;
-        float mi = mu * m[i] + c * gi;
-        m[i] = mi;
-        p[i] = decay * pi - lr * dsc_signf(mi);
+    const signum_scalars s = job->s;
+    if (!lane) {
+        for (size_t i = lo; i < hi; i++) p[i] = signum_elem(s, m, g, p[i], i, l2);
+        return;
     }
+#define SIGNUM_NEW(e, old) signum_elem(s, m, g, old, e, l2)
+    DSC_DIFF_GROUPS(lo, hi, p, lane, SIGNUM_NEW)
+#undef SIGNUM_NEW
 }
 
 DSC_WIDE static void signum_range(const void *ctx, size_t lo, size_t hi)
 {
     const signum_job *job = ctx;
-    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1);
-    else signum_body(job, lo, hi, 0);
+    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1, NULL);
+    else signum_body(job, lo, hi, 0, NULL);
+}
+
+DSC_WIDE static void signum_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
+{
+    const signum_job *job = ctx;
+    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1, lane);
+    else signum_body(job, lo, hi, 0, lane);
 }
 
 /* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */
@@ -185,7 +217,7 @@ static double signum_step_fast(float *p, const float *g, dsc_state_buf m, size_t
 {
     signum_job job = {.p = p, .m = m.f, .g = g, .s = s};
     if (m.mode == DSC_STATE_F32) {
-        if (track) return dsc_parallel_ranges_diff(n, signum_range, &job, p);
+        if (track) return dsc_parallel_ranges_diff(n, signum_range, signum_range_diff, &job, p);
         dsc_parallel_ranges(n, signum_range, &job);
         return 0.0;
     }
