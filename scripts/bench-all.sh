@@ -50,7 +50,7 @@ done
 qflags=()
 [ "$quick" = 1 ] && qflags=(--quick)
 run "bench_quant8 paths" bash "$here/bench-quant8-paths.sh" "$build" "${qflags[@]}"
-steps=5
+steps=9 # an odd count, so the median is one of the steps
 [ "$quick" = 1 ] && steps=2
 run "gpt2 bench" "$build/descent" gpt2 bench --124m -B 4 -T 64 --threads 2 --steps "$steps"
 echo "load after: $(uptime)" | tee -a "$log"
