@@ -231,14 +231,15 @@ int main(int argc, char **argv)
                     char what[128], why[160] = "";
                     snprintf(what, sizeof what, "%s / %s step time, %s params, %d thread%s, %s",
                              pr->name8, pr->name32, label, th, th > 1 ? "s" : "", path);
-                    double ratio = t8.step_ns / t32.step_ns, floor = cached8[k][th] / t32.step_ns;
+                    double ratio = t8.step_ns / t32.step_ns;
+                    double in_cache = cached8[k][th] / t32.step_ns;
                     /* Not met: is the 8-bit step's own work, data in cache, already over
                      * the line (arithmetic), or does the 100M step lose the rest waiting
                      * on memory (open)? Only with both sizes measured. */
                     if (!quick && ratio > 1.3)
                         snprintf(why, sizeof why, "%s: with its data in cache the 8-bit step "
-                                 "alone is %.2fx the float32 step at %s", floor > 1.3 ?
-                                 "arithmetic" : "open", floor, label);
+                                 "alone is %.2fx the float32 step at %s", in_cache > 1.3 ?
+                                 "arithmetic" : "open", in_cache, label);
                     bench_summary_why("1 quant8", what, ratio, "<=", 1.3, why);
                 }
             }

@@ -151,11 +151,12 @@ int bench_bf16_main(int argc, char **argv)
                     char what[64], why[160] = "";
                     snprintf(what, sizeof what, "adamw bf16_state=%d / float32 state, 2 thr", k);
                     double ratio = best[k] / best[0];
-                    double floor = cached[k] / (double)small.n / (best[0] / (double)d.n);
+                    double in_cache =
+                        cached[k] / (double)small.n / (best[0] / (double)d.n);
                     if (ratio > 1.0 && cached[k] > 0)
                         snprintf(why, sizeof why, "%s: with its data in cache the bf16-state "
                                  "step alone is %.2fx the float32-state step at %zu params",
-                                 floor > 1.0 ? "arithmetic" : "open", floor, d.n);
+                                 in_cache > 1.0 ? "arithmetic" : "open", in_cache, d.n);
                     bench_summary_why("18 bf16 states", what, ratio, "<=", 1.0, why);
                 }
             }

@@ -189,8 +189,8 @@ typedef struct dsc_family {
      * over each parameter through dsc_parallel_ranges_diff (its loop adds
      * each element's (new - old)^2 as it goes) and stores the result in
      * p->update_sumsq, so the update norm needs no copy of the parameters
-     * and no second pass (step.c).
-     * Families whose update is not one such pass leave it 0. */
+     * and no second pass (step.c). Families whose update is not one such
+     * pass leave it 0. */
     int tracks_update;
 } dsc_family;
 
