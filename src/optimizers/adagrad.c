@@ -167,18 +167,21 @@ DSC_BODY void adagrad_body(const adagrad_job *job, size_t lo, size_t hi, const i
 #undef ADAGRAD_NEW
 }
 
+/* The L2 flag as a constant; lane NULL for the plain step. */
+DSC_BODY void adagrad_flags(const adagrad_job *job, size_t lo, size_t hi, double *lane)
+{
+    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1, lane);
+    else adagrad_body(job, lo, hi, 0, lane);
+}
+
 DSC_WIDE static void adagrad_range(const void *ctx, size_t lo, size_t hi)
 {
-    const adagrad_job *job = ctx;
-    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1, NULL);
-    else adagrad_body(job, lo, hi, 0, NULL);
+    adagrad_flags(ctx, lo, hi, NULL);
 }
 
 DSC_WIDE static void adagrad_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
 {
-    const adagrad_job *job = ctx;
-    if (job->c.wd != 0.0f) adagrad_body(job, lo, hi, 1, lane);
-    else adagrad_body(job, lo, hi, 0, lane);
+    adagrad_flags(ctx, lo, hi, lane);
 }
 
 /* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */

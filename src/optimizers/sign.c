@@ -186,18 +186,21 @@ DSC_BODY void signum_body(const signum_job *job, size_t lo, size_t hi, const int
 #undef SIGNUM_NEW
 }
 
+/* The L2 flag as a constant; lane NULL for the plain step. */
+DSC_BODY void signum_flags(const signum_job *job, size_t lo, size_t hi, double *lane)
+{
+    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1, lane);
+    else signum_body(job, lo, hi, 0, lane);
+}
+
 DSC_WIDE static void signum_range(const void *ctx, size_t lo, size_t hi)
 {
-    const signum_job *job = ctx;
-    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1, NULL);
-    else signum_body(job, lo, hi, 0, NULL);
+    signum_flags(ctx, lo, hi, NULL);
 }
 
 DSC_WIDE static void signum_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
 {
-    const signum_job *job = ctx;
-    if (job->s.wd != 0.0f) signum_body(job, lo, hi, 1, lane);
-    else signum_body(job, lo, hi, 0, lane);
+    signum_flags(ctx, lo, hi, lane);
 }
 
 /* bf16 state: the float32 range on chunks (dsc_state_run_chunked). */
