@@ -228,18 +228,32 @@ int main(int argc, char **argv)
                        t8.kernel_ns / t32.kernel_ns);
                 if (si == 0) cached8[k][th] = t8.step_ns;
                 if (si == (quick ? 0 : 1)) { /* the largest size run: make bench's summary */
-                    char what[128], why[160] = "";
+                    char what[128], why[320] = "";
                     snprintf(what, sizeof what, "%s / %s step time, %s params, %d thread%s, %s",
                              pr->name8, pr->name32, label, th, th > 1 ? "s" : "", path);
                     double ratio = t8.step_ns / t32.step_ns;
                     double in_cache = cached8[k][th] / t32.step_ns;
                     /* Not met: is the 8-bit step's own work, data in cache, already over
-                     * the line (arithmetic), or does the 100M step lose the rest waiting
-                     * on memory (open)? Only with both sizes measured. */
-                    if (!quick && ratio > 1.3)
-                        snprintf(why, sizeof why, "%s: with its data in cache the 8-bit step "
-                                 "alone is %.2fx the float32 step at %s", in_cache > 1.3 ?
-                                 "arithmetic" : "open", in_cache, label);
+                     * the line (arithmetic)? If not, the 8-bit step's memory traffic
+                     * alone (bench_shape_gbs: the same bytes, codes and block scales,
+                     * no arithmetic) says how much of the rest memory explains: where
+                     * the step takes about the sum of the two, the core did not
+                     * overlap them, and no bound was found (open). Only with both
+                     * sizes measured. */
+                    if (!quick && ratio > 1.3) {
+                        if (in_cache > 1.3) {
+                            snprintf(why, sizeof why, "arithmetic: with its data in cache the "
+                                     "8-bit step alone is %.2fx the float32 step at %s",
+                                     in_cache, label);
+                        } else {
+                            double gbs = bench_shape_gbs(50000000u, pr->nstates, 1, 0, th, 5);
+                            double traffic = gbs > 0 ? bytes8 / gbs / t32.step_ns : 0.0;
+                            snprintf(why, sizeof why, "open: in cache the 8-bit step alone is "
+                                     "%.2fx the float32 step at %s, its memory traffic alone "
+                                     "%.2fx; the two added %.2fx", in_cache, label, traffic,
+                                     in_cache + traffic);
+                        }
+                    }
                     bench_summary_why("1 quant8", what, ratio, "<=", 1.3, why);
                 }
             }

@@ -23,22 +23,25 @@ double bench_update_pass(bench_update *u);
 double bench_update_pass_bytes(const bench_update *u);
 void bench_update_free(bench_update *u);
 /* The memory traffic of an element-wise optimizer step with `nstates`
- * float32 states (0..3) and next to no arithmetic: a read pass over the
- * gradient (the driver's finite scan), `extra_reads` more read passes over
- * an array of that size (a step's whole-tensor sums before its update),
- * then p and every state updated in place from g. GB/s of 16 + 8 nstates
- * bytes per element, counted as elementwise.c counts a step's (the extra
+ * states of `width` bytes each and next to no arithmetic: a read pass over
+ * the gradient (the driver's finite scan), `extra_reads` more read passes
+ * over an array of that size (a step's whole-tensor sums before its
+ * update), then p and every state updated in place from g. Widths: 4
+ * (float32, 0..3 states), 2 (bf16, 1 or 2 states) and 1 (8-bit codes with
+ * one float32 scale per block of 256, 1 or 2 states). GB/s of the bytes
+ * bench_shape_bytes counts (p read and written 8, g read twice 8, each
+ * state read and written), as elementwise.c counts a step's (the extra
  * passes take time but are not counted); best of `reps`, 0 if out of
- * memory. */
-double bench_shape_gbs(size_t n, int nstates, int extra_reads, int threads, int reps);
+ * memory or the counts are out of range. */
+double bench_shape_gbs(size_t n, int nstates, int width, int extra_reads, int threads, int reps);
 /* The same pattern kept allocated, to time one pass at a time beside a
  * longer benchmark's steps (gpt2 bench pairs each optimizer phase with the
  * pass after it): new (NULL when out of memory or the counts are out of
  * range), the seconds of one pass, its counted bytes, free. */
 typedef struct bench_shape bench_shape;
-bench_shape *bench_shape_new(size_t n, int nstates, int extra_reads, int threads);
+bench_shape *bench_shape_new(size_t n, int nstates, int width, int extra_reads, int threads);
 double bench_shape_pass(bench_shape *s);
-double bench_shape_bytes(size_t n, int nstates);
+double bench_shape_bytes(size_t n, int nstates, int width);
 void bench_shape_free(bench_shape *s);
 
 /* One row of the summary that `make bench` ends with (scripts/bench-summary.sh

@@ -31,8 +31,9 @@
  * The "cache ns" column shows whether the arithmetic keeps up (see
  * cache_ns). The "shape" column is the memory system's own limit for the
  * step's traffic pattern: the same passes (the scan, the extra reads of
- * the table `unseen`, the in-place pass over p and the states) with next
- * to no arithmetic (bench_shape_gbs), as a fraction of the update stream;
+ * the table `unseen`, the in-place pass over p and the states, float32 or
+ * 8-bit codes with their block scales) with next to no arithmetic
+ * (bench_shape_gbs), as a fraction of the update stream;
  * more arrays streamed at once run slower than the update's two. "of
  * shape" is the step's GB/s over it, and "reading" says, from these
  * numbers, what holds a step under 90% of the update stream: its
@@ -96,14 +97,15 @@ static const struct {
     {"stable_spam", 2, 2},   /* m, v (max_exp_avg_sq only with amsgrad); max |g|, clipped norm */
 };
 
-/* bench_shape_gbs for a pattern, measured once per run and thread count. */
-static double shape_gbs(int states, int extra, int t, int threads)
+/* bench_shape_gbs for a pattern (states of `width` bytes: 4 or 1), measured
+ * once per run and thread count. */
+static double shape_gbs(int states, int width, int extra, int t, int threads)
 {
-    static double memo[4][4][2];
+    static double memo[2][4][4][2];
     if (states > 3 || extra > 3) return 0.0;
-    if (memo[states][extra][t] == 0.0)
-        memo[states][extra][t] = bench_shape_gbs(50000000u, states, extra, threads, 5);
-    return memo[states][extra][t];
+    double *m = &memo[width == 1][states][extra][t];
+    if (*m == 0.0) *m = bench_shape_gbs(50000000u, states, width, extra, threads, 5);
+    return *m;
 }
 
 typedef struct {
@@ -181,17 +183,19 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
         double gbs = bytes * (double)n / best / 1e9;
         double mem_ns = bytes / update, cap = 100.0 * mem_ns / (compute / threads[t]);
         /* The traffic pattern: k float32 states (from the state bytes, or
-         * the table above) and the extra read passes; none for states that
-         * are not float32 ("-"). */
-        int states = -1, extra = 0;
-        double k = state / 4.0;
+         * the table above), or k 8-bit states (a byte per element and a
+         * float32 scale per block of 256), and the extra read passes. */
+        int states = -1, width = 4, extra = 0;
+        double k = state / 4.0, k8 = state / (1.0 + 4.0 / 256.0);
         if (k < 3.5 && fabs(k - floor(k + 0.5)) < 0.01) states = (int)(k + 0.5);
+        else if (k8 > 0.5 && k8 < 2.5 && fabs(k8 - floor(k8 + 0.5)) < 0.01)
+            states = (int)(k8 + 0.5), width = 1;
         for (size_t e = 0; e < sizeof unseen / sizeof unseen[0]; e++)
             if (!strcmp(label, unseen[e].label)) states = unseen[e].states, extra = unseen[e].extra;
         /* the pattern as measured at the start, as a fraction of the update
          * stream measured with it, applied to this row's paired stream */
-        double shape = states >= 0 ? shape_gbs(states, extra, t, threads[t]) / d->update[t] *
-                                         update : 0.0;
+        double shape = states >= 0 ? shape_gbs(states, width, extra, t, threads[t]) /
+                                         d->update[t] * update : 0.0;
         char shape_col[2][16] = {"-", "-"};
         if (shape > 0.0) {
             snprintf(shape_col[0], sizeof shape_col[0], "%.0f%%", 100.0 * shape / update);
@@ -284,7 +288,10 @@ int bench_elementwise_main(int argc, char **argv)
         printf("  a step's traffic, no arithmetic (scan g, then p and k float32 states in "
                "place), of update:");
         for (int k = 0; k < 4; k++)
-            printf(" k=%d %.0f%%", k, 100.0 * shape_gbs(k, 0, t, threads[t]) / update[t]);
+            printf(" k=%d %.0f%%", k, 100.0 * shape_gbs(k, 4, 0, t, threads[t]) / update[t]);
+        printf("; 8-bit states:");
+        for (int k = 1; k < 3; k++)
+            printf(" k=%d %.0f%%", k, 100.0 * shape_gbs(k, 1, 0, t, threads[t]) / update[t]);
         printf("\n");
     }
     printf("(a triad's destination is read before it is written, so a step that updates in\n"
@@ -297,7 +304,7 @@ int bench_elementwise_main(int argc, char **argv)
            " of shape: the step's GB/s over it. reading, under 90%% of the update stream:\n"
            " arithmetic = cap under 100%%; pattern = the traffic itself is under 90%% and the\n"
            " step within 90%% of it; code = neither, the step is slower than its traffic;\n"
-           " ? = states that are not float32, no pattern measured)\n");
+           " ? = states of another kind, no pattern measured)\n");
     printf("(stream: the in-place update's GB/s, best of one pass before each of the row's\n"
            " steps; of update, cap and the readings use it)\n");
     printf("\n%-15s %10s %3s %8s %10s %8s %9s %7s %10s %9s %7s %6s %8s  %s\n", "optimizer",

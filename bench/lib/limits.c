@@ -132,7 +132,8 @@ static size_t count_nonfinite(const float *x, size_t n, int threads)
 
 /* The in-place pass: p and each state updated from g, one multiply-add
  * each. One loop per state count, so each vectorizes on its own. */
-static void shape_pass(float *p, const float *g, float *const *st, int k, size_t n, int threads)
+static void shape_pass_f32(float *p, const float *g, float *const *st, int k, size_t n,
+                           int threads)
 {
     float *s0 = st[0], *s1 = st[1], *s2 = st[2];
     switch (k) {
@@ -167,41 +168,112 @@ static void shape_pass(float *p, const float *g, float *const *st, int k, size_t
     }
 }
 
+/* The same traffic with bf16 states (2 bytes): each state read and
+ * written, an integer add standing in for its update. */
+static void shape_pass_u16(float *p, const float *g, void *const *st, int k, size_t n,
+                           int threads)
+{
+    uint16_t *s0 = st[0], *s1 = st[1];
+    if (k == 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            s0[i] = (uint16_t)(s0[i] + 1u);
+            p[i] += 0.5f * g[i];
+        }
+    } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            s0[i] = (uint16_t)(s0[i] + 1u);
+            s1[i] = (uint16_t)(s1[i] + 3u);
+            p[i] += 0.5f * g[i];
+        }
+    }
+}
+
+/* 8-bit states: one code byte per element and one float32 scale per block
+ * of SHAPE_QBLOCK elements (the layout of the blockwise 8-bit states), both
+ * read and written. */
+#define SHAPE_QBLOCK 256
+static void shape_pass_u8(float *p, const float *g, void *const *st, float *const *scale, int k,
+                          size_t n, int threads)
+{
+    uint8_t *s0 = st[0], *s1 = st[1];
+    float *a0 = scale[0], *a1 = scale[1];
+    size_t nblocks = (n + SHAPE_QBLOCK - 1) / SHAPE_QBLOCK;
+    if (k == 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            s0[i] = (uint8_t)(s0[i] + 1u);
+            p[i] += 0.5f * g[i];
+        }
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t b = 0; b < nblocks; b++) a0[b] = 0.5f * a0[b] + 1.0f;
+    } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            s0[i] = (uint8_t)(s0[i] + 1u);
+            s1[i] = (uint8_t)(s1[i] + 3u);
+            p[i] += 0.5f * g[i];
+        }
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t b = 0; b < nblocks; b++) {
+            a0[b] = 0.5f * a0[b] + 1.0f;
+            a1[b] = 0.5f * a1[b] + 1.0f;
+        }
+    }
+}
+
 struct bench_shape {
     size_t n;
-    int nstates, extra_reads, threads;
-    float *p, *g, *st[3];
+    int nstates, width, extra_reads, threads;
+    float *p, *g;
+    void *st[3];
+    float *scale[3]; /* 8-bit states: one per block */
 };
 
 void bench_shape_free(bench_shape *s)
 {
     if (!s) return;
-    for (int k = 0; k < 3; k++) free(s->st[k]);
+    for (int k = 0; k < 3; k++) {
+        free(s->st[k]);
+        free(s->scale[k]);
+    }
     free(s->p);
     free(s->g);
     free(s);
 }
 
-bench_shape *bench_shape_new(size_t n, int nstates, int extra_reads, int threads)
+bench_shape *bench_shape_new(size_t n, int nstates, int width, int extra_reads, int threads)
 {
     if (nstates < 0 || nstates > 3 || extra_reads < 0) return NULL;
+    if (width != 4 && !((width == 2 || width == 1) && nstates >= 1 && nstates <= 2)) return NULL;
     bench_shape *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    *s = (bench_shape){.n = n, .nstates = nstates, .extra_reads = extra_reads,
+    *s = (bench_shape){.n = n, .nstates = nstates, .width = width, .extra_reads = extra_reads,
                        .threads = threads};
+    size_t nblocks = (n + SHAPE_QBLOCK - 1) / SHAPE_QBLOCK;
     int ok = (s->p = malloc(n * sizeof(float))) != NULL &&
              (s->g = malloc(n * sizeof(float))) != NULL;
-    for (int k = 0; k < nstates; k++) ok = ok && (s->st[k] = malloc(n * sizeof(float))) != NULL;
+    for (int k = 0; k < nstates; k++) {
+        ok = ok && (s->st[k] = malloc(n * (size_t)width)) != NULL;
+        if (width == 1) ok = ok && (s->scale[k] = calloc(nblocks, sizeof(float))) != NULL;
+    }
     if (!ok) {
         bench_shape_free(s);
         return NULL;
     }
-    float *p = s->p, *g = s->g, *const *st = s->st;
+    float *p = s->p, *g = s->g;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (size_t i = 0; i < n; i++) {
         p[i] = 1.0f;
         g[i] = 1e-3f;
-        for (int k = 0; k < nstates; k++) st[k][i] = 0.0f;
+    }
+    /* the states' pages touched by the threads that will use them */
+    for (int k = 0; k < nstates; k++) {
+        unsigned char *b = s->st[k];
+        size_t bytes = n * (size_t)width;
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < bytes; i++) b[i] = 0;
     }
     return s;
 }
@@ -211,18 +283,29 @@ double bench_shape_pass(bench_shape *s)
     double t0 = bench_now();
     size_t bad = 0;
     for (int e = 0; e <= s->extra_reads; e++) bad += count_nonfinite(s->g, s->n, s->threads);
-    if (!bad) shape_pass(s->p, s->g, s->st, s->nstates, s->n, s->threads);
+    if (!bad) {
+        if (s->width == 4)
+            shape_pass_f32(s->p, s->g, (float *const *)s->st, s->nstates, s->n, s->threads);
+        else if (s->width == 2)
+            shape_pass_u16(s->p, s->g, s->st, s->nstates, s->n, s->threads);
+        else
+            shape_pass_u8(s->p, s->g, s->st, s->scale, s->nstates, s->n, s->threads);
+    }
     double dt = bench_now() - t0;
     volatile float sink = s->p[s->n / 2];
     (void)sink;
     return dt;
 }
 
-double bench_shape_bytes(size_t n, int nstates) { return (16.0 + 8.0 * nstates) * (double)n; }
-
-double bench_shape_gbs(size_t n, int nstates, int extra_reads, int threads, int reps)
+double bench_shape_bytes(size_t n, int nstates, int width)
 {
-    bench_shape *s = bench_shape_new(n, nstates, extra_reads, threads);
+    double state = width == 1 ? 1.0 + 4.0 / SHAPE_QBLOCK : (double)width;
+    return (16.0 + 2.0 * state * nstates) * (double)n;
+}
+
+double bench_shape_gbs(size_t n, int nstates, int width, int extra_reads, int threads, int reps)
+{
+    bench_shape *s = bench_shape_new(n, nstates, width, extra_reads, threads);
     if (!s) return 0.0;
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
@@ -230,5 +313,5 @@ double bench_shape_gbs(size_t n, int nstates, int extra_reads, int threads, int 
         if (dt < best) best = dt;
     }
     bench_shape_free(s);
-    return bench_shape_bytes(n, nstates) / best / 1e9;
+    return bench_shape_bytes(n, nstates, width) / best / 1e9;
 }

@@ -18,7 +18,7 @@ static void one_line(char *dst, size_t size, const char *src)
 void bench_summary_why(const char *target, const char *measure, double value, const char *op,
                        double limit, const char *reading)
 {
-    char m[200], r[200];
+    char m[200], r[320];
     one_line(m, sizeof m, measure);
     one_line(r, sizeof r, reading);
     printf("SUMMARY\t%s\t%s\t%.4f\t%s\t%.4f", target, m, value, op, limit);

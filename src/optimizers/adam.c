@@ -166,54 +166,46 @@ DSC_BODY float adam_elem(const adam_consts k, float *restrict m, float *restrict
     return pi - k.step * (mi / (sqrtf(ui) / k.bc2 + k.eps));
 }
 
+/* lane NULL: the plain step; else the step measuring itself
+ * (dsc_parallel_ranges_diff). */
 DSC_BODY void adam_body(const adam_job *job, size_t lo, size_t hi, const int use_l2,
-                        const int amsgrad)
+                        const int amsgrad, double *restrict lane)
 {
     float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v,
           *restrict vmax = job->vmax;
     const float *restrict g = job->g;
     const adam_consts k = adam_consts_of(&job->s);
-    for (size_t i = lo; i < hi; i++)
-        p[i] = adam_elem(k, m, v, vmax, g, p[i], i, use_l2, amsgrad);
-}
-
-/* The same step measuring itself (dsc_parallel_ranges_diff). */
-DSC_BODY void adam_body_diff(const adam_job *job, size_t lo, size_t hi, const int use_l2,
-                             const int amsgrad, double *restrict lane)
-{
-    float *restrict p = job->p, *restrict m = job->m, *restrict v = job->v,
-          *restrict vmax = job->vmax;
-    const float *restrict g = job->g;
-    const adam_consts k = adam_consts_of(&job->s);
+    if (!lane) {
+        for (size_t i = lo; i < hi; i++)
+            p[i] = adam_elem(k, m, v, vmax, g, p[i], i, use_l2, amsgrad);
+        return;
+    }
 #define ADAM_NEW(e, old) adam_elem(k, m, v, vmax, g, old, e, use_l2, amsgrad)
     DSC_DIFF_GROUPS(lo, hi, p, lane, ADAM_NEW)
 #undef ADAM_NEW
 }
 
-DSC_WIDE static void adam_range(const void *ctx, size_t lo, size_t hi)
+/* The flags (L2 term, amsgrad) as constants, each combination its own loop. */
+DSC_BODY void adam_flags(const adam_job *job, size_t lo, size_t hi, double *lane)
 {
-    const adam_job *job = ctx;
     int use_l2 = !job->s.decoupled && job->s.l2 != 0.0f;
     if (job->s.amsgrad) {
-        if (use_l2) adam_body(job, lo, hi, 1, 1);
-        else adam_body(job, lo, hi, 0, 1);
+        if (use_l2) adam_body(job, lo, hi, 1, 1, lane);
+        else adam_body(job, lo, hi, 0, 1, lane);
     } else {
-        if (use_l2) adam_body(job, lo, hi, 1, 0);
-        else adam_body(job, lo, hi, 0, 0);
+        if (use_l2) adam_body(job, lo, hi, 1, 0, lane);
+        else adam_body(job, lo, hi, 0, 0, lane);
     }
+}
+
+DSC_WIDE static void adam_range(const void *ctx, size_t lo, size_t hi)
+{
+    adam_flags(ctx, lo, hi, NULL);
 }
 
 DSC_WIDE static void adam_range_diff(const void *ctx, size_t lo, size_t hi, double *lane)
 {
-    const adam_job *job = ctx;
-    int use_l2 = !job->s.decoupled && job->s.l2 != 0.0f;
-    if (job->s.amsgrad) {
-        if (use_l2) adam_body_diff(job, lo, hi, 1, 1, lane);
-        else adam_body_diff(job, lo, hi, 0, 1, lane);
-    } else {
-        if (use_l2) adam_body_diff(job, lo, hi, 1, 0, lane);
-        else adam_body_diff(job, lo, hi, 0, 0, lane);
-    }
+    adam_flags(ctx, lo, hi, lane);
 }
 
 /* bf16 states: the float32 range on chunks (dsc_state_run_chunked). */

@@ -166,7 +166,7 @@ static int cmd_bench(int argc, char **argv)
                       sbytes >= (size_t)nstates * 4 * numel &&
                       sbytes - (size_t)nstates * 4 * numel < numel / 100;
     bench_shape *pattern = ref && elementwise
-                               ? bench_shape_new(numel, nstates, 0, gpt2_get_threads())
+                               ? bench_shape_new(numel, nstates, 4, 0, gpt2_get_threads())
                                : NULL;
     if (!tok || !tf || (reference && !ref) || (ref && elementwise && !pattern)) {
         fprintf(stderr, "descent gpt2 bench: out of memory\n");
@@ -287,7 +287,7 @@ static int cmd_bench(int argc, char **argv)
         }
         if (pattern) {
             double lo, hi, med = median_range(oratio, steps, &lo, &hi);
-            double bytes = bench_shape_bytes(numel, nstates);
+            double bytes = bench_shape_bytes(numel, nstates, 4);
             printf("optimizer phase: %.1f GB/s counting %d B/parameter (the gradient scan, p, g "
                    "and %d float32 states); its traffic without arithmetic after each step: "
                    "%.1f GB/s (medians)\noptimizer / its traffic: median %.1f%% [%.1f%%, "
