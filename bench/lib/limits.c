@@ -168,26 +168,33 @@ static void shape_pass_f32(float *p, const float *g, float *const *st, int k, si
     }
 }
 
-/* The same traffic with bf16 states (2 bytes): each state read and
- * written, an integer add standing in for its update. */
+/* The in-place pass over p and k = 1 or 2 narrow states of type T (bf16
+ * or 8-bit codes): each state read and written, an integer add standing in
+ * for its update. One loop per state count, each vectorizing on its own. */
+#define NARROW_PASS(T, p, g, st, k, n, threads)                                  \
+    do {                                                                         \
+        T *s0_ = (st)[0], *s1_ = (st)[1];                                        \
+        if ((k) == 1) {                                                          \
+            _Pragma("omp parallel for num_threads(threads) schedule(static)")   \
+            for (size_t i = 0; i < (n); i++) {                                   \
+                s0_[i] = (T)(s0_[i] + 1u);                                       \
+                (p)[i] += 0.5f * (g)[i];                                         \
+            }                                                                    \
+        } else {                                                                 \
+            _Pragma("omp parallel for num_threads(threads) schedule(static)")   \
+            for (size_t i = 0; i < (n); i++) {                                   \
+                s0_[i] = (T)(s0_[i] + 1u);                                       \
+                s1_[i] = (T)(s1_[i] + 3u);                                       \
+                (p)[i] += 0.5f * (g)[i];                                         \
+            }                                                                    \
+        }                                                                        \
+    } while (0)
+
+/* bf16 states: 2 bytes per element. */
 static void shape_pass_u16(float *p, const float *g, void *const *st, int k, size_t n,
                            int threads)
 {
-    uint16_t *s0 = st[0], *s1 = st[1];
-    if (k == 1) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            s0[i] = (uint16_t)(s0[i] + 1u);
-            p[i] += 0.5f * g[i];
-        }
-    } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            s0[i] = (uint16_t)(s0[i] + 1u);
-            s1[i] = (uint16_t)(s1[i] + 3u);
-            p[i] += 0.5f * g[i];
-        }
-    }
+    NARROW_PASS(uint16_t, p, g, st, k, n, threads);
 }
 
 /* 8-bit states: one code byte per element and one float32 scale per block
@@ -197,29 +204,13 @@ static void shape_pass_u16(float *p, const float *g, void *const *st, int k, siz
 static void shape_pass_u8(float *p, const float *g, void *const *st, float *const *scale, int k,
                           size_t n, int threads)
 {
-    uint8_t *s0 = st[0], *s1 = st[1];
+    NARROW_PASS(uint8_t, p, g, st, k, n, threads);
     float *a0 = scale[0], *a1 = scale[1];
     size_t nblocks = (n + SHAPE_QBLOCK - 1) / SHAPE_QBLOCK;
-    if (k == 1) {
 #pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            s0[i] = (uint8_t)(s0[i] + 1u);
-            p[i] += 0.5f * g[i];
-        }
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t b = 0; b < nblocks; b++) a0[b] = 0.5f * a0[b] + 1.0f;
-    } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            s0[i] = (uint8_t)(s0[i] + 1u);
-            s1[i] = (uint8_t)(s1[i] + 3u);
-            p[i] += 0.5f * g[i];
-        }
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t b = 0; b < nblocks; b++) {
-            a0[b] = 0.5f * a0[b] + 1.0f;
-            a1[b] = 0.5f * a1[b] + 1.0f;
-        }
+    for (size_t b = 0; b < nblocks; b++) {
+        a0[b] = 0.5f * a0[b] + 1.0f;
+        if (k > 1) a1[b] = 0.5f * a1[b] + 1.0f;
     }
 }
 
