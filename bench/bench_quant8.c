@@ -214,7 +214,8 @@ int main(int argc, char **argv)
         const char *label = n >= 100000000 ? "100M" : "1M";
         for (int k = 0; k < NPAIRS; k++) {
             const pair *pr = &pairs[k];
-            double bytes32 = 16 + 8.0 * pr->nstates, bytes8 = 16 + (2 + 8.0 / 256) * pr->nstates;
+            double bytes32 = bench_shape_bytes(1, pr->nstates, 4);
+            double bytes8 = bench_shape_bytes(1, pr->nstates, 1);
             for (int th = 1; th <= 2; th++) {
                 dsc_set_num_threads(th);
                 timing t32 = {0, 0}, t8 = {0, 0};
@@ -246,7 +247,7 @@ int main(int argc, char **argv)
                                      "8-bit step alone is %.2fx the float32 step at %s",
                                      in_cache, label);
                         } else {
-                            double gbs = bench_shape_gbs(50000000u, pr->nstates, 1, 0, th, 5);
+                            double gbs = bench_shape_gbs(BENCH_LIMIT_ELEMENTS, pr->nstates, 1, 0, th, 5);
                             double traffic = gbs > 0 ? bytes8 / gbs / t32.step_ns : 0.0;
                             snprintf(why, sizeof why, "open: in cache the 8-bit step alone is "
                                      "%.2fx the float32 step at %s, its memory traffic alone "

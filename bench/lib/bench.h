@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 
+/* The elements the memory limits (update stream, traffic patterns) run on:
+ * out of every cache, and the same for every benchmark. */
+#define BENCH_LIMIT_ELEMENTS 50000000u
+
 /* Seconds on a monotonic clock. */
 double bench_now(void);
 /* Best of `reps` STREAM triads a = b + s*c over n floats at `threads`

@@ -112,7 +112,7 @@ int bench_bf16_main(int argc, char **argv)
     }
     int threads[2] = {1, 2};
     for (int t = 0; t < 2; t++) {
-        d.update_gbs[t] = bench_update_gbs(50000000u, threads[t], 5);
+        d.update_gbs[t] = bench_update_gbs(BENCH_LIMIT_ELEMENTS, threads[t], 5);
         printf("in-place update bandwidth, %d thread%s: %.2f GB/s\n", threads[t], t ? "s" : "",
                d.update_gbs[t]);
     }
@@ -147,16 +147,6 @@ int bench_bf16_main(int argc, char **argv)
                     for (int k = 1; k < 3; k++)
                         cached[k] = row(&small, state_specs[s][k], -1, t, threads[t]);
                 }
-                /* and, for a row over 1 whose arithmetic is not, the traffic of
-                 * a step with two bf16 states alone (bench_shape_gbs: the same
-                 * bytes, no arithmetic) over the float32-state step: how much
-                 * of the rest memory explains. */
-                double traffic = 0.0;
-                if (!quick) {
-                    double gbs = bench_shape_gbs(50000000u, 2, 2, 0, threads[t], 5);
-                    double ns = gbs > 0 ? bench_shape_bytes(1, 2, 2) / gbs : 0.0;
-                    traffic = ns / (best[0] * 1e9 / (double)d.n);
-                }
                 for (int k = 1; k < 3; k++) {
                     char what[64], why[320] = "";
                     snprintf(what, sizeof what, "adamw bf16_state=%d / float32 state, 2 thr", k);
@@ -167,11 +157,21 @@ int bench_bf16_main(int argc, char **argv)
                         snprintf(why, sizeof why, "arithmetic: with its data in cache the "
                                  "bf16-state step alone is %.2fx the float32-state step at "
                                  "%zu params", in_cache, d.n);
-                    else if (ratio > 1.0 && cached[k] > 0)
+                    else if (ratio > 1.0 && cached[k] > 0) {
+                        /* The traffic of a step with two bf16 states alone
+                         * (bench_shape_gbs: the same bytes, no arithmetic) over
+                         * the float32-state step: how much of the rest memory
+                         * explains. */
+                        double gbs = bench_shape_gbs(BENCH_LIMIT_ELEMENTS, 2, 2, 0,
+                                                     threads[t], 5);
+                        double traffic = gbs > 0 ? bench_shape_bytes(1, 2, 2) / gbs /
+                                                       (best[0] * 1e9 / (double)d.n)
+                                                 : 0.0;
                         snprintf(why, sizeof why, "open: in cache the bf16-state step alone "
                                  "is %.2fx the float32-state step at %zu params, its memory "
                                  "traffic alone %.2fx; the two added %.2fx", in_cache, d.n,
                                  traffic, in_cache + traffic);
+                    }
                     bench_summary_why("18 bf16 states", what, ratio, "<=", 1.0, why);
                 }
             }

@@ -97,9 +97,6 @@ static const struct {
     {"stable_spam", 2, 2},   /* m, v (max_exp_avg_sq only with amsgrad); max |g|, clipped norm */
 };
 
-/* The traffic patterns run on this many elements (out of every cache). */
-#define SHAPE_PARAMS 50000000u
-
 /* bench_shape_gbs for a pattern (states of `width` bytes: 4 or 1), measured
  * once per run and thread count, for the header lines. */
 static double shape_gbs(int states, int width, int extra, int t, int threads)
@@ -107,7 +104,7 @@ static double shape_gbs(int states, int width, int extra, int t, int threads)
     static double memo[2][4][4][2];
     if (states > 3 || extra > 3) return 0.0;
     double *m = &memo[width == 1][states][extra][t];
-    if (*m == 0.0) *m = bench_shape_gbs(SHAPE_PARAMS, states, width, extra, threads, 5);
+    if (*m == 0.0) *m = bench_shape_gbs(BENCH_LIMIT_ELEMENTS, states, width, extra, threads, 5);
     return *m;
 }
 
@@ -170,14 +167,15 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
          * the table above), or k 8-bit states (a byte per element and a
          * float32 scale per block of 256), and the extra read passes. */
         int states = -1, width = 4, extra = 0;
-        double k = state / 4.0, k8 = state / (1.0 + 4.0 / 256.0);
+        double state8 = (bench_shape_bytes(1, 1, 1) - 16.0) / 2.0; /* one 8-bit state */
+        double k = state / 4.0, k8 = state / state8;
         if (k < 3.5 && fabs(k - floor(k + 0.5)) < 0.01) states = (int)(k + 0.5);
         else if (k8 > 0.5 && k8 < 2.5 && fabs(k8 - floor(k8 + 0.5)) < 0.01)
             states = (int)(k8 + 0.5), width = 1;
         for (size_t e = 0; e < sizeof unseen / sizeof unseen[0]; e++)
             if (!strcmp(label, unseen[e].label)) states = unseen[e].states, extra = unseen[e].extra;
         bench_shape *pattern =
-            states >= 0 ? bench_shape_new(SHAPE_PARAMS, states, width, extra, threads[t]) : NULL;
+            states >= 0 ? bench_shape_new(BENCH_LIMIT_ELEMENTS, states, width, extra, threads[t]) : NULL;
         /* Best of 7 at 100M: with 3, one slow step in a loaded minute moved
          * a row by 10% (measured: sgd 0.67 -> 0.82 of the update stream). */
         int reps = n > 10000000 ? 7 : 20;
@@ -204,7 +202,7 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
         double update = bench_update_pass_bytes(d->stream[t]) / ubest / 1e9;
         double gbs = bytes * (double)n / best / 1e9;
         double mem_ns = bytes / update, cap = 100.0 * mem_ns / (compute / threads[t]);
-        double shape = pattern ? bench_shape_bytes(SHAPE_PARAMS, states, width) / sbest / 1e9
+        double shape = pattern ? bench_shape_bytes(BENCH_LIMIT_ELEMENTS, states, width) / sbest / 1e9
                                : 0.0;
         char shape_col[2][16] = {"-", "-"};
         if (shape > 0.0) {
@@ -284,8 +282,8 @@ int bench_elementwise_main(int argc, char **argv)
     double triad[2], update[2];
     bench_update *stream[2] = {NULL, NULL};
     for (int t = 0; t < 2; t++) {
-        triad[t] = bench_triad_gbs(50000000u, threads[t], 5);
-        stream[t] = bench_update_new(50000000u, threads[t]);
+        triad[t] = bench_triad_gbs(BENCH_LIMIT_ELEMENTS, threads[t], 5);
+        stream[t] = bench_update_new(BENCH_LIMIT_ELEMENTS, threads[t]);
         if (!stream[t]) {
             fprintf(stderr, "cannot allocate the update stream's arrays\n");
             bench_update_free(stream[0]);
