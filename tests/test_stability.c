@@ -8,7 +8,8 @@
  * bits at 1, 2 and 4 threads; no allocation inside dsc_optimizer_step; the
  * caller's gradient left untouched; spam across a checkpoint taken between
  * momentum resets; sparse momentum with density 1 equal to dense spam; the
- * coordinate-clip threshold on hand-made and random examples. Golden
+ * coordinate-clip threshold on hand-made and random examples; adamp and
+ * sgdp with cosines next to their projection thresholds. Golden
  * trajectories are separate ctests (golden_*). */
 #include "check.h"
 #include "core/internal.h"
@@ -170,6 +171,85 @@ static void test_fast_vs_ref(void)
     printf("fast vs ref: %d of %d cases bitwise equal, all within 1e-6\n", exact, total);
     for (int s = 0; s < STEPS; s++) free(grads[s]);
     free(p0);
+    free(a);
+    free(b);
+}
+
+/* adamp and sgdp decide whether to project from cosines against thresholds;
+ * the fast path decides from float sums with error bounds and falls back to
+ * the exact sums when a cosine is too near its threshold. Rows built with
+ * their cosine a relative r from the threshold, r from 1e-2 down to 0 on
+ * both sides, for the channel view (every row at delta/sqrt(cols)*(1+r)) and
+ * for the layer view (rows at 3x the channel threshold, five of nine
+ * positive, so the layer cosine is delta/sqrt(numel)*(1+r)); cols = 3000 so
+ * a row has full float groups and a tail. A wrong decision moves the update
+ * by the projected part, far above any rounding: fast and reference must
+ * agree bit for bit, at 1 and 2 threads. */
+static void unit_rows(double *v, size_t rows, size_t cols)
+{
+    for (size_t k = 0; k < rows; k++) {
+        double ss = 0.0;
+        for (size_t i = 0; i < cols; i++) ss += v[k * cols + i] * v[k * cols + i];
+        for (size_t i = 0; i < cols; i++) v[k * cols + i] /= sqrt(ss);
+    }
+}
+
+static void test_projection_near_threshold(void)
+{
+    const size_t cols = 3000, rows = 9, n = rows * cols;
+    const double delta = 0.1, rel[] = {-1e-2, -1e-4, -1e-6, -1e-7, 0.0, 1e-7, 1e-6, 1e-4, 1e-2};
+    const char *const near_specs[] = {"adamp:lr=0.01,weight_decay=0.1", "sgdp:lr=0.1,momentum=0.9"};
+    double *u = malloc(n * sizeof(double)), *q = malloc(n * sizeof(double));
+    float *p0 = malloc(n * sizeof(float)), *grad = malloc(n * sizeof(float)),
+          *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    float *grads[2] = {grad, grad};
+    shape_case sc = {2, {(int64_t)rows, (int64_t)cols}};
+    int cases = 0, differ = 0;
+    for (int view = 0; view < 2; view++) {
+        for (size_t r = 0; r < sizeof rel / sizeof rel[0]; r++) {
+            for (size_t i = 0; i < n; i++) u[i] = 2.0 * urand() - 1.0;
+            for (size_t i = 0; i < n; i++) q[i] = 2.0 * urand() - 1.0;
+            unit_rows(u, rows, cols);
+            for (size_t k = 0; k < rows; k++) { /* q_k orthogonal to u_k */
+                double d = 0.0;
+                for (size_t i = 0; i < cols; i++) d += q[k * cols + i] * u[k * cols + i];
+                for (size_t i = 0; i < cols; i++) q[k * cols + i] -= d * u[k * cols + i];
+            }
+            unit_rows(q, rows, cols);
+            double t = delta / sqrt((double)cols) * (1.0 + rel[r]);
+            for (size_t k = 0; k < rows; k++) {
+                double c = view == 0 ? t : (k < 5 ? 3.0 : -3.0) * t;
+                for (size_t i = 0; i < cols; i++) {
+                    size_t e = k * cols + i;
+                    p0[e] = (float)(0.5 * u[e]);
+                    grad[e] = (float)(1e-3 * (c * u[e] + sqrt(1.0 - c * c) * q[e]));
+                }
+            }
+            for (size_t i = 0; i < sizeof near_specs / sizeof near_specs[0]; i++) {
+                dsc_set_num_threads(1);
+                CHECK(run(near_specs[i], &sc, p0, grads, 2, 1, a));
+                for (int threads = 1; threads <= 2; threads++) {
+                    dsc_set_num_threads(threads);
+                    CHECK(run(near_specs[i], &sc, p0, grads, 2, 0, b));
+                    int same = memcmp(a, b, n * sizeof(float)) == 0;
+                    if (!same)
+                        fprintf(stderr, "near threshold: %s, %s view, r = %g, %d threads: fast "
+                                "and reference differ\n", near_specs[i],
+                                view ? "layer" : "channel", rel[r], threads);
+                    CHECK(same);
+                    cases++;
+                    differ += !same;
+                }
+            }
+        }
+    }
+    dsc_set_num_threads(0);
+    printf("projection near its threshold: %d of %d cases bitwise equal\n", cases - differ,
+           cases);
+    free(u);
+    free(q);
+    free(p0);
+    free(grad);
     free(a);
     free(b);
 }
@@ -508,5 +588,6 @@ int main(void)
     test_spam_checkpoint();
     test_threads();
     test_fast_vs_ref();
+    test_projection_near_threshold();
     return check_report("test_stability");
 }
