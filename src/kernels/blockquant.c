@@ -272,14 +272,6 @@ void dsc_bq_encode_ref(const float *s, int n, float absmax, int is_signed, uint8
     }
 }
 
-static inline uint8_t enc_code(const uint8_t *eb, const float *eu, float x)
-{
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    unsigned c = eb[bits >> 16];
-    return (uint8_t)(c + (x >= eu[c]));
-}
-
 void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, float absmax,
                         uint8_t *restrict codes)
 {
@@ -289,26 +281,7 @@ void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, flo
         dsc_bq_encode_ref(s, n, absmax, t->is_signed, codes);
         return;
     }
-    float x[DSC_QBLOCK];
-    for (int i0 = 0; i0 < n; i0 += DSC_QBLOCK) {
-        int m = n - i0 < DSC_QBLOCK ? n - i0 : DSC_QBLOCK;
-        const float *si = s + i0;
-        uint8_t *ci = codes + i0;
-        for (int i = 0; i < m; i++) x[i] = si[i] / absmax; /* vectorized */
-        /* Scalar table lookups, four independent per trip (the portable
-         * build has no gather instructions). The sign fix comes with the
-         * table: a second pass over the codes cost a fifth of the lookups. */
-        const uint8_t *restrict eb = t->enc_base;
-        const float *restrict eu = t->enc_up;
-        int i = 0;
-        for (; i + 4 <= m; i += 4) {
-            ci[i] = enc_code(eb, eu, x[i]);
-            ci[i + 1] = enc_code(eb, eu, x[i + 1]);
-            ci[i + 2] = enc_code(eb, eu, x[i + 2]);
-            ci[i + 3] = enc_code(eb, eu, x[i + 3]);
-        }
-        for (; i < m; i++) ci[i] = enc_code(eb, eu, x[i]);
-    }
+    dsc_bq_encode_table(t, s, n, absmax, codes);
 }
 
 /* ------------------------------------------- stand-alone quantization */

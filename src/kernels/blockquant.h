@@ -68,6 +68,15 @@ static inline uint8_t dsc_qtable_code(const dsc_qtable *t, float x)
     return (uint8_t)(c + (x >= t->up[c]));
 }
 
+/* The encoder's code of x (enc_base, enc_up of a dsc_qtable). */
+static inline uint8_t dsc_qtable_enc(const uint8_t *eb, const float *eu, float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    unsigned c = eb[bits >> 16];
+    return (uint8_t)(c + (x >= eu[c]));
+}
+
 /* Codes of one block of new state values s[0..n) under `absmax` (the
  * block's max |s|, padding lanes included): x = s / absmax (IEEE
  * division, as the float64 reference; the CUDA kernel's __fdividef is an
@@ -79,6 +88,35 @@ static inline uint8_t dsc_qtable_code(const dsc_qtable *t, float x)
 void dsc_bq_encode_ref(const float *s, int n, float absmax, int is_signed, uint8_t *codes);
 void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, float absmax,
                         uint8_t *restrict codes);
+
+/* dsc_bq_encode_fast's body, for the steps' DSC_WIDE range functions: inlined
+ * there it runs the clone's vector width (its divisions); a call would run
+ * the baseline's. absmax must be positive and finite (the caller checks,
+ * as dsc_bq_encode_fast does). */
+DSC_BODY void dsc_bq_encode_table(const dsc_qtable *t, const float *restrict s, int n,
+                                  float absmax, uint8_t *restrict codes)
+{
+    float x[DSC_QBLOCK];
+    const uint8_t *restrict eb = t->enc_base;
+    const float *restrict eu = t->enc_up;
+    for (int i0 = 0; i0 < n; i0 += DSC_QBLOCK) {
+        int m = n - i0 < DSC_QBLOCK ? n - i0 : DSC_QBLOCK;
+        const float *si = s + i0;
+        uint8_t *ci = codes + i0;
+        for (int i = 0; i < m; i++) x[i] = si[i] / absmax; /* vectorized */
+        /* Scalar table lookups, four independent per trip (the portable
+         * build has no gather instructions). The sign fix comes with the
+         * table: a second pass over the codes cost a fifth of the lookups. */
+        int i = 0;
+        for (; i + 4 <= m; i += 4) {
+            ci[i] = dsc_qtable_enc(eb, eu, x[i]);
+            ci[i + 1] = dsc_qtable_enc(eb, eu, x[i + 1]);
+            ci[i + 2] = dsc_qtable_enc(eb, eu, x[i + 2]);
+            ci[i + 3] = dsc_qtable_enc(eb, eu, x[i + 3]);
+        }
+        for (; i < m; i++) ci[i] = dsc_qtable_enc(eb, eu, x[i]);
+    }
+}
 
 /* Stand-alone block-wise quantization: per block of `block` values
  * (a power of two in 64..4096), absmax = max |a|, x = a * (1/absmax), code

@@ -400,6 +400,16 @@ static void adam8_ref(float *p, const float *g, uint8_t *c1, uint8_t *c2, float 
     }
 }
 
+/* The codes of a block's new state: dsc_bq_encode_fast, with its table
+ * code inlined into the calling range function so that it runs at the
+ * clone's width (a rare absmax of 0, Inf or NaN takes the call). */
+DSC_BODY void encode_block(const dsc_qtable *t, const float *s, int n, float absmax,
+                           uint8_t *codes)
+{
+    if (absmax > 0.0f && absmax <= FLT_MAX) dsc_bq_encode_table(t, s, n, absmax, codes);
+    else dsc_bq_encode_fast(t, s, n, absmax, codes);
+}
+
 /* Fast: one block, the float operations of the reference in its order.
  * Unchecked (see above) when the gradients and both old absmax are finite.
  * Without weight decay `dec` is 1 (x*1 == x: the same bits). */
@@ -443,8 +453,8 @@ DSC_BODY void adam8_body(const q8_job *job, size_t j, float *restrict p,
     }
     job->a1[j] = max1;
     job->a2[j] = max2;
-    dsc_bq_encode_fast(job->ts, m, nb, max1, c1);
-    dsc_bq_encode_fast(job->tu, v, nb, max2, c2);
+    encode_block(job->ts, m, nb, max1, c1);
+    encode_block(job->tu, v, nb, max2, c2);
 }
 
 DSC_WIDE static void adam8_range(const void *ctx, size_t lo, size_t hi)
@@ -626,7 +636,7 @@ DSC_BODY void sgd8_body(const q8_job *job, size_t j, float *restrict p, const fl
         max1 = amax_of(max1, fabsf(pb));
     }
     job->a1[j] = max1;
-    dsc_bq_encode_fast(job->ts, b, nb, max1, c);
+    encode_block(job->ts, b, nb, max1, c);
 }
 
 DSC_BODY void sgd8_blocks(const q8_job *job, size_t j0, size_t j1, const int has_wd,
@@ -806,7 +816,7 @@ DSC_BODY void lion8_body(const q8_job *job, size_t j, float *restrict p, const f
         max1 = amax_of(max1, fabsf(pm));
     }
     job->a1[j] = max1;
-    dsc_bq_encode_fast(job->ts, m, nb, max1, c);
+    encode_block(job->ts, m, nb, max1, c);
 }
 
 DSC_WIDE static void lion8_range(const void *ctx, size_t lo, size_t hi)
@@ -968,7 +978,7 @@ DSC_BODY void adagrad8_body(const q8_job *job, size_t j, float *restrict p,
         max1 = amax_of(max1, fabsf(pv));
     }
     job->a1[j] = max1;
-    dsc_bq_encode_fast(job->ts, v, nb, max1, c);
+    encode_block(job->ts, v, nb, max1, c);
 }
 
 DSC_BODY void adagrad8_blocks(const q8_job *job, size_t j0, size_t j1, const int has_wd)
