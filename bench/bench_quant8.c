@@ -238,9 +238,9 @@ int main(int argc, char **argv)
                      * the line (arithmetic)? If not, the 8-bit step's memory traffic
                      * alone (bench_shape_gbs: the same bytes, codes and block scales,
                      * no arithmetic) says how much of the rest memory explains: where
-                     * the step takes about the sum of the two, the core did not
-                     * overlap them, and no bound was found (open). Only with both
-                     * sizes measured. */
+                     * the step takes about the sum of the two (bench_serial), the core
+                     * did not overlap them (serial); otherwise no bound was found
+                     * (open). Only with both sizes measured. */
                     if (!quick && ratio > 1.3) {
                         if (in_cache > 1.3) {
                             snprintf(why, sizeof why, "arithmetic: with its data in cache the "
@@ -249,10 +249,11 @@ int main(int argc, char **argv)
                         } else {
                             double gbs = bench_shape_gbs(BENCH_LIMIT_ELEMENTS, pr->nstates, 1, 0, th, 5);
                             double traffic = gbs > 0 ? bytes8 / gbs / t32.step_ns : 0.0;
-                            snprintf(why, sizeof why, "open: in cache the 8-bit step alone is "
+                            snprintf(why, sizeof why, "%s: in cache the 8-bit step alone is "
                                      "%.2fx the float32 step at %s, its memory traffic alone "
-                                     "%.2fx; the two added %.2fx", in_cache, label, traffic,
-                                     in_cache + traffic);
+                                     "%.2fx; the two added %.2fx",
+                                     bench_serial(ratio, in_cache, traffic) ? "serial" : "open",
+                                     in_cache, label, traffic, in_cache + traffic);
                         }
                     }
                     bench_summary_why("1 quant8", what, ratio, "<=", 1.3, why);

@@ -83,7 +83,7 @@ contains "$tmp/out" "optimizer / its traffic: median" "bench pairs AdamW with it
 cp "$tmp/out" "$tmp/bench.out"
 expect 0 "bench summary table" -- bash scripts/bench-summary.sh "$tmp/bench.out"
 contains "$tmp/out" "^| 4 gpt2 | GPT-2 L=1 C=32" "the summary table has the gpt2 row"
-printf 'SUMMARY\t1 q\ta\t1.2\t<=\t1.3\nSUMMARY\t1 q\tb\t1.4\t<=\t1.3\nSUMMARY\t2 e\tc\t0.95\t>=\t0.9\nSUMMARY\t2 e\td\tx\t>=\t0.9\nSUMMARY\t2 e\tf\t0.5\t>=\t0.9\tpattern: traffic 60%%\nSUMMARY\t2 e\tg\t0.95\t>=\t0.9\tarithmetic: unused when met\nSUMMARY\t1 q\th\t1.5\t<=\t1.3\tarithmetic: in cache 1.4x\n' \
+printf 'SUMMARY\t1 q\ta\t1.2\t<=\t1.3\nSUMMARY\t1 q\tb\t1.4\t<=\t1.3\nSUMMARY\t2 e\tc\t0.95\t>=\t0.9\nSUMMARY\t2 e\td\tx\t>=\t0.9\nSUMMARY\t2 e\tf\t0.5\t>=\t0.9\tpattern: traffic 60%%\nSUMMARY\t2 e\tg\t0.95\t>=\t0.9\tarithmetic: unused when met\nSUMMARY\t1 q\th\t1.5\t<=\t1.3\tarithmetic: in cache 1.4x\nSUMMARY\t1 q\ti\t1.4\t<=\t1.3\tserial: the two added 1.45x\n' \
     >"$tmp/rows"
 expect 0 "bench summary of fixed rows" -- bash scripts/bench-summary.sh "$tmp/rows"
 contains "$tmp/out" "^| 1 q | a | 1.200 | <= 1.3 | met |" "<= limit met"
@@ -93,8 +93,8 @@ contains "$tmp/out" "| bad row |" "a malformed value is flagged"
 contains "$tmp/out" "^| 2 e | f | 0.500 | >= 0.9 | NOT met; pattern: traffic 60% |" \
     "a row not met shows the benchmark's reading"
 contains "$tmp/out" "^| 2 e | g | 0.950 | >= 0.9 | met |" "a met row shows no reading"
-contains "$tmp/out" "^3 of 7 rows met; of the rest, 2 with a measured bound (arithmetic or pattern), 1 without" \
-    "the count of rows met, bounded and open"
+contains "$tmp/out" "^3 of 8 rows met; of the rest, 2 with a measured bound (arithmetic or pattern), 1 serial (arithmetic and traffic, each measured, add up to the time), 1 without" \
+    "the count of rows met, bounded, serial and open"
 expect 0 "bench without the reference" -- "$bin" gpt2 bench --layers 1 --channels 32 \
     --heads 2 -B 1 -T 8 --steps 1 --threads 1 --no-reference
 count=$((count + 1))

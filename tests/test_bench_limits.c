@@ -5,7 +5,8 @@
  * and written, the state's size taken from the library itself, so a change
  * of the 8-bit block layout or of a state's width shows here), the
  * constructor must refuse the widths and counts it has no pattern for, and
- * every pattern must run on sizes that are not a whole number of blocks. */
+ * every pattern must run on sizes that are not a whole number of blocks;
+ * bench_serial reads a step as serial only within 10% of the sum. */
 #include "bench.h"
 #include "check.h"
 #include "descent.h"
@@ -91,8 +92,21 @@ static void test_every_pattern_runs(void)
     bench_shape_free(NULL);
 }
 
+/* serial: the step within 10% of the sum of its two measured times. */
+static void test_serial(void)
+{
+    CHECK(bench_serial(1.0, 0.5, 0.5));
+    CHECK(bench_serial(0.91, 0.5, 0.5));
+    CHECK(bench_serial(1.09, 0.5, 0.5));
+    CHECK(!bench_serial(0.89, 0.5, 0.5)); /* overlapped in part */
+    CHECK(!bench_serial(1.11, 0.5, 0.5)); /* slower than both added */
+    CHECK(!bench_serial(1.0, 0.0, 1.0));  /* a time not measured */
+    CHECK(!bench_serial(1.0, 1.0, 0.0));
+}
+
 int main(void)
 {
+    test_serial();
     test_bytes_match_the_steps();
     test_refused();
     test_every_pattern_runs();

@@ -48,6 +48,15 @@ double bench_shape_pass(bench_shape *s);
 double bench_shape_bytes(size_t n, int nstates, int width);
 void bench_shape_free(bench_shape *s);
 
+/* Whether a step that misses its goal takes about the sum of its
+ * arithmetic alone (the step with its data in cache) and its memory traffic
+ * alone (its pattern, no arithmetic): within 10% of the sum, either way.
+ * Then the core ran the two one after the other rather than overlapped, and
+ * the sum is what the step costs as the code stands (reading "serial");
+ * under 90% of it they overlap in part, over 110% something else costs
+ * too. Times per parameter (or ratios to one time), all three in one unit. */
+int bench_serial(double step, double arithmetic, double traffic);
+
 /* One row of the summary that `make bench` ends with (scripts/bench-summary.sh
  * collects them into a table): a line on stdout
  *   SUMMARY<TAB>target<TAB>measure<TAB>value<TAB>op<TAB>limit[<TAB>reading]
@@ -60,8 +69,10 @@ void bench_summary(const char *target, const char *measure, double value, const 
  * computed from the same run's numbers: a word, a colon and the figures.
  * "arithmetic" (the step's work with its data in cache already exceeds the
  * goal) and "pattern" (its memory traffic alone, run without arithmetic,
- * exceeds it) are measured bounds, which the table counts apart; any other
- * word ("code", "open") says the bound was not found. NULL or "" for none. */
+ * exceeds it) are measured bounds, which the table counts apart; "serial"
+ * (bench_serial: the two measured times add up to the step's) is counted on
+ * its own, an explanation of the time and not a bound; any other word
+ * ("code", "open") says the bound was not found. NULL or "" for none. */
 void bench_summary_why(const char *target, const char *measure, double value, const char *op,
                        double limit, const char *reading);
 

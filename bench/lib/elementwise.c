@@ -37,8 +37,9 @@
  * more arrays streamed at once run slower than the update's two. "of
  * shape" is the step's GB/s over it, and "reading" says, from these
  * numbers, what holds a step under 90% of the update stream: its
- * arithmetic, its traffic pattern, or neither (code that is slower than
- * the memory traffic it needs).
+ * arithmetic, its traffic pattern, the two one after the other (serial:
+ * the step takes about the sum of its in-cache time and its pattern's
+ * time), or none (code that is slower than the memory traffic it needs).
  *
  * usage: descent bench elementwise [--quick] [--only NAME]
  *        (or build/bench_elementwise with the same options)
@@ -219,12 +220,18 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
         /* A step cannot really outrun its own traffic with the arithmetic
          * taken out; one that ran over 115% of it met a slow pass of the
          * pattern, which then bounds nothing (open). */
+        /* ns per parameter: the step, its arithmetic split across the
+         * threads, its pattern (serial: the step takes about their sum). */
+        double step_ns = best / (double)n * 1e9, arith_ns = compute / threads[t];
+        double traffic_ns = shape > 0.0 ? bytes / shape : 0.0;
         const char *reading = "met";
         if (gbs < 0.9 * update) {
             if (cap < 100.0) reading = "arithmetic";
             else if (shape > 0.0 && gbs > 1.15 * shape) reading = "open";
             else if (shape > 0.0 && shape < 0.9 * update && gbs >= 0.9 * shape)
                 reading = "pattern";
+            else if (shape > 0.0 && bench_serial(step_ns, arith_ns, traffic_ns))
+                reading = "serial";
             else if (shape > 0.0) reading = "code";
             else reading = "?";
         }
@@ -239,6 +246,12 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
             if (!strcmp(reading, "arithmetic"))
                 snprintf(why, sizeof why, "arithmetic: in cache it allows %.0f%% of the stream",
                          cap);
+            else if (!strcmp(reading, "serial"))
+                snprintf(why, sizeof why, "serial: its arithmetic in cache %.3f ns/param at 2 "
+                         "threads and its traffic alone %.3f (%.0f%% of the stream) add to "
+                         "%.0f%% of the step's %.3f", arith_ns, traffic_ns,
+                         100.0 * shape / update, 100.0 * (arith_ns + traffic_ns) / step_ns,
+                         step_ns);
             else if (shape > 0.0)
                 snprintf(why, sizeof why, "%s: its traffic alone %.0f%% of the stream, the "
                          "step %.0f%% of its traffic", reading, 100.0 * shape / update,
@@ -319,7 +332,9 @@ int bench_elementwise_main(int argc, char **argv)
     printf("(shape: the same traffic with no arithmetic, as a fraction of the update stream;\n"
            " of shape: the step's GB/s over it. reading, under 90%% of the update stream:\n"
            " arithmetic = cap under 100%%; pattern = the traffic itself is under 90%% and the\n"
-           " step within 90%% of it; code = neither, the step is slower than its traffic;\n"
+           " step within 90%% of it; serial = the step takes its arithmetic time (cache ns\n"
+           " over the threads) plus its pattern's time, within 10%%: the two are not\n"
+           " overlapped; code = none of these, the step is slower than its traffic;\n"
            " open = the step ran over 115%% of its pattern, which then bounds nothing;\n"
            " ? = states of another kind, no pattern measured; the pattern is timed once\n"
            " before each of the row's first 7 steps, as the stream)\n");

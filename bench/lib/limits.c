@@ -306,3 +306,9 @@ double bench_shape_gbs(size_t n, int nstates, int width, int extra_reads, int th
     bench_shape_free(s);
     return bench_shape_bytes(n, nstates, width) / best / 1e9;
 }
+
+int bench_serial(double step, double arithmetic, double traffic)
+{
+    double sum = arithmetic + traffic;
+    return arithmetic > 0.0 && traffic > 0.0 && step >= 0.9 * sum && step <= 1.1 * sum;
+}
