@@ -291,13 +291,13 @@ static int proj_decide(const pview *v, const double *rowsum, double eps, double 
     return VIEW_NONE;
 }
 
-/* The decision filter (fast path only). On the baseline ISA the exact sums
- * are bound by arithmetic (per element a float -> double conversion of p and
- * of g, three multiplies and three adds in double, two per instruction): about
- * 0.45 ns per element on one core, twice what reading p and g from memory
- * takes. The decision needs only where each
- * cosine lies relative to its threshold, so the fast path first computes the
- * sums in float (four per instruction, no conversion) and keeps bounds on
+/* The decision filter (fast path only). The exact sums cost per element a
+ * float -> double conversion of p and of g and three multiplies and three
+ * adds in double (on the baseline ISA two per instruction: about 0.45 ns per
+ * element on one core, twice what reading p and g from memory takes). The
+ * decision needs only where each cosine lies relative to its threshold, so
+ * the fast path first computes the sums in float (twice the lanes of double,
+ * no conversion) and keeps bounds on
  * how far they can be from the reference's double sums. When the bounds put
  * every cosine on a known side of its threshold, that IS the reference's
  * decision; otherwise (a cosine too near its threshold, non-finite or
