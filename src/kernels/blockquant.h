@@ -60,21 +60,19 @@ typedef struct {
 /* Built once, thread-safe, never freed. */
 const dsc_qtable *dsc_qtable_get(int is_signed);
 
-static inline uint8_t dsc_qtable_code(const dsc_qtable *t, float x)
+/* The code of x from a pair of tables: (base, up), or the encoder's
+ * (enc_base, enc_up). */
+static inline uint8_t dsc_qtable_enc(const uint8_t *base, const float *up, float x)
 {
     uint32_t bits;
     memcpy(&bits, &x, sizeof bits);
-    unsigned c = t->base[bits >> 16];
-    return (uint8_t)(c + (x >= t->up[c]));
+    unsigned c = base[bits >> 16];
+    return (uint8_t)(c + (x >= up[c]));
 }
 
-/* The encoder's code of x (enc_base, enc_up of a dsc_qtable). */
-static inline uint8_t dsc_qtable_enc(const uint8_t *eb, const float *eu, float x)
+static inline uint8_t dsc_qtable_code(const dsc_qtable *t, float x)
 {
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    unsigned c = eb[bits >> 16];
-    return (uint8_t)(c + (x >= eu[c]));
+    return dsc_qtable_enc(t->base, t->up, x);
 }
 
 /* Codes of one block of new state values s[0..n) under `absmax` (the
