@@ -153,6 +153,19 @@ static inline float dir_at(const dir_src *s, size_t i)
 /* Accumulators of one block sum (see "Reductions" above). */
 #define LANES 8
 
+/* The three sums of k lanes each, added in lane order from 0: into out[0..3)
+ * as (gg, pp, gp). */
+DSC_BODY void lane_totals(const double *gg, const double *pp, const double *gp, int k,
+                          double *out)
+{
+    out[0] = out[1] = out[2] = 0.0;
+    for (int j = 0; j < k; j++) {
+        out[0] += gg[j];
+        out[1] += pp[j];
+        out[2] += gp[j];
+    }
+}
+
 /* gg, pp, gp of the n elements at p and g, in the fixed order; with_g 0
  * computes pp alone (its lanes are the same operations, so the same bits). */
 DSC_BODY void sums_body(const float *restrict p, const float *restrict g, size_t n,
@@ -171,12 +184,9 @@ DSC_BODY void sums_body(const float *restrict p, const float *restrict g, size_t
             }
         }
     }
-    double sgg = 0.0, spp = 0.0, sgp = 0.0;
-    for (int j = 0; j < LANES; j++) {
-        sgg += gg[j];
-        spp += pp[j];
-        sgp += gp[j];
-    }
+    double tot[3];
+    lane_totals(gg, pp, gp, LANES, tot);
+    double sgg = tot[0], spp = tot[1], sgp = tot[2];
     for (; i < n; i++) {
         double pi = (double)p[i];
         spp += pi * pi;
@@ -370,12 +380,9 @@ DSC_BODY void approx_sums3(const float *restrict p, const float *restrict g, siz
         }
         i0 += rows * FLANES;
     }
-    double sgg = 0.0, spp = 0.0, sgp = 0.0;
-    for (int j = 0; j < FLANES; j++) {
-        sgg += dgg[j];
-        spp += dpp[j];
-        sgp += dgp[j];
-    }
+    double tot[3];
+    lane_totals(dgg, dpp, dgp, FLANES, tot);
+    double sgg = tot[0], spp = tot[1], sgp = tot[2];
     for (; i0 < n; i0++) {
         float gi = g[i0], pi = p[i0];
         sgg += (double)(gi * gi);
