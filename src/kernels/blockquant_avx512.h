@@ -313,9 +313,14 @@ __attribute__((noinline, target(TARGET_ISA))) static __m512i search_fixed(const 
  * map lands within 16 units of an integer Y in code_lin (tests/
  * test_quant8.c checks each threshold's neighbours, +-6 floats, for both
  * signs), so margin 16 sends those lanes to the division and the search,
- * and every lane code_lin keeps has the code of x itself. */
-TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, float absmax,
-                       uint8_t *codes)
+ * and every lane code_lin keeps has the code of x itself.
+ *
+ * pf1, pf2 (or NULL): two float streams to prefetch at the encoder's pace,
+ * one 64-byte line of each per 16 values, for a caller that wants memory
+ * it will read later fetched while this arithmetic runs (quant8_avx512.c,
+ * "Prefetch"); encode() passes none. */
+TGT_INLINE void encode_pf(const qtree *t, int is_signed, const float *s, int n, float absmax,
+                          uint8_t *codes, const float *pf1, const float *pf2)
 {
     /* 0, Inf or NaN absmax: rare, the reference does it (as on the
      * portable path). */
@@ -327,6 +332,10 @@ TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, flo
     if (t->lin && absmax >= 0x1p-125f && absmax <= 0x1p125f) {
         const __m512 vr = _mm512_set1_ps(1.0f / absmax);
         for (int i = 0; i < n; i += 16) {
+            if (pf1) {
+                _mm_prefetch((const char *)(pf1 + i), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf2 + i), _MM_HINT_T0);
+            }
             __mmask16 live = live_mask(n - i), unsafe;
             __m512 sv = _mm512_maskz_loadu_ps(live, s + i);
             __m512i fast = code_lin(t, is_signed, _mm512_mul_ps(sv, vr), &unsafe, 16);
@@ -358,6 +367,12 @@ TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, flo
         c = _mm512_mask_mov_epi32(fast, unsafe, c);
         _mm512_mask_cvtepi32_storeu_epi8(codes + i, live, c);
     }
+}
+
+TGT_INLINE void encode(const qtree *t, int is_signed, const float *s, int n, float absmax,
+                       uint8_t *codes)
+{
+    encode_pf(t, is_signed, s, n, absmax, codes, NULL, NULL);
 }
 
 /* map[c] for the codes of one block (n <= DSC_QBLOCK; out[0..n) written,
