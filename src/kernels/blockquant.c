@@ -281,7 +281,7 @@ void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, flo
         dsc_bq_encode_ref(s, n, absmax, t->is_signed, codes);
         return;
     }
-    dsc_bq_encode_table(t, s, n, absmax, codes);
+    dsc_bq_encode_table(t, s, n, absmax, codes, NULL);
 }
 
 /* ------------------------------------------- stand-alone quantization */

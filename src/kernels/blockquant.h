@@ -87,12 +87,29 @@ void dsc_bq_encode_ref(const float *s, int n, float absmax, int is_signed, uint8
 void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, float absmax,
                         uint8_t *restrict codes);
 
+#if defined(__GNUC__) || defined(__clang__)
+#define DSC_PREFETCH(addr) __builtin_prefetch(addr)
+#else
+#define DSC_PREFETCH(addr) ((void)(addr))
+#endif
+
+/* Memory a step will read after this block, fetched while the encoder's
+ * arithmetic runs (quant8.c, "Prefetch"): two float streams (one 64-byte
+ * line per 16 values encoded) and two code streams (one line per 64); any
+ * may be NULL. */
+typedef struct {
+    const float *f1, *f2;
+    const uint8_t *c1, *c2;
+} dsc_bq_ahead;
+
 /* dsc_bq_encode_fast's body, for the steps' DSC_WIDE range functions: inlined
  * there it runs the clone's vector width (its divisions); a call would run
  * the baseline's. absmax must be positive and finite (the caller checks,
- * as dsc_bq_encode_fast does). */
+ * as dsc_bq_encode_fast does). `ahead`: what to prefetch on the way, or
+ * NULL. */
 DSC_BODY void dsc_bq_encode_table(const dsc_qtable *t, const float *restrict s, int n,
-                                  float absmax, uint8_t *restrict codes)
+                                  float absmax, uint8_t *restrict codes,
+                                  const dsc_bq_ahead *ahead)
 {
     float x[DSC_QBLOCK];
     const uint8_t *restrict eb = t->enc_base;
@@ -107,6 +124,12 @@ DSC_BODY void dsc_bq_encode_table(const dsc_qtable *t, const float *restrict s, 
          * table: a second pass over the codes cost a fifth of the lookups. */
         int i = 0;
         for (; i + 4 <= m; i += 4) {
+            if (ahead && (i & 15) == 0) {
+                if (ahead->f1) DSC_PREFETCH(ahead->f1 + i0 + i);
+                if (ahead->f2) DSC_PREFETCH(ahead->f2 + i0 + i);
+                if ((i & 63) == 0 && ahead->c1) DSC_PREFETCH(ahead->c1 + i0 + i);
+                if ((i & 63) == 0 && ahead->c2) DSC_PREFETCH(ahead->c2 + i0 + i);
+            }
             ci[i] = dsc_qtable_enc(eb, eu, x[i]);
             ci[i + 1] = dsc_qtable_enc(eb, eu, x[i + 1]);
             ci[i + 2] = dsc_qtable_enc(eb, eu, x[i + 2]);
