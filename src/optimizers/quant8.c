@@ -400,26 +400,6 @@ static void adam8_ref(float *p, const float *g, uint8_t *c1, uint8_t *c2, float 
     }
 }
 
-/* Prefetch. A block's memory traffic comes in one burst (its codes, p and
- * g in the update loop) and most of its arithmetic after it (the
- * encoder), beyond what the out-of-order core looks ahead, so the step
- * took about the sum of its in-cache and traffic times. The encoder of
- * block j therefore fetches block j + PF_AHEAD's p, g and codes on the way
- * (dsc_bq_encode_table's `ahead`); the AVX-512 kernels do the same
- * (quant8_avx512.c). Only whole blocks inside the arrays; blocks of the
- * other thread's range are fetched for nothing, never wrongly. */
-#define PF_AHEAD 2
-
-DSC_BODY dsc_bq_ahead ahead_of(const q8_job *job, size_t j, const int two_states)
-{
-    dsc_bq_ahead a = {NULL, NULL, NULL, NULL};
-    if ((j + PF_AHEAD + 1) * DSC_QBLOCK <= job->n) {
-        size_t e = (j + PF_AHEAD) * DSC_QBLOCK;
-        a = (dsc_bq_ahead){job->p + e, job->g + e, job->c1 + e, two_states ? job->c2 + e : NULL};
-    }
-    return a;
-}
-
 /* The codes of a block's new state: dsc_bq_encode_fast, with its table
  * code inlined into the calling range function so that it runs at the
  * clone's width (a rare absmax of 0, Inf or NaN takes the call), and
@@ -474,7 +454,7 @@ DSC_BODY void adam8_body(const q8_job *job, size_t j, float *restrict p,
     }
     job->a1[j] = max1;
     job->a2[j] = max2;
-    dsc_bq_ahead ah = ahead_of(job, j, 1);
+    dsc_bq_ahead ah = dsc_q8_ahead(job->p, job->g, job->c1, job->c2, j, job->n);
     encode_block(job->ts, m, nb, max1, c1, &ah);
     encode_block(job->tu, v, nb, max2, c2, NULL);
 }
@@ -658,7 +638,7 @@ DSC_BODY void sgd8_body(const q8_job *job, size_t j, float *restrict p, const fl
         max1 = amax_of(max1, fabsf(pb));
     }
     job->a1[j] = max1;
-    dsc_bq_ahead ah = ahead_of(job, j, 0);
+    dsc_bq_ahead ah = dsc_q8_ahead(job->p, job->g, job->c1, NULL, j, job->n);
     encode_block(job->ts, b, nb, max1, c, &ah);
 }
 
@@ -839,7 +819,7 @@ DSC_BODY void lion8_body(const q8_job *job, size_t j, float *restrict p, const f
         max1 = amax_of(max1, fabsf(pm));
     }
     job->a1[j] = max1;
-    dsc_bq_ahead ah = ahead_of(job, j, 0);
+    dsc_bq_ahead ah = dsc_q8_ahead(job->p, job->g, job->c1, NULL, j, job->n);
     encode_block(job->ts, m, nb, max1, c, &ah);
 }
 
@@ -1002,7 +982,7 @@ DSC_BODY void adagrad8_body(const q8_job *job, size_t j, float *restrict p,
         max1 = amax_of(max1, fabsf(pv));
     }
     job->a1[j] = max1;
-    dsc_bq_ahead ah = ahead_of(job, j, 0);
+    dsc_bq_ahead ah = dsc_q8_ahead(job->p, job->g, job->c1, NULL, j, job->n);
     encode_block(job->ts, v, nb, max1, c, &ah);
 }
 

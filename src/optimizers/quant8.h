@@ -18,6 +18,34 @@ typedef struct {
     int has_wd, first;              /* sgd: L2 term; t == 1 */
 } dsc_bq_coef;
 
+/* Prefetch. A block's memory traffic comes in one burst (its codes, p and
+ * g, read in its update loop) and most of its arithmetic after it (the
+ * encoder), beyond what the out-of-order core looks ahead: measured, the
+ * steps took about the sum of their in-cache and traffic times instead of
+ * the larger. So while block j computes, it fetches the memory of block j +
+ * DSC_Q8_AHEAD, spread through its arithmetic so that the prefetches never
+ * wait for one another (quant8.c: in the table encoder; quant8_avx512.c:
+ * codes in the update loop, p and g in the encoder). One burst of
+ * prefetches at the start of each block, tried first, changed nothing;
+ * distances 1, 2 and 4 did about as well (docs/performance.md). Prefetches
+ * change no value. */
+#define DSC_Q8_AHEAD 2
+
+/* Block j + DSC_Q8_AHEAD of a tensor of n elements, when it is a whole
+ * block (no address past the arrays; c2 NULL for one state), else all
+ * NULL. A block of the other thread's range is fetched for nothing, never
+ * wrongly. */
+static inline dsc_bq_ahead dsc_q8_ahead(const float *p, const float *g, const uint8_t *c1,
+                                        const uint8_t *c2, size_t j, size_t n)
+{
+    dsc_bq_ahead a = {NULL, NULL, NULL, NULL};
+    if ((j + DSC_Q8_AHEAD + 1) * DSC_QBLOCK <= n) {
+        size_t e = (j + DSC_Q8_AHEAD) * DSC_QBLOCK;
+        a = (dsc_bq_ahead){p + e, g + e, c1 + e, c2 ? c2 + e : NULL};
+    }
+    return a;
+}
+
 #ifdef DSC_HAVE_AVX512_KERNELS
 /* Blocks [j0, j1) of a tensor of n elements (block j covers elements
  * j*DSC_QBLOCK ..), the whole fast step of each: the same bits as the

@@ -23,38 +23,8 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* Prefetch. A block's memory traffic comes in one burst (its codes in the
- * decoder, p and g in the update loop) and its arithmetic after it (the
- * encoder: most of its time), which the out-of-order core cannot see past;
- * measured, the step took about the sum of its in-cache time and its
- * traffic time instead of the larger. So each block fetches the memory of
- * the block PF_AHEAD ahead while it computes: the codes in its update
- * loop (one line per 64), p and g in its encoder (encode_pf, one line of
- * each per 16 values), spread out so that the prefetches never wait for
- * one another. (One burst of prefetches at the start of the block, tried
- * first, changed nothing.) Prefetches change no value. */
-#define PF_AHEAD 2
-
-typedef struct {
-    const float *p, *g;     /* NULL: no block that far ahead in this range */
-    const uint8_t *c1, *c2; /* the code arrays (c2 NULL for one state) */
-} ahead;
-
-/* Block j + PF_AHEAD when it is in this thread's blocks [.., j1) and a full
- * one (no address past the arrays), else none. */
-TGT_INLINE ahead ahead_of(const float *p, const float *g, const uint8_t *c1, const uint8_t *c2,
-                          size_t j, size_t j1, size_t n)
-{
-    ahead a = {NULL, NULL, NULL, NULL};
-    if (j + PF_AHEAD < j1 && (j + PF_AHEAD + 1) * DSC_QBLOCK <= n) {
-        size_t e = (j + PF_AHEAD) * DSC_QBLOCK;
-        a = (ahead){p + e, g + e, c1 + e, c2 ? c2 + e : NULL};
-    }
-    return a;
-}
-
 /* In an update loop at element i of the block: the codes' line of i ahead. */
-TGT_INLINE void prefetch_codes(const ahead *a, int i)
+TGT_INLINE void prefetch_codes(const dsc_bq_ahead *a, int i)
 {
     if (a->c1 && (i & 63) == 0) {
         _mm_prefetch((const char *)(a->c1 + i), _MM_HINT_T0);
@@ -68,7 +38,7 @@ TGT_INLINE void prefetch_codes(const ahead *a, int i)
 TGT_INLINE void adam_block(const dsc_bq_coef *k, const float *q1, const float *q2,
                            const qtree *ts, const qtree *tu, float *restrict p,
                            const float *restrict g, uint8_t *restrict c1, uint8_t *restrict c2,
-                           float *a1, float *a2, const int nb, ahead ah)
+                           float *a1, float *a2, const int nb, dsc_bq_ahead ah)
 {
     float m[DSC_QBLOCK] __attribute__((aligned(64))), v[DSC_QBLOCK] __attribute__((aligned(64)));
     const float old1 = *a1, old2 = *a2;
@@ -113,7 +83,7 @@ TGT_INLINE void adam_block(const dsc_bq_coef *k, const float *q1, const float *q
     }
     *a1 = max1;
     *a2 = max2;
-    encode_pf(ts, 1, m, nb, max1, c1, ah.p, ah.g);
+    encode_pf(ts, 1, m, nb, max1, c1, ah.f1, ah.f2);
     encode(tu, 0, v, nb, max2, c2);
 }
 
@@ -131,7 +101,7 @@ TGT_INLINE void adam_block(const dsc_bq_coef *k, const float *q1, const float *q
             int nb = left < DSC_QBLOCK ? (int)left : DSC_QBLOCK;                              \
             DEQ(M1, c1 + b0, nb, q1);                                                         \
             DEQ(M2, c2 + b0, nb, q2);                                                         \
-            ahead ah = ahead_of(p, g, c1, c2, j, j1, n);                                      \
+            dsc_bq_ahead ah = dsc_q8_ahead(p, g, c1, c2, j, n);                               \
             if (nb == DSC_QBLOCK)                                                             \
                 adam_block(k, q1, q2, &ts, &tu, p + b0, g + b0, c1 + b0, c2 + b0, a1 + j,     \
                            a2 + j, DSC_QBLOCK, ah);                                           \
@@ -170,7 +140,8 @@ TGT void dsc_bq_adam8_avx512(const dsc_bq_coef *k, float *p, const float *g, uin
  * +0), b = g at t = 1, p - lr*b. */
 TGT_INLINE void sgd_block(const dsc_bq_coef *k, const float *q, const qtree *ts,
                           float *restrict p, const float *restrict g, uint8_t *restrict c,
-                          float *a, const int nb, const int has_wd, const int first, ahead ah)
+                          float *a, const int nb, const int has_wd, const int first,
+                          dsc_bq_ahead ah)
 {
     float b[DSC_QBLOCK] __attribute__((aligned(64)));
     const float old = *a;
@@ -201,7 +172,7 @@ TGT_INLINE void sgd_block(const dsc_bq_coef *k, const float *q, const qtree *ts,
         max1 = amax_of(max1, fabsf(pb));
     }
     *a = max1;
-    encode_pf(ts, 1, b, nb, max1, c, ah.p, ah.g);
+    encode_pf(ts, 1, b, nb, max1, c, ah.f1, ah.f2);
 }
 
 /* One-state steps: DEQ decodes the block's codes into q (skipped at the
@@ -212,7 +183,7 @@ TGT_INLINE void sgd_block(const dsc_bq_coef *k, const float *q, const qtree *ts,
         for (size_t j = j0; j < j1; j++) {                                                    \
             size_t b0 = j * DSC_QBLOCK, left = n - b0;                                        \
             int nb = left < DSC_QBLOCK ? (int)left : DSC_QBLOCK;                              \
-            ahead ah = ahead_of(p, g, c, NULL, j, j1, n);                                     \
+            dsc_bq_ahead ah = dsc_q8_ahead(p, g, c, NULL, j, n);                              \
             if (NEED) DEQ(MAP, c + b0, nb, q);                                                \
             if (nb == DSC_QBLOCK) BODY(DSC_QBLOCK);                                           \
             else BODY(nb);                                                                    \
@@ -279,7 +250,7 @@ TGT void dsc_bq_sgd8_avx512(const dsc_bq_coef *k, float *p, const float *g, uint
  * sign() is (x > 0) - (x < 0) as a float: +0 for zeros and NaN. */
 TGT_INLINE void lion_block(const dsc_bq_coef *k, const float *q, const qtree *ts,
                            float *restrict p, const float *restrict g, uint8_t *restrict c,
-                           float *a, const int nb, ahead ah)
+                           float *a, const int nb, dsc_bq_ahead ah)
 {
     float m[DSC_QBLOCK] __attribute__((aligned(64)));
     const float old = *a;
@@ -313,7 +284,7 @@ TGT_INLINE void lion_block(const dsc_bq_coef *k, const float *q, const qtree *ts
         max1 = amax_of(max1, fabsf(pm));
     }
     *a = max1;
-    encode_pf(ts, 1, m, nb, max1, c, ah.p, ah.g);
+    encode_pf(ts, 1, m, nb, max1, c, ah.f1, ah.f2);
 }
 
 #define LION_BODY(NB) lion_block(k, q, &ts, p + b0, g + b0, c + b0, a + j, NB, ah)
@@ -350,7 +321,7 @@ TGT void dsc_bq_lion8_avx512(const dsc_bq_coef *k, float *p, const float *g, uin
  * raw g. */
 TGT_INLINE void adagrad_block(const dsc_bq_coef *k, const float *q, const qtree *ts,
                               float *restrict p, const float *restrict g, uint8_t *restrict c,
-                              float *a, const int nb, const int has_wd, ahead ah)
+                              float *a, const int nb, const int has_wd, dsc_bq_ahead ah)
 {
     float v[DSC_QBLOCK] __attribute__((aligned(64)));
     const float old = *a;
@@ -380,7 +351,7 @@ TGT_INLINE void adagrad_block(const dsc_bq_coef *k, const float *q, const qtree 
         max1 = amax_of(max1, fabsf(pv));
     }
     *a = max1;
-    encode_pf(ts, 1, v, nb, max1, c, ah.p, ah.g);
+    encode_pf(ts, 1, v, nb, max1, c, ah.f1, ah.f2);
 }
 
 #define ADAGRAD_BODY(NB) adagrad_block(k, q, ts, p + b0, g + b0, c + b0, a + j, NB, has_wd, ah)
