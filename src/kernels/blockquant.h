@@ -94,9 +94,9 @@ void dsc_bq_encode_fast(const dsc_qtable *t, const float *restrict s, int n, flo
 #endif
 
 /* Memory a step will read after this block, fetched while the encoder's
- * arithmetic runs (quant8.c, "Prefetch"): two float streams (one 64-byte
- * line per 16 values encoded) and two code streams (one line per 64); any
- * may be NULL. */
+ * arithmetic runs (src/optimizers/quant8.h, "Prefetch"): two float
+ * streams (one 64-byte line per 16 values encoded) and two code streams
+ * (one line per 64); any may be NULL. */
 typedef struct {
     const float *f1, *f2;
     const uint8_t *c1, *c2;

@@ -317,8 +317,8 @@ __attribute__((noinline, target(TARGET_ISA))) static __m512i search_fixed(const 
  *
  * pf1, pf2 (or NULL): two float streams to prefetch at the encoder's pace,
  * one 64-byte line of each per 16 values, for a caller that wants memory
- * it will read later fetched while this arithmetic runs (quant8_avx512.c,
- * "Prefetch"); encode() passes none. */
+ * it will read later fetched while this arithmetic runs (src/optimizers/
+ * quant8.h, "Prefetch"); encode() passes none. */
 TGT_INLINE void encode_pf(const qtree *t, int is_signed, const float *s, int n, float absmax,
                           uint8_t *codes, const float *pf1, const float *pf2)
 {
