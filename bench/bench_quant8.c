@@ -247,13 +247,13 @@ int main(int argc, char **argv)
                                      "8-bit step alone is %.2fx the float32 step at %s",
                                      in_cache, label);
                         } else {
-                            double gbs = bench_shape_gbs(BENCH_LIMIT_ELEMENTS, pr->nstates, 1, 0, th, 5);
+                            double gbs =
+                                bench_shape_gbs(BENCH_LIMIT_ELEMENTS, pr->nstates, 1, 0, th, 5);
                             double traffic = gbs > 0 ? bytes8 / gbs / t32.step_ns : 0.0;
-                            snprintf(why, sizeof why, "%s: in cache the 8-bit step alone is "
-                                     "%.2fx the float32 step at %s, its memory traffic alone "
-                                     "%.2fx; the two added %.2fx",
-                                     bench_serial(ratio, in_cache, traffic) ? "serial" : "open",
-                                     in_cache, label, traffic, in_cache + traffic);
+                            char base[48];
+                            snprintf(base, sizeof base, "float32 step at %s", label);
+                            bench_why_split(why, sizeof why, ratio, in_cache, traffic,
+                                            "8-bit step", base);
                         }
                     }
                     bench_summary_why("1 quant8", what, ratio, "<=", 1.3, why);

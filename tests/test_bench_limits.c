@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The state bytes the library keeps for one tensor of n under `spec`. */
 static double state_bytes(const char *spec, size_t n)
@@ -102,6 +103,12 @@ static void test_serial(void)
     CHECK(!bench_serial(1.11, 0.5, 0.5)); /* slower than both added */
     CHECK(!bench_serial(1.0, 0.0, 1.0));  /* a time not measured */
     CHECK(!bench_serial(1.0, 1.0, 0.0));
+    char why[320];
+    bench_why_split(why, sizeof why, 1.5, 0.7, 0.8, "8-bit step", "float32 step at 100M");
+    CHECK(!strcmp(why, "serial: in cache the 8-bit step alone is 0.70x the float32 step at "
+                       "100M, its memory traffic alone 0.80x; the two added 1.50x"));
+    bench_why_split(why, sizeof why, 1.2, 0.7, 0.8, "8-bit step", "float32 step at 100M");
+    CHECK(!strncmp(why, "open: ", 6));
 }
 
 int main(void)

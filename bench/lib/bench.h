@@ -56,6 +56,12 @@ void bench_shape_free(bench_shape *s);
  * under 90% of it they overlap in part, over 110% something else costs
  * too. Times per parameter (or ratios to one time), all three in one unit. */
 int bench_serial(double step, double arithmetic, double traffic);
+/* The reading of a row that misses its goal while its in-cache time does
+ * not, its three times as ratios to the step it is compared with: "serial"
+ * (bench_serial) or "open", then "in cache the <step> alone is <x> the
+ * <base>, its memory traffic alone <y>; the two added <x + y>", into why. */
+void bench_why_split(char *why, size_t n, double ratio, double in_cache, double traffic,
+                     const char *step, const char *base);
 
 /* One row of the summary that `make bench` ends with (scripts/bench-summary.sh
  * collects them into a table): a line on stdout

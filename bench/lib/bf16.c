@@ -167,11 +167,10 @@ int bench_bf16_main(int argc, char **argv)
                         double traffic = gbs > 0 ? bench_shape_bytes(1, 2, 2) / gbs /
                                                        (best[0] * 1e9 / (double)d.n)
                                                  : 0.0;
-                        snprintf(why, sizeof why, "%s: in cache the bf16-state step alone "
-                                 "is %.2fx the float32-state step at %zu params, its memory "
-                                 "traffic alone %.2fx; the two added %.2fx",
-                                 bench_serial(ratio, in_cache, traffic) ? "serial" : "open",
-                                 in_cache, d.n, traffic, in_cache + traffic);
+                        char base[64];
+                        snprintf(base, sizeof base, "float32-state step at %zu params", d.n);
+                        bench_why_split(why, sizeof why, ratio, in_cache, traffic,
+                                        "bf16-state step", base);
                     }
                     bench_summary_why("18 bf16 states", what, ratio, "<=", 1.0, why);
                 }

@@ -185,7 +185,8 @@ static void bench_rows(const bench_data *d, const char *name, const char *label,
                 bytes = bench_shape_bytes(1, states, width); /* the touched states only */
             }
         bench_shape *pattern =
-            states >= 0 ? bench_shape_new(BENCH_LIMIT_ELEMENTS, states, width, extra, threads[t]) : NULL;
+            states >= 0 ? bench_shape_new(BENCH_LIMIT_ELEMENTS, states, width, extra, threads[t])
+                        : NULL;
         /* Best of 7 at 100M: with 3, one slow step in a loaded minute moved
          * a row by 10% (measured: sgd 0.67 -> 0.82 of the update stream). */
         int reps = n > 10000000 ? 7 : 20;

@@ -4,6 +4,7 @@
 #include "bench.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -311,4 +312,13 @@ int bench_serial(double step, double arithmetic, double traffic)
 {
     double sum = arithmetic + traffic;
     return arithmetic > 0.0 && traffic > 0.0 && step >= 0.9 * sum && step <= 1.1 * sum;
+}
+
+void bench_why_split(char *why, size_t n, double ratio, double in_cache, double traffic,
+                     const char *step, const char *base)
+{
+    const char *reading = bench_serial(ratio, in_cache, traffic) ? "serial" : "open";
+    snprintf(why, n, "%s: in cache the %s alone is %.2fx the %s, its memory traffic alone "
+             "%.2fx; the two added %.2fx", reading, step, in_cache, base, traffic,
+             in_cache + traffic);
 }
