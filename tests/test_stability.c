@@ -9,7 +9,9 @@
  * caller's gradient left untouched; spam across a checkpoint taken between
  * momentum resets; sparse momentum with density 1 equal to dense spam; the
  * coordinate-clip threshold on hand-made and random examples; adamp and
- * sgdp with cosines next to their projection thresholds. Golden
+ * sgdp with cosines next to their projection thresholds; the families'
+ * prescan (adamp, sgdp, stable_spam, adagradnorm: where it runs, non-finite
+ * gradients, the same bits as without it). Golden
  * trajectories are separate ctests (golden_*). */
 #include "check.h"
 #include "core/internal.h"
@@ -577,6 +579,143 @@ static void test_rules(void)
     dsc_optimizer_free(o);
 }
 
+/* The prescan (dsc_family.prescan): adamp, sgdp, stable_spam and global
+ * adagradnorm read each gradient in the validate phase in place of the
+ * driver's non-finite count. Checked: it runs exactly where the gradient
+ * reaches the family unchanged on the fast path (not with stats, a clip,
+ * the reference loops, row-wise adagradnorm or a 1-D adamp parameter); a
+ * NaN or an Inf entry still skips the step (nothing changes, the count
+ * exact) or fails it; a gradient with finite entries whose float squares
+ * overflow (1e20) is not taken for non-finite; and the results match the
+ * run without the prescan (stats on: the driver scans, the family sweeps
+ * itself) and the reference loops bit for bit. */
+typedef struct {
+    const char *spec;
+    int ndim, expect; /* the prescan runs on the first parameter */
+} prescan_case;
+
+static dsc_optimizer *prescan_opt(const char *spec, int ndim, float *w, const float *g,
+                                  int64_t rows, int64_t cols)
+{
+    int64_t shape[2] = {ndim == 2 ? rows : rows * cols, cols};
+    dsc_optimizer *opt = dsc_optimizer_new();
+    if (!opt || dsc_optimizer_add_group(opt, "g", spec) != DSC_OK ||
+        dsc_optimizer_add_param(opt, "w", w, g, ndim, shape, DSC_ROLE_AUTO, "g") != DSC_OK) {
+        fprintf(stderr, "prescan: set-up failed for %s: %s\n", spec,
+                opt ? dsc_optimizer_error(opt) : "");
+        CHECK(0);
+        dsc_optimizer_free(opt);
+        return NULL;
+    }
+    return opt;
+}
+
+/* Three steps of spec on 200 x 300 from p0 with the gradients grads[0..2];
+ * mode 0 plain, 1 stats on, 2 reference loops, 3 norm clipping (a limit
+ * no gradient reaches, so the values are those of mode 0). Returns the
+ * prescanned flag after the last step. */
+static int prescan_run(const prescan_case *c, int mode, const float *p0, float *const *grads,
+                       float *out, size_t n)
+{
+    float *g = malloc(n * sizeof(float));
+    memcpy(out, p0, n * sizeof(float));
+    dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, out, g, 200, 300);
+    int flag = -1;
+    if (opt && g) {
+        if (mode == 1) dsc_optimizer_set_stats(opt, 1);
+        if (mode == 2) dsc_optimizer_use_reference(opt, 1);
+        if (mode == 3) dsc_optimizer_set_clip(opt, DSC_CLIP_NORM, 1e30);
+        for (int s = 0; s < 3; s++) {
+            memcpy(g, grads[s], n * sizeof(float));
+            CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+        }
+        flag = opt->params[0]->prescanned;
+    }
+    dsc_optimizer_free(opt);
+    free(g);
+    return flag;
+}
+
+static void test_prescan(void)
+{
+    static const prescan_case cases[] = {
+        {"adamp:lr=0.01,weight_decay=0.01", 2, 1},
+        {"adamp:lr=0.01,weight_decay=0.01,delta=10", 2, 1},
+        {"adamp:lr=0.01", 1, 0},
+        {"sgdp:lr=0.1,momentum=0.9,weight_decay=0.001,delta=10", 2, 1},
+        {"stable_spam:lr=0.01,update_proj_gap=2,total_t=8", 2, 1},
+        {"adagradnorm:lr=0.1,momentum=0.9", 2, 1},
+        {"adagradnorm:lr=0.1,momentum=0.9,rowwise=1", 2, 0},
+    };
+    const size_t n = 200 * 300;
+    float *p0 = malloc(n * sizeof(float)), *plain = malloc(n * sizeof(float)),
+          *other = malloc(n * sizeof(float)), *grads[3];
+    fill_param(p0, n);
+    for (int s = 0; s < 3; s++) {
+        grads[s] = malloc(n * sizeof(float));
+        fill_grad(grads[s], n, s);
+    }
+    for (size_t i = 0; i < n; i += 1000) grads[1][i] = 1e20f; /* squares overflow a float */
+    int runs = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const prescan_case *c = &cases[k];
+        int flag = prescan_run(c, 0, p0, grads, plain, n);
+        if (flag != c->expect) fprintf(stderr, "prescan: %s (%d-D): flag %d\n", c->spec,
+                                       c->ndim, flag);
+        CHECK_EQ_INT(flag, c->expect);
+        for (int mode = 1; mode <= 3; mode++) {
+            CHECK_EQ_INT(prescan_run(c, mode, p0, grads, other, n), 0);
+            int same = memcmp(plain, other, n * sizeof(float)) == 0;
+            if (!same) fprintf(stderr, "prescan: %s (%d-D) differs in mode %d\n", c->spec,
+                               c->ndim, mode);
+            CHECK(same);
+            runs++;
+        }
+
+        /* A non-finite entry anywhere: skipped with the exact count and
+         * nothing changed, or DSC_NONFINITE; then the step goes on as if
+         * the bad gradient had not been offered. */
+        static const float bad_values[] = {NAN, INFINITY, -INFINITY};
+        for (int b = 0; b < 3; b++) {
+            float *g = malloc(n * sizeof(float)), *w = malloc(n * sizeof(float));
+            memcpy(w, p0, n * sizeof(float));
+            dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, w, g, 200, 300);
+            if (!opt) break;
+            memcpy(g, grads[0], n * sizeof(float));
+            CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+            memcpy(g, grads[1], n * sizeof(float));
+            g[n - 1 - 977 * (size_t)b] = bad_values[b];
+            g[12345] = bad_values[b];
+            memcpy(other, w, n * sizeof(float));
+            CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+            dsc_step_stats st;
+            CHECK_STATUS(dsc_optimizer_stats(opt, &st), DSC_OK, opt);
+            CHECK_EQ_INT(st.skipped, 1);
+            CHECK_EQ_INT((long long)st.nonfinite, 2);
+            CHECK(memcmp(other, w, n * sizeof(float)) == 0);
+            CHECK_STATUS(dsc_optimizer_set_nonfinite(opt, DSC_NONFINITE_FAIL), DSC_OK, opt);
+            CHECK_STATUS(dsc_optimizer_step(opt), DSC_NONFINITE, NULL);
+            CHECK(memcmp(other, w, n * sizeof(float)) == 0);
+            memcpy(g, grads[1], n * sizeof(float));
+            CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+            memcpy(g, grads[2], n * sizeof(float));
+            CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
+            int same = memcmp(plain, w, n * sizeof(float)) == 0;
+            if (!same) fprintf(stderr, "prescan: %s (%d-D) after a skipped step differs\n",
+                               c->spec, c->ndim);
+            CHECK(same);
+            dsc_optimizer_free(opt);
+            free(g);
+            free(w);
+        }
+    }
+    printf("prescan: %d comparisons with the driver's scan and the reference, bitwise\n", runs);
+    for (int s = 0; s < 3; s++) free(grads[s]);
+    free(p0);
+    free(plain);
+    free(other);
+}
+
 int main(void)
 {
     dsc_set_allocator(count_alloc, count_free);
@@ -589,5 +728,6 @@ int main(void)
     test_threads();
     test_fast_vs_ref();
     test_projection_near_threshold();
+    test_prescan();
     return check_report("test_stability");
 }

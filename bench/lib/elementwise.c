@@ -16,17 +16,20 @@
  *
  * Where the byte count above is not all a step moves: a step that needs a
  * whole-tensor (or whole-group) number before its first update reads its
- * inputs once more, and the "of update" column cannot reach 100%:
+ * inputs once more, and the "of update" column cannot reach 100%. Where
+ * that first read includes all of g, it is the family's prescan, made in
+ * place of the driver's scan (dsc_family.prescan in src/core/internal.h;
+ * since 2026-12-03), so only what it reads beyond g is extra:
  *   sgdp, adamp     the projection decision needs every row's sums of the
- *                   pre-step p and g: +8 bytes, ceiling 24/32 = 75% (sgdp)
- *                   and 32/40 = 80% (adamp);
- *   adagradnorm     the global accumulator needs sum g^2 first: +4 bytes,
- *                   ceiling 24/28 = 86% (row-wise: rows fit in cache, 100%);
+ *                   pre-step p and g: the prescan, +4 bytes (p), ceiling
+ *                   24/28 = 86% (sgdp) and 32/36 = 89% (adamp);
+ *   adagradnorm     the global accumulator needs sum g^2 first: the
+ *                   prescan, nothing extra (row-wise: rows fit in cache);
  *   adam_clip/0.1   the clipping threshold is a rank statistic of |g| over
  *                   the group, found by three radix passes over g: +12
  *                   bytes, ceiling 32/44 = 73%;
- *   stable_spam     max |g| and the clipped norm are two reads of g: +8
- *                   bytes, ceiling 32/40 = 80%.
+ *   stable_spam     max |g| (the prescan) and the clipped norm: one more
+ *                   read of g, +4 bytes, ceiling 32/36 = 89%.
  * A state the step holds but does not touch is not counted: stable_spam's
  * max_exp_avg_sq (only amsgrad uses it). Those rows take their count from
  * the table `unseen` below, the others from the state bytes the library
@@ -97,11 +100,11 @@ static const struct {
     const char *label;
     int states, extra;
 } unseen[] = {
-    {"sgdp", 1, 2},          /* momentum; the rows' sums of p and g */
-    {"adamp", 2, 2},         /* m, v; the rows' sums of p and g */
-    {"adagradnorm", 1, 1},   /* momentum (the accumulator is a scalar); sum of g^2 */
+    {"sgdp", 1, 1},          /* momentum; p in the prescan's row sums */
+    {"adamp", 2, 1},         /* m, v; p in the prescan's row sums */
+    {"adagradnorm", 1, 0},   /* momentum (the accumulator is a scalar); sum g^2 is the prescan */
     {"adam_clip/0.1", 2, 3}, /* m, v; three radix passes over |g| */
-    {"stable_spam", 2, 2},   /* m, v (max_exp_avg_sq only with amsgrad); max |g|, clipped norm */
+    {"stable_spam", 2, 1},   /* m, v (max_exp_avg_sq only with amsgrad); the clipped norm */
 };
 
 /* bench_shape_gbs for a pattern (states of `width` bytes: 4 or 1), measured

@@ -104,6 +104,10 @@ typedef struct dsc_param {
     uint16_t *bf16_data;
     const uint16_t *bf16_grad;
     float *bf16_work;       /* owned: gradient, then (stochastic) parameter */
+    /* Set for one step when the driver ran the family's prescan on this
+     * parameter (dsc_family.prescan); `prescan` holds its scalar result. */
+    int prescanned;
+    double prescan;
 } dsc_param;
 
 /* ---------------------------------------------------------------- groups */
@@ -181,6 +185,20 @@ typedef struct dsc_family {
      * p->grad and p->hp. Must not allocate and must not fail (whatever can
      * fail belongs in validate). */
     dsc_status (*step)(dsc_group *g, const dsc_step_ctx *ctx);
+    /* The family's own first read of a parameter, for a family whose update
+     * needs a whole-tensor number before it writes anything (adamp's
+     * projection decision, adagradnorm's sum of g^2, stable_spam's max |g|).
+     * When the gradient reaches the family as it is (no transform work,
+     * transform.c) and no norms are asked for, the driver runs it in the
+     * validate phase in place of its own non-finite scan of p->grad, so the
+     * gradient is read once less per step. It reads p->grad and p->data,
+     * keeps what it computed in p->scratch or p->prescan, sets
+     * p->prescanned when it did so (the step then uses the results), and
+     * returns 1 only when those results prove every entry of p->grad finite
+     * (a double sum of squares, or a maximum of |bits|, that is finite);
+     * otherwise the driver counts the non-finite entries itself. It writes
+     * nothing else and cannot fail. May be NULL. */
+    int (*prescan)(const dsc_group *g, dsc_param *p);
     /* 1: the family stores its float32 state slots in bf16 when the group
      * key bf16_state asks (it plans them with dsc_state_dtype and its
      * kernels load and store through kernels/bf16.h). */

@@ -14,12 +14,20 @@
  *
  * The stage has the two phases of the step (step.c):
  *   dsc_transform_decide (validate: may fail, writes only the handle's
- *     stats and error) scans every gradient once (non-finite count; the
- *     l2, l1 and l-inf norms when stats or norm clipping need them), then
+ *     stats and error, and the prescans' scratch) scans every gradient
+ *     once (non-finite count; the l2, l1 and l-inf norms when stats or
+ *     norm clipping need them), then
  *     decides: fail (DSC_NONFINITE), skip the update (plan->skip), or go on
  *     with zeroing, a norm-clipping factor and a value bound in the plan.
  *     It fills the step stats (norms, nonfinite, clip_scale and the
- *     skipped / zeroed / clipped counters).
+ *     skipped / zeroed / clipped counters). When the gradients will reach
+ *     the families unchanged and no norms are needed, a family that reads
+ *     each gradient before it writes anyway (dsc_family.prescan: adamp,
+ *     sgdp, adagradnorm, stable_spam) makes that read here, and where its
+ *     result proves the gradient finite the count is not made: one pass
+ *     over the gradient less. A prescan writes only the parameter's
+ *     scratch and p->prescan, which a skipped or failed step leaves unused
+ *     (every decision clears p->prescanned first).
  *   dsc_transform_apply (write: cannot fail, allocates nothing) carries
  *     the plan out in this order, each into p->work (p->grad then points
  *     there; the caller's gradient is only read):
@@ -377,6 +385,7 @@ dsc_status dsc_transform_decide(dsc_optimizer *opt, dsc_grad_plan *plan)
     plan->zero_bad = 0;
     plan->scale = 1.0f;
     plan->clamp = INFINITY;
+    for (int i = 0; i < opt->nparams; i++) opt->params[i]->prescanned = 0;
 
     /* The scan: non-finite entries always (cheap); norms when asked for or
      * needed by norm clipping. */
@@ -398,8 +407,14 @@ dsc_status dsc_transform_decide(dsc_optimizer *opt, dsc_grad_plan *plan)
             if (s.absmax > absmax) absmax = s.absmax;
         }
     } else {
+        /* A family's prescan that proves its gradient finite replaces the
+         * count (see dsc_family.prescan): only where the family then reads
+         * the gradient as it is now, on the fast path. */
+        const int fold = !opt->reference && !dsc_transform_needs_work(opt);
         for (int i = 0; i < opt->nparams; i++) {
             dsc_param *p = opt->params[i];
+            const dsc_group *g = opt->groups[p->group];
+            if (fold && !p->bf16 && g->family->prescan && g->family->prescan(g, p)) continue;
             size_t b = dsc_vec_count_nonfinite(p->grad, p->numel);
             if (b && !first_bad) first_bad = p->name;
             bad += b;

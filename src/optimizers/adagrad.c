@@ -514,7 +514,8 @@ static void agn_step_global(dsc_group *grp, const dsc_step_ctx *ctx)
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         add += ctx->reference ? sumsq_fixed(p->grad, p->numel)
-                              : dsc_vec_sumsq(p->grad, p->numel);
+               : p->prescanned ? p->prescan
+                               : dsc_vec_sumsq(p->grad, p->numel);
     }
     *S += add;
     for (int k = 0; k < grp->nparams; k++) {
@@ -558,6 +559,19 @@ static void agn_step_rowwise(dsc_group *grp, const dsc_step_ctx *ctx)
     }
 }
 
+/* The prescan (dsc_family.prescan): the global sum's term of this
+ * parameter, its sum of g^2 in double, read before the driver's count. A
+ * finite sum of squares proves every entry finite (a square of a finite
+ * float cannot overflow a double). Row-wise groups sum each row while it is
+ * in cache and have no such pass. */
+static int adagradnorm_prescan(const dsc_group *grp, dsc_param *p)
+{
+    if (grp->cur[N_ROWWISE] != 0) return 0;
+    p->prescan = dsc_vec_sumsq(p->grad, p->numel);
+    p->prescanned = 1;
+    return isfinite(p->prescan);
+}
+
 static dsc_status adagradnorm_step(dsc_group *grp, const dsc_step_ctx *ctx)
 {
     if (grp->cur[N_ROWWISE] != 0) agn_step_rowwise(grp, ctx);
@@ -577,7 +591,7 @@ const dsc_family dsc_family_adagradnorm = {
         .nkeys = N_NKEYS, .keys = adagradnorm_keys, .matrix = 0,
     },
     .plan_param = adagradnorm_plan, .plan_group = adagradnorm_plan_group,
-    .step = adagradnorm_step,
+    .step = adagradnorm_step, .prescan = adagradnorm_prescan,
 };
 
 /* ------------------------------------------ AdAdaGrad adaptive batch size */

@@ -713,10 +713,11 @@ static void step_fast(const dsc_param *p, step_job *J, proj_step ps)
     J->pv = view_of(p);
     J->w = work_of(p, &J->pv);
     J->eps = ps.eps;
-    /* The decision: from the filter when it proves one, else exactly. */
+    /* The decision: from the filter when it proves one, else exactly. The
+     * filter sweep may have run already, as the driver's prescan. */
     int view = -1;
     if (FILTER_ON) {
-        dsc_parallel_ranges(n, range_filter, J);
+        if (!p->prescanned) dsc_parallel_ranges(n, range_filter, J);
         rows_from_blocks(&J->pv, J->w.part, 3, J->w.rowsum);
         view = decide_sure(&J->pv, J->w.rowsum, ps.eps, ps.delta);
     }
@@ -738,6 +739,27 @@ static void step_fast(const dsc_param *p, step_job *J, proj_step ps)
         proj_coefs(&J->pv, view, J->w.rowsum, 2, J->w.rowsum + 1, 2, ps.eps, J->w.coef);
         dsc_parallel_ranges(n, range_apply, J);
     }
+}
+
+/* The prescan (dsc_family.prescan), for adamp and sgdp: the filter sweep of
+ * step_fast made in the validate phase, its partials left in the scratch
+ * for the step. Every g_i^2 enters one block's gg partial (a float lane
+ * sum, then double), and a sum of non-negative terms stays finite only
+ * when every term is: finite gg partials prove the gradient finite. (A
+ * finite g above 2^64 overflows its float square: the driver then counts,
+ * and finds none.) */
+static int proj_prescan(const dsc_group *grp, dsc_param *p)
+{
+    (void)grp;
+    if (p->ndim <= 1 || !FILTER_ON) return 0;
+    step_job J = {.x = p->data, .g = p->grad};
+    J.pv = view_of(p);
+    J.w = work_of(p, &J.pv);
+    dsc_parallel_ranges(p->numel, range_filter, &J);
+    p->prescanned = 1;
+    for (size_t j = 0; j < J.pv.nb; j++)
+        if (!isfinite(J.w.part[3 * j])) return 0;
+    return 1;
 }
 
 /* ------------------------------------------------------------------ adamp */
@@ -906,7 +928,7 @@ const dsc_family dsc_family_adamp = {
         .source = "clovaai/AdamP adamp/adamp.py @7f6f0383ff6ad3839d5c7f79f1db0a44c5a12fdb",
         .nkeys = A_NKEYS, .keys = adamp_keys, .matrix = 0,
     },
-    .plan_param = adamp_plan, .step = adamp_step,
+    .plan_param = adamp_plan, .step = adamp_step, .prescan = proj_prescan,
 };
 
 const dsc_family dsc_family_sgdp = {
@@ -919,4 +941,5 @@ const dsc_family dsc_family_sgdp = {
         .nkeys = S_NKEYS, .keys = sgdp_keys, .matrix = 0,
     },
     .check = sgdp_check, .plan_param = sgdp_plan, .step = sgdp_step,
+    .prescan = proj_prescan,
 };
