@@ -10,8 +10,8 @@
  * momentum resets; sparse momentum with density 1 equal to dense spam; the
  * coordinate-clip threshold on hand-made and random examples; adamp and
  * sgdp with cosines next to their projection thresholds; the families'
- * prescan (adamp, sgdp, stable_spam, adagradnorm: where it runs, non-finite
- * gradients, the same bits as without it). Golden
+ * prescan (adamp, sgdp, stable_spam, adagradnorm, sgd_clip, adam_clip: where
+ * it runs, non-finite gradients, the same bits as without it). Golden
  * trajectories are separate ctests (golden_*). */
 #include "check.h"
 #include "core/internal.h"
@@ -450,8 +450,8 @@ static void check_tau(float *const *g, const size_t *n, int k, double c, float e
                                              "g"), DSC_OK, opt);
     }
     dsc_group *grp = dsc_optimizer_find_group(opt, "g");
-    float fast = dsc_coordclip_tau(grp, c, 1.0, -1, 0);
-    float ref = dsc_coordclip_tau(grp, c, 1.0, -1, 1);
+    float fast = dsc_coordclip_tau(grp, c, 1.0, -1, 0, NULL);
+    float ref = dsc_coordclip_tau(grp, c, 1.0, -1, 1, NULL);
     if (fast != expect || ref != expect)
         fprintf(stderr, "tau c=%g: fast %.9g ref %.9g expected %.9g\n", c, fast, ref, expect);
     CHECK(fast == expect);
@@ -579,11 +579,13 @@ static void test_rules(void)
     dsc_optimizer_free(o);
 }
 
-/* The prescan (dsc_family.prescan): adamp, sgdp, stable_spam and global
- * adagradnorm read each gradient in the validate phase in place of the
- * driver's non-finite count. Checked: it runs exactly where the gradient
- * reaches the family unchanged on the fast path (not with stats, a clip,
- * the reference loops, row-wise adagradnorm or a 1-D adamp parameter); a
+/* The prescan (dsc_family.prescan): adamp, sgdp, stable_spam, global
+ * adagradnorm, and sgd_clip and adam_clip when they clip, read each
+ * gradient in the validate phase in place of the driver's non-finite
+ * count. Checked: it runs exactly where the gradient reaches the family
+ * unchanged on the fast path (not with stats, a clip, the reference loops,
+ * row-wise adagradnorm, a 1-D adamp parameter or adam_clip without
+ * clipping); a
  * NaN or an Inf entry still skips the step (nothing changes, the count
  * exact) or fails it; a gradient with finite entries whose float squares
  * overflow (1e20) is not taken for non-finite; and the results match the
@@ -594,13 +596,21 @@ typedef struct {
     int ndim, expect; /* the prescan runs on the first parameter */
 } prescan_case;
 
+/* A bias of 7 joins the group, so the group-wide parts (the clipping
+ * threshold's histogram) span two parameters; each optimizer has its own. */
+typedef struct {
+    float w[7], g[7];
+} prescan_bias;
+
 static dsc_optimizer *prescan_opt(const char *spec, int ndim, float *w, const float *g,
-                                  int64_t rows, int64_t cols)
+                                  int64_t rows, int64_t cols, prescan_bias *b)
 {
-    int64_t shape[2] = {ndim == 2 ? rows : rows * cols, cols};
+    int64_t shape[2] = {ndim == 2 ? rows : rows * cols, cols}, bshape[1] = {7};
+    for (int i = 0; i < 7; i++) b->w[i] = 0.25f * (float)i - 0.5f, b->g[i] = 0.1f * (float)(i - 3);
     dsc_optimizer *opt = dsc_optimizer_new();
     if (!opt || dsc_optimizer_add_group(opt, "g", spec) != DSC_OK ||
-        dsc_optimizer_add_param(opt, "w", w, g, ndim, shape, DSC_ROLE_AUTO, "g") != DSC_OK) {
+        dsc_optimizer_add_param(opt, "w", w, g, ndim, shape, DSC_ROLE_AUTO, "g") != DSC_OK ||
+        dsc_optimizer_add_param(opt, "b", b->w, b->g, 1, bshape, DSC_ROLE_AUTO, "g") != DSC_OK) {
         fprintf(stderr, "prescan: set-up failed for %s: %s\n", spec,
                 opt ? dsc_optimizer_error(opt) : "");
         CHECK(0);
@@ -618,8 +628,9 @@ static int prescan_run(const prescan_case *c, int mode, const float *p0, float *
                        float *out, size_t n)
 {
     float *g = malloc(n * sizeof(float));
+    prescan_bias bias;
     memcpy(out, p0, n * sizeof(float));
-    dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, out, g, 200, 300);
+    dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, out, g, 200, 300, &bias);
     int flag = -1;
     if (opt && g) {
         if (mode == 1) dsc_optimizer_set_stats(opt, 1);
@@ -646,6 +657,10 @@ static void test_prescan(void)
         {"stable_spam:lr=0.01,update_proj_gap=2,total_t=8", 2, 1},
         {"adagradnorm:lr=0.1,momentum=0.9", 2, 1},
         {"adagradnorm:lr=0.1,momentum=0.9,rowwise=1", 2, 0},
+        {"adam_clip:lr=0.01,coordinate_clip=0.2,weight_decay=0.05", 2, 1},
+        {"adam_clip:lr=0.01,coordinate_clip=0.1", 1, 1},
+        {"adam_clip:lr=0.01", 2, 0},
+        {"sgd_clip:lr=0.02,momentum=0.9,coordinate_clip=0.25,normalize=1", 2, 1},
     };
     const size_t n = 200 * 300;
     float *p0 = malloc(n * sizeof(float)), *plain = malloc(n * sizeof(float)),
@@ -678,8 +693,9 @@ static void test_prescan(void)
         static const float bad_values[] = {NAN, INFINITY, -INFINITY};
         for (int b = 0; b < 3; b++) {
             float *g = malloc(n * sizeof(float)), *w = malloc(n * sizeof(float));
+            prescan_bias bias;
             memcpy(w, p0, n * sizeof(float));
-            dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, w, g, 200, 300);
+            dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, w, g, 200, 300, &bias);
             if (!opt) break;
             memcpy(g, grads[0], n * sizeof(float));
             CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);

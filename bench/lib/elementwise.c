@@ -26,8 +26,8 @@
  *   adagradnorm     the global accumulator needs sum g^2 first: the
  *                   prescan, nothing extra (row-wise: rows fit in cache);
  *   adam_clip/0.1   the clipping threshold is a rank statistic of |g| over
- *                   the group, found by three radix passes over g: +12
- *                   bytes, ceiling 32/44 = 73%;
+ *                   the group, found by three radix passes over g, the
+ *                   first the prescan: +8 bytes, ceiling 32/40 = 80%;
  *   stable_spam     max |g| (the prescan) and the clipped norm: one more
  *                   read of g, +4 bytes, ceiling 32/36 = 89%.
  * A state the step holds but does not touch is not counted: stable_spam's
@@ -103,7 +103,7 @@ static const struct {
     {"sgdp", 1, 1},          /* momentum; p in the prescan's row sums */
     {"adamp", 2, 1},         /* m, v; p in the prescan's row sums */
     {"adagradnorm", 1, 0},   /* momentum (the accumulator is a scalar); sum g^2 is the prescan */
-    {"adam_clip/0.1", 2, 3}, /* m, v; three radix passes over |g| */
+    {"adam_clip/0.1", 2, 2}, /* m, v; radix passes 2 and 3 over |g| (1 is the prescan) */
     {"stable_spam", 2, 1},   /* m, v (max_exp_avg_sq only with amsgrad); the clipped norm */
 };
 

@@ -187,17 +187,19 @@ typedef struct dsc_family {
     dsc_status (*step)(dsc_group *g, const dsc_step_ctx *ctx);
     /* The family's own first read of a parameter, for a family whose update
      * needs a whole-tensor number before it writes anything (adamp's
-     * projection decision, adagradnorm's sum of g^2, stable_spam's max |g|).
-     * When the gradient reaches the family as it is (no transform work,
+     * projection decision, adagradnorm's sum of g^2, stable_spam's max |g|,
+     * the first radix pass of sgd_clip's and adam_clip's threshold). When
+     * the gradient reaches the family as it is (no transform work,
      * transform.c) and no norms are asked for, the driver runs it in the
      * validate phase in place of its own non-finite scan of p->grad, so the
      * gradient is read once less per step. It reads p->grad and p->data,
-     * keeps what it computed in p->scratch or p->prescan, sets
-     * p->prescanned when it did so (the step then uses the results), and
-     * returns 1 only when those results prove every entry of p->grad finite
-     * (a double sum of squares, or a maximum of |bits|, that is finite);
-     * otherwise the driver counts the non-finite entries itself. It writes
-     * nothing else and cannot fail. May be NULL. */
+     * keeps what it computed in p->scratch, p->prescan or the group's
+     * scratch, sets p->prescanned when it did so (the step then uses the
+     * results), and returns 1 only when those results prove every entry of
+     * p->grad finite (a double sum of squares, a maximum of |bits| or a
+     * histogram of the exponents that shows no Inf or NaN); otherwise the
+     * driver counts the non-finite entries itself. It writes nothing else
+     * and cannot fail. May be NULL. */
     int (*prescan)(const dsc_group *g, dsc_param *p);
     /* 1: the family stores its float32 state slots in bf16 when the group
      * key bf16_state asks (it plans them with dsc_state_dtype and its
@@ -357,8 +359,18 @@ int dsc_nonfinite_from_name(const char *s);
 /* Coordinate-wise clipping threshold (docs/optimizers.md, sgd_clip).
  * tau over every parameter of g: the floor(N*c)-th largest |x| (0-based) of
  * x = grad (+ hp[wd_key]*data when wd_key >= 0), times scale; 0 when c >= 1.
- * Allocates nothing; the same value for any thread count. */
-float dsc_coordclip_tau(dsc_group *g, double c, double scale, int wd_key, int reference);
+ * Allocates nothing; the same value for any thread count. `first` (or NULL)
+ * is the fast select's first pass over every parameter of g, already made
+ * by dsc_coordclip_first_pass (a family's prescan). */
+float dsc_coordclip_tau(dsc_group *g, double c, double scale, int wd_key, int reference,
+                        const size_t *first);
+/* The fast select's first pass over one parameter, added into hist
+ * (DSC_COORDCLIP_BINS counts of the top 11 bits of |x|, x as above with
+ * this wd): returns how many of its x are Inf or NaN (the bins from
+ * DSC_COORDCLIP_NONFINITE_BIN on, an exponent of all ones). */
+#define DSC_COORDCLIP_BINS 2048
+#define DSC_COORDCLIP_NONFINITE_BIN 0x7F8u
+size_t dsc_coordclip_first_pass(const dsc_param *p, float wd, size_t *hist);
 /* x clipped to [-tau, tau] as the clipping defines it: x when |x| < tau,
  * else sign(x)*tau (so a NaN x becomes 0*tau, never NaN). */
 static inline float dsc_clip_tau(float x, float tau)

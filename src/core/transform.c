@@ -23,7 +23,8 @@
  *     skipped / zeroed / clipped counters). When the gradients will reach
  *     the families unchanged and no norms are needed, a family that reads
  *     each gradient before it writes anyway (dsc_family.prescan: adamp,
- *     sgdp, adagradnorm, stable_spam) makes that read here, and where its
+ *     sgdp, adagradnorm, stable_spam, and sgd_clip and adam_clip with the
+ *     first pass of their threshold) makes that read here, and where its
  *     result proves the gradient finite the count is not made: one pass
  *     over the gradient less. A prescan writes only the parameter's
  *     scratch and p->prescan, which a skipped or failed step leaves unused
@@ -82,7 +83,7 @@ static float param_wd(const dsc_param *p, int wd_key)
     return wd_key >= 0 ? (float)p->hp[wd_key] : 0.0f;
 }
 
-#define RADIX_BINS 2048
+#define RADIX_BINS DSC_COORDCLIP_BINS
 
 /* hist[digit] += count of entries whose bits above `shift + width` equal
  * `prefix`, digit = the `width` bits from `shift`. Each thread counts its
@@ -185,32 +186,53 @@ DSC_WIDE static void hist_range(const void *ctx, size_t lo, size_t hi)
     }
 }
 
+static void param_hist(const dsc_param *p, float wd, int shift, int width, uint32_t prefix,
+                       size_t *hist)
+{
+    hist_job job = {p->grad, p->data, wd, shift, shift + width, (1u << width) - 1u, prefix, hist};
+    dsc_parallel_ranges(p->numel, hist_range, &job);
+}
+
 static void radix_hist(dsc_group *grp, int wd_key, int shift, int width, uint32_t prefix,
                        size_t *hist)
 {
     for (int k = 0; k < grp->nparams; k++) {
         const dsc_param *p = dsc_group_param(grp, k);
-        hist_job job = {p->grad, p->data, param_wd(p, wd_key), shift, shift + width,
-                        (1u << width) - 1u, prefix, hist};
-        dsc_parallel_ranges(p->numel, hist_range, &job);
+        param_hist(p, param_wd(p, wd_key), shift, width, prefix, hist);
     }
 }
 
-/* Bit pattern of the entry of descending rank `rank` (0-based). */
-static uint32_t select_radix(dsc_group *grp, int wd_key, size_t rank)
+/* The radix select's three passes: the top 11 bits, then 10 and 10. */
+static const int radix_shift[3] = {20, 10, 0}, radix_width[3] = {11, 10, 10};
+
+size_t dsc_coordclip_first_pass(const dsc_param *p, float wd, size_t *hist)
 {
-    static const int shifts[3] = {20, 10, 0}, widths[3] = {11, 10, 10};
+    size_t before = 0, after = 0;
+    for (uint32_t b = DSC_COORDCLIP_NONFINITE_BIN; b < DSC_COORDCLIP_BINS; b++) before += hist[b];
+    param_hist(p, wd, radix_shift[0], radix_width[0], 0, hist);
+    for (uint32_t b = DSC_COORDCLIP_NONFINITE_BIN; b < DSC_COORDCLIP_BINS; b++) after += hist[b];
+    return after - before;
+}
+
+/* Bit pattern of the entry of descending rank `rank` (0-based); `first`,
+ * when not NULL, is the first pass's histogram, already counted. */
+static uint32_t select_radix(dsc_group *grp, int wd_key, size_t rank, const size_t *first)
+{
     uint32_t prefix = 0;
     for (int pass = 0; pass < 3; pass++) {
         size_t hist[RADIX_BINS];
-        memset(hist, 0, sizeof hist);
-        radix_hist(grp, wd_key, shifts[pass], widths[pass], prefix, hist);
-        uint32_t b = (1u << widths[pass]) - 1u;
+        if (pass == 0 && first) {
+            memcpy(hist, first, sizeof hist);
+        } else {
+            memset(hist, 0, sizeof hist);
+            radix_hist(grp, wd_key, radix_shift[pass], radix_width[pass], prefix, hist);
+        }
+        uint32_t b = (1u << radix_width[pass]) - 1u;
         for (;; b--) { /* the largest digits first */
             if (rank < hist[b] || b == 0) break;
             rank -= hist[b];
         }
-        prefix = (prefix << widths[pass]) | b;
+        prefix = (prefix << radix_width[pass]) | b;
     }
     return prefix;
 }
@@ -234,7 +256,8 @@ static uint32_t select_bisect(dsc_group *grp, int wd_key, size_t rank)
     return lo;
 }
 
-float dsc_coordclip_tau(dsc_group *grp, double c, double scale, int wd_key, int reference)
+float dsc_coordclip_tau(dsc_group *grp, double c, double scale, int wd_key, int reference,
+                        const size_t *first)
 {
     if (c >= 1.0) return 0.0f;
     size_t N = 0;
@@ -242,7 +265,8 @@ float dsc_coordclip_tau(dsc_group *grp, double c, double scale, int wd_key, int 
     if (N == 0) return 0.0f;
     size_t rank = (size_t)floor((double)N * c); /* 0-based index in descending order */
     if (rank > N - 1) rank = N - 1;
-    uint32_t u = reference ? select_bisect(grp, wd_key, rank) : select_radix(grp, wd_key, rank);
+    uint32_t u = reference ? select_bisect(grp, wd_key, rank)
+                           : select_radix(grp, wd_key, rank, first);
     float tau;
     memcpy(&tau, &u, sizeof tau);
     return (float)((double)tau * scale);
@@ -285,7 +309,7 @@ static void coordclip_apply(dsc_group *grp, int reference)
 {
     double c = grp->wrap.coord_clip;
     if (!(c > 0.0) || grp->nparams == 0) return;
-    float tau = dsc_coordclip_tau(grp, c, grp->wrap.coord_clip_scale, -1, reference);
+    float tau = dsc_coordclip_tau(grp, c, grp->wrap.coord_clip_scale, -1, reference, NULL);
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         clip_into(p->work, p->grad, p->numel, tau, reference);

@@ -30,6 +30,45 @@ static inline float src_at(const float *g, const float *p, float wd, size_t i)
     return wd != 0.0f ? g[i] + wd * p[i] : g[i];
 }
 
+/* ------------------------------------------------------------ the prescan */
+
+/* The threshold's first radix pass (the histogram of the top 11 bits of
+ * |x| over every parameter of the group) as the families' prescan
+ * (dsc_family.prescan): made in the validate phase, in the place of the
+ * driver's non-finite count, into the group scratch. An Inf or NaN entry
+ * of g makes x = g (+ wd*p) Inf or NaN, which the pass counts in its top
+ * bins: none there proves the parameter's gradient finite (an x that
+ * overflows from finite g and p only sends the driver to count). The
+ * driver calls it for the group's parameters in their order; the first
+ * one clears the histogram, and the step uses it only when every
+ * parameter of the group was prescanned in this step (p->prescanned). */
+typedef struct {
+    size_t hist[DSC_COORDCLIP_BINS];
+} clip_scratch;
+
+static void clip_plan_group(const dsc_group *g, dsc_plan *plan)
+{
+    (void)g;
+    plan->scratch_bytes = sizeof(clip_scratch);
+}
+
+static int clip_prescan(const dsc_group *grp, dsc_param *p, double c, float wd)
+{
+    if (!(c > 0.0 && c < 1.0)) return 0; /* no select this step */
+    clip_scratch *cs = grp->scratch;
+    if (p == grp->opt->params[grp->params[0]]) memset(cs->hist, 0, sizeof cs->hist);
+    size_t bad = dsc_coordclip_first_pass(p, wd, cs->hist);
+    p->prescanned = 1;
+    return bad == 0;
+}
+
+static const size_t *prescanned_hist(dsc_group *grp)
+{
+    for (int k = 0; k < grp->nparams; k++)
+        if (!dsc_group_param(grp, k)->prescanned) return NULL;
+    return ((const clip_scratch *)grp->scratch)->hist;
+}
+
 /* --------------------------------------------------------- fixed-order sums */
 
 /* Sum of clip(g)^2 in double with the fixed blocking of dsc_reduce_blocks
@@ -180,13 +219,18 @@ static void sgd_clip_step_fast(float *p, const float *g, float *b, size_t n,
     dsc_parallel_ranges(n, sgd_clip_range, &job);
 }
 
+static int sgd_clip_prescan(const dsc_group *grp, dsc_param *p)
+{
+    return clip_prescan(grp, p, grp->cur[SC_COORDINATE_CLIP], 0.0f);
+}
+
 static dsc_status sgd_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
 {
     /* The threshold is a group property: every parameter shares the group's c. */
     double c = grp->cur[SC_COORDINATE_CLIP];
     float tau = INFINITY;
     if (c > 0) tau = dsc_coordclip_tau(grp, c, grp->cur[SC_THRESHOLD_SCALE], -1,
-                                       ctx->reference);
+                                       ctx->reference, prescanned_hist(grp));
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         const double *hp = p->hp;
@@ -300,13 +344,18 @@ static void adam_clip_step_fast(float *p, const float *g, float *m, float *v, si
     dsc_parallel_ranges(n, adam_clip_range, &job);
 }
 
+static int adam_clip_prescan(const dsc_group *grp, dsc_param *p)
+{
+    return clip_prescan(grp, p, grp->cur[AC_COORDINATE_CLIP], (float)p->hp[AC_WEIGHT_DECAY]);
+}
+
 static dsc_status adam_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
 {
     /* tau over g + wd*p of every parameter, before any of them moves. */
     double c = grp->cur[AC_COORDINATE_CLIP];
     float tau = INFINITY;
     if (c > 0) tau = dsc_coordclip_tau(grp, c, grp->cur[AC_THRESHOLD_SCALE], AC_WEIGHT_DECAY,
-                                       ctx->reference);
+                                       ctx->reference, prescanned_hist(grp));
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         const double *hp = p->hp;
@@ -340,7 +389,8 @@ const dsc_family dsc_family_sgd_clip = {
                   "@d85d3a1fc8a7a328bde899f69fc5443406d2767b",
         .nkeys = SC_NKEYS, .keys = sgd_clip_keys, .matrix = 0,
     },
-    .check = sgd_clip_check, .plan_param = sgd_clip_plan, .step = sgd_clip_step,
+    .check = sgd_clip_check, .plan_param = sgd_clip_plan, .plan_group = clip_plan_group,
+    .step = sgd_clip_step, .prescan = sgd_clip_prescan,
 };
 
 const dsc_family dsc_family_adam_clip = {
@@ -353,5 +403,6 @@ const dsc_family dsc_family_adam_clip = {
                   "@d85d3a1fc8a7a328bde899f69fc5443406d2767b",
         .nkeys = AC_NKEYS, .keys = adam_clip_keys, .matrix = 0,
     },
-    .plan_param = adam_clip_plan, .step = adam_clip_step,
+    .plan_param = adam_clip_plan, .plan_group = clip_plan_group, .step = adam_clip_step,
+    .prescan = adam_clip_prescan,
 };
