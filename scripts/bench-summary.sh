@@ -9,17 +9,40 @@
 # work in cache, or its memory traffic alone, already misses the goal) and
 # are counted apart from the rows whose bound was not found, and "serial"
 # (the step's arithmetic alone and its traffic alone, each measured, add up
-# to its time: the two ran one after the other) on its own. Exit status 0
-# even when a target is not met: a benchmark reports, it does not gate. Rows
-# with a malformed value or operator are shown as "bad row".
+# to its time: the two ran one after the other) on its own. A row that
+# appears more than once (make bench runs bench_elementwise three times, as
+# its rows move by a tenth from one minute to the next on a shared machine)
+# is one row of the table: the median of its values (for an even count,
+# the one of the two middle values further from the goal), judged as
+# above, with the reading of the
+# run that gave it and the range of all of them. Exit status 0 even when a
+# target is not met: a benchmark reports, it does not gate. Rows with a
+# malformed value or operator are shown as "bad row".
 set -euo pipefail
 cat "$@" | awk -F '\t' '
 $1 == "SUMMARY" && NF >= 6 {
-    n++
-    tgt[n] = $2; what[n] = $3; val[n] = $4; op[n] = $5; lim[n] = $6
-    why[n] = NF >= 7 ? $7 : ""
+    key = $2 SUBSEP $3
+    if (!(key in row)) {
+        n++; row[key] = n; runs[n] = 0
+        tgt[n] = $2; what[n] = $3; op[n] = $5; lim[n] = $6
+    }
+    k = row[key]; r = ++runs[k]
+    rval[k, r] = $4; rwhy[k, r] = NF >= 7 ? $7 : ""
 }
 END {
+    # each row: the median run (by value, insertion sort of its runs)
+    for (k = 1; k <= n; k++) {
+        m = runs[k]
+        for (i = 1; i <= m; i++) idx[i] = i
+        for (i = 2; i <= m; i++) {
+            t = idx[i]; j = i - 1
+            while (j >= 1 && rval[k, idx[j]] + 0 > rval[k, t] + 0) { idx[j + 1] = idx[j]; j-- }
+            idx[j + 1] = t
+        }
+        mid = idx[op[k] == "<=" ? int(m / 2) + 1 : int((m + 1) / 2)]
+        val[k] = rval[k, mid]; why[k] = rwhy[k, mid]
+        note[k] = m > 1 ? sprintf(" (median of %d runs, range %.3f-%.3f)", m, rval[k, idx[1]], rval[k, idx[m]]) : ""
+    }
     if (!n) { print "(no SUMMARY rows: the benchmarks printed none)"; exit 0 }
     # stable sort by target (insertion sort keeps the benchmarks order within one)
     for (i = 1; i <= n; i++) order[i] = i
@@ -37,13 +60,14 @@ END {
         if (val[k] !~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/ || (op[k] != ">=" && op[k] != "<=")) {
             verdict = "bad row"
         } else if ((op[k] == ">=" && v >= l) || (op[k] == "<=" && v <= l)) {
-            verdict = "met"; met++
+            verdict = "met" note[k]; met++
         } else {
             verdict = "NOT met"
             if (why[k] ~ /^(arithmetic|pattern)([: ]|$)/) bound++
             else if (why[k] ~ /^serial([: ]|$)/) serial++
             else open++
             if (why[k] != "") verdict = verdict "; " why[k]
+            verdict = verdict note[k]
         }
         printf "| %s | %s | %.3f | %s %.3g | %s |\n", tgt[k], what[k], v, op[k], l, verdict
     }

@@ -95,6 +95,20 @@ contains "$tmp/out" "^| 2 e | f | 0.500 | >= 0.9 | NOT met; pattern: traffic 60%
 contains "$tmp/out" "^| 2 e | g | 0.950 | >= 0.9 | met |" "a met row shows no reading"
 contains "$tmp/out" "^3 of 8 rows met; of the rest, 2 with a measured bound (arithmetic or pattern), 1 serial (arithmetic and traffic, each measured, add up to the time), 1 without" \
     "the count of rows met, bounded, serial and open"
+# A row repeated over runs (make bench runs bench_elementwise three times):
+# one row, the median run's value and reading, the range beside it; for an
+# even count the middle value further from the goal.
+printf 'SUMMARY\t2 e\tr\t0.95\t>=\t0.9\nSUMMARY\t2 e\tr\t0.85\t>=\t0.9\tcode: x\nSUMMARY\t2 e\tr\t0.92\t>=\t0.9\nSUMMARY\t2 e\ts\t0.5\t>=\t0.9\tpattern: p\nSUMMARY\t2 e\ts\t0.7\t>=\t0.9\tcode: c\nSUMMARY\t2 e\ts\t0.6\t>=\t0.9\tserial: s\nSUMMARY\t1 q\tu\t1.2\t<=\t1.3\nSUMMARY\t1 q\tu\t1.4\t<=\t1.3\tarithmetic: a\n' \
+    >"$tmp/rows3"
+expect 0 "bench summary of repeated rows" -- bash scripts/bench-summary.sh "$tmp/rows3"
+contains "$tmp/out" "^| 2 e | r | 0.920 | >= 0.9 | met (median of 3 runs, range 0.850-0.950) |" \
+    "a repeated row is its median run"
+contains "$tmp/out" "^| 2 e | s | 0.600 | >= 0.9 | NOT met; serial: s (median of 3 runs, range 0.500-0.700) |" \
+    "the median run's reading"
+contains "$tmp/out" "^| 1 q | u | 1.400 | <= 1.3 | NOT met; arithmetic: a (median of 2 runs, range 1.200-1.400) |" \
+    "an even count takes the middle value further from the goal"
+contains "$tmp/out" "^1 of 3 rows met; of the rest, 1 with a measured bound (arithmetic or pattern), 1 serial" \
+    "repeated rows count once"
 expect 0 "bench without the reference" -- "$bin" gpt2 bench --layers 1 --channels 32 \
     --heads 2 -B 1 -T 8 --steps 1 --threads 1 --no-reference
 count=$((count + 1))
