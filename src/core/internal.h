@@ -105,9 +105,9 @@ typedef struct dsc_param {
     const uint16_t *bf16_grad;
     float *bf16_work;       /* owned: gradient, then (stochastic) parameter */
     /* Set for one step when the driver ran the family's prescan on this
-     * parameter (dsc_family.prescan); `prescan` holds its scalar result. */
+     * parameter (dsc_family.prescan); `prescan` holds its scalar results. */
     int prescanned;
-    double prescan;
+    double prescan[2];
 } dsc_param;
 
 /* ---------------------------------------------------------------- groups */

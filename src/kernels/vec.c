@@ -332,12 +332,10 @@ double dsc_parallel_ranges_diff(size_t n, dsc_range_fn fn, dsc_range_diff_fn fus
 /* max |x| over one span, on the bit patterns: a non-negative float orders
  * like its bits read as an integer, so |x| is the bits without the sign and
  * the maximum is an integer maximum, which vectorizes (a float `a > m ? a : m`
- * is not a max to GCC, because of NaN). With nan_as_zero, NaN patterns
- * (above 0x7f800000) count as 0, as a NaN never wins `a > m` in the plain
- * loop; without it they stay, so the result is at least 0x7f800000 exactly
- * when some entry is Inf or NaN. The maximum does not depend on the order,
- * so any blocking and thread count agree. */
-DSC_BODY int32_t absmax_bits_body(const float *restrict x, size_t n, const int nan_as_zero)
+ * is not a max to GCC, because of NaN). NaN patterns (above 0x7f800000)
+ * count as 0, as a NaN never wins `a > m` in the plain loop; the maximum
+ * does not depend on the order, so any blocking and thread count agree. */
+DSC_WIDE static float absmax_span(const float *restrict x, size_t n)
 {
     int32_t lane[16] = {0};
     size_t i = 0;
@@ -346,7 +344,7 @@ DSC_BODY int32_t absmax_bits_body(const float *restrict x, size_t n, const int n
             int32_t u;
             memcpy(&u, &x[i + (size_t)j], sizeof u);
             u &= 0x7fffffff;
-            if (nan_as_zero) u = u > 0x7f800000 ? 0 : u;
+            u = u > 0x7f800000 ? 0 : u;
             lane[j] = u > lane[j] ? u : lane[j];
         }
     int32_t m = 0;
@@ -355,23 +353,12 @@ DSC_BODY int32_t absmax_bits_body(const float *restrict x, size_t n, const int n
         int32_t u;
         memcpy(&u, &x[i], sizeof u);
         u &= 0x7fffffff;
-        if (nan_as_zero) u = u > 0x7f800000 ? 0 : u;
+        u = u > 0x7f800000 ? 0 : u;
         m = u > m ? u : m;
     }
-    return m;
-}
-
-DSC_WIDE static float absmax_span(const float *restrict x, size_t n)
-{
-    int32_t m = absmax_bits_body(x, n, 1);
     float r;
     memcpy(&r, &m, sizeof r);
     return r;
-}
-
-DSC_WIDE static int32_t absbits_span(const float *restrict x, size_t n)
-{
-    return absmax_bits_body(x, n, 0);
 }
 
 float dsc_vec_absmax(const float *x, size_t n)
@@ -387,25 +374,4 @@ float dsc_vec_absmax(const float *x, size_t n)
         m = a > m ? a : m;
     }
     return m;
-}
-
-float dsc_vec_absmax_checked(const float *x, size_t n, int *finite)
-{
-    int32_t m = 0;
-    if (n < DSC_PAR_MIN || dsc_threads() == 1) {
-        m = absbits_span(x, n);
-    } else {
-        const size_t span = 1u << 16;
-        long nspans = (long)((n + span - 1) / span);
-#pragma omp parallel for schedule(static) reduction(max : m) num_threads(dsc_threads())
-        for (long b = 0; b < nspans; b++) {
-            size_t start = (size_t)b * span, len = n - start < span ? n - start : span;
-            int32_t a = absbits_span(x + start, len);
-            m = a > m ? a : m;
-        }
-    }
-    *finite = m < 0x7f800000;
-    float r;
-    memcpy(&r, &m, sizeof r);
-    return r;
 }

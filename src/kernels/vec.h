@@ -68,10 +68,6 @@ double dsc_parallel_ranges_diff(size_t n, dsc_range_fn fn, dsc_range_diff_fn fus
         }                                                                                     \
     }
 float dsc_vec_absmax(const float *x, size_t n);
-/* The same maximum where every entry is finite, and *finite = 1; else
- * *finite = 0 (an Inf or NaN entry: the return value is then not a
- * maximum). One integer pass, as dsc_vec_absmax. */
-float dsc_vec_absmax_checked(const float *x, size_t n, int *finite);
 /* One pass: sum of squares, sum of |x|, max |x| over finite entries and the
  * count of non-finite ones. */
 typedef struct {

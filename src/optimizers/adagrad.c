@@ -514,7 +514,7 @@ static void agn_step_global(dsc_group *grp, const dsc_step_ctx *ctx)
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         add += ctx->reference ? sumsq_fixed(p->grad, p->numel)
-               : p->prescanned ? p->prescan
+               : p->prescanned ? p->prescan[0]
                                : dsc_vec_sumsq(p->grad, p->numel);
     }
     *S += add;
@@ -567,9 +567,9 @@ static void agn_step_rowwise(dsc_group *grp, const dsc_step_ctx *ctx)
 static int adagradnorm_prescan(const dsc_group *grp, dsc_param *p)
 {
     if (grp->cur[N_ROWWISE] != 0) return 0;
-    p->prescan = dsc_vec_sumsq(p->grad, p->numel);
+    p->prescan[0] = dsc_vec_sumsq(p->grad, p->numel);
     p->prescanned = 1;
-    return isfinite(p->prescan);
+    return isfinite(p->prescan[0]);
 }
 
 static dsc_status adagradnorm_step(dsc_group *grp, const dsc_step_ctx *ctx)

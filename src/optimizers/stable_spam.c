@@ -80,6 +80,12 @@ static dsc_status check(const double *hp, char *err, size_t n)
 enum { SLOT_M, SLOT_V, SLOT_VMAX, SLOT_T, SLOT_MN, SLOT_VN, SLOT_MX };
 enum { GSLOT_T };
 
+/* Blocks of the fixed-order sums (the prescan keeps one maximum per block). */
+static size_t prescan_blocks(const dsc_param *p)
+{
+    return (p->numel + DSC_RED_BLOCK - 1) / DSC_RED_BLOCK;
+}
+
 static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *plan,
                              char *err, size_t n)
 {
@@ -91,6 +97,7 @@ static dsc_status plan_param(const dsc_group *g, const dsc_param *p, dsc_plan *p
     dsc_plan_slot(plan, "m_norm_t", DSC_DT_F64, 1);
     dsc_plan_slot(plan, "v_norm_t", DSC_DT_F64, 1);
     dsc_plan_slot(plan, "m_max_t", DSC_DT_F64, 1);
+    plan->scratch_bytes = prescan_blocks(p) * sizeof(uint32_t); /* the prescan's maxima */
     return DSC_OK;
 }
 
@@ -153,16 +160,48 @@ static float absmax(const float *g, size_t n, int par)
     return mx;
 }
 
-/* The prescan (dsc_family.prescan): max |g| read before the driver's count,
- * on the bit patterns, where a result below Inf's proves every entry finite
- * and equals absmax() (same value for finite entries). */
+/* The prescan (dsc_family.prescan): one pass over g in the driver's place,
+ * for both of the step's reads of it before the update. Per block of the
+ * fixed-order sum: the block's sum of g^2, which is what clipped_block
+ * returns for a block without spikes, and the block's largest |g| bit
+ * pattern (p->scratch, one per block; a non-negative float orders like its
+ * bits). The step then takes max |g| from it and, when max |g| <= mxh (no
+ * spike anywhere: the common case), the sum from it too, with the same
+ * bits as clipped_sumsq; with a spike it makes its own clipped pass. A
+ * largest pattern below Inf's proves every entry finite. */
+typedef struct {
+    const float *g;
+    uint32_t *block_max;
+} plain_ctx;
+
+DSC_WIDE static double plain_block(const void *ctx, size_t start, size_t len)
+{
+    const plain_ctx *c = ctx;
+    const float *restrict g = c->g + start;
+    uint32_t m = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t u;
+        memcpy(&u, &g[i], sizeof u);
+        u &= 0x7FFFFFFFu;
+        m = u > m ? u : m;
+    }
+    c->block_max[start / DSC_RED_BLOCK] = m;
+    return dsc_dot_serial(g, g, len);
+}
+
 static int prescan(const dsc_group *grp, dsc_param *p)
 {
     (void)grp;
-    int finite;
-    p->prescan = dsc_vec_absmax_checked(p->grad, p->numel, &finite);
+    plain_ctx c = {p->grad, p->scratch};
+    p->prescan[1] = dsc_reduce_blocks(p->numel, 1, plain_block, &c);
+    uint32_t m = 0;
+    for (size_t j = 0, nb = prescan_blocks(p); j < nb; j++)
+        m = c.block_max[j] > m ? c.block_max[j] : m;
+    float gmax;
+    memcpy(&gmax, &m, sizeof gmax);
+    p->prescan[0] = gmax;
     p->prescanned = 1;
-    return finite;
+    return m < 0x7F800000u;
 }
 
 /* ------------------------------------------------------------------ kernels */
@@ -298,12 +337,15 @@ static dsc_status step(dsc_group *grp, const dsc_step_ctx *ctx)
         double lr = hp[LR], beta1 = hp[BETA1], beta2 = hp[BETA2], eps = hp[EPS];
         double g1 = hp[GAMMA1] == -1 ? beta1 : hp[GAMMA1], g2 = hp[GAMMA2], g3 = hp[GAMMA3];
 
-        float gmax = p->prescanned ? (float)p->prescan                /* 2.2 */
+        float gmax = p->prescanned ? (float)p->prescan[0]             /* 2.2 */
                                    : absmax(p->grad, p->numel, par);
         *t += 1;
         *mx = g3 * *mx + (1.0 - g3) * (double)gmax;                   /* 2.3 */
         double mxh = *mx / (1.0 - pow(g3, (double)*t));
-        double norm = sqrt(clipped_sumsq(p->grad, p->numel, (float)mxh, gmax, par));
+        /* No spike (max |g| <= mxh): the prescan's sum is the clipped one. */
+        double norm = sqrt(p->prescanned && gmax <= (float)mxh
+                               ? p->prescan[1]
+                               : clipped_sumsq(p->grad, p->numel, (float)mxh, gmax, par));
         double a = g1 * scale;                                        /* 2.5 */
         *mn = a * *mn + (1.0 - a) * norm;
         *vn = g2 * *vn + (1.0 - g2) * norm * norm;
