@@ -26,9 +26,9 @@
  *     sgdp, adagradnorm, stable_spam, and sgd_clip and adam_clip with the
  *     first pass of their threshold) makes that read here, and where its
  *     result proves the gradient finite the count is not made: one pass
- *     over the gradient less. A prescan writes only the parameter's
- *     scratch and p->prescan, which a skipped or failed step leaves unused
- *     (every decision clears p->prescanned first).
+ *     over the gradient less. A prescan writes only scratch (its
+ *     parameter's or its group's) and p->prescan, which a skipped or failed
+ *     step leaves unused (every decision clears p->prescanned first).
  *   dsc_transform_apply (write: cannot fail, allocates nothing) carries
  *     the plan out in this order, each into p->work (p->grad then points
  *     there; the caller's gradient is only read):

@@ -39,9 +39,9 @@ static inline float src_at(const float *g, const float *p, float wd, size_t i)
  * of g makes x = g (+ wd*p) Inf or NaN, which the pass counts in its top
  * bins: none there proves the parameter's gradient finite (an x that
  * overflows from finite g and p only sends the driver to count). The
- * driver calls it for the group's parameters in their order; the first
- * one clears the histogram, and the step uses it only when every
- * parameter of the group was prescanned in this step (p->prescanned). */
+ * first call of a step clears the histogram, and the step uses it only
+ * when every parameter of the group was prescanned in this step
+ * (p->prescanned). */
 typedef struct {
     size_t hist[DSC_COORDCLIP_BINS];
 } clip_scratch;
@@ -56,7 +56,14 @@ static int clip_prescan(const dsc_group *grp, dsc_param *p, double c, float wd)
 {
     if (!(c > 0.0 && c < 1.0)) return 0; /* no select this step */
     clip_scratch *cs = grp->scratch;
-    if (p == grp->opt->params[grp->params[0]]) memset(cs->hist, 0, sizeof cs->hist);
+    /* The group's first prescan of this step clears the histogram (the
+     * driver clears every p->prescanned first): whichever parameter it is,
+     * so nothing rests on the driver's order matching the group's (it
+     * does: move_param keeps each group's list in the optimizer's order). */
+    int started = 0;
+    for (int k = 0; k < grp->nparams && !started; k++)
+        started = grp->opt->params[grp->params[k]]->prescanned;
+    if (!started) memset(cs->hist, 0, sizeof cs->hist);
     size_t bad = dsc_coordclip_first_pass(p, wd, cs->hist);
     p->prescanned = 1;
     return bad == 0;
