@@ -627,7 +627,7 @@ static dsc_optimizer *prescan_opt(const char *spec, int ndim, float *w, const fl
 static int prescan_run(const prescan_case *c, int mode, const float *p0, float *const *grads,
                        float *out, size_t n)
 {
-    float *g = malloc(n * sizeof(float));
+    float *g = calloc(n, sizeof(float)); /* filled before each step */
     prescan_bias bias;
     memcpy(out, p0, n * sizeof(float));
     dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, out, g, 200, 300, &bias);
@@ -692,7 +692,7 @@ static void test_prescan(void)
          * the bad gradient had not been offered. */
         static const float bad_values[] = {NAN, INFINITY, -INFINITY};
         for (int b = 0; b < 3; b++) {
-            float *g = malloc(n * sizeof(float)), *w = malloc(n * sizeof(float));
+            float *g = calloc(n, sizeof(float)), *w = malloc(n * sizeof(float));
             prescan_bias bias;
             memcpy(w, p0, n * sizeof(float));
             dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, w, g, 200, 300, &bias);
