@@ -8,9 +8,9 @@
  *      768x768x3072) and the training products with B*T = 256 rows (qkv,
  *      attention projection, MLP up and down, the LM head 256x50257x768).
  *      Each repetition times both, one after the other, and the best of
- *      each is kept (at least --reps repetitions and a quarter second of
- *      each, so the small shapes get tens); the table prints their ratio
- *      (target: 90% or more).
+ *      each is kept (at least --reps repetitions, and more until
+ *      dsc_gemm has run a quarter second, so the small shapes get tens);
+ *      the table prints their ratio (target: 90% or more).
  *      dsc_gemm gives the same bits at any thread count, OpenBLAS's threaded
  *      sgemm does not promise that. Without a CBLAS in the binary only
  *      dsc_gemm (the portable path) is timed.
@@ -337,9 +337,10 @@ int main(int argc, char **argv)
         for (int th = 1; th <= 2; th++) {
             int saved = have_cblas && openblas_get_num_threads ? openblas_get_num_threads() : 1;
             dsc_set_num_threads(th);
-            /* r = 0 warms up; then at least `reps` pairs and GEMM_MIN_SECONDS
-             * of each, so that a small shape (1-2 ms a product) is not judged
-             * by three tries that a busy neighbour can spoil. */
+            /* r = 0 warms up; then at least `reps` pairs, and more until
+             * dsc_gemm has run GEMM_MIN_SECONDS, so that a small shape (1-2 ms
+             * a product) is not judged by three tries a busy neighbour can
+             * spoil. */
             double tb = INFINITY, td = INFINITY, spent = 0.0;
             for (int r = 0; r <= reps || (spent < GEMM_MIN_SECONDS && r <= GEMM_MAX_PAIRS);
                  r++) {

@@ -14,8 +14,8 @@
 # its rows move by a tenth from one minute to the next on a shared machine)
 # is one row of the table: the median of its values (for an even count,
 # the one of the two middle values further from the goal), judged as
-# above, with the reading of the
-# run that gave it and the range of all of them. Exit status 0 even when a
+# above, with the reading of the run that gave it and the range of all of
+# them. Exit status 0 even when a
 # target is not met: a benchmark reports, it does not gate. Rows with a
 # malformed value or operator are shown as "bad row".
 set -euo pipefail
