@@ -435,8 +435,10 @@ static int cmp_desc(const void *x, const void *y)
     return (a < b) - (a > b);
 }
 
-/* tau of a group holding the given tensors, by both selection algorithms. */
-static void check_tau(float *const *g, const size_t *n, int k, double c, float expect)
+/* tau of a group holding the given tensors, by every selection: the radix
+ * passes (no workspace), the one-pass select (the sgd_clip group's scratch)
+ * and the reference's bisection. Returns the one-pass select's path. */
+static int check_tau(float *const *g, const size_t *n, int k, double c, float expect)
 {
     dsc_optimizer *opt = dsc_optimizer_new();
     CHECK_STATUS(dsc_optimizer_add_group(opt, "g", "sgd_clip:lr=0.1"), DSC_OK, opt);
@@ -450,14 +452,35 @@ static void check_tau(float *const *g, const size_t *n, int k, double c, float e
                                              "g"), DSC_OK, opt);
     }
     dsc_group *grp = dsc_optimizer_find_group(opt, "g");
-    float fast = dsc_coordclip_tau(grp, c, 1.0, -1, 0, NULL);
-    float ref = dsc_coordclip_tau(grp, c, 1.0, -1, 1, NULL);
-    if (fast != expect || ref != expect)
-        fprintf(stderr, "tau c=%g: fast %.9g ref %.9g expected %.9g\n", c, fast, ref, expect);
-    CHECK(fast == expect);
+    float radix = dsc_coordclip_tau(grp, c, 1.0, -1, 0, NULL, 0, 0);
+    float once = dsc_coordclip_tau(grp, c, 1.0, -1, 0, grp->scratch, grp->scratch_bytes, 0);
+    int path = dsc_coordclip_path(grp->scratch);
+    float ref = dsc_coordclip_tau(grp, c, 1.0, -1, 1, NULL, 0, 0);
+    if (radix != expect || once != expect || ref != expect)
+        fprintf(stderr, "tau c=%g: radix %.9g one-pass %.9g (path %d) ref %.9g expected %.9g\n",
+                c, radix, once, path, ref, expect);
+    CHECK(radix == expect);
+    CHECK(once == expect);
     CHECK(ref == expect);
     dsc_optimizer_free(opt);
     for (int i = 0; i < k; i++) free(data[i]);
+    return path;
+}
+
+/* The value at index floor(N*c) of |x| sorted in descending order. */
+static float sorted_tau(float *const *g, const size_t *n, int k, double c)
+{
+    size_t N = 0;
+    for (int i = 0; i < k; i++) N += n[i];
+    float *all = malloc(N * sizeof(float));
+    size_t at = 0;
+    for (int i = 0; i < k; i++)
+        for (size_t j = 0; j < n[i]; j++) all[at++] = fabsf(g[i][j]);
+    qsort(all, N, sizeof(float), cmp_desc);
+    size_t idx = (size_t)floor((double)N * c);
+    float t = all[idx > N - 1 ? N - 1 : idx];
+    free(all);
+    return t;
 }
 
 static void test_coordclip_threshold(void)
@@ -500,9 +523,118 @@ static void test_coordclip_threshold(void)
         qsort(all, N, sizeof(float), cmp_desc);
         double c = trial == 0 ? 0.5 : urand();
         size_t idx = (size_t)floor((double)N * c);
-        check_tau(g, n, 3, c, all[idx]);
+        CHECK(check_tau(g, n, 3, c, all[idx]) == DSC_COORDCLIP_CANDIDATES); /* all fit */
         for (int i = 0; i < 3; i++) free(g[i]);
         free(all);
+    }
+}
+
+/* The one-pass select on groups large enough to be sampled (N above the
+ * ~65K values a workspace always holds), each against a full sort, the
+ * radix passes and the reference: the paths it takes (candidates; one
+ * value when ties overflow the workspace; the radix passes when the
+ * bracket misses or more than one value overflows), a bracket made for
+ * other data, a rank other than the bracket's, and the Inf/NaN count. */
+static float clip_value(int kind, size_t i, size_t n)
+{
+    double u = urand(), s = urand() < 0.5 ? -1.0 : 1.0;
+    switch (kind) {
+    case 0: return (float)(2.0 * u - 1.0);                          /* uniform */
+    case 1: return (float)(urand() + urand() + u - 1.5);            /* bell-shaped */
+    case 2: return (float)(s * 1e-3 / ((1.0 - u) * (1.0 - u)));     /* heavy tail */
+    case 3: return u < 0.6 ? 0.0f : (float)(2.0 * urand() - 1.0);   /* 60% zeros */
+    case 4: return u < 0.2 ? (float)(s * 0.01 * urand())            /* two values tie */
+                           : (float)s * (u < 0.6 ? 1.0f : nextafterf(1.0f, 2.0f));
+    case 5: return (float)(s * (double)i / (double)n);              /* sorted by index */
+    default: return i % 768 == 0 ? (float)(s * 100.0) : (float)(s * 1e-3 * u); /* columns */
+    }
+}
+
+static void test_coordclip_one_pass(void)
+{
+    static const struct {
+        int kind;
+        double c;
+        int path;
+    } cases[] = {
+        {0, 0.1, DSC_COORDCLIP_CANDIDATES}, {0, 0.9, DSC_COORDCLIP_CANDIDATES},
+        {1, 0.1, DSC_COORDCLIP_CANDIDATES}, {1, 0.003, DSC_COORDCLIP_CANDIDATES},
+        {2, 0.1, DSC_COORDCLIP_CANDIDATES}, {2, 0.5, DSC_COORDCLIP_CANDIDATES},
+        {3, 0.2, DSC_COORDCLIP_CANDIDATES}, {3, 0.5, DSC_COORDCLIP_ONE_VALUE},
+        {4, 0.4, DSC_COORDCLIP_RADIX},      {4, 0.3, DSC_COORDCLIP_ONE_VALUE},
+        {4, 0.9, DSC_COORDCLIP_CANDIDATES},
+        {5, 0.25, DSC_COORDCLIP_CANDIDATES}, {6, 0.1, DSC_COORDCLIP_CANDIDATES},
+        {6, 0.0005, DSC_COORDCLIP_CANDIDATES}, {1, 0.999999, DSC_COORDCLIP_CANDIDATES},
+    };
+    size_t n[3] = {300000, 150001, 77777};
+    float *g[3];
+    for (int i = 0; i < 3; i++) g[i] = malloc(n[i] * sizeof(float));
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        for (int i = 0; i < 3; i++)
+            for (size_t j = 0; j < n[i]; j++) g[i][j] = clip_value(cases[k].kind, j, n[i]);
+        int path = check_tau(g, n, 3, cases[k].c, sorted_tau(g, n, 3, cases[k].c));
+        if (path != cases[k].path)
+            fprintf(stderr, "one-pass select: kind %d c=%g took path %d, not %d\n",
+                    cases[k].kind, cases[k].c, path, cases[k].path);
+        CHECK_EQ_INT(path, cases[k].path);
+    }
+
+    /* The bracket of one gradient, the pass over another (every value
+     * doubled: all above it): the counts miss, the radix passes answer. A
+     * bracket made for another rank is not used. */
+    dsc_optimizer *opt = dsc_optimizer_new();
+    CHECK_STATUS(dsc_optimizer_add_group(opt, "g", "sgd_clip:lr=0.1"), DSC_OK, opt);
+    float *data[3];
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "t%d", i);
+        int64_t shape[1] = {(int64_t)n[i]};
+        data[i] = calloc(n[i], sizeof(float));
+        for (size_t j = 0; j < n[i]; j++) g[i][j] = clip_value(1, j, n[i]);
+        CHECK_STATUS(dsc_optimizer_add_param(opt, name, data[i], g[i], 1, shape, DSC_ROLE_AUTO,
+                                             "g"), DSC_OK, opt);
+    }
+    dsc_group *grp = dsc_optimizer_find_group(opt, "g");
+    void *ws = grp->scratch;
+    size_t bytes = grp->scratch_bytes;
+    dsc_coordclip_begin(grp, 0.1, -1, ws, bytes);
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; j < n[i]; j++) g[i][j] *= 2.0f;
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT((int)dsc_coordclip_count(grp, dsc_group_param(grp, i), 0.0f, ws, bytes), 0);
+    float tau = dsc_coordclip_tau(grp, 0.1, 1.0, -1, 0, ws, bytes, 1);
+    CHECK(tau == sorted_tau(g, n, 3, 0.1));
+    CHECK_EQ_INT(dsc_coordclip_path(ws), DSC_COORDCLIP_RADIX);
+    dsc_coordclip_begin(grp, 0.1, -1, ws, bytes);
+    for (int i = 0; i < 3; i++) dsc_coordclip_count(grp, dsc_group_param(grp, i), 0.0f, ws, bytes);
+    tau = dsc_coordclip_tau(grp, 0.3, 1.0, -1, 0, ws, bytes, 1); /* counted for 0.1 */
+    CHECK(tau == sorted_tau(g, n, 3, 0.3));
+    CHECK_EQ_INT(dsc_coordclip_path(ws), DSC_COORDCLIP_CANDIDATES);
+    /* Counted once, answered once: a second answer from the same counts
+     * would read the reordered candidates, so it counts again. */
+    tau = dsc_coordclip_tau(grp, 0.3, 1.0, -1, 0, ws, bytes, 1);
+    CHECK(tau == sorted_tau(g, n, 3, 0.3));
+
+    /* Inf and NaN entries: counted per parameter; tau as the reference's
+     * (NaN bit patterns above every number). */
+    g[1][5] = NAN;
+    g[1][99999] = -INFINITY;
+    g[1][150000] = -NAN;
+    dsc_coordclip_begin(grp, 0.1, -1, ws, bytes);
+    size_t bad[3];
+    for (int i = 0; i < 3; i++)
+        bad[i] = dsc_coordclip_count(grp, dsc_group_param(grp, i), 0.0f, ws, bytes);
+    CHECK(bad[0] == 0 && bad[1] == 3 && bad[2] == 0);
+    tau = dsc_coordclip_tau(grp, 0.1, 1.0, -1, 0, ws, bytes, 1);
+    CHECK(tau == dsc_coordclip_tau(grp, 0.1, 1.0, -1, 1, NULL, 0, 0));
+    CHECK(tau == dsc_coordclip_tau(grp, 0.1, 1.0, -1, 0, NULL, 0, 0));
+    /* A workspace too small for the group: no count, the radix passes. */
+    CHECK(dsc_coordclip_count(grp, dsc_group_param(grp, 0), 0.0f, ws, 64) == SIZE_MAX);
+    CHECK(dsc_coordclip_tau(grp, 0.1, 1.0, -1, 0, ws, 64, 0) == tau);
+    dsc_optimizer_free(opt);
+    for (int i = 0; i < 3; i++) {
+        free(data[i]);
+        free(g[i]);
     }
 }
 
@@ -630,7 +762,7 @@ static int prescan_run(const prescan_case *c, int mode, const float *p0, float *
     float *g = calloc(n, sizeof(float)); /* filled before each step */
     prescan_bias bias;
     memcpy(out, p0, n * sizeof(float));
-    dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, out, g, 200, 300, &bias);
+    dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, out, g, 200, 400, &bias);
     int flag = -1;
     if (opt && g) {
         if (mode == 1) dsc_optimizer_set_stats(opt, 1);
@@ -662,7 +794,7 @@ static void test_prescan(void)
         {"adam_clip:lr=0.01", 2, 0},
         {"sgd_clip:lr=0.02,momentum=0.9,coordinate_clip=0.25,normalize=1", 2, 1},
     };
-    const size_t n = 200 * 300;
+    const size_t n = 200 * 400;
     float *p0 = malloc(n * sizeof(float)), *plain = malloc(n * sizeof(float)),
           *other = malloc(n * sizeof(float)), *grads[3];
     fill_param(p0, n);
@@ -695,7 +827,7 @@ static void test_prescan(void)
             float *g = calloc(n, sizeof(float)), *w = malloc(n * sizeof(float));
             prescan_bias bias;
             memcpy(w, p0, n * sizeof(float));
-            dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, w, g, 200, 300, &bias);
+            dsc_optimizer *opt = prescan_opt(c->spec, c->ndim, w, g, 200, 400, &bias);
             if (!opt) break;
             memcpy(g, grads[0], n * sizeof(float));
             CHECK_STATUS(dsc_optimizer_step(opt), DSC_OK, opt);
@@ -771,6 +903,7 @@ int main(void)
 {
     dsc_set_allocator(count_alloc, count_free);
     test_coordclip_threshold();
+    test_coordclip_one_pass();
     test_coordclip_option();
     test_rules();
     test_sparse_density_one();

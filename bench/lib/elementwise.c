@@ -26,8 +26,10 @@
  *   adagradnorm     the global accumulator needs sum g^2 first: the
  *                   prescan, nothing extra (row-wise: rows fit in cache);
  *   adam_clip/0.1   the clipping threshold is a rank statistic of |g| over
- *                   the group, found by three radix passes over g, the
- *                   first the prescan: +8 bytes, ceiling 32/40 = 80%;
+ *                   the group: one pass over g, the prescan (a sample
+ *                   brackets it, the pass gathers the ~1% of g in the
+ *                   bracket, a select in cache finds it; formerly three
+ *                   radix passes, +8 bytes): nothing extra;
  *   stable_spam     max |g| and the norm of g in one prescan; the clipped
  *                   norm takes a pass of its own only in a step with a
  *                   spike (max |g| above its running average; here, with
@@ -105,7 +107,7 @@ static const struct {
     {"sgdp", 1, 1},          /* momentum; p in the prescan's row sums */
     {"adamp", 2, 1},         /* m, v; p in the prescan's row sums */
     {"adagradnorm", 1, 0},   /* momentum (the accumulator is a scalar); sum g^2 is the prescan */
-    {"adam_clip/0.1", 2, 2}, /* m, v; radix passes 2 and 3 over |g| (1 is the prescan) */
+    {"adam_clip/0.1", 2, 0}, /* m, v; the threshold's one pass over g is the prescan */
     {"stable_spam", 2, 0},   /* m, v (max_exp_avg_sq only with amsgrad); no spike: no pass */
 };
 

@@ -147,7 +147,7 @@ typedef struct dsc_group {
 } dsc_group;
 
 /* The i-th parameter of a group. */
-dsc_param *dsc_group_param(dsc_group *g, int i);
+dsc_param *dsc_group_param(const dsc_group *g, int i);
 
 /* ------------------------------------------------------------- families */
 
@@ -359,18 +359,25 @@ int dsc_nonfinite_from_name(const char *s);
 /* Coordinate-wise clipping threshold (docs/optimizers.md, sgd_clip).
  * tau over every parameter of g: the floor(N*c)-th largest |x| (0-based) of
  * x = grad (+ hp[wd_key]*data when wd_key >= 0), times scale; 0 when c >= 1.
- * Allocates nothing; the same value for any thread count. `first` (or NULL)
- * is the fast select's first pass over every parameter of g, already made
- * by dsc_coordclip_first_pass (a family's prescan). */
+ * Allocates nothing; the same value for any thread count. `ws` (or NULL) is
+ * a workspace of ws_bytes >= dsc_coordclip_ws_bytes(N) (a family's group
+ * scratch): with it the fast select reads x once (a sample brackets the
+ * answer; one pass counts above the bracket and gathers what falls in it),
+ * without it three times. `counted`: the pass was made for this step by
+ * dsc_coordclip_begin and dsc_coordclip_count (a family's prescan). */
 float dsc_coordclip_tau(dsc_group *g, double c, double scale, int wd_key, int reference,
-                        const size_t *first);
-/* The fast select's first pass over one parameter, added into hist
- * (DSC_COORDCLIP_BINS counts of the top 11 bits of |x|, x as above with
- * this wd): returns how many of its x are Inf or NaN (the bins from
- * DSC_COORDCLIP_NONFINITE_BIN on, an exponent of all ones). */
-#define DSC_COORDCLIP_BINS 2048
-#define DSC_COORDCLIP_NONFINITE_BIN 0x7F8u
-size_t dsc_coordclip_first_pass(const dsc_param *p, float wd, size_t *hist);
+                        void *ws, size_t ws_bytes, int counted);
+size_t dsc_coordclip_ws_bytes(size_t n);
+/* The one-pass select in two parts, for a family's prescan: begin (the
+ * sample and the bracket, over every parameter of g) once per step, then
+ * count once for each parameter, which returns how many of its x are Inf
+ * or NaN (SIZE_MAX when the workspace does not fit the group). */
+void dsc_coordclip_begin(const dsc_group *g, double c, int wd_key, void *ws, size_t ws_bytes);
+size_t dsc_coordclip_count(const dsc_group *g, const dsc_param *p, float wd, void *ws,
+                           size_t ws_bytes);
+/* How the last tau with this workspace was found (for the tests): */
+enum { DSC_COORDCLIP_RADIX, DSC_COORDCLIP_CANDIDATES, DSC_COORDCLIP_ONE_VALUE };
+int dsc_coordclip_path(const void *ws);
 /* x clipped to [-tau, tau] as the clipping defines it: x when |x| < tau,
  * else sign(x)*tau (so a NaN x becomes 0*tau, never NaN). */
 static inline float dsc_clip_tau(float x, float tau)

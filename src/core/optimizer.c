@@ -93,7 +93,7 @@ dsc_param *dsc_optimizer_find_param(const dsc_optimizer *opt, const char *name)
     return NULL;
 }
 
-dsc_param *dsc_group_param(dsc_group *g, int i) { return g->opt->params[g->params[i]]; }
+dsc_param *dsc_group_param(const dsc_group *g, int i) { return g->opt->params[g->params[i]]; }
 
 static int group_index(const dsc_optimizer *opt, const dsc_group *g)
 {

@@ -46,13 +46,17 @@
  *   else tau = the floor(N*c)-th largest |x| (0-based, N*c in double) of the
  *        N values of X, recomputed every step;
  *   tau <- tau*scale;  x <- x if |x| < tau, else sign(x)*tau.
- * tau is found without sorting and without memory: the fast path is a radix
- * select on the bits of |x| (a non-negative float orders like its bit
- * pattern): three passes of 11, 10 and 10 bits, each a histogram of the
- * entries that share the digits found so far. Integer counts are exact, so
- * any thread count gives the same tau. The reference bisects on the bit
- * pattern (31 counting passes). Both give exactly the value a full sort
- * puts at index floor(N*c), ties included. The families sgd_clip and
+ * tau is found without sorting, on the bits of |x| (a non-negative float
+ * orders like its bit pattern). The fast path, given a workspace of about
+ * N/32 values (the families' group scratch), reads x once: a sample
+ * brackets tau, one pass counts the values above the bracket and gathers
+ * those in it, and a select among them, in cache, finds tau (see "the
+ * one-pass select" below). Without a workspace, or when the bracket misses,
+ * a radix select: three passes of 11, 10 and 10 bits, each a histogram of
+ * the entries that share the digits found so far. Integer counts are
+ * exact, so any thread count gives the same tau. The reference bisects on
+ * the bit pattern (31 counting passes). All give exactly the value a full
+ * sort puts at index floor(N*c), ties included. The families sgd_clip and
  * adam_clip (src/optimizers/coordclip.c) call dsc_coordclip_tau themselves
  * and define coordinate_clip (with their own threshold_scale) as a key of
  * their own: for them the group keys coordinate_clip and
@@ -83,7 +87,7 @@ static float param_wd(const dsc_param *p, int wd_key)
     return wd_key >= 0 ? (float)p->hp[wd_key] : 0.0f;
 }
 
-#define RADIX_BINS DSC_COORDCLIP_BINS
+#define RADIX_BINS 2048 /* the first pass: 11 bits */
 
 /* hist[digit] += count of entries whose bits above `shift + width` equal
  * `prefix`, digit = the `width` bits from `shift`. Each thread counts its
@@ -205,28 +209,14 @@ static void radix_hist(dsc_group *grp, int wd_key, int shift, int width, uint32_
 /* The radix select's three passes: the top 11 bits, then 10 and 10. */
 static const int radix_shift[3] = {20, 10, 0}, radix_width[3] = {11, 10, 10};
 
-size_t dsc_coordclip_first_pass(const dsc_param *p, float wd, size_t *hist)
-{
-    size_t before = 0, after = 0;
-    for (uint32_t b = DSC_COORDCLIP_NONFINITE_BIN; b < DSC_COORDCLIP_BINS; b++) before += hist[b];
-    param_hist(p, wd, radix_shift[0], radix_width[0], 0, hist);
-    for (uint32_t b = DSC_COORDCLIP_NONFINITE_BIN; b < DSC_COORDCLIP_BINS; b++) after += hist[b];
-    return after - before;
-}
-
-/* Bit pattern of the entry of descending rank `rank` (0-based); `first`,
- * when not NULL, is the first pass's histogram, already counted. */
-static uint32_t select_radix(dsc_group *grp, int wd_key, size_t rank, const size_t *first)
+/* Bit pattern of the entry of descending rank `rank` (0-based). */
+static uint32_t select_radix(dsc_group *grp, int wd_key, size_t rank)
 {
     uint32_t prefix = 0;
     for (int pass = 0; pass < 3; pass++) {
         size_t hist[RADIX_BINS];
-        if (pass == 0 && first) {
-            memcpy(hist, first, sizeof hist);
-        } else {
-            memset(hist, 0, sizeof hist);
-            radix_hist(grp, wd_key, radix_shift[pass], radix_width[pass], prefix, hist);
-        }
+        memset(hist, 0, sizeof hist);
+        radix_hist(grp, wd_key, radix_shift[pass], radix_width[pass], prefix, hist);
         uint32_t b = (1u << radix_width[pass]) - 1u;
         for (;; b--) { /* the largest digits first */
             if (rank < hist[b] || b == 0) break;
@@ -256,17 +246,358 @@ static uint32_t select_bisect(dsc_group *grp, int wd_key, size_t rank)
     return lo;
 }
 
+/* ------------------------------------------------- the one-pass select */
+
+/* With a workspace (a family's group scratch, dsc_coordclip_ws_bytes) the
+ * fast select reads x once instead of three times:
+ * 1. a stratified sample (one value at a pseudo-random place in each of S
+ *    equal strides of the group's N values) tells where the rank falls
+ *    among the sample, and the sample's values a few standard deviations
+ *    either side of that place bracket the answer: [lo, hi) on bit
+ *    patterns;
+ * 2. one pass over x counts the values at or above hi and copies those in
+ *    [lo, hi), the candidates (about 1% of N at c = 0.1), into the
+ *    workspace; a family's prescan makes this pass in the place of the
+ *    driver's non-finite count, and counts the Inf and NaN values on the
+ *    way;
+ * 3. when the rank falls among the candidates, a select on them, in cache,
+ *    finds it; when not (an unlucky sample, or more candidates than the
+ *    workspace holds), the three radix passes above do.
+ * The sample decides how much work is done, never the answer. The counts
+ * are integers and the candidates' order does not change their ranks, so
+ * any thread count gives the same tau. A group of fewer than WS_SMALL
+ * values takes them all as candidates, without a sample. */
+
+#define WS_HIST_BITS 12       /* digits of the in-cache select: a 32 KiB histogram */
+#define WS_ALL ((size_t)65536) /* candidates any group may hold beyond N/32 */
+#define WS_SAMPLE_MIN ((size_t)1024)
+#define WS_SAMPLE_MAX ((size_t)65536)
+#define WS_SMALL ((size_t)8192) /* groups below take every value as a candidate */
+#define WS_LOCAL 512          /* candidates a thread gathers before it reserves room */
+#define NONFINITE_BITS 0x7f800000u /* |x| at or above: Inf or NaN */
+
+typedef struct {
+    size_t total, rank;  /* the group's N and the rank the bracket was made for */
+    size_t above, ncand; /* the pass's counts: x at or above hi; candidates met */
+    uint32_t lo, hi;     /* the bracket, bit patterns of |x| */
+    int path;            /* how the last tau was found (dsc_coordclip_path) */
+    size_t hist[1u << WS_HIST_BITS];
+} ws_head;
+
+#define WS_HEAD_BYTES ((sizeof(ws_head) + 63) / 64 * 64)
+
+static size_t ws_cap(size_t n)
+{
+    size_t cap = WS_ALL + n / 32;
+    return n < cap ? n : cap;
+}
+
+/* One sample value per 256 of the group, between 1024 and 65536 in all
+ * (a standard deviation of the rank's place is then at most 1.6% of N,
+ * under 0.2% from 16M values on); none for a group so small that a select
+ * over all its values costs less than a sample. */
+static size_t ws_nsample(size_t n)
+{
+    if (n < WS_SMALL) return 0; /* every value is a candidate */
+    size_t s = n / 256;
+    return s < WS_SAMPLE_MIN ? WS_SAMPLE_MIN : s > WS_SAMPLE_MAX ? WS_SAMPLE_MAX : s;
+}
+
+size_t dsc_coordclip_ws_bytes(size_t n)
+{
+    return WS_HEAD_BYTES + sizeof(uint32_t) * (2 * ws_nsample(n) + ws_cap(n));
+}
+
+static size_t group_numel(const dsc_group *grp)
+{
+    size_t n = 0;
+    for (int k = 0; k < grp->nparams; k++) n += dsc_group_param(grp, k)->numel;
+    return n;
+}
+
+static size_t rank_of(size_t n, double c)
+{
+    size_t rank = (size_t)floor((double)n * c); /* 0-based index in descending order */
+    return rank > n - 1 ? n - 1 : rank;
+}
+
+typedef struct {
+    ws_head *head;
+    uint32_t *sample; /* 2 * nsample: the sample and a copy the select reorders */
+    uint32_t *cand;   /* cap */
+    size_t nsample, cap;
+} ws_view;
+
+/* The workspace laid out for a group of n values; 0 when it is too small
+ * (or absent). */
+static int ws_view_of(size_t n, void *ws, size_t bytes, ws_view *v)
+{
+    if (!ws || bytes < dsc_coordclip_ws_bytes(n)) return 0;
+    v->head = ws;
+    v->nsample = ws_nsample(n);
+    v->cap = ws_cap(n);
+    v->sample = (uint32_t *)((char *)ws + WS_HEAD_BYTES);
+    v->cand = v->sample + 2 * v->nsample;
+    return 1;
+}
+
+static int bit_length(uint32_t x)
+{
+    int b = 0;
+    for (; x; x >>= 1) b++;
+    return b;
+}
+
+/* The value of descending rank `rank` (< m) among a[0..m), all in
+ * [lo, hi): histograms of digits of a - lo, from the top; after each, the
+ * values of the digit that holds the rank move to the front and the rest
+ * are dropped (a is reordered). A digit has about log2(m) - 2 bits (6 to
+ * WS_HIST_BITS): clearing and searching the histogram then costs less than
+ * filling it. */
+static uint32_t select_in(uint32_t *a, size_t m, size_t rank, uint32_t lo, uint32_t hi,
+                          size_t *hist)
+{
+    uint32_t span = hi - lo - 1; /* the largest a - lo */
+    int bits = bit_length(span);
+    while (bits > 0) {
+        int width = bit_length((uint32_t)(m < 0xffffffffu ? m : 0xffffffffu)) - 2;
+        width = width < 6 ? 6 : width > WS_HIST_BITS ? WS_HIST_BITS : width;
+        const int shift = bits > width ? bits - width : 0;
+        const uint32_t nb = (span >> shift) + 1;
+        memset(hist, 0, nb * sizeof *hist);
+        for (size_t i = 0; i < m; i++) hist[(a[i] - lo) >> shift]++;
+        uint32_t b = nb - 1;
+        for (;; b--) { /* the largest digits first */
+            if (rank < hist[b] || b == 0) break;
+            rank -= hist[b];
+        }
+        if (shift == 0) return lo + b;
+        size_t k = 0;
+        for (size_t i = 0; i < m; i++) { /* without a branch: the digit is a coin toss */
+            const uint32_t x = a[i];
+            a[k] = x;
+            k += ((x - lo) >> shift) == b;
+        }
+        m = k;
+        lo += b << shift;
+        span -= b << shift;
+        if (span > (1u << shift) - 1) span = (1u << shift) - 1;
+        bits = bit_length(span);
+    }
+    return lo; /* one value left in the bracket */
+}
+
+/* A reproducible pseudo-random offset for stratum j (a 64-bit finalizer). */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+
+void dsc_coordclip_begin(const dsc_group *grp, double c, int wd_key, void *ws, size_t bytes)
+{
+    const size_t n = group_numel(grp);
+    ws_view v;
+    if (n == 0 || !ws_view_of(n, ws, bytes, &v)) return;
+    ws_head *h = v.head;
+    h->total = n;
+    h->rank = rank_of(n, c);
+    h->above = h->ncand = 0;
+    h->lo = 0;
+    h->hi = 0x80000000u; /* above every |x| */
+    const size_t s = v.nsample;
+    if (s == 0) return; /* all of them */
+    /* The sample, stratum by stratum through the parameters in order:
+     * stratum j is [floor(j*n/s), floor((j+1)*n/s)), its length per or
+     * per + 1 (n = per*s + r; a Bresenham step adds r each time), the place in it
+     * the top 32 bits of a hash of j scaled to the length. */
+    const size_t per = n / s, r = n % s;
+    size_t j = 0, base = 0, start = 0, carry = 0;
+    for (int k = 0; k < grp->nparams && j < s; k++) {
+        const dsc_param *p = dsc_group_param(grp, k);
+        const float wd = param_wd(p, wd_key);
+        for (; j < s; j++) {
+            const size_t len = per + (carry + r >= s);
+            const size_t i = start + (size_t)(((mix64(j + 1) >> 32) * (uint64_t)len) >> 32);
+            if (i >= base + p->numel) break;
+            v.sample[j] = abs_bits(src_at(p->grad, p->data, wd, i - base));
+            start += len;
+            carry = carry + r >= s ? carry + r - s : carry + r;
+        }
+        base += p->numel;
+    }
+    /* The rank's place among the sample, give or take four standard
+     * deviations of a binomial count (and a few places for ties), narrowed
+     * where that many candidates would not fit. */
+    const double q = (double)h->rank / (double)n;
+    const double at = q * (double)s;
+    double delta = 4.0 * sqrt((double)s * q * (1.0 - q)) + 4.0;
+    const double fit = (0.75 * (double)v.cap * (double)s / (double)n - 1.0) / 2.0;
+    if (delta > fit) delta = fit > 1.0 ? fit : 1.0;
+    uint32_t *copy = v.sample + s;
+    if (at - delta >= 0.0) {
+        memcpy(copy, v.sample, s * sizeof *copy);
+        h->hi = select_in(copy, s, (size_t)(at - delta), 0, 0x80000000u, h->hist) + 1u;
+    }
+    if (at + delta < (double)s) {
+        memcpy(copy, v.sample, s * sizeof *copy);
+        h->lo = select_in(copy, s, (size_t)(at + delta), 0, 0x80000000u, h->hist);
+    }
+}
+
+/* The pass: above += count(u >= hi), bad += count(u >= NONFINITE_BITS),
+ * the u in [lo, hi) appended to the candidates. Each thread gathers its
+ * candidates in a local buffer and reserves room for them with one atomic
+ * add (the order they land in does not matter); past the capacity they are
+ * only counted. */
+typedef struct {
+    const float *g, *x;
+    float wd;
+    uint32_t lo, width, hi;
+    ws_head *head;
+    uint32_t *cand;
+    size_t cap, *bad;
+} count_job;
+
+static void flush_candidates(const count_job *j, const uint32_t *buf, size_t nbuf)
+{
+    size_t at;
+    ws_head *h = j->head;
+#pragma omp atomic capture
+    {
+        at = h->ncand;
+        h->ncand += nbuf;
+    }
+    if (at < j->cap) {
+        size_t room = j->cap - at;
+        memcpy(j->cand + at, buf, (nbuf < room ? nbuf : room) * sizeof *buf);
+    }
+}
+
+DSC_BODY void count_body(const count_job *j, size_t lo, size_t hi, const int l2)
+{
+    const float *restrict g = j->g, *restrict x = j->x;
+    const float wd = j->wd;
+    const uint32_t blo = j->lo, width = j->width, bhi = j->hi;
+    uint32_t buf[WS_LOCAL];
+    size_t nbuf = 0, above = 0, bad = 0, i = lo;
+    for (; i + HIST_GROUP <= hi; i += HIST_GROUP) {
+        uint32_t a = 0, b = 0, any = 0;
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : a, b) reduction(| : any)
+#endif
+        for (int k = 0; k < HIST_GROUP; k++) {
+            float v = l2 ? g[i + (size_t)k] + wd * x[i + (size_t)k] : g[i + (size_t)k];
+            uint32_t u = abs_bits(v);
+            a += u >= bhi;
+            b += u >= NONFINITE_BITS;
+            any |= (uint32_t)(u - blo < width);
+        }
+        above += a;
+        bad += b;
+        if (!any) continue;
+        for (int k = 0; k < HIST_GROUP; k++) { /* without a branch: often a coin toss */
+            float v = l2 ? g[i + (size_t)k] + wd * x[i + (size_t)k] : g[i + (size_t)k];
+            uint32_t u = abs_bits(v);
+            buf[nbuf] = u;
+            nbuf += u - blo < width;
+        }
+        if (nbuf > WS_LOCAL - HIST_GROUP) {
+            flush_candidates(j, buf, nbuf);
+            nbuf = 0;
+        }
+    }
+    for (; i < hi; i++) {
+        uint32_t u = abs_bits(l2 ? g[i] + wd * x[i] : g[i]);
+        above += u >= bhi;
+        bad += u >= NONFINITE_BITS;
+        if (u - blo < width) {
+            buf[nbuf++] = u;
+            if (nbuf == WS_LOCAL) {
+                flush_candidates(j, buf, nbuf);
+                nbuf = 0;
+            }
+        }
+    }
+    if (nbuf) flush_candidates(j, buf, nbuf);
+    ws_head *h = j->head;
+#pragma omp atomic
+    h->above += above;
+#pragma omp atomic
+    *j->bad += bad;
+}
+
+DSC_WIDE static void count_range(const void *ctx, size_t lo, size_t hi)
+{
+    const count_job *j = ctx;
+    if (j->wd != 0.0f) count_body(j, lo, hi, 1);
+    else count_body(j, lo, hi, 0);
+}
+
+size_t dsc_coordclip_count(const dsc_group *grp, const dsc_param *p, float wd, void *ws,
+                           size_t bytes)
+{
+    ws_view v;
+    if (!ws_view_of(group_numel(grp), ws, bytes, &v) || v.head->total == 0) return SIZE_MAX;
+    ws_head *h = v.head;
+    size_t bad = 0;
+    count_job job = {p->grad, p->data, wd, h->lo, h->hi - h->lo, h->hi, h, v.cand, v.cap,
+                     &bad};
+    dsc_parallel_ranges(p->numel, count_range, &job);
+    return bad;
+}
+
+/* The answer from the pass's counts and candidates, when they hold it. The
+ * select reorders the candidates, so the workspace is spent afterwards. */
+static int resolve_counted(ws_view *v, size_t rank, uint32_t *u)
+{
+    ws_head *h = v->head;
+    h->path = DSC_COORDCLIP_RADIX;
+    if (h->above <= rank && rank - h->above < h->ncand) {
+        if (h->ncand <= v->cap) {
+            *u = select_in(v->cand, h->ncand, rank - h->above, h->lo, h->hi, h->hist);
+            h->path = DSC_COORDCLIP_CANDIDATES;
+        } else if (h->hi - h->lo == 1) { /* overflowed, but the bracket is one value */
+            *u = h->lo;
+            h->path = DSC_COORDCLIP_ONE_VALUE;
+        }
+    }
+    h->total = 0;
+    return h->path != DSC_COORDCLIP_RADIX;
+}
+
+int dsc_coordclip_path(const void *ws)
+{
+    return ((const ws_head *)ws)->path;
+}
+
 float dsc_coordclip_tau(dsc_group *grp, double c, double scale, int wd_key, int reference,
-                        const size_t *first)
+                        void *ws, size_t ws_bytes, int counted)
 {
     if (c >= 1.0) return 0.0f;
-    size_t N = 0;
-    for (int k = 0; k < grp->nparams; k++) N += dsc_group_param(grp, k)->numel;
-    if (N == 0) return 0.0f;
-    size_t rank = (size_t)floor((double)N * c); /* 0-based index in descending order */
-    if (rank > N - 1) rank = N - 1;
-    uint32_t u = reference ? select_bisect(grp, wd_key, rank)
-                           : select_radix(grp, wd_key, rank, first);
+    const size_t n = group_numel(grp);
+    if (n == 0) return 0.0f;
+    const size_t rank = rank_of(n, c);
+    uint32_t u = 0;
+    ws_view v;
+    if (reference) {
+        u = select_bisect(grp, wd_key, rank);
+    } else if (ws_view_of(n, ws, ws_bytes, &v)) {
+        if (!(counted && v.head->total == n && v.head->rank == rank)) {
+            dsc_coordclip_begin(grp, c, wd_key, ws, ws_bytes);
+            for (int k = 0; k < grp->nparams; k++) {
+                const dsc_param *p = dsc_group_param(grp, k);
+                dsc_coordclip_count(grp, p, param_wd(p, wd_key), ws, ws_bytes);
+            }
+        }
+        if (!resolve_counted(&v, rank, &u)) u = select_radix(grp, wd_key, rank);
+    } else {
+        u = select_radix(grp, wd_key, rank);
+    }
     float tau;
     memcpy(&tau, &u, sizeof tau);
     return (float)((double)tau * scale);
@@ -309,7 +640,7 @@ static void coordclip_apply(dsc_group *grp, int reference)
 {
     double c = grp->wrap.coord_clip;
     if (!(c > 0.0) || grp->nparams == 0) return;
-    float tau = dsc_coordclip_tau(grp, c, grp->wrap.coord_clip_scale, -1, reference, NULL);
+    float tau = dsc_coordclip_tau(grp, c, grp->wrap.coord_clip_scale, -1, reference, NULL, 0, 0);
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         clip_into(p->work, p->grad, p->numel, tau, reference);

@@ -32,48 +32,45 @@ static inline float src_at(const float *g, const float *p, float wd, size_t i)
 
 /* ------------------------------------------------------------ the prescan */
 
-/* The threshold's first radix pass (the histogram of the top 11 bits of
- * |x| over every parameter of the group) as the families' prescan
- * (dsc_family.prescan): made in the validate phase, in the place of the
- * driver's non-finite count, into the group scratch. An Inf or NaN entry
- * of g makes x = g (+ wd*p) Inf or NaN, which the pass counts in its top
- * bins: none there proves the parameter's gradient finite (an x that
- * overflows from finite g and p only sends the driver to count). The
- * first call of a step clears the histogram, and the step uses it only
- * when every parameter of the group was prescanned in this step
+/* The threshold's pass over x (dsc_coordclip_tau: a sample brackets tau,
+ * one pass counts the values above the bracket and gathers those in it) as
+ * the families' prescan (dsc_family.prescan): made in the validate phase,
+ * in the place of the driver's non-finite count, into the group scratch.
+ * An Inf or NaN entry of g makes x = g (+ wd*p) Inf or NaN, which the pass
+ * counts: none proves the parameter's gradient finite (an x that overflows
+ * from finite g and p only sends the driver to count). The group's first
+ * prescan of a step takes the sample, and the step uses the pass only when
+ * every parameter of the group was prescanned in this step
  * (p->prescanned). */
-typedef struct {
-    size_t hist[DSC_COORDCLIP_BINS];
-} clip_scratch;
-
 static void clip_plan_group(const dsc_group *g, dsc_plan *plan)
 {
-    (void)g;
-    plan->scratch_bytes = sizeof(clip_scratch);
+    size_t n = 0;
+    for (int k = 0; k < g->nparams; k++) n += dsc_group_param(g, k)->numel;
+    plan->scratch_bytes = dsc_coordclip_ws_bytes(n);
 }
 
-static int clip_prescan(const dsc_group *grp, dsc_param *p, double c, float wd)
+static int clip_prescan(const dsc_group *grp, dsc_param *p, double c, int wd_key)
 {
     if (!(c > 0.0 && c < 1.0)) return 0; /* no select this step */
-    clip_scratch *cs = grp->scratch;
-    /* The group's first prescan of this step clears the histogram (the
-     * driver clears every p->prescanned first): whichever parameter it is,
-     * so nothing rests on the driver's order matching the group's (it
-     * does: move_param keeps each group's list in the optimizer's order). */
+    /* The group's first prescan of this step takes the sample (the driver
+     * clears every p->prescanned first): whichever parameter it is, so
+     * nothing rests on the driver's order matching the group's (it does:
+     * move_param keeps each group's list in the optimizer's order). */
     int started = 0;
     for (int k = 0; k < grp->nparams && !started; k++)
-        started = grp->opt->params[grp->params[k]]->prescanned;
-    if (!started) memset(cs->hist, 0, sizeof cs->hist);
-    size_t bad = dsc_coordclip_first_pass(p, wd, cs->hist);
+        started = dsc_group_param(grp, k)->prescanned;
+    if (!started) dsc_coordclip_begin(grp, c, wd_key, grp->scratch, grp->scratch_bytes);
+    const float wd = wd_key >= 0 ? (float)p->hp[wd_key] : 0.0f;
+    size_t bad = dsc_coordclip_count(grp, p, wd, grp->scratch, grp->scratch_bytes);
     p->prescanned = 1;
     return bad == 0;
 }
 
-static const size_t *prescanned_hist(dsc_group *grp)
+static int all_prescanned(const dsc_group *grp)
 {
     for (int k = 0; k < grp->nparams; k++)
-        if (!dsc_group_param(grp, k)->prescanned) return NULL;
-    return ((const clip_scratch *)grp->scratch)->hist;
+        if (!dsc_group_param(grp, k)->prescanned) return 0;
+    return 1;
 }
 
 /* --------------------------------------------------------- fixed-order sums */
@@ -228,7 +225,7 @@ static void sgd_clip_step_fast(float *p, const float *g, float *b, size_t n,
 
 static int sgd_clip_prescan(const dsc_group *grp, dsc_param *p)
 {
-    return clip_prescan(grp, p, grp->cur[SC_COORDINATE_CLIP], 0.0f);
+    return clip_prescan(grp, p, grp->cur[SC_COORDINATE_CLIP], -1);
 }
 
 static dsc_status sgd_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -237,7 +234,8 @@ static dsc_status sgd_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
     double c = grp->cur[SC_COORDINATE_CLIP];
     float tau = INFINITY;
     if (c > 0) tau = dsc_coordclip_tau(grp, c, grp->cur[SC_THRESHOLD_SCALE], -1,
-                                       ctx->reference, prescanned_hist(grp));
+                                       ctx->reference, grp->scratch, grp->scratch_bytes,
+                                       all_prescanned(grp));
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         const double *hp = p->hp;
@@ -353,7 +351,7 @@ static void adam_clip_step_fast(float *p, const float *g, float *m, float *v, si
 
 static int adam_clip_prescan(const dsc_group *grp, dsc_param *p)
 {
-    return clip_prescan(grp, p, grp->cur[AC_COORDINATE_CLIP], (float)p->hp[AC_WEIGHT_DECAY]);
+    return clip_prescan(grp, p, grp->cur[AC_COORDINATE_CLIP], AC_WEIGHT_DECAY);
 }
 
 static dsc_status adam_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
@@ -362,7 +360,8 @@ static dsc_status adam_clip_step(dsc_group *grp, const dsc_step_ctx *ctx)
     double c = grp->cur[AC_COORDINATE_CLIP];
     float tau = INFINITY;
     if (c > 0) tau = dsc_coordclip_tau(grp, c, grp->cur[AC_THRESHOLD_SCALE], AC_WEIGHT_DECAY,
-                                       ctx->reference, prescanned_hist(grp));
+                                       ctx->reference, grp->scratch, grp->scratch_bytes,
+                                       all_prescanned(grp));
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         const double *hp = p->hp;
