@@ -15,6 +15,7 @@
  * trajectories are separate ctests (golden_*). */
 #include "check.h"
 #include "core/internal.h"
+#include "kernels/bracket.h"
 #include "descent.h"
 
 #include <stdint.h>
@@ -550,6 +551,69 @@ static float clip_value(int kind, size_t i, size_t n)
     }
 }
 
+/* The kernel of the pass (src/kernels/bracket.h): the AVX-512 loop (where
+ * the CPU has it) and the plain loop against the definition, value by
+ * value: the two counts, and the values in the bracket in index order. */
+static void test_bracket_kernel(void)
+{
+    enum { SPAN = DSC_BRACKET_SPAN };
+    static float g[SPAN], p[SPAN];
+    static uint32_t out_fast[SPAN + DSC_BRACKET_SLACK], out_plain[SPAN + DSC_BRACKET_SLACK],
+        expect[SPAN];
+    const float specials[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-45f, -3e38f};
+    int mismatches = 0, cases = 0;
+    for (int trial = 0; trial < 400; trial++) {
+        size_t n = trial < 40 ? (size_t)trial : 1 + (size_t)(urand() * SPAN);
+        if (n > SPAN) n = SPAN;
+        /* brackets from nothing to everything, around values of the data */
+        float a = (float)urand(), b = a + (float)(urand() * (trial % 4 == 0 ? 1.0 : 0.02));
+        uint32_t lo, hi;
+        memcpy(&lo, &a, sizeof lo);
+        memcpy(&hi, &b, sizeof hi);
+        if (trial % 7 == 0) lo = 0, hi = 0x80000000u;
+        if (trial % 11 == 0) hi = lo; /* empty */
+        const uint32_t width = hi - lo;
+        /* values, specials, and (where x = g) the bracket's edges */
+        const uint32_t edges[4] = {lo, lo - 1u, hi, hi - 1u};
+        for (size_t i = 0; i < n; i++) {
+            g[i] = (float)(2.0 * urand() - 1.0);
+            p[i] = (float)(4.0 * urand() - 2.0);
+            double u = urand();
+            if (u < 0.05) g[i] = specials[(int)(urand() * 8)];
+            else if (u < 0.15) {
+                uint32_t bits = (edges[(int)(urand() * 4)] & 0x7fffffffu) |
+                                (urand() < 0.5 ? 0x80000000u : 0u);
+                memcpy(&g[i], &bits, sizeof bits);
+            }
+        }
+        const float wd = trial % 3 == 0 ? 0.0f : 0.05f;
+        const float *pp = trial % 2 ? p : NULL;
+        size_t ce[2] = {0, 0}, m = 0;
+        for (size_t i = 0; i < n; i++) {
+            float x = pp && wd != 0.0f ? g[i] + wd * pp[i] : g[i];
+            uint32_t u;
+            memcpy(&u, &x, sizeof u);
+            u &= 0x7fffffffu;
+            ce[0] += u >= hi;
+            ce[1] += u >= 0x7f800000u;
+            if (u - lo < width) expect[m++] = u;
+        }
+        size_t cf[2] = {0, 0}, cp[2] = {0, 0};
+        size_t mf = dsc_bracket_span(g, pp, wd, n, lo, width, hi, out_fast, cf);
+        size_t mp = dsc_bracket_span_plain(g, pp, wd, n, lo, width, hi, out_plain, cp);
+        int ok = mf == m && mp == m && cf[0] == ce[0] && cf[1] == ce[1] && cp[0] == ce[0] &&
+                 cp[1] == ce[1] && memcmp(out_fast, expect, m * sizeof *expect) == 0 &&
+                 memcmp(out_plain, expect, m * sizeof *expect) == 0;
+        if (!ok && mismatches++ < 3)
+            fprintf(stderr, "bracket kernel: n=%zu lo=%08x hi=%08x: %zu/%zu/%zu values, above "
+                    "%zu/%zu/%zu, bad %zu/%zu/%zu (fast/plain/definition)\n", n, lo, hi, mf, mp, m,
+                    cf[0], cp[0], ce[0], cf[1], cp[1], ce[1]);
+        cases++;
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK_EQ_INT(cases, 400);
+}
+
 static void test_coordclip_one_pass(void)
 {
     static const struct {
@@ -903,6 +967,7 @@ int main(void)
 {
     dsc_set_allocator(count_alloc, count_free);
     test_coordclip_threshold();
+    test_bracket_kernel();
     test_coordclip_one_pass();
     test_coordclip_option();
     test_rules();

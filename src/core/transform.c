@@ -62,6 +62,7 @@
  * their own: for them the group keys coordinate_clip and
  * coordinate_clip_scale do not exist. */
 #include "internal.h"
+#include "../kernels/bracket.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -273,8 +274,6 @@ static uint32_t select_bisect(dsc_group *grp, int wd_key, size_t rank)
 #define WS_SAMPLE_MIN ((size_t)1024)
 #define WS_SAMPLE_MAX ((size_t)65536)
 #define WS_SMALL ((size_t)8192) /* groups below take every value as a candidate */
-#define WS_LOCAL 512          /* candidates a thread gathers before it reserves room */
-#define NONFINITE_BITS 0x7f800000u /* |x| at or above: Inf or NaN */
 
 typedef struct {
     size_t total, rank;  /* the group's N and the rank the bracket was made for */
@@ -449,11 +448,11 @@ void dsc_coordclip_begin(const dsc_group *grp, double c, int wd_key, void *ws, s
     }
 }
 
-/* The pass: above += count(u >= hi), bad += count(u >= NONFINITE_BITS),
- * the u in [lo, hi) appended to the candidates. Each thread gathers its
- * candidates in a local buffer and reserves room for them with one atomic
- * add (the order they land in does not matter); past the capacity they are
- * only counted. */
+/* The pass: above += count(u >= hi), bad += count(u >= Inf's bits), the
+ * u in [lo, hi) appended to the candidates (the kernel bracket.h, span by
+ * span). Each thread gathers its candidates in a local buffer and reserves
+ * room for them with one atomic add (the order they land in does not
+ * matter); past the capacity they are only counted. */
 typedef struct {
     const float *g, *x;
     float wd;
@@ -462,6 +461,8 @@ typedef struct {
     uint32_t *cand;
     size_t cap, *bad;
 } count_job;
+
+#define COUNT_BUF (4 * DSC_BRACKET_SPAN) /* a thread's candidates before it reserves room */
 
 static void flush_candidates(const count_job *j, const uint32_t *buf, size_t nbuf)
 {
@@ -478,64 +479,26 @@ static void flush_candidates(const count_job *j, const uint32_t *buf, size_t nbu
     }
 }
 
-DSC_BODY void count_body(const count_job *j, size_t lo, size_t hi, const int l2)
+static void count_range(const void *ctx, size_t lo, size_t hi)
 {
-    const float *restrict g = j->g, *restrict x = j->x;
-    const float wd = j->wd;
-    const uint32_t blo = j->lo, width = j->width, bhi = j->hi;
-    uint32_t buf[WS_LOCAL];
-    size_t nbuf = 0, above = 0, bad = 0, i = lo;
-    for (; i + HIST_GROUP <= hi; i += HIST_GROUP) {
-        uint32_t a = 0, b = 0, any = 0;
-#ifdef _OPENMP
-#pragma omp simd reduction(+ : a, b) reduction(| : any)
-#endif
-        for (int k = 0; k < HIST_GROUP; k++) {
-            float v = l2 ? g[i + (size_t)k] + wd * x[i + (size_t)k] : g[i + (size_t)k];
-            uint32_t u = abs_bits(v);
-            a += u >= bhi;
-            b += u >= NONFINITE_BITS;
-            any |= (uint32_t)(u - blo < width);
-        }
-        above += a;
-        bad += b;
-        if (!any) continue;
-        for (int k = 0; k < HIST_GROUP; k++) { /* without a branch: often a coin toss */
-            float v = l2 ? g[i + (size_t)k] + wd * x[i + (size_t)k] : g[i + (size_t)k];
-            uint32_t u = abs_bits(v);
-            buf[nbuf] = u;
-            nbuf += u - blo < width;
-        }
-        if (nbuf > WS_LOCAL - HIST_GROUP) {
+    const count_job *j = ctx;
+    uint32_t buf[COUNT_BUF + DSC_BRACKET_SLACK];
+    size_t nbuf = 0, counts[2] = {0, 0};
+    for (size_t i = lo; i < hi; i += DSC_BRACKET_SPAN) {
+        size_t len = hi - i < DSC_BRACKET_SPAN ? hi - i : DSC_BRACKET_SPAN;
+        nbuf += dsc_bracket_span(j->g + i, j->wd != 0.0f ? j->x + i : NULL, j->wd, len, j->lo,
+                                 j->width, j->hi, buf + nbuf, counts);
+        if (nbuf > COUNT_BUF - DSC_BRACKET_SPAN) {
             flush_candidates(j, buf, nbuf);
             nbuf = 0;
-        }
-    }
-    for (; i < hi; i++) {
-        uint32_t u = abs_bits(l2 ? g[i] + wd * x[i] : g[i]);
-        above += u >= bhi;
-        bad += u >= NONFINITE_BITS;
-        if (u - blo < width) {
-            buf[nbuf++] = u;
-            if (nbuf == WS_LOCAL) {
-                flush_candidates(j, buf, nbuf);
-                nbuf = 0;
-            }
         }
     }
     if (nbuf) flush_candidates(j, buf, nbuf);
     ws_head *h = j->head;
 #pragma omp atomic
-    h->above += above;
+    h->above += counts[0];
 #pragma omp atomic
-    *j->bad += bad;
-}
-
-DSC_WIDE static void count_range(const void *ctx, size_t lo, size_t hi)
-{
-    const count_job *j = ctx;
-    if (j->wd != 0.0f) count_body(j, lo, hi, 1);
-    else count_body(j, lo, hi, 0);
+    *j->bad += counts[1];
 }
 
 size_t dsc_coordclip_count(const dsc_group *grp, const dsc_param *p, float wd, void *ws,
