@@ -730,6 +730,68 @@ static void test_coordclip_option(void)
     dsc_optimizer_free(o1);
     dsc_optimizer_free(o2);
 
+    /* A group large enough for the one-pass select, whose workspace is
+     * borrowed from the largest work buffer (and cannot be when an
+     * earlier transform wrote the gradients there: norm clipping), against
+     * clipping by hand at the sorted tau and the reference loops. */
+    for (int variant = 0; variant < 3; variant++) {
+        const size_t nw = 400 * 1000, nb = 30000, N = nw + nb;
+        float *w[3], *bias[3], *gw = malloc(nw * sizeof(float)), *gb = malloc(nb * sizeof(float)),
+              *cw = malloc(nw * sizeof(float)), *cb = malloc(nb * sizeof(float)),
+              *all = malloc(N * sizeof(float));
+        dsc_optimizer *o[3];
+        int64_t sw[2] = {400, 1000}, sb[1] = {(int64_t)nb};
+        for (int k = 0; k < 3; k++) {
+            w[k] = malloc(nw * sizeof(float));
+            bias[k] = malloc(nb * sizeof(float));
+            fill_param(w[k], nw);
+            fill_param(bias[k], nb);
+            if (k) {
+                memcpy(w[k], w[0], nw * sizeof(float));
+                memcpy(bias[k], bias[0], nb * sizeof(float));
+            }
+            o[k] = dsc_optimizer_new();
+            CHECK_STATUS(dsc_optimizer_add_group(o[k], "g", k == 1 ? "adamw:lr=0.01"
+                                                 : "adamw:lr=0.01,coordinate_clip=0.1"),
+                         DSC_OK, o[k]);
+            CHECK_STATUS(dsc_optimizer_add_param(o[k], "w", w[k], k == 1 ? cw : gw, 2, sw,
+                                                 DSC_ROLE_AUTO, "g"), DSC_OK, o[k]);
+            CHECK_STATUS(dsc_optimizer_add_param(o[k], "b", bias[k], k == 1 ? cb : gb, 1, sb,
+                                                 DSC_ROLE_AUTO, "g"), DSC_OK, o[k]);
+        }
+        dsc_optimizer_use_reference(o[2], 1);
+        if (variant == 1) { /* a norm clip that never clips: gradients still pass through p->work */
+            CHECK_STATUS(dsc_optimizer_set_clip(o[0], DSC_CLIP_NORM, 1e30), DSC_OK, o[0]);
+            CHECK_STATUS(dsc_optimizer_set_clip(o[2], DSC_CLIP_NORM, 1e30), DSC_OK, o[2]);
+        }
+        for (int step = 0; step < 3; step++) {
+            fill_grad(gw, nw, step + variant);
+            fill_grad(gb, nb, step + 7);
+            if (variant == 2) /* ties: every gradient a multiple of 1/8 */
+                for (size_t i = 0; i < nw; i++) gw[i] = roundf(gw[i] * 8.0f) / 8.0f;
+            for (size_t i = 0; i < nw; i++) all[i] = fabsf(gw[i]);
+            for (size_t i = 0; i < nb; i++) all[nw + i] = fabsf(gb[i]);
+            qsort(all, N, sizeof(float), cmp_desc);
+            float tau = all[(size_t)floor((double)N * 0.1)];
+            for (size_t i = 0; i < nw; i++) cw[i] = dsc_clip_tau(gw[i], tau);
+            for (size_t i = 0; i < nb; i++) cb[i] = dsc_clip_tau(gb[i], tau);
+            for (int k = 0; k < 3; k++) CHECK_STATUS(dsc_optimizer_step(o[k]), DSC_OK, o[k]);
+        }
+        for (int k = 1; k < 3; k++) {
+            int same = memcmp(w[0], w[k], nw * sizeof(float)) == 0 &&
+                       memcmp(bias[0], bias[k], nb * sizeof(float)) == 0;
+            if (!same) fprintf(stderr, "coordinate_clip on %zu values, variant %d: differs from %s\n",
+                               N, variant, k == 1 ? "clipping by hand" : "the reference loops");
+            CHECK(same);
+        }
+        for (int k = 0; k < 3; k++) {
+            dsc_optimizer_free(o[k]);
+            free(w[k]);
+            free(bias[k]);
+        }
+        free(gw), free(gb), free(cw), free(cb), free(all);
+    }
+
     /* Bad values are reported with the key's name; unknown keys still fail. */
     dsc_optimizer *o = dsc_optimizer_new();
     CHECK_STATUS(dsc_optimizer_add_group(o, "x", "adamw:coordinate_clip=1.5"), DSC_OUT_OF_RANGE, o);

@@ -48,7 +48,8 @@
  *   tau <- tau*scale;  x <- x if |x| < tau, else sign(x)*tau.
  * tau is found without sorting, on the bits of |x| (a non-negative float
  * orders like its bit pattern). The fast path, given a workspace of about
- * N/32 values (the families' group scratch), reads x once: a sample
+ * N/32 values (the families' group scratch; for the group keys, the
+ * largest free work buffer that fits), reads x once: a sample
  * brackets tau, one pass counts the values above the bracket and gathers
  * those in it, and a select among them, in cache, finds tau (see "the
  * one-pass select" below). Without a workspace, or when the bracket misses,
@@ -597,13 +598,35 @@ static void clip_into(float *out, const float *in, size_t n, float tau, int refe
     dsc_parallel_ranges(n, clip_range, &job);
 }
 
+/* A workspace for the one-pass select borrowed from the group's work
+ * buffers: until the clipped gradients are written there, p->work holds
+ * nothing for a parameter whose gradient is elsewhere (p->grad != p->work;
+ * an accumulated mean or an earlier transform lives in p->work). The
+ * largest such buffer that fits serves; NULL when none does (small groups:
+ * the three radix passes). */
+static void *borrowed_workspace(const dsc_group *grp, size_t *bytes)
+{
+    const size_t need = dsc_coordclip_ws_bytes(group_numel(grp));
+    const dsc_param *host = NULL;
+    for (int k = 0; k < grp->nparams; k++) {
+        const dsc_param *p = dsc_group_param(grp, k);
+        if (!p->work || p->grad == p->work || p->numel * sizeof(float) < need) continue;
+        if (!host || p->numel > host->numel) host = p;
+    }
+    *bytes = host ? host->numel * sizeof(float) : 0;
+    return host ? host->work : NULL;
+}
+
 /* The group keys coordinate_clip / coordinate_clip_scale: every gradient
  * of the group clipped at one tau into p->work. */
 static void coordclip_apply(dsc_group *grp, int reference)
 {
     double c = grp->wrap.coord_clip;
     if (!(c > 0.0) || grp->nparams == 0) return;
-    float tau = dsc_coordclip_tau(grp, c, grp->wrap.coord_clip_scale, -1, reference, NULL, 0, 0);
+    size_t ws_bytes = 0;
+    void *ws = reference ? NULL : borrowed_workspace(grp, &ws_bytes);
+    float tau =
+        dsc_coordclip_tau(grp, c, grp->wrap.coord_clip_scale, -1, reference, ws, ws_bytes, 0);
     for (int k = 0; k < grp->nparams; k++) {
         dsc_param *p = dsc_group_param(grp, k);
         clip_into(p->work, p->grad, p->numel, tau, reference);
