@@ -397,7 +397,6 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 33);
 }
 
-
 void dsc_coordclip_begin(const dsc_group *grp, double c, int wd_key, void *ws, size_t bytes)
 {
     const size_t n = group_numel(grp);
@@ -412,9 +411,10 @@ void dsc_coordclip_begin(const dsc_group *grp, double c, int wd_key, void *ws, s
     const size_t s = v.nsample;
     if (s == 0) return; /* all of them */
     /* The sample, stratum by stratum through the parameters in order:
-     * stratum j is [floor(j*n/s), floor((j+1)*n/s)), its length per or
-     * per + 1 (n = per*s + r; a Bresenham step adds r each time), the place in it
-     * the top 32 bits of a hash of j scaled to the length. */
+     * stratum j is [floor(j*n/s), floor((j+1)*n/s)), of length per or
+     * per + 1 (n = per*s + r; a Bresenham step adds r each time); its value
+     * is at the top 32 bits of a hash of j scaled to the length (a fixed
+     * stride could fall on one column of a matrix every time). */
     const size_t per = n / s, r = n % s;
     size_t j = 0, base = 0, start = 0, carry = 0;
     for (int k = 0; k < grp->nparams && j < s; k++) {
